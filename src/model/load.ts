@@ -1,0 +1,52 @@
+// Loading a topology: text -> YAML (syntax) -> schema -> semantic rules -> normalize.
+// Every stage adds diagnostics; all of them are returned together, none is thrown.
+import { readFile } from 'node:fs/promises';
+import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js';
+import { normalize, type Held } from './normalize.js';
+import { prepare } from './prepare.js';
+import { runRules } from './rules.js';
+import { checkSchema } from './schema-check.js';
+import { SourceFile } from './source.js';
+import type { Topology, TopologyFile } from './types.js';
+
+export interface LoadResult {
+  source: SourceFile;
+  /** Present when there are no errors. */
+  topology?: Topology;
+  /** The file as written, when it parsed and passed the schema. */
+  file?: TopologyFile;
+  diagnostics: Diagnostic[];
+}
+
+/** Checks and normalizes topology text. `held` is what the kernel holds now (empty for validate). */
+export function loadText(file: string, text: string, held: Held = {}): LoadResult {
+  const source = new SourceFile(file, text);
+  if (source.syntax.length) return { source, diagnostics: sortDiagnostics(source.syntax) };
+  const data = source.toJS();
+  const schema = checkSchema(source, data);
+  const prepared = prepare(data as TopologyFile, schema.brokenPaths);
+  const diagnostics = [...schema.diagnostics, ...runRules(prepared, source)];
+  if (hasErrors(diagnostics)) return { source, diagnostics: sortDiagnostics(diagnostics) };
+  const normalized = normalize(prepared, source, held);
+  const all = sortDiagnostics([...diagnostics, ...normalized.diagnostics]);
+  return {
+    source,
+    file: data as TopologyFile,
+    diagnostics: all,
+    ...(normalized.topology && !hasErrors(all) ? { topology: normalized.topology } : {}),
+  };
+}
+
+export async function loadFile(file: string, held: Held = {}): Promise<LoadResult> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const source = new SourceFile(file, '');
+    const code = (err as NodeJS.ErrnoException).code;
+    const message =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a topology file' : code === 'EACCES' ? 'permission denied' : String((err as Error).message);
+    return { source, diagnostics: [{ severity: 'error', code: 'read-file', message: `cannot read ${file}: ${message}`, file }] };
+  }
+  return loadText(file, text, held);
+}

@@ -1,0 +1,288 @@
+// normalize(): the prepared file becomes a Topology: defaults filled, references resolved,
+// subnets picked and addresses allocated. Pure: what the kernel holds now comes in as `held`.
+import {
+  contains,
+  dockerDefaultPools,
+  formatCidr,
+  formatIp,
+  lowestFree,
+  macFromIp,
+  overlaps,
+  parseCidr,
+  parseIp,
+  firstHost,
+  networkAddress,
+  broadcastAddress,
+  type Cidr,
+} from './addresses.js';
+import type { Diagnostic } from './diagnostics.js';
+import { vxlanName } from './names.js';
+import { asList, hostVeth, networkHosts, type Prepared, type PreparedNetwork } from './prepare.js';
+import { makeReporter } from './rules.js';
+import type { SourceFile } from './source.js';
+import type {
+  Endpoint,
+  Family,
+  Host,
+  MacvlanMode,
+  Network,
+  Route,
+  Sandbox,
+  Subnet,
+  Topology,
+} from './types.js';
+
+/** What the kernel holds now, so that normalize() keeps it (stable allocation). */
+export interface Held {
+  /** Addresses each endpoint holds, by endpoint address ("endpoint.web.eth0"), as CIDRs. */
+  endpoints?: ReadonlyMap<string, readonly string[]>;
+  /** Subnets each network holds (its gateway addresses on the bridge), by network name. */
+  subnets?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Routes of each host's own stack that are not tsnet's, by host: a subnet picked from the
+   * pools must not overlap them (Docker does the same).
+   */
+  hostRoutes?: ReadonlyMap<string, readonly string[]>;
+}
+
+export const DEFAULT_MTU = { bridge: 1500, overlay: 1450 } as const;
+export const DEFAULT_VXLAN_PORT = 4789;
+
+export function normalize(p: Prepared, source: SourceFile, held: Held = {}): { topology?: Topology; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const report = makeReporter(source, diagnostics);
+
+  const hosts = new Map<string, Host>();
+  for (const h of p.hosts.values()) {
+    hosts.set(h.name, { name: h.name, via: h.via, ...(h.raw?.underlay ? { underlay: formatIp(parseIp(h.raw.underlay)!.family, parseIp(h.raw.underlay)!.value) } : {}) });
+  }
+
+  // ---- networks and their subnets
+  const networks = new Map<string, Network>();
+  const claimed: Cidr[] = [];
+  for (const net of p.networks.values()) for (const s of net.subnets) claimed.push(s.cidr);
+  for (const net of p.networks.values()) {
+    let subnets = net.subnets.map((s) => toSubnet(net, s.cidr, 'file'));
+    if (subnets.length === 0 && net.raw.driver === 'bridge') {
+      const picked = pickSubnet(p, net, claimed, held);
+      if (!picked) {
+        report.error('no-free-subnet', `no free subnet left in the default pools for network "${net.name}"`, net.path, { resource: `network.${net.name}`, key: true, hint: 'give it a subnet' });
+        continue;
+      }
+      claimed.push(picked.cidr);
+      subnets = [toSubnet(net, picked.cidr, picked.origin)];
+    }
+    const base = { name: net.name, subnets, hosts: networkHosts(p, net.name) };
+    const raw = net.raw;
+    if (raw.driver === 'bridge') {
+      networks.set(net.name, { ...base, driver: 'bridge', bridge: net.bridge!, mtu: raw.mtu ?? DEFAULT_MTU.bridge });
+    } else if (raw.driver === 'macvlan') {
+      networks.set(net.name, {
+        ...base,
+        driver: 'macvlan',
+        parent: raw.parent!,
+        mode: (raw.mode ?? 'bridge') as MacvlanMode,
+        ...(raw.mtu !== undefined ? { mtu: raw.mtu } : {}),
+      });
+    } else {
+      networks.set(net.name, {
+        ...base,
+        driver: 'overlay',
+        vni: raw.vni!,
+        port: raw.port ?? DEFAULT_VXLAN_PORT,
+        bridge: net.bridge!,
+        vxlan: vxlanName(net.name),
+        mtu: raw.mtu ?? DEFAULT_MTU.overlay,
+      });
+    }
+  }
+
+  // ---- sandboxes and endpoints (addresses allocated below)
+  const sandboxes = new Map<string, Sandbox>();
+  for (const sb of p.sandboxes.values()) {
+    const endpoints: Endpoint[] = sb.endpoints.map((ep) => {
+      const net = networks.get(ep.raw.network)!;
+      const mtu = ep.raw.mtu ?? net.mtu;
+      return {
+        address: ep.address,
+        sandbox: sb.name,
+        network: net.name,
+        ifname: ep.ifname,
+        ...(net.driver !== 'macvlan' ? { hostIfname: hostVeth(p, sb.name, ep.ifname) } : {}),
+        addresses: [],
+        static: [],
+        ...(ep.raw.mac ? { mac: ep.raw.mac.toLowerCase() } : {}),
+        ...(mtu !== undefined ? { mtu } : {}),
+      };
+    });
+    const sysctls: Record<string, string> = {};
+    for (const [k, v] of Object.entries(sb.raw.sysctls ?? {})) sysctls[k] = typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
+    sandboxes.set(sb.name, {
+      name: sb.name,
+      host: sb.host,
+      mode: sb.mode,
+      netns: sb.netns ?? null,
+      ownsNetns: sb.netns !== undefined,
+      endpoints,
+      routes: [],
+      sysctls,
+    });
+  }
+  // container:<x> shares x's namespace (following chains; rules refused cycles).
+  for (const sb of sandboxes.values()) {
+    let cur: Sandbox | undefined = sb;
+    while (cur && cur.mode.kind === 'container') cur = sandboxes.get(cur.mode.target);
+    if (sb.mode.kind === 'container') sb.netns = cur?.netns ?? null;
+  }
+
+  allocate(p, networks, sandboxes, held, report);
+
+  // ---- MACs of overlay endpoints, derived from the address as Docker does
+  for (const sb of sandboxes.values()) {
+    for (const ep of sb.endpoints) {
+      if (ep.mac || networks.get(ep.network)?.driver !== 'overlay') continue;
+      const first = ep.addresses.map((a) => parseCidr(a, false)!).sort((a, b) => a.family - b.family)[0];
+      const ip = first && parseIp(ep.addresses.find((a) => parseCidr(a, false)!.family === first.family)!.split('/')[0]!);
+      if (ip) ep.mac = macFromIp(ip.family, ip.value);
+    }
+  }
+
+  // ---- routes: the file's, then a default route per family via the first gateway
+  for (const sb of sandboxes.values()) {
+    if (sb.mode.kind !== 'own') continue;
+    const raw = p.sandboxes.get(sb.name)!.raw;
+    const routes: Route[] = [];
+    for (const r of raw.routes ?? []) {
+      const via = parseIp(r.via)!;
+      const family = via.family;
+      if (r.to === 'default') {
+        const key = family === 4 ? 'default' : 'default-ipv6';
+        routes.push({ address: `route.${sb.name}.${key}`, to: 'default', via: formatIp(via.family, via.value), family, automatic: false });
+      } else {
+        const cidr = parseCidr(r.to, true) ?? parseCidr(`${r.to}/${family === 4 ? 32 : 128}`)!;
+        routes.push({ address: `route.${sb.name}.${formatCidr(cidr)}`, to: formatCidr(cidr), via: formatIp(via.family, via.value), family, automatic: false });
+      }
+    }
+    for (const family of [4, 6] as const) {
+      if (routes.some((r) => r.to === 'default' && r.family === family)) continue;
+      for (const ep of sb.endpoints) {
+        const net = networks.get(ep.network)!;
+        if (net.driver === 'overlay') continue; // an overlay has no way out; routes can say otherwise
+        const subnet = net.subnets.find((s) => s.family === family);
+        if (!subnet || !ep.addresses.some((a) => parseCidr(a, false)?.family === family)) continue;
+        const key = family === 4 ? 'default' : 'default-ipv6';
+        routes.push({ address: `route.${sb.name}.${key}`, to: 'default', via: subnet.gateway, family, automatic: true });
+        break;
+      }
+    }
+    sb.routes = routes;
+  }
+
+  if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
+  return { topology: { name: p.name, file: source.file, hosts, networks, sandboxes, implicitHost: p.implicitHost }, diagnostics };
+}
+
+function toSubnet(net: PreparedNetwork, cidr: Cidr, origin: 'file' | 'pool'): Subnet {
+  const given = net.subnets.find((s) => s.cidr.family === cidr.family && s.cidr.base === cidr.base);
+  const gateway = given?.gateway ?? firstHost(cidr);
+  const range = given?.ipRange ?? cidr;
+  const reserved = asList(net.raw.reserved)
+    .map((t) => parseIp(t))
+    .filter((ip) => ip !== undefined && contains(cidr, ip.family, ip.value))
+    .map((ip) => formatIp(ip!.family, ip!.value));
+  return {
+    cidr: formatCidr(cidr),
+    family: cidr.family,
+    prefixLength: cidr.prefixLength,
+    gateway: formatIp(cidr.family, gateway),
+    ipRange: formatCidr(range),
+    reserved,
+    origin,
+  };
+}
+
+/** A bridge network without a subnet keeps the one it holds, or gets the first free pool. */
+function pickSubnet(p: Prepared, net: PreparedNetwork, claimed: Cidr[], held: Held): { cidr: Cidr; origin: 'pool' } | undefined {
+  for (const text of held.subnets?.get(net.name) ?? []) {
+    const cidr = parseCidr(text, false);
+    if (cidr && cidr.family === 4 && !claimed.some((c) => overlaps(c, cidr))) return { cidr, origin: 'pool' };
+  }
+  const hostRoutes = networkHosts(p, net.name)
+    .flatMap((h) => held.hostRoutes?.get(h) ?? [])
+    .map((t) => parseCidr(t, false))
+    .filter((c): c is Cidr => c !== undefined && c.prefixLength > 0);
+  for (const pool of dockerDefaultPools()) {
+    if (claimed.some((c) => overlaps(c, pool)) || hostRoutes.some((c) => overlaps(c, pool))) continue;
+    return { cidr: pool, origin: 'pool' };
+  }
+  return undefined;
+}
+
+/**
+ * Addresses for endpoints that name none: the lowest free address of the ipRange, skipping
+ * network, broadcast, gateway, reserved and static addresses. Held addresses are kept first,
+ * so adding or removing a sandbox never renumbers another.
+ */
+function allocate(
+  p: Prepared,
+  networks: Map<string, Network>,
+  sandboxes: Map<string, Sandbox>,
+  held: Held,
+  report: ReturnType<typeof makeReporter>,
+): void {
+  for (const net of networks.values()) {
+    const members = [...sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.network === net.name));
+    for (const subnet of net.subnets) {
+      const cidr = parseCidr(subnet.cidr)!;
+      const pool = parseCidr(subnet.ipRange)!;
+      const family = subnet.family;
+      const taken = new Set<bigint>([parseIp(subnet.gateway)!.value, ...subnet.reserved.map((r) => parseIp(r)!.value)]);
+      const chosen = new Map<Endpoint, { value: bigint; static: boolean }>();
+      // 1. static addresses
+      for (const ep of members) {
+        const prepared = p.sandboxes.get(ep.sandbox)!.endpoints.find((e) => e.address === ep.address)!;
+        const ip = prepared.ips.find((i) => i.family === family);
+        if (ip?.value !== undefined) {
+          chosen.set(ep, { value: ip.value, static: true });
+          taken.add(ip.value);
+        }
+      }
+      // 2. addresses endpoints hold now, when still valid
+      for (const ep of members) {
+        if (chosen.has(ep)) continue;
+        for (const text of held.endpoints?.get(ep.address) ?? []) {
+          const h = parseCidr(text, false);
+          const ip = parseIp(text.split('/')[0]!);
+          if (!h || !ip || ip.family !== family || h.prefixLength !== cidr.prefixLength) continue;
+          if (!contains(cidr, family, ip.value) || taken.has(ip.value)) continue;
+          if (ip.value === networkAddress(cidr) || ip.value === broadcastAddress(cidr)) continue;
+          chosen.set(ep, { value: ip.value, static: false });
+          taken.add(ip.value);
+          break;
+        }
+      }
+      // 3. new addresses, in file order
+      for (const ep of members) {
+        if (chosen.has(ep)) continue;
+        const value = lowestFree(pool, cidr, taken);
+        if (value === undefined) {
+          const prepared = p.sandboxes.get(ep.sandbox)!.endpoints.find((e) => e.address === ep.address)!;
+          report.error('pool-exhausted', `no free IPv${family} address left in ${subnet.ipRange} of network "${net.name}" for ${ep.address}`, [...prepared.path, 'network'], {
+            resource: ep.address,
+            hint: 'widen ipRange or the subnet, or give the endpoint a static ip',
+          });
+          continue;
+        }
+        chosen.set(ep, { value, static: false });
+        taken.add(value);
+      }
+      for (const [ep, c] of chosen) {
+        ep.addresses.push(`${formatIp(family, c.value)}/${cidr.prefixLength}`);
+        ep.static.push(c.static);
+      }
+    }
+  }
+}
+
+/** The families a network carries. */
+export const networkFamilies = (net: Network): Family[] => net.subnets.map((s) => s.family);

@@ -1,0 +1,212 @@
+// A lenient, resolved view of a topology file for the semantic rules and for normalize():
+// names defaulted, subnets parsed, references looked up, each item remembering its JSON path.
+// Parts that failed the schema are left out (rules must not pile more errors on them), but
+// their names are kept so that references to them are not reported as unknown.
+import {
+  canonicalIp,
+  firstHost,
+  parseCidr,
+  parseIp,
+  formatIp,
+  type Cidr,
+} from './addresses.js';
+import { bridgeName, hostVethName, netnsName, vxlanName } from './names.js';
+import type { PathSegment } from './source.js';
+import {
+  IMPLICIT_HOST,
+  type EndpointFile,
+  type Family,
+  type HostFile,
+  type NetworkFile,
+  type SandboxFile,
+  type SandboxMode,
+  type TopologyFile,
+  type Via,
+} from './types.js';
+
+export interface PreparedSubnet {
+  cidr: Cidr;
+  text: string;
+  index: number;
+  /** Gateway as an integer, when given and parseable, or the default first address. */
+  gateway: bigint;
+  gatewayGiven: boolean;
+  ipRange?: Cidr;
+}
+
+export interface PreparedNetwork {
+  name: string;
+  raw: NetworkFile;
+  path: PathSegment[];
+  subnets: PreparedSubnet[];
+  /** Kernel name of the bridge (bridge, overlay). */
+  bridge?: string;
+}
+
+export interface PreparedEndpoint {
+  sandbox: string;
+  index: number;
+  raw: EndpointFile;
+  path: PathSegment[];
+  ifname: string;
+  address: string;
+  /** Static addresses as written, parsed where possible. */
+  ips: { text: string; family?: Family; value?: bigint; index: number }[];
+}
+
+export interface PreparedSandbox {
+  name: string;
+  raw: SandboxFile;
+  path: PathSegment[];
+  mode: SandboxMode;
+  host: string;
+  endpoints: PreparedEndpoint[];
+  /** Namespace name when the sandbox has its own namespace. */
+  netns?: string;
+}
+
+export interface PreparedHost {
+  name: string;
+  raw?: HostFile;
+  path: PathSegment[];
+  via: Via;
+}
+
+export interface Prepared {
+  name: string;
+  file: TopologyFile;
+  implicitHost: boolean;
+  hosts: Map<string, PreparedHost>;
+  networks: Map<string, PreparedNetwork>;
+  sandboxes: Map<string, PreparedSandbox>;
+  /** Names of networks/sandboxes/hosts that exist in the file but failed the schema. */
+  broken: { networks: Set<string>; sandboxes: Set<string>; hosts: Set<string> };
+}
+
+export function parseVia(via: string): Via {
+  if (via.startsWith('ssh ')) return { kind: 'ssh', destination: via.slice(4) };
+  if (via.startsWith('netns ')) return { kind: 'netns', netns: via.slice(6) };
+  return { kind: 'local' };
+}
+
+export function parseMode(mode: string | undefined): SandboxMode {
+  if (mode === 'none') return { kind: 'none' };
+  if (mode === 'host') return { kind: 'host' };
+  if (mode?.startsWith('container:')) return { kind: 'container', target: mode.slice('container:'.length) };
+  return { kind: 'own' };
+}
+
+export const asList = (v: string | readonly string[] | undefined): string[] =>
+  v === undefined ? [] : typeof v === 'string' ? [v] : [...v];
+
+/** Which top-level entries a broken JSON pointer falls under. */
+function brokenNames(brokenPaths: readonly string[], top: string): Set<string> {
+  const names = new Set<string>();
+  for (const p of brokenPaths) {
+    const m = new RegExp(`^/${top}/([^/]+)`).exec(p);
+    if (m) names.add(m[1]!.replace(/~1/g, '/').replace(/~0/g, '~'));
+  }
+  return names;
+}
+
+export function prepare(file: TopologyFile, brokenPaths: readonly string[] = []): Prepared {
+  const rootBroken = brokenPaths.some((p) => p === '' || /^\/(name|version|hosts|networks|sandboxes)$/.test(p));
+  const broken = {
+    networks: brokenNames(brokenPaths, 'networks'),
+    sandboxes: brokenNames(brokenPaths, 'sandboxes'),
+    hosts: brokenNames(brokenPaths, 'hosts'),
+  };
+  const name = typeof file?.name === 'string' && !brokenPaths.includes('/name') ? file.name : 'topology';
+  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+  const hosts = new Map<string, PreparedHost>();
+  const implicitHost = !isMap(file?.hosts) || Object.keys(file.hosts).length === 0;
+  if (implicitHost) {
+    hosts.set(IMPLICIT_HOST, { name: IMPLICIT_HOST, path: [], via: { kind: 'local' } });
+  } else if (!rootBroken || isMap(file.hosts)) {
+    for (const [h, raw] of Object.entries(file.hosts ?? {})) {
+      if (broken.hosts.has(h)) continue;
+      hosts.set(h, { name: h, raw, path: ['hosts', h], via: parseVia(raw.via) });
+    }
+  }
+  const defaultHost = [...hosts.keys()][0] ?? IMPLICIT_HOST;
+
+  const networks = new Map<string, PreparedNetwork>();
+  if (isMap(file?.networks)) {
+    for (const [n, raw] of Object.entries(file.networks)) {
+      if (broken.networks.has(n)) continue;
+      const subnets: PreparedSubnet[] = [];
+      const gateways = asList(raw.gateway).map((g) => parseIp(g)).filter((g) => g !== undefined);
+      const ranges = asList(raw.ipRange).map((r) => parseCidr(r, false)).filter((r) => r !== undefined);
+      asList(raw.subnet).forEach((text, index) => {
+        const cidr = parseCidr(text, true);
+        if (!cidr) return;
+        const gw = gateways.find((g) => g.family === cidr.family);
+        subnets.push({
+          cidr,
+          text,
+          index,
+          gateway: gw?.value ?? firstHost(cidr),
+          gatewayGiven: gw !== undefined,
+          ...(ranges.find((r) => r.family === cidr.family) ? { ipRange: ranges.find((r) => r.family === cidr.family)! } : {}),
+        });
+      });
+      const bridge =
+        raw.driver === 'bridge' ? (raw.bridge ?? bridgeName(n)) : raw.driver === 'overlay' ? bridgeName(n) : undefined;
+      networks.set(n, { name: n, raw, path: ['networks', n], subnets, ...(bridge ? { bridge } : {}) });
+    }
+  }
+
+  const sandboxes = new Map<string, PreparedSandbox>();
+  if (isMap(file?.sandboxes)) {
+    for (const [s, raw] of Object.entries(file.sandboxes)) {
+      if (broken.sandboxes.has(s)) continue;
+      const mode = parseMode(raw.mode);
+      const host = raw.host ?? (hosts.size === 1 ? defaultHost : '');
+      const endpoints: PreparedEndpoint[] = (raw.endpoints ?? []).map((ep, index) => {
+        const ifname = ep.name ?? `eth${index}`;
+        return {
+          sandbox: s,
+          index,
+          raw: ep,
+          path: ['sandboxes', s, 'endpoints', index],
+          ifname,
+          address: `endpoint.${s}.${ifname}`,
+          ips: asList(ep.ip).map((text, i) => {
+            const ip = parseIp(text);
+            return ip ? { text, family: ip.family, value: ip.value, index: i } : { text, index: i };
+          }),
+        };
+      });
+      const ownsNetns = mode.kind === 'own' || mode.kind === 'none';
+      sandboxes.set(s, {
+        name: s,
+        raw,
+        path: ['sandboxes', s],
+        mode,
+        host,
+        endpoints,
+        ...(ownsNetns ? { netns: raw.netns ?? netnsName(name, s) } : {}),
+      });
+    }
+  }
+  return { name, file, implicitHost, hosts, networks, sandboxes, broken };
+}
+
+/** The hosts on which a network has kernel objects: those of its endpoints' sandboxes. */
+export function networkHosts(p: Prepared, network: string): string[] {
+  const onHosts = new Set<string>();
+  for (const sb of p.sandboxes.values()) {
+    if (sb.endpoints.some((e) => e.raw.network === network) && p.hosts.has(sb.host)) onHosts.add(sb.host);
+  }
+  const ordered = [...p.hosts.keys()].filter((h) => onHosts.has(h));
+  // A bridge network without endpoints still exists (as `docker network create` makes it): on the first host.
+  const net = p.networks.get(network);
+  if (ordered.length === 0 && net?.raw.driver === 'bridge') return [...p.hosts.keys()].slice(0, 1);
+  return ordered;
+}
+
+export const hostVeth = (p: Prepared, sandbox: string, ifname: string): string => hostVethName(p.name, sandbox, ifname);
+export const overlayVxlan = (network: string): string => vxlanName(network);
+export const ipText = (family: Family, value: bigint): string => formatIp(family, value);
+export const canonical = canonicalIp;

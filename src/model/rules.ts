@@ -1,0 +1,633 @@
+// Semantic rules: each a small named function that looks at the prepared topology and reports
+// what is wrong, with the file position of the offending node and the resource it concerns.
+import {
+  broadcastAddress,
+  contains,
+  containsCidr,
+  formatCidr,
+  formatIp,
+  hasHostBits,
+  macProblem,
+  networkAddress,
+  overlaps,
+  parseCidr,
+  parseIp,
+  type Cidr,
+} from './addresses.js';
+import { nearest, type Diagnostic } from './diagnostics.js';
+import { kernelNameProblem } from './names.js';
+import { asList, networkHosts, type Prepared, type PreparedNetwork, type PreparedSandbox } from './prepare.js';
+import { pathToPointer, type PathSegment, type SourceFile } from './source.js';
+
+export interface Reporter {
+  error(code: string, message: string, path: PathSegment[], extra?: Extra): void;
+  warning(code: string, message: string, path: PathSegment[], extra?: Extra): void;
+}
+
+interface Extra {
+  hint?: string;
+  resource?: string;
+  /** Point at the key rather than the value of the last path segment. */
+  key?: boolean;
+}
+
+export type Rule = (p: Prepared, r: Reporter) => void;
+
+export function makeReporter(source: SourceFile, out: Diagnostic[]): Reporter {
+  const push = (severity: 'error' | 'warning') => (code: string, message: string, path: PathSegment[], extra: Extra = {}) => {
+    const span = source.locate(path, extra.key ? 'key' : 'value');
+    out.push({
+      severity,
+      code,
+      message,
+      file: source.file,
+      path: pathToPointer(path),
+      ...(extra.resource ? { resource: extra.resource } : {}),
+      ...(span ? { start: span.start, end: span.end } : {}),
+      ...(extra.hint ? { hint: extra.hint } : {}),
+    });
+  };
+  return { error: push('error'), warning: push('warning') };
+}
+
+const MTU_MIN = 68;
+const MTU_MAX = 65535;
+const VNI_MAX = 16777215;
+
+// ---------------------------------------------------------------- hosts
+
+export const hostAddresses: Rule = (p, r) => {
+  const underlays = new Map<string, string>();
+  let localHost: string | undefined;
+  const netnsHosts = new Map<string, string>();
+  for (const h of p.hosts.values()) {
+    if (!h.raw) continue;
+    const res = `host.${h.name}`;
+    if (h.raw.underlay !== undefined) {
+      const ip = parseIp(h.raw.underlay);
+      if (!ip) {
+        r.error('bad-address', `underlay "${h.raw.underlay}" of host "${h.name}" is not an IP address`, [...h.path, 'underlay'], {
+          resource: res,
+          hint: hasHostBits(h.raw.underlay) || h.raw.underlay.includes('/') ? 'write the address without a prefix length' : undefined,
+        });
+      } else {
+        const text = formatIp(ip.family, ip.value);
+        const other = underlays.get(text);
+        if (other) r.error('duplicate-underlay', `hosts "${other}" and "${h.name}" have the same underlay address ${text}`, [...h.path, 'underlay'], { resource: res });
+        else underlays.set(text, h.name);
+      }
+    }
+    if (h.via.kind === 'local') {
+      if (localHost) r.error('duplicate-local-host', `hosts "${localHost}" and "${h.name}" are both "via: local"; one machine is one host`, [...h.path, 'via'], { resource: res });
+      else localHost = h.name;
+    }
+    if (h.via.kind === 'netns') {
+      const other = netnsHosts.get(h.via.netns);
+      if (other) r.error('duplicate-host-netns', `hosts "${other}" and "${h.name}" use the same namespace "${h.via.netns}"`, [...h.path, 'via'], { resource: res });
+      else netnsHosts.set(h.via.netns, h.name);
+    }
+  }
+};
+
+export const sandboxHost: Rule = (p, r) => {
+  for (const sb of p.sandboxes.values()) {
+    const res = `sandbox.${sb.name}`;
+    if (sb.raw.host === undefined) {
+      if (p.hosts.size > 1 && !p.implicitHost)
+        r.error('host-required', `sandbox "${sb.name}" must say which host it lives on: the topology has ${p.hosts.size} hosts`, sb.path, {
+          resource: res,
+          key: true,
+          hint: `add "host: ${[...p.hosts.keys()][0]}" (hosts: ${[...p.hosts.keys()].join(', ')})`,
+        });
+      continue;
+    }
+    if (!p.hosts.has(sb.raw.host) && !p.broken.hosts.has(sb.raw.host)) {
+      const known = p.implicitHost ? [] : [...p.hosts.keys()];
+      const suggestion = nearest(sb.raw.host, known);
+      r.error('unknown-host', `sandbox "${sb.name}" is on host "${sb.raw.host}", which is not declared under hosts`, [...sb.path, 'host'], {
+        resource: res,
+        hint: suggestion ? `did you mean "${suggestion}"?` : p.implicitHost ? 'declare it under "hosts:", or leave "host" out to use this machine' : `declared hosts: ${known.join(', ')}`,
+      });
+    }
+  }
+};
+
+// ---------------------------------------------------------------- networks
+
+export const networkSubnets: Rule = (p, r) => {
+  for (const net of p.networks.values()) {
+    const res = `network.${net.name}`;
+    const subnets = asList(net.raw.subnet);
+    const families = new Map<number, string>();
+    subnets.forEach((text, i) => {
+      const path = typeof net.raw.subnet === 'string' ? [...net.path, 'subnet'] : [...net.path, 'subnet', i];
+      const cidr = parseCidr(text, true);
+      if (!cidr) {
+        const loose = parseCidr(text, false);
+        r.error('bad-cidr', loose ? `subnet "${text}" has host bits set` : `subnet "${text}" is not a subnet in CIDR form`, path, {
+          resource: res,
+          hint: loose ? `did you mean "${formatCidr(loose)}"?` : 'e.g. 198.18.0.0/24 or 2001:db8::/64',
+        });
+        return;
+      }
+      if (cidr.family === 4 && cidr.prefixLength > 30) {
+        r.error('subnet-too-small', `subnet ${text} is too small: a network needs room for a gateway and endpoints (at most /30)`, path, { resource: res });
+      }
+      const other = families.get(cidr.family);
+      if (other) {
+        r.error('duplicate-family', `network "${net.name}" has two IPv${cidr.family} subnets (${other} and ${text}); give one per family`, path, { resource: res });
+      } else families.set(cidr.family, text);
+    });
+    if (subnets.length === 0 && net.raw.driver !== 'bridge') {
+      r.error(
+        `${net.raw.driver}-needs-subnet`,
+        `${net.raw.driver} network "${net.name}" needs a subnet${net.raw.driver === 'macvlan' ? ': it is the subnet of the parent\'s LAN' : ': every host must agree on it'}`,
+        net.path,
+        { resource: res, key: true },
+      );
+    }
+    checkInSubnets(r, net, 'gateway', res);
+    checkInSubnets(r, net, 'ipRange', res);
+    checkInSubnets(r, net, 'reserved', res);
+  }
+};
+
+/** gateway, ipRange and reserved: each parseable and inside one of the network's subnets. */
+function checkInSubnets(r: Reporter, net: PreparedNetwork, field: 'gateway' | 'ipRange' | 'reserved', res: string): void {
+  const value = net.raw[field];
+  if (value === undefined) return;
+  const items = asList(value);
+  const seenFamilies = new Set<number>();
+  items.forEach((text, i) => {
+    const path = typeof value === 'string' ? [...net.path, field] : [...net.path, field, i];
+    if (field === 'ipRange') {
+      const cidr = parseCidr(text, true);
+      if (!cidr) {
+        const loose = parseCidr(text, false);
+        r.error('bad-cidr', `ipRange "${text}" is not a range in CIDR form${loose ? ' (host bits set)' : ''}`, path, {
+          resource: res,
+          hint: loose ? `did you mean "${formatCidr(loose)}"?` : undefined,
+        });
+        return;
+      }
+      if (net.subnets.length && !net.subnets.some((s) => containsCidr(s.cidr, cidr)))
+        r.error('range-outside-subnet', `ipRange ${text} is not inside the subnet of network "${net.name}" (${net.subnets.map((s) => s.text).join(', ')})`, path, { resource: res });
+      if (seenFamilies.has(cidr.family)) r.error('duplicate-family', `network "${net.name}" has two IPv${cidr.family} ipRanges`, path, { resource: res });
+      seenFamilies.add(cidr.family);
+      return;
+    }
+    const ip = parseIp(text);
+    if (!ip) {
+      r.error('bad-address', `${field} "${text}" is not an IP address`, path, {
+        resource: res,
+        hint: text.includes('/') ? 'write the address without a prefix length' : undefined,
+      });
+      return;
+    }
+    if (net.subnets.length && !net.subnets.some((s) => contains(s.cidr, ip.family, ip.value))) {
+      r.error(
+        field === 'gateway' ? 'gateway-outside-subnet' : 'reserved-outside-subnet',
+        `${field === 'gateway' ? 'gateway' : 'reserved address'} ${text} is not inside the subnet of network "${net.name}" (${net.subnets.map((s) => s.text).join(', ')})`,
+        path,
+        { resource: res },
+      );
+    }
+    if (field === 'gateway') {
+      if (seenFamilies.has(ip.family)) r.error('duplicate-family', `network "${net.name}" has two IPv${ip.family} gateways`, path, { resource: res });
+      seenFamilies.add(ip.family);
+      const subnet = net.subnets.find((s) => contains(s.cidr, ip.family, ip.value));
+      if (subnet && (ip.value === networkAddress(subnet.cidr) || ip.value === broadcastAddress(subnet.cidr)))
+        r.error('address-not-usable', `gateway ${text} is the ${ip.value === networkAddress(subnet.cidr) ? 'network' : 'broadcast'} address of ${subnet.text}`, path, { resource: res });
+    }
+  });
+}
+
+export const mtuRange: Rule = (p, r) => {
+  const check = (mtu: number | undefined, path: PathSegment[], res: string) => {
+    if (mtu !== undefined && (mtu < MTU_MIN || mtu > MTU_MAX))
+      r.error('mtu-range', `mtu ${mtu} is out of range: Linux takes ${MTU_MIN} to ${MTU_MAX}`, path, { resource: res });
+  };
+  for (const net of p.networks.values()) check(net.raw.mtu, [...net.path, 'mtu'], `network.${net.name}`);
+  for (const sb of p.sandboxes.values()) for (const ep of sb.endpoints) check(ep.raw.mtu, [...ep.path, 'mtu'], ep.address);
+};
+
+export const macvlanParent: Rule = (p, r) => {
+  for (const net of p.networks.values()) {
+    if (net.raw.driver !== 'macvlan') continue;
+    if (net.raw.parent === undefined)
+      r.error('macvlan-no-parent', `macvlan network "${net.name}" needs a parent: the host interface its sub-interfaces hang off`, net.path, {
+        resource: `network.${net.name}`,
+        key: true,
+        hint: 'add e.g. "parent: eth0"',
+      });
+  }
+};
+
+export const macvlanPassthru: Rule = (p, r) => {
+  for (const net of p.networks.values()) {
+    if (net.raw.driver !== 'macvlan' || net.raw.mode !== 'passthru') continue;
+    const eps = [...p.sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.raw.network === net.name));
+    for (const ep of eps.slice(1))
+      r.error('passthru-one-endpoint', `macvlan network "${net.name}" is in passthru mode, which gives the parent to one endpoint only; ${eps[0]!.address} has it`, [...ep.path, 'network'], { resource: ep.address });
+  }
+};
+
+export const overlayVni: Rule = (p, r) => {
+  const used = new Map<number, string>();
+  for (const net of p.networks.values()) {
+    if (net.raw.driver !== 'overlay') continue;
+    const res = `network.${net.name}`;
+    const vni = net.raw.vni;
+    if (vni === undefined) {
+      r.error('overlay-no-vni', `overlay network "${net.name}" needs a vni (1..${VNI_MAX}); every host must agree on it`, net.path, { resource: res, key: true });
+    } else if (vni < 1 || vni > VNI_MAX) {
+      r.error('vni-range', `vni ${vni} is out of range: VXLAN identifiers are 1 to ${VNI_MAX}`, [...net.path, 'vni'], { resource: res });
+    } else if (used.has(vni)) {
+      r.error('duplicate-vni', `vni ${vni} is already used by overlay network "${used.get(vni)}"`, [...net.path, 'vni'], { resource: res });
+    } else used.set(vni, net.name);
+    const port = net.raw.port;
+    if (port !== undefined && (port < 1 || port > 65535))
+      r.error('port-range', `port ${port} is not a UDP port (1..65535)`, [...net.path, 'port'], { resource: res });
+  }
+};
+
+export const overlayUnderlay: Rule = (p, r) => {
+  for (const net of p.networks.values()) {
+    if (net.raw.driver !== 'overlay') continue;
+    const missing = networkHosts(p, net.name).filter((h) => !p.hosts.get(h)?.raw?.underlay);
+    if (missing.length === 0) continue;
+    r.error(
+      'overlay-no-underlay',
+      p.implicitHost
+        ? `overlay network "${net.name}" runs between hosts, but the topology declares none`
+        : `overlay network "${net.name}" needs the underlay address of host${missing.length > 1 ? 's' : ''} ${missing.map((h) => `"${h}"`).join(', ')}`,
+      [...net.path, 'driver'],
+      { resource: `network.${net.name}`, hint: 'declare hosts with "underlay: <address>"' },
+    );
+  }
+};
+
+/** bridge and macvlan networks are local to a host (Docker's "local" scope); overlay spans hosts. */
+export const localScope: Rule = (p, r) => {
+  for (const net of p.networks.values()) {
+    if (net.raw.driver === 'overlay') continue;
+    const first = new Map<string, string>();
+    for (const sb of p.sandboxes.values()) {
+      for (const ep of sb.endpoints) {
+        if (ep.raw.network !== net.name || !p.hosts.has(sb.host)) continue;
+        if (first.size && !first.has(sb.host)) {
+          const [h, owner] = [...first.entries()][0]!;
+          r.error(
+            'network-spans-hosts',
+            `${net.raw.driver} network "${net.name}" is local to one host, but ${ep.address} is on "${sb.host}" and ${owner} on "${h}"`,
+            [...ep.path, 'network'],
+            { resource: ep.address, hint: 'use an overlay network to join sandboxes across hosts' },
+          );
+        } else if (!first.has(sb.host)) first.set(sb.host, ep.address);
+      }
+    }
+  }
+};
+
+export const subnetOverlap: Rule = (p, r) => {
+  const nets = [...p.networks.values()];
+  for (let i = 0; i < nets.length; i++) {
+    for (let j = i + 1; j < nets.length; j++) {
+      const a = nets[i]!;
+      const b = nets[j]!;
+      const hostsA = networkHosts(p, a.name);
+      const hostsB = new Set(networkHosts(p, b.name));
+      const shared = hostsA.filter((h) => hostsB.has(h));
+      // Overlays are one network on every host: they clash with anything anywhere.
+      if (shared.length === 0 && a.raw.driver !== 'overlay' && b.raw.driver !== 'overlay') continue;
+      for (const sa of a.subnets) {
+        for (const sb of b.subnets) {
+          if (!overlaps(sa.cidr, sb.cidr)) continue;
+          const path = typeof b.raw.subnet === 'string' ? [...b.path, 'subnet'] : [...b.path, 'subnet', sb.index];
+          r.error('subnet-overlap', `subnet ${sb.text} of network "${b.name}" overlaps ${sa.text} of network "${a.name}"${shared.length ? ` on host "${shared[0]}"` : ''}`, path, {
+            resource: `network.${b.name}`,
+          });
+        }
+      }
+    }
+  }
+};
+
+// ---------------------------------------------------------------- sandboxes and endpoints
+
+export const endpointNetwork: Rule = (p, r) => {
+  for (const sb of p.sandboxes.values()) {
+    const joined = new Map<string, string>();
+    for (const ep of sb.endpoints) {
+      const n = ep.raw.network;
+      if (!p.networks.has(n) && !p.broken.networks.has(n)) {
+        const suggestion = nearest(n, [...p.networks.keys()]);
+        r.error('unknown-network', `${ep.address} joins network "${n}", which is not declared`, [...ep.path, 'network'], {
+          resource: ep.address,
+          hint: suggestion ? `did you mean "${suggestion}"?` : p.networks.size ? `declared networks: ${[...p.networks.keys()].join(', ')}` : 'declare it under "networks:"',
+        });
+      } else if (joined.has(n)) {
+        r.error('duplicate-join', `sandbox "${sb.name}" joins network "${n}" twice (${joined.get(n)} and ${ep.address})`, [...ep.path, 'network'], { resource: ep.address });
+      } else joined.set(n, ep.address);
+    }
+  }
+};
+
+export const endpointAddresses: Rule = (p, r) => {
+  // Per network: which endpoint holds each static address.
+  const holders = new Map<string, Map<string, string>>();
+  for (const sb of p.sandboxes.values()) {
+    for (const ep of sb.endpoints) {
+      const net = p.networks.get(ep.raw.network);
+      const families = new Set<number>();
+      for (const ip of ep.ips) {
+        const path = typeof ep.raw.ip === 'string' ? [...ep.path, 'ip'] : [...ep.path, 'ip', ip.index];
+        if (ip.family === undefined || ip.value === undefined) {
+          r.error('bad-address', `"${ip.text}" of ${ep.address} is not an IP address`, path, {
+            resource: ep.address,
+            hint: ip.text.includes('/') ? 'write the address without a prefix length: the subnet gives it' : undefined,
+          });
+          continue;
+        }
+        if (families.has(ip.family)) {
+          r.error('too-many-addresses', `${ep.address} has two IPv${ip.family} addresses; an endpoint has one per subnet`, path, { resource: ep.address });
+          continue;
+        }
+        families.add(ip.family);
+        if (!net || (net.subnets.length === 0 && asList(net.raw.subnet).length > 0)) continue; // unknown network or unparseable subnets: reported elsewhere
+        const subnet = net.subnets.find((s) => contains(s.cidr, ip.family!, ip.value!));
+        if (!subnet) {
+          r.error(
+            'address-outside-subnet',
+            net.subnets.length
+              ? `${ip.text} of ${ep.address} is outside the subnet of network "${net.name}" (${net.subnets.map((s) => s.text).join(', ')})`
+              : `${ip.text} of ${ep.address} is static, but network "${net.name}" has no subnet to hold it`,
+            path,
+            { resource: ep.address, hint: net.subnets.length ? undefined : 'give the network a subnet' },
+          );
+          continue;
+        }
+        const role =
+          ip.value === networkAddress(subnet.cidr)
+            ? 'network address'
+            : ip.value === broadcastAddress(subnet.cidr)
+              ? 'broadcast address'
+              : ip.value === subnet.gateway && net.raw.driver !== 'overlay'
+                ? 'gateway address'
+                : undefined;
+        if (role) {
+          r.error(
+            role === 'gateway address' ? 'address-is-gateway' : role === 'network address' ? 'address-is-network' : 'address-is-broadcast',
+            `${ip.text} of ${ep.address} is the ${role} of ${subnet.text}`,
+            path,
+            { resource: ep.address },
+          );
+          continue;
+        }
+        const byNet = holders.get(net.name) ?? new Map<string, string>();
+        holders.set(net.name, byNet);
+        const text = formatIp(ip.family, ip.value);
+        const other = byNet.get(text);
+        if (other) r.error('duplicate-address', `${ip.text} is given to both ${other} and ${ep.address} on network "${net.name}"`, path, { resource: ep.address });
+        else byNet.set(text, ep.address);
+      }
+    }
+  }
+};
+
+export const duplicateInterface: Rule = (p, r) => {
+  for (const sb of p.sandboxes.values()) {
+    const names = new Map<string, number>();
+    for (const ep of sb.endpoints) {
+      const prev = names.get(ep.ifname);
+      if (prev !== undefined)
+        r.error('duplicate-interface', `sandbox "${sb.name}" has two endpoints named "${ep.ifname}" (endpoints ${prev + 1} and ${ep.index + 1})`, ep.raw.name !== undefined ? [...ep.path, 'name'] : ep.path, {
+          resource: ep.address,
+          hint: ep.raw.name === undefined ? `endpoint ${ep.index + 1} is named "${ep.ifname}" by default; give one of them another "name"` : undefined,
+        });
+      else names.set(ep.ifname, ep.index);
+      if (ep.ifname === 'lo')
+        r.error('duplicate-interface', `an endpoint cannot be named "lo": every namespace has its loopback under that name`, [...ep.path, 'name'], { resource: ep.address });
+    }
+  }
+};
+
+export const modeContents: Rule = (p, r) => {
+  for (const sb of p.sandboxes.values()) {
+    const res = `sandbox.${sb.name}`;
+    const kind = sb.mode.kind;
+    if (kind === 'own') continue;
+    const why =
+      kind === 'none'
+        ? 'has mode "none": a namespace with loopback only'
+        : kind === 'host'
+          ? 'has mode "host": it is the host\'s own stack, which tsnet does not change'
+          : `shares the namespace of "${sb.mode.kind === 'container' ? sb.mode.target : ''}"; configure that sandbox instead`;
+    if (sb.raw.endpoints?.length) r.error('endpoints-not-allowed', `sandbox "${sb.name}" ${why}, so it cannot have endpoints`, [...sb.path, 'endpoints'], { resource: res, key: true });
+    if (sb.raw.routes?.length && kind !== 'none') r.error('routes-not-allowed', `sandbox "${sb.name}" ${why}, so it cannot have routes`, [...sb.path, 'routes'], { resource: res, key: true });
+    if (sb.raw.sysctls && Object.keys(sb.raw.sysctls).length && kind !== 'none')
+      r.error('sysctls-not-allowed', `sandbox "${sb.name}" ${why}, so it cannot set sysctls`, [...sb.path, 'sysctls'], { resource: res, key: true });
+    if (sb.raw.netns !== undefined && (kind === 'host' || kind === 'container'))
+      r.error('netns-not-allowed', `sandbox "${sb.name}" ${why}, so it has no namespace of its own to name`, [...sb.path, 'netns'], { resource: res, key: true });
+  }
+};
+
+export const containerTarget: Rule = (p, r) => {
+  for (const sb of p.sandboxes.values()) {
+    if (sb.mode.kind !== 'container') continue;
+    const res = `sandbox.${sb.name}`;
+    const path = [...sb.path, 'mode'];
+    const target = sb.mode.target;
+    if (target === sb.name) {
+      r.error('container-self', `sandbox "${sb.name}" cannot share its own namespace`, path, { resource: res });
+      continue;
+    }
+    if (!p.sandboxes.has(target)) {
+      if (p.broken.sandboxes.has(target)) continue;
+      const suggestion = nearest(target, [...p.sandboxes.keys()].filter((s) => s !== sb.name));
+      r.error('unknown-container', `sandbox "${sb.name}" shares the namespace of "${target}", which is not a sandbox of this topology`, path, {
+        resource: res,
+        hint: suggestion ? `did you mean "container:${suggestion}"?` : undefined,
+      });
+      continue;
+    }
+    // Follow the chain: a cycle is an error, reported once at each member.
+    const seen = [sb.name];
+    let cur: PreparedSandbox | undefined = p.sandboxes.get(target);
+    while (cur && cur.mode.kind === 'container') {
+      if (seen.includes(cur.name)) break;
+      seen.push(cur.name);
+      cur = p.sandboxes.get(cur.mode.target);
+    }
+    if (cur && seen.includes(cur.name)) {
+      const cycle = [...seen.slice(seen.indexOf(cur.name)), cur.name];
+      if (cycle[0] === sb.name)
+        r.error('container-cycle', `sandboxes share namespaces in a cycle: ${cycle.join(' -> ')}`, path, { resource: res });
+      continue;
+    }
+    if (cur && cur.host !== sb.host && p.hosts.has(sb.host) && p.hosts.has(cur.host))
+      r.error('container-host-mismatch', `sandbox "${sb.name}" is on host "${sb.host}" but shares the namespace of "${cur.name}" on "${cur.host}"`, path, { resource: res });
+  }
+};
+
+export const routeVia: Rule = (p, r) => {
+  for (const sb of p.sandboxes.values()) {
+    const routes = sb.raw.routes ?? [];
+    const seen = new Map<string, number>();
+    routes.forEach((route, i) => {
+      const path: PathSegment[] = [...sb.path, 'routes', i];
+      let res = `route.${sb.name}.${route.to}`;
+      const via = parseIp(route.via);
+      let toFamily: number | undefined;
+      let key = route.to;
+      if (route.to !== 'default') {
+        const cidr = parseCidr(route.to, true) ?? (parseIp(route.to) ? parseCidr(`${route.to}/${parseIp(route.to)!.family === 4 ? 32 : 128}`) : undefined);
+        if (!cidr) {
+          const loose = parseCidr(route.to, false);
+          r.error('bad-cidr', `route destination "${route.to}" is not "default" or a CIDR`, [...path, 'to'], {
+            resource: res,
+            hint: loose ? `did you mean "${formatCidr(loose)}"?` : undefined,
+          });
+          return;
+        }
+        toFamily = cidr.family;
+        key = formatCidr(cidr);
+        res = `route.${sb.name}.${key}`;
+      } else if (via) {
+        key = via.family === 4 ? 'default' : 'default-ipv6';
+        res = `route.${sb.name}.${key}`;
+      }
+      if (!via) {
+        r.error('bad-address', `via "${route.via}" of ${res} is not an IP address`, [...path, 'via'], { resource: res });
+        return;
+      }
+      if (toFamily !== undefined && toFamily !== via.family) {
+        r.error('route-family', `route to ${route.to} is IPv${toFamily} but its via ${route.via} is IPv${via.family}`, [...path, 'via'], { resource: res });
+        return;
+      }
+      if (seen.has(key)) {
+        r.error('duplicate-route', `sandbox "${sb.name}" has two routes to ${key} (routes ${seen.get(key)! + 1} and ${i + 1})`, [...path, 'to'], { resource: res });
+        return;
+      }
+      seen.set(key, i);
+      if (sb.mode.kind !== 'own') return; // reported by modeContents
+      const reachable = reachableSubnets(p, sb);
+      if (reachable.pending) return; // an endpoint's subnet is picked later or its network is broken
+      if (!reachable.cidrs.some((c) => contains(c, via.family, via.value))) {
+        r.error('unreachable-via', `${res} goes via ${route.via}, which no endpoint of sandbox "${sb.name}" can reach`, [...path, 'via'], {
+          resource: res,
+          hint: reachable.cidrs.length ? `the sandbox's subnets: ${reachable.cidrs.map(formatCidr).join(', ')}` : 'the sandbox has no endpoint with an address',
+        });
+      } else if (sb.endpoints.some((e) => e.ips.some((ip) => ip.family === via.family && ip.value === via.value))) {
+        r.error('unreachable-via', `${res} goes via ${route.via}, which is the sandbox's own address`, [...path, 'via'], { resource: res });
+      }
+    });
+  }
+};
+
+function reachableSubnets(p: Prepared, sb: PreparedSandbox): { cidrs: Cidr[]; pending: boolean } {
+  const cidrs: Cidr[] = [];
+  let pending = false;
+  for (const ep of sb.endpoints) {
+    const net = p.networks.get(ep.raw.network);
+    if (!net) {
+      pending ||= p.broken.networks.has(ep.raw.network);
+      continue;
+    }
+    if (asList(net.raw.subnet).length === 0) pending = true; // picked from the pools at plan time
+    cidrs.push(...net.subnets.map((s) => s.cidr));
+  }
+  return { cidrs, pending };
+}
+
+export const kernelNames: Rule = (p, r) => {
+  const check = (name: string | undefined, what: string, path: PathSegment[], res: string) => {
+    if (name === undefined) return;
+    const problem = kernelNameProblem(name);
+    if (problem) r.error('kernel-name', `${what} "${name}" ${problem}`, path, { resource: res });
+  };
+  for (const net of p.networks.values()) {
+    const res = `network.${net.name}`;
+    if (net.raw.driver === 'bridge') check(net.raw.bridge, 'bridge name', [...net.path, 'bridge'], res);
+    if (net.raw.driver === 'macvlan') check(net.raw.parent, 'parent', [...net.path, 'parent'], res);
+  }
+  for (const sb of p.sandboxes.values())
+    for (const ep of sb.endpoints) check(ep.raw.name, 'interface name', [...ep.path, 'name'], ep.address);
+
+  // Two networks wanting one bridge name on a host; two sandboxes wanting one namespace.
+  const bridges = new Map<string, string>();
+  for (const net of p.networks.values()) {
+    if (!net.bridge) continue;
+    for (const h of networkHosts(p, net.name)) {
+      const key = `${h}/${net.bridge}`;
+      const other = bridges.get(key);
+      if (other)
+        r.error('duplicate-kernel-name', `networks "${other}" and "${net.name}" both want the bridge name "${net.bridge}"${p.implicitHost ? '' : ` on host "${h}"`}`, net.raw.driver === 'bridge' && net.raw.bridge ? [...net.path, 'bridge'] : net.path, {
+          resource: `network.${net.name}`,
+          key: !(net.raw.driver === 'bridge' && net.raw.bridge),
+        });
+      else bridges.set(key, net.name);
+    }
+  }
+  const namespaces = new Map<string, string>();
+  const hostNetns = new Set([...p.hosts.values()].flatMap((h) => (h.via.kind === 'netns' ? [h.via.netns] : [])));
+  for (const sb of p.sandboxes.values()) {
+    if (!sb.netns) continue;
+    const path = sb.raw.netns !== undefined ? [...sb.path, 'netns'] : sb.path;
+    const other = namespaces.get(sb.netns);
+    if (other)
+      r.error('duplicate-kernel-name', `sandboxes "${other}" and "${sb.name}" both want the namespace "${sb.netns}"`, path, { resource: `sandbox.${sb.name}`, key: sb.raw.netns === undefined });
+    else namespaces.set(sb.netns, sb.name);
+    if (hostNetns.has(sb.netns))
+      r.error('duplicate-kernel-name', `sandbox "${sb.name}" wants the namespace "${sb.netns}", which stands for a host`, path, { resource: `sandbox.${sb.name}`, key: sb.raw.netns === undefined });
+  }
+};
+
+export const macAddresses: Rule = (p, r) => {
+  const byNet = new Map<string, Map<string, string>>();
+  for (const sb of p.sandboxes.values()) {
+    for (const ep of sb.endpoints) {
+      if (ep.raw.mac === undefined) continue;
+      const path = [...ep.path, 'mac'];
+      const problem = macProblem(ep.raw.mac);
+      if (problem) {
+        r.error('bad-mac', `mac "${ep.raw.mac}" of ${ep.address} ${problem}`, path, { resource: ep.address });
+        continue;
+      }
+      const seen = byNet.get(ep.raw.network) ?? new Map<string, string>();
+      byNet.set(ep.raw.network, seen);
+      const mac = ep.raw.mac.toLowerCase();
+      if (seen.has(mac)) r.error('duplicate-mac', `mac ${mac} is given to both ${seen.get(mac)} and ${ep.address} on network "${ep.raw.network}"`, path, { resource: ep.address });
+      else seen.set(mac, ep.address);
+    }
+  }
+};
+
+/** Every rule, in the order their diagnostics read best. */
+export const RULES: readonly Rule[] = [
+  hostAddresses,
+  sandboxHost,
+  networkSubnets,
+  mtuRange,
+  macvlanParent,
+  macvlanPassthru,
+  overlayVni,
+  overlayUnderlay,
+  localScope,
+  subnetOverlap,
+  endpointNetwork,
+  endpointAddresses,
+  duplicateInterface,
+  modeContents,
+  containerTarget,
+  routeVia,
+  kernelNames,
+  macAddresses,
+];
+
+export function runRules(p: Prepared, source: SourceFile, rules: readonly Rule[] = RULES): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const reporter = makeReporter(source, out);
+  for (const rule of rules) rule(p, reporter);
+  return out;
+}

@@ -1,0 +1,222 @@
+// Checks a document against the schema with ajv and turns ajv's errors into diagnostics a
+// person can act on: one per problem, at the offending node, with "did you mean" for typos.
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { nearest, type Diagnostic } from './diagnostics.js';
+import { topologySchema } from './schema.js';
+import { pathToPointer, pointerToPath, type PathSegment, type SourceFile } from './source.js';
+
+let compiled: ValidateFunction | undefined;
+
+function validator(): ValidateFunction {
+  compiled ??= new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false, discriminator: true, allowUnionTypes: true }).compile(
+    topologySchema,
+  );
+  return compiled;
+}
+
+export interface SchemaResult {
+  diagnostics: Diagnostic[];
+  /** JSON pointers of nodes that failed; semantic rules skip the networks/sandboxes/hosts under them. */
+  brokenPaths: string[];
+}
+
+export function checkSchema(source: SourceFile, data: unknown): SchemaResult {
+  const validate = validator();
+  if (validate(data)) return { diagnostics: [], brokenPaths: [] };
+  const errors = prune(validate.errors ?? []);
+  const diagnostics: Diagnostic[] = [];
+  const seen = new Set<string>();
+  for (const e of errors) {
+    const d = toDiagnostic(source, data, e);
+    const key = `${d.code}|${d.path}|${d.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    diagnostics.push(d);
+  }
+  return { diagnostics, brokenPaths: errors.map((e) => e.instancePath) };
+}
+
+/**
+ * ajv reports every failed branch of an anyOf and every keyword at a node. Keep the most useful:
+ * drop branch errors under an anyOf (the anyOf error says it better) and an object's type error
+ * when its discriminator already failed.
+ */
+function prune(errors: ErrorObject[]): ErrorObject[] {
+  const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  return errors.filter((e) => {
+    if (e.keyword !== 'anyOf' && /\/anyOf\/\d+\//.test(e.schemaPath)) {
+      // A branch error: keep only when no anyOf error stands at this path or above it.
+      for (const p of anyOfPaths) if (e.instancePath === p || e.instancePath.startsWith(`${p}/`)) return false;
+    }
+    if (e.keyword === 'if') return false;
+    // A network without "driver" fails both "required" and the discriminator: say it once.
+    if (e.keyword === 'discriminator' && errors.some((o) => o.keyword === 'required' && o.instancePath === e.instancePath))
+      return false;
+    return true;
+  });
+}
+
+/** Human names of the objects a path points into, for messages. */
+function describe(path: readonly PathSegment[]): string {
+  const [top, name, sub, index] = path;
+  if (top === 'networks' && name !== undefined) return `network "${name}"`;
+  if (top === 'hosts' && name !== undefined) return `host "${name}"`;
+  if (top === 'sandboxes' && name !== undefined) {
+    if (sub === 'endpoints' && index !== undefined) return `endpoint ${Number(index) + 1} of sandbox "${name}"`;
+    if (sub === 'routes' && index !== undefined) return `route ${Number(index) + 1} of sandbox "${name}"`;
+    if (sub === 'sysctls') return `the sysctls of sandbox "${name}"`;
+    return `sandbox "${name}"`;
+  }
+  if (top === 'networks') return 'networks';
+  if (top === 'sandboxes') return 'sandboxes';
+  if (top === 'hosts') return 'hosts';
+  return 'the topology';
+}
+
+const typeName = (v: unknown): string =>
+  v === null ? 'nothing (null)' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `a ${typeof v}`;
+
+function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
+  let v: unknown = data;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[String(seg)];
+  }
+  return v;
+}
+
+/** The allowed keys at an object schema, for "did you mean". */
+function knownKeys(schema: unknown): string[] {
+  if (schema && typeof schema === 'object' && 'properties' in schema) {
+    return Object.keys((schema as { properties: object }).properties);
+  }
+  return [];
+}
+
+function patternMeaning(path: readonly PathSegment[], propertyName: boolean): { code: string; what: string } {
+  const field = String(path[path.length - 1] ?? '');
+  const [top] = path;
+  if (propertyName && top === 'sandboxes' && path.includes('sysctls'))
+    return { code: 'bad-sysctl', what: 'a sysctl in a network namespace must start with "net." (e.g. net.ipv4.ip_forward)' };
+  if (propertyName)
+    return {
+      code: 'bad-name',
+      what: 'names start with a letter or digit and hold only letters, digits, "-" and "_"',
+    };
+  if (field === 'name' && path.length === 1)
+    return { code: 'bad-topology-name', what: 'a topology name holds lowercase letters, digits and "-", at most 32' };
+  if (field === 'via') return { code: 'bad-via', what: 'via is "local", "ssh <destination>" or "netns <name>"' };
+  if (field === 'mode') return { code: 'bad-mode', what: 'a sandbox mode is "none", "host" or "container:<sandbox>"' };
+  if (field === 'netns')
+    return { code: 'kernel-name', what: 'a namespace name holds letters, digits, ".", "-" and "_", at most 64' };
+  return {
+    code: 'kernel-name',
+    what: 'a Linux interface name is 1 to 15 bytes without "/", ":" or whitespace, and not "." or ".."',
+  };
+}
+
+function toDiagnostic(source: SourceFile, data: unknown, e: ErrorObject): Diagnostic {
+  const path = pointerToPath(e.instancePath);
+  const base = { severity: 'error' as const, file: source.file };
+  const at = (p: readonly PathSegment[], which: 'key' | 'value' = 'value') => {
+    const span = source.locate(p, which);
+    return { path: pathToPointer(p), ...(span ? { start: span.start, end: span.end } : {}) };
+  };
+  const where = describe(path);
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String((e.params as { additionalProperty: string }).additionalProperty);
+      const suggestion = nearest(key, knownKeys(e.parentSchema));
+      return {
+        ...base,
+        code: 'unknown-key',
+        message: `unknown key "${key}" in ${where}`,
+        ...at([...path, key], 'key'),
+        hint: suggestion
+          ? `did you mean "${suggestion}"?`
+          : `known keys: ${knownKeys(e.parentSchema).join(', ')}`,
+      };
+    }
+    case 'required': {
+      const key = String((e.params as { missingProperty: string }).missingProperty);
+      return { ...base, code: 'missing-key', message: `${where} needs "${key}"`, ...at(path) };
+    }
+    case 'const': {
+      if (path.length === 1 && path[0] === 'version')
+        return { ...base, code: 'bad-version', message: 'this tsnet reads topology files of version 1', ...at(path), hint: 'write "version: 1"' };
+      return { ...base, code: 'bad-value', message: `${where}: must be ${JSON.stringify(e.params)}`, ...at(path) };
+    }
+    case 'enum': {
+      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
+      const value = String(valueAt(data, path));
+      const suggestion = nearest(value, allowed);
+      return {
+        ...base,
+        code: 'bad-value',
+        message: `"${value}" is not a valid ${String(path[path.length - 1])} for ${where}`,
+        ...at(path),
+        hint: suggestion ? `did you mean "${suggestion}"? (one of ${allowed.join(', ')})` : `one of ${allowed.join(', ')}`,
+      };
+    }
+    case 'discriminator': {
+      const value = valueAt(data, [...path, 'driver']);
+      const drivers = ['bridge', 'macvlan', 'overlay'];
+      if (typeof value !== 'string') {
+        return { ...base, code: 'unknown-driver', message: `${where}: driver must be one of ${drivers.join(', ')}`, ...at([...path, 'driver']) };
+      }
+      const suggestion = nearest(value, drivers);
+      return {
+        ...base,
+        code: 'unknown-driver',
+        message: `${where}: unknown driver "${value}"`,
+        ...at([...path, 'driver']),
+        hint: suggestion ? `did you mean "${suggestion}"?` : `known drivers: ${drivers.join(', ')}`,
+      };
+    }
+    case 'pattern':
+    case 'maxLength':
+    case 'minLength': {
+      const propertyName = (e.params as { propertyName?: string }).propertyName;
+      if (e.propertyName !== undefined || propertyName !== undefined) {
+        const name = e.propertyName ?? propertyName ?? '';
+        const meaning = patternMeaning(path, true);
+        return { ...base, code: meaning.code, message: `"${name}" is not a valid name in ${where}`, ...at([...path, name], 'key'), hint: meaning.what };
+      }
+      const meaning = patternMeaning(path, false);
+      const value = valueAt(data, path);
+      return {
+        ...base,
+        code: meaning.code,
+        message: `${JSON.stringify(value)} is not valid for "${String(path[path.length - 1])}" in ${where}`,
+        ...at(path),
+        hint: meaning.what,
+      };
+    }
+    case 'propertyNames': {
+      const name = String((e.params as { propertyName?: string }).propertyName ?? '');
+      const meaning = patternMeaning(path, true);
+      return { ...base, code: meaning.code, message: `"${name}" is not a valid name in ${where}`, ...at([...path, name], 'key'), hint: meaning.what };
+    }
+    case 'type':
+    case 'anyOf': {
+      const value = valueAt(data, path);
+      const expected =
+        e.keyword === 'anyOf' ? 'a string or a list of strings' : `${String((e.params as { type: string }).type).replace(',', ' or ')}`;
+      const field = path.length ? `"${String(path[path.length - 1])}"` : 'the file';
+      const within = path.length > 1 ? ` in ${describe(path.slice(0, -1))}` : '';
+      return {
+        ...base,
+        code: 'bad-type',
+        message:
+          path.length === 0
+            ? 'a topology file is a YAML mapping with version, name, networks and sandboxes'
+            : `${field}${within} must be ${e.keyword === 'anyOf' ? expected : `of type ${expected}`}, not ${typeName(value)}`,
+        ...at(path),
+      };
+    }
+    case 'minItems':
+      return { ...base, code: 'bad-type', message: `"${String(path[path.length - 1])}" in ${describe(path.slice(0, -1))} must not be an empty list`, ...at(path) };
+    default:
+      return { ...base, code: 'schema', message: `${where}: ${e.message ?? 'is not valid'}`, ...at(path) };
+  }
+}

@@ -1,0 +1,207 @@
+// The topology file format, version 1, as a JSON Schema (draft-07).
+//
+// This constant is the single source: `TopologyFile` (types.ts) is derived from it with
+// json-schema-to-ts, and schemas/topology.schema.json is written from it by
+// `node scripts/write-schema.mjs` (a test fails if the committed file differs). Shape lives here
+// (keys, types, name patterns); meaning (addresses, references, ranges) lives in rules.ts.
+
+/** A name of ours: networks, sandboxes, hosts. No dots, so resource addresses stay unambiguous. */
+const NAME = '^[A-Za-z0-9][A-Za-z0-9_-]*$';
+/** A Linux interface name: 1..15 bytes, no '/', ':' or whitespace, not '.' or '..'. */
+const IFNAME = '^(?!\\.\\.?$)[^/:\\s]{1,15}$';
+/** A network namespace name: a file name under /run/netns. */
+const NETNS = '^(?!\\.\\.?$)[A-Za-z0-9_.-]{1,64}$';
+
+const stringOrList = (description: string) =>
+  ({
+    description,
+    anyOf: [
+      { type: 'string' },
+      { type: 'array', items: { type: 'string' }, minItems: 1 },
+    ],
+  }) as const;
+
+const commonNetwork = {
+  subnet: stringOrList(
+    'IPv4 and/or IPv6 subnet in CIDR form; a list for dual stack (one per family). Bridge networks may leave it out: tsnet picks a free one from Docker\'s default pools.',
+  ),
+  gateway: stringOrList(
+    'Gateway address per subnet. Default: the first address of each subnet.',
+  ),
+  ipRange: stringOrList(
+    'The pool (CIDR inside a subnet) that automatic addresses come from. Default: the whole subnet.',
+  ),
+  reserved: {
+    description: 'Addresses never handed out automatically.',
+    type: 'array',
+    items: { type: 'string' },
+  },
+  mtu: { description: 'MTU of the network\'s links (68..65535).', type: 'integer' },
+} as const;
+
+export const topologySchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://github.com/tsnet/tsnet/schemas/topology.schema.json',
+  title: 'tsnet topology, version 1',
+  description:
+    'A container network topology after Docker\'s Container Network Model: sandboxes (network namespaces) joined to networks by endpoints.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'name'],
+  properties: {
+    version: { description: 'File format version.', const: 1 },
+    name: {
+      description:
+        'The topology\'s name: lowercase letters, digits and \'-\'. It is part of every ownership mark and of default namespace names.',
+      type: 'string',
+      pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$',
+      maxLength: 32,
+    },
+    hosts: {
+      description:
+        'The machines the topology spans. Default: one implicit host, "local".',
+      type: 'object',
+      propertyNames: { pattern: NAME, maxLength: 32 },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['via'],
+        properties: {
+          via: {
+            description:
+              'How tsnet reaches the host: "local", "ssh <destination>" (OpenSSH, e.g. "ssh root@10.0.0.2" or "ssh ssh://root@h2:2222") or "netns <name>" (a namespace standing in for a host).',
+            type: 'string',
+            pattern: '^(local|ssh [^\\s-]\\S*|netns (?!\\.\\.?$)[A-Za-z0-9_.-]{1,64})$',
+          },
+          underlay: {
+            description:
+              'The host\'s address on the underlay network (overlay tunnels end here).',
+            type: 'string',
+          },
+        },
+      },
+    },
+    networks: {
+      description: 'Networks by name.',
+      type: 'object',
+      propertyNames: { pattern: NAME, maxLength: 63 },
+      additionalProperties: {
+        type: 'object',
+        required: ['driver'],
+        discriminator: { propertyName: 'driver' },
+        oneOf: [
+          {
+            title: 'bridge network',
+            type: 'object',
+            additionalProperties: false,
+            required: ['driver'],
+            properties: {
+              driver: { const: 'bridge', description: 'A Linux bridge on the host with the gateway address; endpoints are veth pairs.' },
+              ...commonNetwork,
+              bridge: {
+                description: 'Kernel name of the bridge. Default: "tsn-<network>", shortened with a hash to 15 bytes.',
+                type: 'string',
+                pattern: IFNAME,
+              },
+            },
+          },
+          {
+            title: 'macvlan network',
+            type: 'object',
+            additionalProperties: false,
+            required: ['driver'],
+            properties: {
+              driver: { const: 'macvlan', description: 'Sub-interfaces of a parent interface, each with its own MAC address.' },
+              ...commonNetwork,
+              parent: {
+                description: 'The host interface the sub-interfaces hang off (never changed by tsnet).',
+                type: 'string',
+                pattern: IFNAME,
+              },
+              mode: {
+                description: 'macvlan mode. Default: bridge.',
+                enum: ['bridge', 'private', 'vepa', 'passthru'],
+              },
+            },
+          },
+          {
+            title: 'overlay network',
+            type: 'object',
+            additionalProperties: false,
+            required: ['driver'],
+            properties: {
+              driver: { const: 'overlay', description: 'A VXLAN network across hosts, programmed statically from the topology.' },
+              ...commonNetwork,
+              vni: { description: 'VXLAN network identifier (1..16777215).', type: 'integer' },
+              port: { description: 'UDP port of the tunnel. Default: 4789.', type: 'integer' },
+            },
+          },
+        ],
+      },
+    },
+    sandboxes: {
+      description: 'Sandboxes (network namespaces) by name.',
+      type: 'object',
+      propertyNames: { pattern: NAME, maxLength: 63 },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          mode: {
+            description:
+              'Omitted: a namespace of its own. "none": a namespace with lo only. "host": the host\'s own stack. "container:<sandbox>": shares that sandbox\'s namespace.',
+            type: 'string',
+            pattern: '^(none|host|container:[A-Za-z0-9][A-Za-z0-9_-]*)$',
+          },
+          host: { description: 'The host the sandbox lives on.', type: 'string' },
+          netns: {
+            description: 'Kernel name of the namespace. Default: "<topology>-<sandbox>".',
+            type: 'string',
+            pattern: NETNS,
+          },
+          endpoints: {
+            description: 'Interfaces joining the sandbox to networks.',
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['network'],
+              properties: {
+                network: { description: 'The network to join.', type: 'string' },
+                name: {
+                  description: 'Interface name inside the sandbox. Default: eth0, eth1, ... in order.',
+                  type: 'string',
+                  pattern: IFNAME,
+                },
+                ip: stringOrList(
+                  'Static address(es), without prefix length (the subnet gives it). Default: allocated from the network\'s ipRange.',
+                ),
+                mac: { description: 'MAC address, e.g. 02:42:c6:12:00:05.', type: 'string' },
+                mtu: { description: 'MTU of this interface. Default: the network\'s.', type: 'integer' },
+              },
+            },
+          },
+          routes: {
+            description: 'Extra routes. A route "to: default" replaces the automatic default route.',
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['to', 'via'],
+              properties: {
+                to: { description: '"default" or a destination in CIDR form.', type: 'string' },
+                via: { description: 'Next hop: an address reachable from one of the sandbox\'s endpoints.', type: 'string' },
+              },
+            },
+          },
+          sysctls: {
+            description: 'Namespaced sysctls set in the sandbox, e.g. net.ipv4.ip_forward: 1.',
+            type: 'object',
+            propertyNames: { pattern: '^net\\.[A-Za-z0-9_.-]+$' },
+            additionalProperties: { type: ['string', 'number', 'boolean'] },
+          },
+        },
+      },
+    },
+  },
+} as const;

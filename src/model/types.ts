@@ -1,0 +1,136 @@
+// Two shapes of a topology, as in changesets: the file as written (derived from the schema, so
+// the two cannot drift apart) and the normalized Topology that the rest of tsnet works on.
+import type { FromSchema } from 'json-schema-to-ts';
+import type { topologySchema } from './schema.js';
+
+/** The topology file as written, after the schema accepted it. */
+export type TopologyFile = FromSchema<typeof topologySchema>;
+export type NetworkFile = NonNullable<TopologyFile['networks']>[string];
+export type SandboxFile = NonNullable<TopologyFile['sandboxes']>[string];
+export type EndpointFile = NonNullable<SandboxFile['endpoints']>[number];
+export type HostFile = NonNullable<TopologyFile['hosts']>[string];
+
+export type Family = 4 | 6;
+export type Driver = 'bridge' | 'macvlan' | 'overlay';
+export type MacvlanMode = 'bridge' | 'private' | 'vepa' | 'passthru';
+
+/** The name of the host a topology without `hosts:` runs on. */
+export const IMPLICIT_HOST = 'local';
+
+export type Via =
+  | { kind: 'local' }
+  | { kind: 'ssh'; destination: string }
+  | { kind: 'netns'; netns: string };
+
+export interface Host {
+  name: string;
+  via: Via;
+  /** Underlay address (no prefix), required by overlay networks. */
+  underlay?: string;
+}
+
+export interface Subnet {
+  /** Canonical CIDR, e.g. "198.18.0.0/24". */
+  cidr: string;
+  family: Family;
+  prefixLength: number;
+  gateway: string;
+  /** Canonical CIDR of the allocation pool (the subnet itself when not given). */
+  ipRange: string;
+  reserved: string[];
+  /** Where the subnet came from: the file, or Docker's default pools. */
+  origin: 'file' | 'pool';
+}
+
+interface NetworkBase {
+  name: string;
+  driver: Driver;
+  subnets: Subnet[];
+  /** MTU of the network's links; undefined = not managed (macvlan: the parent's). */
+  mtu?: number;
+  /** Hosts on which the network has kernel objects, in topology host order. */
+  hosts: string[];
+}
+
+export interface BridgeNetwork extends NetworkBase {
+  driver: 'bridge';
+  /** Kernel name of the bridge. */
+  bridge: string;
+}
+
+export interface MacvlanNetwork extends NetworkBase {
+  driver: 'macvlan';
+  parent: string;
+  mode: MacvlanMode;
+}
+
+export interface OverlayNetwork extends NetworkBase {
+  driver: 'overlay';
+  vni: number;
+  port: number;
+  /** Kernel names of the per-host bridge and VXLAN device. */
+  bridge: string;
+  vxlan: string;
+}
+
+export type Network = BridgeNetwork | MacvlanNetwork | OverlayNetwork;
+
+export type SandboxMode =
+  | { kind: 'own' }
+  | { kind: 'none' }
+  | { kind: 'host' }
+  | { kind: 'container'; target: string };
+
+export interface Endpoint {
+  /** Resource address, e.g. "endpoint.web.eth0". */
+  address: string;
+  sandbox: string;
+  network: string;
+  /** Interface name inside the sandbox. */
+  ifname: string;
+  /** Host-side veth end (bridge and overlay networks); undefined for macvlan. */
+  hostIfname?: string;
+  /** Addresses with the subnet's prefix length, e.g. "198.18.0.5/24", one per subnet. */
+  addresses: string[];
+  /** Whether each address was written in the file or allocated. */
+  static: boolean[];
+  mac?: string;
+  mtu?: number;
+}
+
+export interface Route {
+  /** Resource address, e.g. "route.web.default" or "route.web.10.0.0.0/8". */
+  address: string;
+  /** "default" or a canonical CIDR. */
+  to: string;
+  via: string;
+  family: Family;
+  /** True for the default route tsnet adds via a network's gateway. */
+  automatic: boolean;
+}
+
+export interface Sandbox {
+  name: string;
+  host: string;
+  mode: SandboxMode;
+  /** The namespace the sandbox lives in: its own (own, none), its target's (container), or null (host). */
+  netns: string | null;
+  /** True when tsnet creates the namespace (own and none). */
+  ownsNetns: boolean;
+  endpoints: Endpoint[];
+  routes: Route[];
+  /** Sysctls as strings, as `sysctl -n` prints them. */
+  sysctls: Record<string, string>;
+}
+
+/** A normalized topology: defaults filled, references resolved, addresses allocated. */
+export interface Topology {
+  name: string;
+  /** The file it came from (for messages). */
+  file: string;
+  hosts: Map<string, Host>;
+  networks: Map<string, Network>;
+  sandboxes: Map<string, Sandbox>;
+  /** True when the file declared no hosts and the implicit local host is used. */
+  implicitHost: boolean;
+}
