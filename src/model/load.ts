@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import { normalize, type Held } from './normalize.js';
-import { prepare } from './prepare.js';
+import { prepare, type Prepared } from './prepare.js';
 import { runRules } from './rules.js';
 import { checkSchema } from './schema-check.js';
 import { SourceFile } from './source.js';
@@ -11,6 +11,8 @@ import type { Topology, TopologyFile } from './types.js';
 
 export interface LoadResult {
   source: SourceFile;
+  /** The checked file, ready to normalize again with what the kernel holds (renormalize). */
+  prepared?: Prepared;
   /** Present when there are no errors. */
   topology?: Topology;
   /** The file as written, when it parsed and passed the schema. */
@@ -31,6 +33,7 @@ export function loadText(file: string, text: string, held: Held = {}): LoadResul
   const all = sortDiagnostics([...diagnostics, ...normalized.diagnostics]);
   return {
     source,
+    prepared,
     file: data as TopologyFile,
     diagnostics: all,
     ...(normalized.topology && !hasErrors(all) ? { topology: normalized.topology } : {}),
@@ -49,4 +52,13 @@ export async function loadFile(file: string, held: Held = {}): Promise<LoadResul
     return { source, diagnostics: [{ severity: 'error', code: 'read-file', message: `cannot read ${file}: ${message}`, file }] };
   }
   return loadText(file, text, held);
+}
+
+/** Normalizes a loaded file again, keeping what the kernel holds (addresses, picked subnets). */
+export function renormalize(result: LoadResult, held: Held): LoadResult {
+  if (!result.prepared) return result;
+  const normalized = normalize(result.prepared, result.source, held);
+  const diagnostics = sortDiagnostics([...result.diagnostics.filter((d) => d.severity !== 'error'), ...normalized.diagnostics]);
+  const { topology: _old, ...rest } = result;
+  return { ...rest, diagnostics, ...(normalized.topology && !hasErrors(diagnostics) ? { topology: normalized.topology } : {}) };
 }

@@ -1,4 +1,20 @@
-import { ExitError } from '../errors.js';
-export async function destroyCommand(_file: string, _opts: Record<string, unknown>): Promise<void> {
-  throw new ExitError('destroy: not built yet');
+// tsnet destroy FILE: remove everything the topology owns, in reverse order, and nothing else.
+import { closeRunners, planSession } from '../../engine/index.js';
+import { withEngineErrors } from '../engine-errors.js';
+import { runPlan } from '../run-plan.js';
+
+export interface DestroyOptions {
+  autoApprove?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  lockTimeout?: string;
+}
+
+export async function destroyCommand(file: string, opts: DestroyOptions): Promise<void> {
+  const s = await withEngineErrors(opts.json, () => planSession(file, 'destroy'));
+  try {
+    await runPlan(s, file, 'destroy', opts);
+  } finally {
+    await closeRunners(s.runners);
+  }
 }

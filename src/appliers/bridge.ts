@@ -1,0 +1,112 @@
+// bridge networks: a Linux bridge on the host, marked, with its mtu, up, and the gateway addresses.
+import type { BridgeSpec } from '../planner/desired.js';
+import type { Command } from '../planner/types.js';
+import type { KLink } from '../state/types.js';
+import { addrAdd, cmd, diffAddresses, managedAddresses, mark, type Context } from './common.js';
+
+/**
+ * Creating a bridge. IPv6 is turned off (addrgenmode none) on a line of its own before the link
+ * comes up: in one `link set` the kernel brings the link up first, and the link-local address
+ * would already be there.
+ */
+export function bridgeCreateLines(ctx: Context, spec: BridgeSpec): string[][] {
+  return [
+    ['link', 'add', spec.ifname, 'type', 'bridge'],
+    ...(spec.ipv6 ? [] : [['link', 'set', spec.ifname, 'addrgenmode', 'none']]),
+    ['link', 'set', spec.ifname, 'alias', mark(ctx, spec.address), 'mtu', String(spec.mtu), 'up'],
+    ...spec.addresses.map((a) => addrAdd(a, spec.ifname)),
+  ];
+}
+
+export function observeBridge(ctx: Context, address: string): { spec: BridgeSpec; link: KLink } | undefined {
+  const link = ctx.view.owned(address, null);
+  if (!link || link.kind !== 'bridge') return undefined;
+  const ipv6 = link.addrGenMode !== 'none';
+  return {
+    link,
+    spec: { kind: 'network', type: 'bridge', host: ctx.host, address, ifname: link.ifname, mtu: link.mtu, addresses: managedAddresses(link, ipv6), ipv6 },
+  };
+}
+
+const summary = (s: BridgeSpec) => `bridge ${s.ifname}${s.addresses.length ? ` ${s.addresses.join(' ')}` : ''}${s.mtu !== 1500 ? ` mtu ${s.mtu}` : ''}`;
+
+export function planBridge(ctx: Context, address: string, want: BridgeSpec | undefined): void {
+  const { host, sink } = ctx;
+  const have = observeBridge(ctx, address);
+  const undoCreate = (s: BridgeSpec): Command[] => bridgeCreateLines(ctx, s).map((l) => cmd(host, null, l));
+
+  const remove = (action: 'delete' | 'replace') =>
+    sink.step(host, address, {
+      phase: 'delete',
+      ns: null,
+      action,
+      description: `delete bridge ${have!.spec.ifname}`,
+      do: [['link', 'del', have!.spec.ifname]],
+      undo: undoCreate(have!.spec),
+      after: ['ports-of-bridge'],
+    });
+  const create = (action: 'create' | 'replace', reasons: string[]) => {
+    const holder = ctx.view.holder(null, want!.ifname);
+    if (holder && !(have && have.spec.ifname === want!.ifname)) {
+      sink.error(host, address, `cannot create bridge "${want!.ifname}": the name is taken by ${holder}`);
+      return;
+    }
+    sink.step(host, address, {
+      phase: 'create',
+      ns: null,
+      action,
+      description: `create bridge ${want!.ifname}`,
+      do: bridgeCreateLines(ctx, want!),
+      undo: [cmd(host, null, ['link', 'del', want!.ifname])],
+      after: have ? [`${address}|delete`] : [],
+    });
+    sink.change(host, address, 'network', action, summary(want!), reasons);
+  };
+
+  if (!want && have) {
+    remove('delete');
+    sink.change(host, address, 'network', 'delete', summary(have.spec), ['not in the topology any more']);
+    return;
+  }
+  if (want && !have) {
+    const stray = ctx.view.owned(address, null);
+    if (stray) {
+      // Our mark on something that is not a bridge: rebuild it.
+      sink.step(host, address, { phase: 'delete', ns: null, action: 'replace', description: `delete ${stray.ifname}`, do: [['link', 'del', stray.ifname]], undo: [] });
+      return create('replace', [`${stray.ifname} is a ${stray.kind ?? 'plain link'}, not a bridge (forces replacement)`]);
+    }
+    return create('create', []);
+  }
+  if (!want || !have) return;
+
+  if (have.spec.ifname !== want.ifname) {
+    remove('replace');
+    return create('replace', [`name ${have.spec.ifname} -> ${want.ifname} (forces replacement)`]);
+  }
+  const reasons: string[] = [];
+  const lines: string[][] = [];
+  const undo: Command[] = [];
+  const dev = want.ifname;
+  if (have.spec.mtu !== want.mtu) {
+    reasons.push(`mtu ${have.spec.mtu} -> ${want.mtu}`);
+    lines.push(['link', 'set', dev, 'mtu', String(want.mtu)]);
+    undo.push(cmd(host, null, ['link', 'set', dev, 'mtu', String(have.spec.mtu)]));
+  }
+  if (!want.ipv6 && have.spec.ipv6) {
+    reasons.push(`IPv6 is on (addrgenmode ${have.link.addrGenMode}), the network has none`);
+    lines.push(['link', 'set', dev, 'addrgenmode', 'none']);
+    undo.push(cmd(host, null, ['link', 'set', dev, 'addrgenmode', have.link.addrGenMode ?? 'eui64']));
+  }
+  const addrs = diffAddresses(host, null, dev, want.addresses, managedAddresses(have.link, want.ipv6));
+  reasons.push(...addrs.reasons);
+  lines.push(...addrs.lines);
+  undo.push(...addrs.undo);
+  if (!have.link.up) {
+    reasons.push('link is down');
+    lines.push(['link', 'set', dev, 'up']);
+    undo.push(cmd(host, null, ['link', 'set', dev, 'down']));
+  }
+  if (!reasons.length) return;
+  sink.step(host, address, { phase: 'update', ns: null, action: 'update', description: `update bridge ${dev}`, do: lines, undo: undo.reverse() });
+  sink.change(host, address, 'network', 'update', summary(want), reasons);
+}

@@ -1,0 +1,87 @@
+// Routes inside a sandbox, marked by their protocol number (ROUTE_PROTO): the automatic default
+// route via the network's gateway, and the routes the file lists.
+import type { RouteSpec } from '../planner/desired.js';
+import type { KRoute } from '../state/types.js';
+import { ROUTE_PROTO, cmd, type Context } from './common.js';
+
+/** ip's name for the destination: IPv6 default is spelled ::/0 so ip knows the family. */
+const dst = (s: { to: string; family: 4 | 6 }) => (s.to === 'default' ? (s.family === 4 ? 'default' : '::/0') : s.to);
+
+export const routeAddLine = (s: RouteSpec): string[] => ['route', 'add', dst(s), 'via', s.via, 'proto', ROUTE_PROTO];
+const routeDelLine = (s: RouteSpec): string[] => ['route', 'del', dst(s), 'via', s.via, 'proto', ROUTE_PROTO];
+
+/** The address a route resource has, from what the kernel shows. */
+export function routeAddress(sandbox: string, r: KRoute): string {
+  if (r.dst === 'default') return `route.${sandbox}.${r.family === 4 ? 'default' : 'default-ipv6'}`;
+  return `route.${sandbox}.${r.dst}`;
+}
+
+/** Owned routes of this host, as specs, keyed by address. */
+export function observeRoutes(ctx: Context): Map<string, RouteSpec> {
+  const out = new Map<string, RouteSpec>();
+  for (const [ns, routes] of ctx.view.ownedRoutes) {
+    const sandbox = ctx.view.nsAddress.get(ns)!.slice('sandbox.'.length);
+    for (const r of routes) {
+      const address = routeAddress(sandbox, r);
+      out.set(address, { kind: 'route', host: ctx.host, address, netns: ns, to: r.dst, via: r.gateway ?? '', family: r.family });
+    }
+  }
+  return out;
+}
+
+export function routeCreateCommands(ctx: Context, s: RouteSpec) {
+  return [cmd(ctx.host, s.netns, routeAddLine(s))];
+}
+
+const summary = (s: RouteSpec) => `${s.to} via ${s.via} in ${s.netns}`;
+
+export function planRoute(ctx: Context, address: string, want: RouteSpec | undefined, have: RouteSpec | undefined): void {
+  const { host, sink } = ctx;
+  const sandboxAddress = `sandbox.${address.split('.')[1]}`;
+  if (have && !want) {
+    const dying = ctx.dyingNs.get(have.netns);
+    if (dying) sink.extendUndo(dying, routeCreateCommands(ctx, have));
+    else
+      sink.step(host, address, {
+        phase: 'delete',
+        ns: have.netns,
+        action: 'delete',
+        description: `delete route ${summary(have)}`,
+        do: [routeDelLine(have)],
+        undo: routeCreateCommands(ctx, have),
+      });
+    sink.change(host, address, 'route', 'delete', summary(have), ['not in the topology any more']);
+    return;
+  }
+  if (!want) return;
+  const after = [`${sandboxAddress}|config`, 'endpoints-of-sandbox'];
+  if (!have || ctx.dyingNs.has(have.netns) || have.netns !== want.netns) {
+    if (have && !ctx.dyingNs.has(have.netns)) {
+      sink.step(host, address, { phase: 'delete', ns: have.netns, action: 'replace', description: `delete route ${summary(have)}`, do: [routeDelLine(have)], undo: routeCreateCommands(ctx, have) });
+    }
+    const replacing = have !== undefined;
+    sink.step(host, address, {
+      phase: 'create',
+      ns: want.netns,
+      action: replacing ? 'replace' : 'create',
+      description: `add route ${summary(want)}`,
+      do: [routeAddLine(want)],
+      undo: [cmd(host, want.netns, routeDelLine(want))],
+      after: [...after, ...(replacing ? [`${address}|delete`] : [])],
+    });
+    sink.change(host, address, 'route', replacing ? 'replace' : 'create', summary(want), replacing ? [`namespace ${have!.netns} -> ${want.netns} (forces replacement)`] : []);
+    return;
+  }
+  if (have.via !== want.via) {
+    sink.step(host, address, {
+      phase: 'update',
+      ns: want.netns,
+      action: 'update',
+      description: `change route ${summary(want)}`,
+      do: [['route', 'replace', dst(want), 'via', want.via, 'proto', ROUTE_PROTO]],
+      undo: [cmd(host, want.netns, ['route', 'replace', dst(have), 'via', have.via, 'proto', ROUTE_PROTO])],
+      after,
+    });
+    sink.change(host, address, 'route', 'update', summary(want), [`via ${have.via} -> ${want.via}`]);
+  }
+}

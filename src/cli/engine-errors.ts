@@ -1,0 +1,21 @@
+// Turns the engine's failures into what the user sees: diagnostics, or one line, and exit 1.
+import { InvalidTopologyError, StateReadError } from '../engine/index.js';
+import { ExitError } from './errors.js';
+import { printDiagnostics, writeJson, JSON_FORMAT_VERSION } from './output.js';
+
+export async function withEngineErrors<T>(json: boolean | undefined, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof InvalidTopologyError) {
+      if (json) writeJson({ format_version: JSON_FORMAT_VERSION, valid: false, diagnostics: err.diagnostics });
+      else printDiagnostics(err.diagnostics, err.sources);
+      throw new ExitError('invalid topology', 1, true);
+    }
+    if (err instanceof StateReadError) {
+      if (json) writeJson({ format_version: JSON_FORMAT_VERSION, error: { kind: 'read', host: err.host, message: err.message } });
+      throw new ExitError(err.message, 1, Boolean(json));
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,218 @@
+// What apply and destroy share: show the plan, ask, run it with progress, verify, report.
+import { createInterface } from 'node:readline/promises';
+import { applySession, type Session } from '../engine/index.js';
+import type { ExecEvent } from '../executor/execute.js';
+import { renderPlan } from '../planner/render.js';
+import { countChanges, type Plan } from '../planner/types.js';
+import { EXIT, ExitError } from './errors.js';
+import { JSON_FORMAT_VERSION, painter, useColor, writeJson } from './output.js';
+import { hostDescriptions, planToJson } from './plan-json.js';
+import { missingCapabilities } from './privileges.js';
+
+export interface RunOptions {
+  autoApprove?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  /** A saved plan was given: carry it out without asking. */
+  saved?: boolean;
+}
+
+/** One line before anything is touched when the process cannot change this machine's network. */
+export function checkPrivileges(s: Session, verb: string): void {
+  const local = [...s.runners.values()].some((r) => r.machine === 'local');
+  if (!local) return;
+  const missing = missingCapabilities();
+  if (missing.length)
+    throw new ExitError(`${verb} needs root (${missing.join(' and ')}) to change network namespaces; run it with sudo, or inside scripts/lab`, EXIT.error);
+}
+
+async function approve(verb: 'apply' | 'destroy'): Promise<void> {
+  if (!process.stdin.isTTY) {
+    throw new ExitError(`${verb} changes the kernel and there is no terminal to ask on: run "tsnet ${verb} --auto-approve" to go ahead without asking`);
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(`\nDo you want to ${verb === 'apply' ? 'perform these actions' : 'destroy all of these resources'}? Only 'yes' will be accepted: `);
+  rl.close();
+  if (answer.trim() !== 'yes') throw new ExitError(`${verb} cancelled; nothing was changed`);
+}
+
+export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy', opts: RunOptions): Promise<void> {
+  const { plan } = s;
+  const color = useColor();
+  const p = painter(color);
+  const say = (text: string) => {
+    if (!opts.json && !opts.quiet) process.stdout.write(`${text}\n`);
+  };
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ type: 'plan', ...planToJson(plan, file) })}\n`);
+  } else if (!opts.quiet || plan.errors.length) {
+    process.stdout.write(`${renderPlan(plan, { file, color, hostDescriptions: hostDescriptions(s.runners) })}\n`);
+  }
+  if (plan.errors.length) throw new ExitError('', EXIT.error, true);
+  if (!plan.changes.length) {
+    if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'result', ok: true, summary: countChanges([]) })}\n`);
+    else if (opts.quiet) process.stdout.write(verb === 'destroy' ? 'Nothing to destroy.\n' : `No changes. The kernel matches ${file}.\n`);
+    return;
+  }
+  checkPrivileges(s, verb);
+  if (!opts.autoApprove && !opts.saved) await approve(verb);
+
+  const progress = opts.json ? jsonProgress() : process.stdout.isTTY && !opts.quiet ? await listrProgress(plan) : plainProgress(plan, opts.quiet ?? false);
+  const started = Date.now();
+  const outcome = await applySession(s, { onEvent: progress.onEvent });
+  await progress.done();
+  const n = countChanges(plan.changes);
+  const { result, verify } = outcome;
+  if (!result.ok) {
+    const f = result.failure!;
+    const restored = result.rollbackErrors.length === 0;
+    if (opts.json) {
+      process.stdout.write(
+        `${JSON.stringify({ type: 'result', ok: false, failed: { step: f.step.id, description: f.step.description, command: f.command, error: f.error }, rolled_back: true, rollback_errors: result.rollbackErrors })}\n`,
+      );
+    } else {
+      process.stderr.write(`${p.red('Error:')} step "${f.step.description}" (${f.step.address}) failed\n  ${f.command}\n  ${f.error}\n`);
+      process.stderr.write(
+        restored
+          ? `Rolled back the ${result.completed.length} completed step${result.completed.length === 1 ? '' : 's'}: the kernel is as it was before.\n`
+          : `Rolled back, with errors; the kernel may differ from before:\n${result.rollbackErrors.map((e) => `  ${e}`).join('\n')}\n`,
+      );
+    }
+    throw new ExitError('', EXIT.error, true);
+  }
+  if (verify && (verify.changes.length || verify.errors.length)) {
+    if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'result', ok: false, verify: planToJson(verify, file) })}\n`);
+    else {
+      process.stderr.write(`${p.red('Error:')} the ${verb} ran, but the kernel still differs from ${file}:\n`);
+      process.stderr.write(`${renderPlan(verify, { file, color: useColor(process.stderr) })}\n`);
+    }
+    throw new ExitError('', EXIT.error, true);
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'result', ok: true, summary: n, seconds: Number(seconds) })}\n`);
+  else if (verb === 'destroy') process.stdout.write(`${p.green(`Destroy complete! Resources: ${n.destroy} destroyed.`)} (${seconds}s)\n`);
+  else process.stdout.write(`${p.green(`Apply complete! Resources: ${n.add} added, ${n.change} changed, ${n.destroy} destroyed.`)} (${seconds}s)\n`);
+  say('');
+}
+
+interface Progress {
+  onEvent: (e: ExecEvent) => void;
+  done: () => Promise<void>;
+}
+
+/** One JSON line per event, as it happens (README "JSON output"). */
+function jsonProgress(): Progress {
+  const line = (o: object) => process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, ...o, at: new Date().toISOString() })}\n`);
+  return {
+    onEvent: (e) => {
+      switch (e.type) {
+        case 'step-start':
+        case 'step-done':
+          line({ type: e.type === 'step-start' ? 'step_started' : 'step_finished', step: e.step.id, host: e.step.host, address: e.step.address, description: e.step.description });
+          break;
+        case 'step-failed':
+          line({ type: 'step_failed', step: e.step.id, host: e.step.host, address: e.step.address, description: e.step.description, error: e.error });
+          break;
+        case 'rollback-start':
+          line({ type: 'rollback_started', steps: e.steps });
+          break;
+        case 'rollback-done':
+          line({ type: 'rolled_back', steps: e.undone, errors: e.errors });
+          break;
+      }
+    },
+    done: async () => {},
+  };
+}
+
+/** Plain lines for logs and CI: one per step for small plans, one per tenth for large ones. */
+function plainProgress(plan: Plan, quiet: boolean): Progress {
+  const total = plan.steps.length;
+  let finished = 0;
+  let reported = 0;
+  const out = (s: string) => {
+    if (!quiet) process.stdout.write(`${s}\n`);
+  };
+  return {
+    onEvent: (e) => {
+      if (e.type === 'step-done') {
+        finished++;
+        if (total <= 200) out(`[${finished}/${total}] ${e.step.description}${plan.implicitHost ? '' : ` (host ${e.step.host})`}`);
+        else if (finished === total || finished - reported >= Math.ceil(total / 10)) {
+          reported = finished;
+          out(`[${finished}/${total}] steps done`);
+        }
+      } else if (e.type === 'step-failed') process.stderr.write(`failed: ${e.step.description}: ${e.error}\n`);
+      else if (e.type === 'rollback-start') process.stderr.write(`rolling back ${e.steps} step${e.steps === 1 ? '' : 's'}...\n`);
+    },
+    done: async () => {},
+  };
+}
+
+/** listr2 on a terminal: a task per resource for small plans, a counter for large ones. */
+async function listrProgress(plan: Plan): Promise<Progress> {
+  const { Listr } = await import('listr2');
+  const waiters = new Map<string, { left: number; resolve: () => void; reject: (e: Error) => void; promise: Promise<void> }>();
+  const keyOf = (host: string, address: string) => `${host}|${address}`;
+  for (const st of plan.steps) {
+    const key = keyOf(st.host, st.address);
+    const w = waiters.get(key);
+    if (w) w.left++;
+    else {
+      let resolve!: () => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => {});
+      waiters.set(key, { left: 1, resolve, reject, promise });
+    }
+  }
+  const large = plan.changes.length > 40;
+  let finished = 0;
+  let failure: Error | undefined;
+  let allDone!: () => void;
+  const everything = new Promise<void>((r) => (allDone = r));
+  const tasks = large
+    ? new Listr([
+        {
+          title: `${plan.steps.length} steps`,
+          task: async (_ctx, task) => {
+            const timer = setInterval(() => (task.title = `${finished}/${plan.steps.length} steps`), 100);
+            await everything;
+            clearInterval(timer);
+            task.title = `${finished}/${plan.steps.length} steps`;
+            if (failure) throw failure;
+          },
+        },
+      ], { exitOnError: false, rendererOptions: { collapseErrors: false } })
+    : new Listr(
+        plan.changes
+          .filter((c) => waiters.has(keyOf(c.host, c.address)))
+          .map((c) => ({
+            title: `${c.action} ${c.address}${plan.implicitHost ? '' : ` (host ${c.host})`}`,
+            task: () => waiters.get(keyOf(c.host, c.address))!.promise,
+          })),
+        { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false } },
+      );
+  const running = tasks.run().catch(() => {});
+  return {
+    onEvent: (e) => {
+      if (e.type === 'step-done') {
+        finished++;
+        const w = waiters.get(keyOf(e.step.host, e.step.address));
+        if (w && --w.left === 0) w.resolve();
+      } else if (e.type === 'step-failed') {
+        failure = new Error(`${e.step.description}: ${e.error}`);
+        waiters.get(keyOf(e.step.host, e.step.address))?.reject(failure);
+      }
+    },
+    done: async () => {
+      const err = failure ?? new Error('not run: an earlier step failed');
+      for (const w of waiters.values()) if (w.left > 0) w.reject(err);
+      allDone();
+      await running;
+    },
+  };
+}

@@ -1,0 +1,174 @@
+// The flow of DESIGN.md in one place: load -> read -> normalize with what is held -> expand ->
+// plan -> execute -> verify. The CLI, the kernel tests and the benchmark all go through here.
+import type { Diagnostic } from '../model/diagnostics.js';
+import { hasErrors } from '../model/diagnostics.js';
+import { loadFile, renormalize, type LoadResult } from '../model/load.js';
+import type { Host, Topology } from '../model/types.js';
+import { expand, type Desired, type Spec } from '../planner/desired.js';
+import { plan as makePlan } from '../planner/plan.js';
+import type { Plan } from '../planner/types.js';
+import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute.js';
+import { Journal } from '../executor/journal.js';
+import { heldFrom } from '../state/held.js';
+import { defaultConcurrency, readNamespace, readState, StateReadError, type ReadOptions } from '../state/read.js';
+import { runnerFor, type Runner } from '../state/runner.js';
+import type { HostState, KNamespace, LiveState } from '../state/types.js';
+
+/** The file did not pass validation: the diagnostics say why. */
+export class InvalidTopologyError extends Error {
+  constructor(
+    readonly diagnostics: Diagnostic[],
+    readonly sources: Map<string, string>,
+  ) {
+    super('invalid topology');
+    this.name = 'InvalidTopologyError';
+  }
+}
+
+export interface EngineOptions {
+  /** How hosts are reached; tests wrap runners to inject failures. */
+  runnerFactory?: (host: Host) => Runner;
+  concurrency?: number;
+}
+
+export interface Session {
+  load: LoadResult;
+  topology: Topology;
+  runners: Map<string, Runner>;
+  live: LiveState;
+  desired: Desired;
+  plan: Plan;
+  readOptions: ReadOptions;
+}
+
+export type Mode = 'apply' | 'destroy';
+
+/** Loads the file and checks it; throws InvalidTopologyError with every diagnostic. */
+export async function loadChecked(file: string): Promise<LoadResult & { topology: Topology }> {
+  const load = await loadFile(file);
+  if (!load.topology || hasErrors(load.diagnostics)) throw new InvalidTopologyError(load.diagnostics, new Map([[file, load.source.text]]));
+  return load as LoadResult & { topology: Topology };
+}
+
+export function runnersFor(topology: Topology, opts: EngineOptions = {}): Map<string, Runner> {
+  const factory = opts.runnerFactory ?? runnerFor;
+  return new Map([...topology.hosts.values()].map((h) => [h.name, factory(h)]));
+}
+
+/** What to read besides links, addresses and routes: sysctls of sandboxes, overlay tables. */
+export function readOptionsFor(topology: Topology, concurrency?: number): ReadOptions {
+  const sysctls = new Map<string, string[]>();
+  for (const sb of topology.sandboxes.values()) {
+    if (sb.ownsNetns && sb.netns && Object.keys(sb.sysctls).length) sysctls.set(sb.netns, Object.keys(sb.sysctls));
+  }
+  const overlayHosts = new Set<string>();
+  for (const net of topology.networks.values()) if (net.driver === 'overlay') for (const h of net.hosts) overlayHosts.add(h);
+  return { sysctls, overlayHosts, ...(concurrency ? { concurrency } : {}) };
+}
+
+export const machinesOf = (runners: ReadonlyMap<string, Runner>): Map<string, string> =>
+  new Map([...runners.values()].map((r) => [r.host, r.machine]));
+
+/** Reads the kernel and plans: the whole of `tsnet plan`. */
+export async function planSession(file: string, mode: Mode, opts: EngineOptions = {}): Promise<Session> {
+  const first = await loadChecked(file);
+  const runners = runnersFor(first.topology, opts);
+  const readOptions = readOptionsFor(first.topology, opts.concurrency);
+  const live = await readState([...runners.values()], readOptions);
+  const load = renormalize(first, heldFrom(live, first.topology.name));
+  if (!load.topology) throw new InvalidTopologyError(load.diagnostics, new Map([[file, load.source.text]]));
+  const topology = load.topology;
+  const desired: Desired =
+    mode === 'destroy' ? new Map([...topology.hosts.keys()].map((h) => [h, new Map<string, Spec>()])) : expand(topology);
+  const plan = planFor(topology, desired, live, runners);
+  return { load, topology, runners, live, desired, plan, readOptions };
+}
+
+export function planFor(topology: Topology, desired: Desired, live: LiveState, runners: ReadonlyMap<string, Runner>): Plan {
+  return makePlan({
+    topology: topology.name,
+    hosts: [...topology.hosts.keys()],
+    implicitHost: topology.implicitHost,
+    desired,
+    live,
+    machines: machinesOf(runners),
+  });
+}
+
+export interface ApplyOutcome {
+  result: ExecuteResult;
+  /** The plan after the apply: empty when the kernel matches. */
+  verify?: Plan;
+}
+
+/** Runs the plan, then checks that a new plan is empty (re-reading with bounded retries). */
+export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) => void; journal?: boolean; concurrency?: number } = {}): Promise<ApplyOutcome> {
+  const result = await execute(s.plan, {
+    runners: s.runners,
+    concurrency: opts.concurrency ?? defaultConcurrency(),
+    ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+    ...(opts.journal === false ? {} : { journal: new Journal(s.topology.name) }),
+  });
+  if (!result.ok) return { result };
+  let live = await mergeReads(s, result);
+  let verify = planFor(s.topology, s.desired, live, s.runners);
+  // Namespaces are freed by the kernel in the background: their links may outlive `netns del`
+  // for a moment. Read again a few times before calling a difference real.
+  for (const wait of [50, 100, 200, 400, 800, 1500]) {
+    if (!verify.changes.length && !verify.errors.length) break;
+    await new Promise((r) => setTimeout(r, wait));
+    live = await readState([...s.runners.values()], s.readOptions);
+    verify = planFor(s.topology, s.desired, live, s.runners);
+  }
+  return { result, verify };
+}
+
+/** The state after an apply: what the batches read back, the rest from before, new ones read now. */
+async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState> {
+  const hosts = new Map<string, HostState>();
+  const byMachine = new Map<string, Map<string, KNamespace>>();
+  for (const [host, reads] of result.reads) {
+    const machine = s.runners.get(host)!.machine;
+    const m = byMachine.get(machine) ?? new Map<string, KNamespace>();
+    for (const [ns, state] of reads) if (ns !== '') m.set(ns, state);
+    byMachine.set(machine, m);
+  }
+  // Sysctls are not part of the read-back: keep what was read, overridden by what was written.
+  const written = new Map<string, Record<string, string>>();
+  for (const step of result.completed) {
+    if (step.tool !== 'sysctl' || !step.ns) continue;
+    const values = written.get(step.ns) ?? {};
+    for (const [kv] of step.do) {
+      const eq = kv!.indexOf('=');
+      values[kv!.slice(0, eq)] = kv!.slice(eq + 1);
+    }
+    written.set(step.ns, values);
+  }
+  const listed = new Map<string, string[]>();
+  for (const [host, runner] of s.runners) {
+    if (!listed.has(runner.machine)) listed.set(runner.machine, await runner.listNetns());
+    const before = s.live.hosts.get(host)!;
+    const fresh = byMachine.get(runner.machine) ?? new Map<string, KNamespace>();
+    const namespaces = new Map<string, KNamespace>();
+    const hostNetns = new Set([...s.runners.values()].flatMap((r) => ('netns' in r && r.machine === runner.machine ? [(r as { netns: string }).netns] : [])));
+    for (const name of listed.get(runner.machine)!) {
+      if (hostNetns.has(name)) continue;
+      let ns = fresh.get(name) ?? before.namespaces.get(name);
+      if (!ns) {
+        ns = await readNamespace(runner, name, s.readOptions.sysctls?.get(name) ?? []);
+        fresh.set(name, ns);
+      }
+      const sysctls = { ...(before.namespaces.get(name)?.sysctls ?? {}), ...(written.get(name) ?? {}) };
+      namespaces.set(name, { ...ns, sysctls: Object.keys(ns.sysctls).length ? ns.sysctls : sysctls });
+    }
+    const rootRead = result.reads.get(host)?.get('');
+    hosts.set(host, { host, root: rootRead ? { ...rootRead, fdb: before.root.fdb, neigh: rootRead.neigh.length ? rootRead.neigh : before.root.neigh } : before.root, namespaces });
+  }
+  return { hosts };
+}
+
+export async function closeRunners(runners: ReadonlyMap<string, Runner>): Promise<void> {
+  await Promise.all([...runners.values()].map((r) => r.close()));
+}
+
+export { StateReadError };

@@ -1,0 +1,195 @@
+// execute(plan): runs the steps as batches, one `ip -batch -` per namespace per round,
+// namespaces in parallel up to the core count. On the first failure it stops starting new
+// batches, lets running ones finish, and runs the undo of every completed step in reverse.
+// The last batch of each namespace also reads the namespace back, so verifying costs no
+// extra process.
+import { pool, defaultConcurrency, parseDump, READ_FLAGS, READ_LINES, oneLine } from '../state/read.js';
+import type { Runner } from '../state/runner.js';
+import type { KNamespace } from '../state/types.js';
+import type { Plan, Step, Tool } from '../planner/types.js';
+import { batchLine, commandBatches, groupKey, toBatches, type Batch } from './batch.js';
+import type { Journal } from './journal.js';
+
+export type ExecEvent =
+  | { type: 'step-start'; step: Step }
+  | { type: 'step-done'; step: Step }
+  | { type: 'step-failed'; step: Step; error: string }
+  | { type: 'rollback-start'; steps: number }
+  | { type: 'rollback-done'; undone: number; errors: string[] };
+
+export interface ExecuteOptions {
+  runners: ReadonlyMap<string, Runner>;
+  concurrency?: number;
+  journal?: Journal;
+  onEvent?: (e: ExecEvent) => void;
+  /** Append reads to the last ip batch of each namespace (default true). */
+  readBack?: boolean;
+}
+
+export interface Failure {
+  step: Step;
+  /** The command's own error text. */
+  error: string;
+  /** The batch line that failed. */
+  command: string;
+}
+
+export interface ExecuteResult {
+  ok: boolean;
+  failure?: Failure;
+  /** Errors met while undoing (the kernel may not be as it was). */
+  rollbackErrors: string[];
+  completed: Step[];
+  /** Namespaces read back by the last batch run in them: host -> ns name ('' = own stack). */
+  reads: Map<string, Map<string, KNamespace>>;
+}
+
+interface BatchOutcome {
+  done: Step[];
+  /** Steps that ran some but not all of their lines. */
+  partial?: Step;
+  failure?: Failure;
+  read?: KNamespace;
+}
+
+const PROGRAM: Record<Tool, string> = { ip: 'ip', bridge: 'bridge', sysctl: 'sysctl' };
+
+export async function execute(plan: Plan, opts: ExecuteOptions): Promise<ExecuteResult> {
+  const concurrency = opts.concurrency ?? defaultConcurrency();
+  const batches = toBatches(plan.steps);
+  const emit = opts.onEvent ?? (() => {});
+  // The last ip batch of each namespace reads it back, unless the namespace is deleted at the end.
+  const lastIp = new Map<string, Batch>();
+  for (const b of batches) if (b.tool === 'ip') lastIp.set(groupKey(b), b);
+  const deleted = new Set(plan.steps.filter((s) => s.do.some((l) => l[0] === 'netns' && l[1] === 'del')).map((s) => `${s.host}\u0000${s.do[0]![2]}`));
+  const created = new Set(plan.steps.filter((s) => s.do.some((l) => l[0] === 'netns' && l[1] === 'add')).map((s) => `${s.host}\u0000${s.do[0]![2]}`));
+
+  opts.journal?.begin({
+    topology: plan.topology,
+    file: '',
+    pid: process.pid,
+    started: new Date().toISOString(),
+    steps: plan.steps.map((s) => ({ id: s.id, host: s.host, ns: s.ns, tool: s.tool, description: s.description, undo: s.undo })),
+  });
+
+  const completed: Step[] = [];
+  const reads = new Map<string, Map<string, KNamespace>>();
+  let failure: Failure | undefined;
+  let partial: Step | undefined;
+  const levels = [...new Set(batches.map((b) => b.level))].sort((a, b) => a - b);
+  for (const level of levels) {
+    if (failure) break;
+    const round = batches.filter((b) => b.level === level);
+    await pool(round, concurrency, async (batch) => {
+      if (failure) return; // stop starting new work after a failure
+      const runner = opts.runners.get(batch.host);
+      if (!runner) throw new Error(`internal: no runner for host ${batch.host}`);
+      const key = `${batch.host}\u0000${batch.ns ?? ''}`;
+      const readBack =
+        (opts.readBack ?? true) && batch.tool === 'ip' && lastIp.get(groupKey(batch)) === batch && !(batch.ns !== null && deleted.has(key) && !created.has(key));
+      for (const s of batch.steps) emit({ type: 'step-start', step: s });
+      const outcome = await runBatch(runner, batch, readBack);
+      completed.push(...outcome.done);
+      for (const s of outcome.done) emit({ type: 'step-done', step: s });
+      opts.journal?.record({ type: 'batch', done: outcome.done.map((s) => s.id), at: new Date().toISOString() });
+      if (outcome.read) {
+        const byNs = reads.get(batch.host) ?? new Map<string, KNamespace>();
+        byNs.set(batch.ns ?? '', outcome.read);
+        reads.set(batch.host, byNs);
+      }
+      if (outcome.failure && !failure) {
+        failure = outcome.failure;
+        partial = outcome.partial;
+        emit({ type: 'step-failed', step: failure.step, error: failure.error });
+        opts.journal?.record({ type: 'failed', step: failure.step.id, error: failure.error, at: new Date().toISOString() });
+      }
+    });
+  }
+  if (!failure) {
+    opts.journal?.record({ type: 'finished', at: new Date().toISOString() });
+    return { ok: true, rollbackErrors: [], completed, reads };
+  }
+  const toUndo = partial ? [...completed, partial] : completed;
+  emit({ type: 'rollback-start', steps: toUndo.length });
+  const rollbackErrors = await rollback(toUndo, opts.runners, concurrency);
+  emit({ type: 'rollback-done', undone: toUndo.length, errors: rollbackErrors });
+  opts.journal?.record({ type: 'rolled-back', undone: toUndo.map((s) => s.id), errors: rollbackErrors, at: new Date().toISOString() });
+  return { ok: false, failure, rollbackErrors, completed, reads: new Map() };
+}
+
+async function runBatch(runner: Runner, batch: Batch, readBack: boolean): Promise<BatchOutcome> {
+  const lines: { step: Step; first: boolean; text: string }[] = [];
+  for (const step of batch.steps) step.do.forEach((l, i) => lines.push({ step, first: i === 0, text: batchLine(l) }));
+
+  if (batch.tool === 'sysctl') {
+    // One sysctl process for the round's sysctl steps in this namespace.
+    const res = await runner.run(['sysctl', '-q', '-w', ...lines.map((l) => l.text)], { ns: batch.ns });
+    if (res.exitCode === 0) return { done: batch.steps };
+    const step = batch.steps[0]!;
+    return { done: [], partial: step, failure: { step, error: oneLine(res.stderr) || `sysctl exited with ${res.exitCode}`, command: `sysctl -w ${lines.map((l) => l.text).join(' ')}` } };
+  }
+
+  const input = [...lines.map((l) => l.text), ...(readBack ? READ_LINES : [])].join('\n') + '\n';
+  const argv = [PROGRAM[batch.tool], ...(readBack ? READ_FLAGS : []), '-batch', '-'];
+  const res = await runner.run(argv, { ns: batch.ns, input });
+  if (res.exitCode === 0) {
+    let read: KNamespace | undefined;
+    if (readBack) {
+      try {
+        read = parseDump(batch.ns, res.stdout);
+      } catch {
+        read = undefined; // verification will read it again
+      }
+    }
+    return { done: batch.steps, ...(read ? { read } : {}) };
+  }
+  // "Command failed -:N": lines before N ran, line N failed, the rest did not run.
+  const m = /Command failed -:(\d+)/.exec(res.stderr);
+  const failedIndex = m ? Number(m[1]) - 1 : -1;
+  const errorText = oneLine(res.stderr.replace(/Command failed -:\d+/g, '')) || `${argv[0]} exited with ${res.exitCode}`;
+  if (failedIndex < 0 || failedIndex >= lines.length) {
+    // The process failed outside our lines (could not enter the namespace, reads failed).
+    if (failedIndex >= lines.length) return { done: batch.steps };
+    const step = batch.steps[0]!;
+    return { done: [], failure: { step, error: errorText, command: argv.join(' ') } };
+  }
+  const failedLine = lines[failedIndex]!;
+  const done = [...new Set(lines.slice(0, failedIndex).map((l) => l.step))].filter((s) => s !== failedLine.step);
+  return {
+    done,
+    ...(failedLine.first ? {} : { partial: partialStep(failedLine.step, failedIndex - lines.findIndex((l) => l.step === failedLine.step)) }),
+    failure: { step: failedLine.step, error: errorText, command: `${PROGRAM[batch.tool]} ${failedLine.text}` },
+  };
+}
+
+/**
+ * A step that ran its first `ran` lines. When its undo mirrors its lines one for one (in
+ * reverse), only the mirrors of the lines that ran are undone; otherwise all of it.
+ */
+function partialStep(step: Step, ran: number): Step {
+  if (step.undo.length !== step.do.length) return step;
+  return { ...step, undo: step.undo.slice(step.undo.length - ran) };
+}
+
+/**
+ * Undoes steps in reverse order of completion. Commands inside namespaces that the rollback
+ * deletes anyway are skipped (deleting the namespace takes them along). Rollback batches run
+ * with -force so that one error does not stop the rest; errors are returned.
+ */
+export async function rollback(steps: readonly Step[], runners: ReadonlyMap<string, Runner>, _concurrency: number): Promise<string[]> {
+  const commands = [...steps].reverse().flatMap((s) => s.undo);
+  const dropped = new Set(commands.filter((c) => c.tool === 'ip' && c.argv[0] === 'netns' && c.argv[1] === 'del').map((c) => `${c.host}\u0000${c.argv[2]}`));
+  const kept = commands.filter((c) => c.ns === null || !dropped.has(`${c.host}\u0000${c.ns}`));
+  const errors: string[] = [];
+  for (const b of commandBatches(kept)) {
+    const runner = runners.get(b.host)!;
+    if (b.tool === 'sysctl') {
+      const res = await runner.run(['sysctl', '-q', '-w', ...b.lines.map((l) => batchLine(l))], { ns: b.ns });
+      if (res.exitCode !== 0) errors.push(`sysctl in ${b.ns ?? 'host'}: ${oneLine(res.stderr)}`);
+      continue;
+    }
+    const res = await runner.run([PROGRAM[b.tool], '-force', '-batch', '-'], { ns: b.ns, input: `${b.lines.map((l) => batchLine(l)).join('\n')}\n` });
+    if (res.exitCode !== 0) errors.push(`${b.ns ? `namespace ${b.ns}` : `host ${b.host}`}: ${oneLine(res.stderr)}`);
+  }
+  return errors;
+}

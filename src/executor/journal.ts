@@ -1,0 +1,74 @@
+// The journal of an apply: the plan written before anything runs, then one line of progress
+// per finished batch. A journal without a final line belongs to an apply that was killed.
+import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Step } from '../planner/types.js';
+
+export const stateDir = (): string => process.env.TSNET_STATE_DIR ?? '/run/tsnet';
+
+export interface JournalHeader {
+  topology: string;
+  file: string;
+  pid: number;
+  started: string;
+  steps: Pick<Step, 'id' | 'host' | 'ns' | 'tool' | 'description' | 'undo'>[];
+}
+
+export type JournalEntry =
+  | { type: 'batch'; done: string[]; at: string }
+  | { type: 'failed'; step: string; error: string; at: string }
+  | { type: 'rolled-back'; undone: string[]; errors: string[]; at: string }
+  | { type: 'finished'; at: string };
+
+export interface JournalRecord {
+  header: JournalHeader;
+  entries: JournalEntry[];
+}
+
+export class Journal {
+  readonly path: string;
+  private readonly progressPath: string;
+
+  constructor(readonly topology: string, dir = stateDir()) {
+    this.path = join(dir, `${topology}.journal.json`);
+    this.progressPath = join(dir, `${topology}.progress`);
+  }
+
+  begin(header: JournalHeader): void {
+    mkdirSync(join(this.path, '..'), { recursive: true, mode: 0o700 });
+    const tmp = `${this.path}.tmp`;
+    writeFileSync(tmp, JSON.stringify(header));
+    writeFileSync(this.progressPath, '');
+    renameSync(tmp, this.path);
+  }
+
+  record(entry: JournalEntry): void {
+    appendFileSync(this.progressPath, `${JSON.stringify(entry)}\n`);
+  }
+
+  /** The last run's journal, or undefined when there has been none. */
+  read(): JournalRecord | undefined {
+    if (!existsSync(this.path)) return undefined;
+    try {
+      const header = JSON.parse(readFileSync(this.path, 'utf8')) as JournalHeader;
+      const entries = existsSync(this.progressPath)
+        ? readFileSync(this.progressPath, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .flatMap((l) => {
+              try {
+                return [JSON.parse(l) as JournalEntry];
+              } catch {
+                return []; // a line cut short by a kill
+              }
+            })
+        : [];
+      return { header, entries };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** True when the journal's run ended (finished or rolled back) rather than being killed. */
+export const journalClosed = (r: JournalRecord): boolean => r.entries.some((e) => e.type === 'finished' || e.type === 'rolled-back');

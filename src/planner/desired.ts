@@ -1,0 +1,173 @@
+// expand(): a normalized Topology becomes the flat set of resources tsnet manages, per host,
+// keyed by resource address. Observed state is read into the same shapes (appliers/*.ts), so
+// the planner compares like with like.
+import type { MacvlanMode, Topology } from '../model/types.js';
+
+export interface SandboxSpec {
+  kind: 'sandbox';
+  host: string;
+  address: string;
+  netns: string;
+  /** Sysctls set in the namespace, as `sysctl` prints values. */
+  sysctls: Record<string, string>;
+}
+
+export interface BridgeSpec {
+  kind: 'network';
+  type: 'bridge';
+  host: string;
+  address: string;
+  ifname: string;
+  mtu: number;
+  /** Gateway addresses with prefix, e.g. "198.18.0.1/24". */
+  addresses: string[];
+  /** False: the network has no IPv6, so the bridge gets no IPv6 address at all. */
+  ipv6: boolean;
+}
+
+export interface OverlayPeer {
+  /** Underlay address of the remote host. */
+  underlay: string;
+}
+
+export interface OverlayEntry {
+  mac: string;
+  /** Address of the remote endpoint (neighbour entry). */
+  ip: string[];
+  /** Underlay address of the host the endpoint is on. */
+  underlay: string;
+}
+
+export interface OverlaySpec {
+  kind: 'network';
+  type: 'overlay';
+  host: string;
+  address: string;
+  bridge: string;
+  vxlan: string;
+  vni: number;
+  port: number;
+  /** This host's underlay address: the tunnel's local end. */
+  local: string;
+  mtu: number;
+  ipv6: boolean;
+  /** Underlay addresses of the other hosts on the network (flood entries). */
+  flood: string[];
+  /** Endpoints on the other hosts: forwarding and neighbour entries. */
+  remote: OverlayEntry[];
+}
+
+interface EndpointBase {
+  kind: 'endpoint';
+  host: string;
+  address: string;
+  netns: string;
+  ifname: string;
+  mtu?: number;
+  mac?: string;
+  addresses: string[];
+  ipv6: boolean;
+}
+
+export interface VethSpec extends EndpointBase {
+  type: 'veth';
+  hostIfname: string;
+  /** The bridge the host end is enslaved to. */
+  master: string;
+}
+
+export interface MacvlanSpec extends EndpointBase {
+  type: 'macvlan';
+  parent: string;
+  mode: MacvlanMode;
+}
+
+export interface RouteSpec {
+  kind: 'route';
+  host: string;
+  address: string;
+  netns: string;
+  to: string;
+  via: string;
+  family: 4 | 6;
+}
+
+export type NetworkSpec = BridgeSpec | OverlaySpec;
+export type EndpointSpec = VethSpec | MacvlanSpec;
+export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec;
+
+/** Desired resources per host, each host's map keyed by resource address. */
+export type Desired = Map<string, Map<string, Spec>>;
+
+export function expand(t: Topology): Desired {
+  const desired: Desired = new Map([...t.hosts.keys()].map((h) => [h, new Map<string, Spec>()]));
+  const put = (spec: Spec) => desired.get(spec.host)!.set(spec.address, spec);
+
+  for (const net of t.networks.values()) {
+    const ipv6 = net.subnets.some((s) => s.family === 6);
+    const address = `network.${net.name}`;
+    if (net.driver === 'bridge') {
+      for (const host of net.hosts) {
+        put({
+          kind: 'network',
+          type: 'bridge',
+          host,
+          address,
+          ifname: net.bridge,
+          mtu: net.mtu ?? 1500,
+          addresses: net.subnets.map((s) => `${s.gateway}/${s.prefixLength}`),
+          ipv6,
+        });
+      }
+    } else if (net.driver === 'overlay') {
+      const members = [...t.sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.network === net.name).map((e) => ({ sb, e })));
+      for (const host of net.hosts) {
+        const local = t.hosts.get(host)!.underlay!;
+        const others = net.hosts.filter((h) => h !== host);
+        put({
+          kind: 'network',
+          type: 'overlay',
+          host,
+          address,
+          bridge: net.bridge,
+          vxlan: net.vxlan,
+          vni: net.vni,
+          port: net.port,
+          local,
+          mtu: net.mtu ?? 1450,
+          ipv6,
+          flood: others.map((h) => t.hosts.get(h)!.underlay!),
+          remote: members
+            .filter(({ sb }) => sb.host !== host)
+            .map(({ sb, e }) => ({ mac: e.mac!, ip: e.addresses.map((a) => a.split('/')[0]!), underlay: t.hosts.get(sb.host)!.underlay! })),
+        });
+      }
+    }
+  }
+
+  for (const sb of t.sandboxes.values()) {
+    if (!sb.ownsNetns || sb.netns === null) continue;
+    put({ kind: 'sandbox', host: sb.host, address: `sandbox.${sb.name}`, netns: sb.netns, sysctls: { ...sb.sysctls } });
+    for (const ep of sb.endpoints) {
+      const net = t.networks.get(ep.network)!;
+      const ipv6 = net.subnets.some((s) => s.family === 6);
+      const base = {
+        kind: 'endpoint' as const,
+        host: sb.host,
+        address: ep.address,
+        netns: sb.netns,
+        ifname: ep.ifname,
+        addresses: [...ep.addresses],
+        ipv6,
+        ...(ep.mtu !== undefined ? { mtu: ep.mtu } : {}),
+        ...(ep.mac ? { mac: ep.mac } : {}),
+      };
+      if (net.driver === 'macvlan') put({ ...base, type: 'macvlan', parent: net.parent, mode: net.mode });
+      else put({ ...base, type: 'veth', hostIfname: ep.hostIfname!, master: net.bridge });
+    }
+    for (const r of sb.routes) {
+      put({ kind: 'route', host: sb.host, address: r.address, netns: sb.netns, to: r.to, via: r.via, family: r.family });
+    }
+  }
+  return desired;
+}

@@ -1,0 +1,201 @@
+// plan(desired, actual): pure. No I/O, no clock. Each host's resources are compared one by one
+// by the applier of their kind; the steps they return are then ordered into a DAG:
+// namespaces -> bridges -> veth pairs -> addresses -> routes to create, the reverse to destroy.
+import { HostView, PEER_SUFFIX, Sink, type Context } from '../appliers/common.js';
+import { planBridge } from '../appliers/bridge.js';
+import { planEndpoint } from '../appliers/endpoint.js';
+import { planSandbox } from '../appliers/namespace.js';
+import { planOverlay, overlayAddresses } from '../appliers/overlay.js';
+import { observeRoutes, planRoute } from '../appliers/route.js';
+import type { LiveState } from '../state/types.js';
+import type { BridgeSpec, Desired, EndpointSpec, OverlaySpec, RouteSpec, SandboxSpec, Spec } from './desired.js';
+import type { Change, Plan, ResourceKind, Step } from './types.js';
+
+export interface PlanInput {
+  topology: string;
+  /** Hosts in topology order. */
+  hosts: readonly string[];
+  implicitHost: boolean;
+  desired: Desired;
+  live: LiveState;
+  /** Host -> machine; hosts on one machine share its named namespaces. Default: one machine each. */
+  machines?: ReadonlyMap<string, string>;
+}
+
+const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, endpoint: 2, route: 3 };
+
+export function plan(input: PlanInput): Plan {
+  const sink = new Sink();
+  const machineOf = (h: string) => input.machines?.get(h) ?? h;
+  const desiredHostOf = new Map<string, string>();
+  for (const [host, specs] of input.desired) for (const s of specs.values()) if (s.kind === 'sandbox') desiredHostOf.set(s.address, host);
+
+  for (const host of input.hosts) {
+    const state = input.live.hosts.get(host);
+    const desired = input.desired.get(host) ?? new Map<string, Spec>();
+    if (!state) {
+      sink.error(host, `host.${host}`, `the state of host "${host}" was not read`);
+      continue;
+    }
+    const firstOnMachine = input.hosts.find((h) => machineOf(h) === machineOf(host));
+    const belongs = (sandboxAddress: string) => {
+      const dh = desiredHostOf.get(sandboxAddress);
+      if (dh === undefined) return firstOnMachine === host;
+      return dh === host || machineOf(dh) !== machineOf(host);
+    };
+    const view = new HostView(input.topology, state, belongs);
+    const ctx: Context = { topology: input.topology, host, view, desired, sink, dyingNs: new Map(), newNs: new Map() };
+    planHost(ctx);
+  }
+  resolveDependencies(sink.steps);
+
+  const hostIndex = new Map(input.hosts.map((h, i) => [h, i]));
+  const changes = sink.changes.sort(
+    (a: Change, b: Change) =>
+      (hostIndex.get(a.host) ?? 0) - (hostIndex.get(b.host) ?? 0) ||
+      KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
+      a.address.localeCompare(b.address),
+  );
+  return {
+    topology: input.topology,
+    changes,
+    steps: orderSteps(sink.steps),
+    errors: sink.errors,
+    hosts: [...input.hosts],
+    implicitHost: input.implicitHost,
+  };
+}
+
+function planHost(ctx: Context): void {
+  const { desired, view } = ctx;
+  const addresses = (prefix: string, observed: Iterable<string>) =>
+    [...new Set([...[...desired.keys()].filter((a) => a.startsWith(prefix)), ...[...observed].filter((a) => a.startsWith(prefix))])].sort();
+
+  for (const a of addresses('sandbox.', view.ownedNs.keys())) planSandbox(ctx, a, desired.get(a) as SandboxSpec | undefined);
+
+  const ownedLinkAddresses = [...view.ownedLinks.keys()];
+  for (const a of addresses('network.', ownedLinkAddresses.map(overlayAddresses))) {
+    const want = desired.get(a) as BridgeSpec | OverlaySpec | undefined;
+    const isOverlay = want ? want.type === 'overlay' : view.ownedLinks.has(`${a}/vxlan`);
+    if (isOverlay) planOverlay(ctx, a, want as OverlaySpec | undefined);
+    else planBridge(ctx, a, want as BridgeSpec | undefined);
+  }
+
+  const endpointAddresses = ownedLinkAddresses.map((a) => (a.endsWith(PEER_SUFFIX) ? a.slice(0, -PEER_SUFFIX.length) : a));
+  for (const a of addresses('endpoint.', endpointAddresses)) planEndpoint(ctx, a, desired.get(a) as EndpointSpec | undefined);
+
+  const observed = observeRoutes(ctx);
+  for (const a of addresses('route.', observed.keys())) planRoute(ctx, a, desired.get(a) as RouteSpec | undefined, observed.get(a));
+}
+
+/** True for the steps that take something away: they all run before anything is made. */
+export const isDeletion = (s: Pick<Step, 'id'>): boolean => s.id.endsWith('|delete');
+
+/**
+ * Turns symbolic dependencies into step ids:
+ * - "endpoints-of-sandbox": the endpoint steps of the same sandbox (routes need addresses);
+ * - "routes-of-sandbox": the route deletions of the same sandbox (before its links go);
+ * - "ports-of-bridge": endpoint deletions of the host (before a bridge goes).
+ * Dependencies on steps that are not in the plan are dropped. Deletions as a whole run before
+ * everything else (names are freed first): orderSteps and the executor keep that barrier, so
+ * it needs no edges.
+ */
+function resolveDependencies(steps: Step[]): void {
+  const ids = new Set(steps.map((s) => s.id));
+  const sandboxOf = (address: string) => address.split('.')[1];
+  const endpointSteps = new Map<string, string[]>();
+  const routeDeletes = new Map<string, string[]>();
+  const endpointDeletes = new Map<string, string[]>();
+  const push = (m: Map<string, string[]>, k: string, v: string) => {
+    const list = m.get(k);
+    if (list) list.push(v);
+    else m.set(k, [v]);
+  };
+  for (const o of steps) {
+    const key = `${o.host}|${sandboxOf(o.address)}`;
+    if (o.address.startsWith('endpoint.')) {
+      if (isDeletion(o)) push(endpointDeletes, o.host, o.id);
+      else push(endpointSteps, key, o.id);
+    } else if (o.address.startsWith('route.') && isDeletion(o)) push(routeDeletes, key, o.id);
+  }
+  for (const s of steps) {
+    const after = new Set<string>();
+    const key = `${s.host}|${sandboxOf(s.address)}`;
+    for (const dep of s.after) {
+      if (dep.endsWith('|endpoints-of-sandbox')) for (const id of endpointSteps.get(key) ?? []) after.add(id);
+      else if (dep.endsWith('|routes-of-sandbox')) for (const id of routeDeletes.get(key) ?? []) after.add(id);
+      else if (dep.endsWith('|ports-of-bridge')) for (const id of endpointDeletes.get(s.host) ?? []) after.add(id);
+      else if (ids.has(dep)) after.add(dep);
+    }
+    after.delete(s.id);
+    s.after = [...after];
+  }
+}
+
+/**
+ * A topological order: deletions first, then the rest, each in the appliers' order where the
+ * dependencies leave it free (Kahn's algorithm with a heap on the original position).
+ */
+export function orderSteps(steps: Step[]): Step[] {
+  const index = new Map(steps.map((s, i) => [s.id, i]));
+  const rank = (i: number) => (isDeletion(steps[i]!) ? i : i + steps.length);
+  const indegree = new Array<number>(steps.length).fill(0);
+  const dependents: number[][] = steps.map(() => []);
+  steps.forEach((s, i) => {
+    for (const d of s.after) {
+      const j = index.get(d);
+      if (j === undefined) continue;
+      indegree[i]!++;
+      dependents[j]!.push(i);
+    }
+  });
+  const heap = new MinHeap((a: number, b: number) => rank(a) - rank(b));
+  indegree.forEach((d, i) => d === 0 && heap.push(i));
+  const out: Step[] = [];
+  while (heap.size) {
+    const i = heap.pop()!;
+    out.push(steps[i]!);
+    for (const n of dependents[i]!) if (--indegree[n]! === 0) heap.push(n);
+  }
+  if (out.length !== steps.length) throw new Error("internal: the plan's steps depend on each other in a cycle");
+  return out;
+}
+
+class MinHeap<T> {
+  private items: T[] = [];
+  constructor(private readonly cmp: (a: T, b: T) => number) {}
+  get size(): number {
+    return this.items.length;
+  }
+  push(x: T): void {
+    const a = this.items;
+    a.push(x);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.cmp(a[i]!, a[p]!) >= 0) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+  pop(): T | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length && last !== undefined) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.cmp(a[l]!, a[m]!) < 0) m = l;
+        if (r < a.length && this.cmp(a[r]!, a[m]!) < 0) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

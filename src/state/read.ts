@@ -1,0 +1,263 @@
+// Reading the live state: one `ip -d -json -batch -` per namespace (links with details and
+// addresses, then routes), namespaces read in parallel, each machine's namespaces read once.
+// Whatever cannot be read is an error naming it, never "absent".
+import { availableParallelism } from 'node:os';
+import { canonicalIp, formatCidr, parseCidr } from '../model/addresses.js';
+import type { Runner } from './runner.js';
+import { emptyNamespace, type Family, type HostState, type KAddress, type KFdb, type KLink, type KNamespace, type KNeigh, type KRoute, type LiveState } from './types.js';
+
+/**
+ * The batch lines that read a namespace; their JSON arrays come back one per line. `link show`
+ * is needed besides `addr show`: only it prints inet6_addr_gen_mode.
+ */
+export const READ_LINES = ['link show', 'addr show', 'route show table all'] as const;
+/** Extra line for hosts with overlay networks: the neighbour entries. */
+export const NEIGH_LINE = 'neigh show nud permanent';
+/** Flags every reading batch runs with. */
+export const READ_FLAGS = ['-d', '-json'] as const;
+
+export class StateReadError extends Error {
+  constructor(
+    readonly host: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StateReadError';
+  }
+}
+
+export interface ReadOptions {
+  /** Sysctls to read, by namespace name (null key: the host's own stack). */
+  sysctls?: ReadonlyMap<string, readonly string[]>;
+  /** Hosts whose own stack also needs neighbour and bridge fdb entries (overlay networks). */
+  overlayHosts?: ReadonlySet<string>;
+  /** Which named namespaces to read; default all. Unread namespaces are absent from the result. */
+  namespaces?: (name: string) => boolean;
+  /** Parallel readers; default: the number of cores. */
+  concurrency?: number;
+}
+
+/** Runs `tasks` with at most `limit` in flight, results in order. */
+export async function pool<T, R>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i]!, i);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+export const defaultConcurrency = (): number => Math.max(2, availableParallelism());
+
+export async function readState(runners: readonly Runner[], opts: ReadOptions = {}): Promise<LiveState> {
+  const concurrency = opts.concurrency ?? defaultConcurrency();
+  // Named namespaces: once per machine.
+  const byMachine = new Map<string, Runner>();
+  for (const r of runners) if (!byMachine.has(r.machine)) byMachine.set(r.machine, r);
+  const machineNamespaces = new Map<string, Map<string, KNamespace>>();
+  await Promise.all(
+    [...byMachine.entries()].map(async ([machine, runner]) => {
+      let names: string[];
+      try {
+        names = await runner.listNetns();
+      } catch (err) {
+        throw new StateReadError(runner.host, `cannot list the namespaces of host "${runner.host}" (${runner.describe}): ${(err as Error).message}`);
+      }
+      // Namespaces that stand for hosts are read as those hosts' own stacks, not as sandboxes.
+      const hostNetns = new Set(runners.flatMap((r) => ('netns' in r && r.machine === machine ? [(r as { netns: string }).netns] : [])));
+      const wanted = names.filter((n) => !hostNetns.has(n) && (opts.namespaces?.(n) ?? true));
+      const read = await pool(wanted, concurrency, (name) => readNamespace(runner, name, opts.sysctls?.get(name) ?? []));
+      machineNamespaces.set(machine, new Map(read.map((ns) => [ns.name!, ns])));
+    }),
+  );
+  const hosts = new Map<string, HostState>();
+  await Promise.all(
+    runners.map(async (runner) => {
+      const root = await readNamespace(runner, null, opts.sysctls?.get('') ?? [], opts.overlayHosts?.has(runner.host) ?? false);
+      hosts.set(runner.host, { host: runner.host, root, namespaces: machineNamespaces.get(runner.machine) ?? new Map() });
+    }),
+  );
+  // Keep the runners' order.
+  return { hosts: new Map(runners.map((r) => [r.host, hosts.get(r.host)!])) };
+}
+
+export async function readNamespace(runner: Runner, ns: string | null, sysctls: readonly string[] = [], overlay = false): Promise<KNamespace> {
+  const where = ns === null ? `the own stack of host "${runner.host}" (${runner.describe})` : `namespace "${ns}" on host "${runner.host}"`;
+  const lines = overlay ? [...READ_LINES, NEIGH_LINE] : [...READ_LINES];
+  const res = await runner.run(['ip', ...READ_FLAGS, '-batch', '-'], { ns, input: `${lines.join('\n')}\n` });
+  if (res.exitCode !== 0) throw new StateReadError(runner.host, `cannot read ${where}: ${oneLine(res.stderr) || `ip exited with ${res.exitCode}`}`);
+  let result: KNamespace;
+  try {
+    result = parseDump(ns, res.stdout, lines.length);
+  } catch (err) {
+    throw new StateReadError(runner.host, `cannot read ${where}: ${(err as Error).message}`);
+  }
+  if (overlay) result.fdb = await readFdb(runner, ns, where);
+  if (sysctls.length) result.sysctls = await readSysctls(runner, ns, sysctls, where);
+  return result;
+}
+
+async function readFdb(runner: Runner, ns: string | null, where: string): Promise<KFdb[]> {
+  const res = await runner.run(['bridge', '-json', 'fdb', 'show'], { ns });
+  if (res.exitCode !== 0) throw new StateReadError(runner.host, `cannot read the forwarding database of ${where}: ${oneLine(res.stderr)}`);
+  return parseFdb(res.stdout);
+}
+
+async function readSysctls(runner: Runner, ns: string | null, keys: readonly string[], where: string): Promise<Record<string, string>> {
+  // -e: a key the kernel does not have is left out rather than failing the whole read.
+  const res = await runner.run(['sysctl', '-e', ...keys], { ns });
+  if (res.exitCode !== 0 && !res.stdout) throw new StateReadError(runner.host, `cannot read sysctls of ${where}: ${oneLine(res.stderr)}`);
+  return parseSysctls(res.stdout);
+}
+
+export function parseSysctls(stdout: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of stdout.split('\n')) {
+    const eq = line.indexOf(' = ');
+    if (eq > 0) out[line.slice(0, eq).trim().replace(/\//g, '.')] = line.slice(eq + 3).trim();
+  }
+  return out;
+}
+
+/** Parses the JSON arrays `ip -json -batch` printed for READ_LINES (and NEIGH_LINE). */
+export function parseDump(ns: string | null, stdout: string, expected: number = READ_LINES.length): KNamespace {
+  const arrays = stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as unknown[]);
+  if (arrays.length < expected) throw new Error(`expected ${expected} JSON arrays from ip, got ${arrays.length}`);
+  // The reads are the last lines of the output: an apply batch prints nothing before them.
+  const tail = arrays.slice(arrays.length - expected);
+  const [links, addrs, routes, neigh] = tail as [IpLink[], IpLink[], IpRoute[], IpNeigh[] | undefined];
+  const addrInfo = new Map(addrs.map((a) => [a.ifindex, a.addr_info]));
+  const result = emptyNamespace(ns);
+  result.links = links.map((j) => parseLink({ ...j, addr_info: addrInfo.get(j.ifindex) ?? [] }, ns));
+  result.routes = routes.map(parseRoute).filter((r): r is KRoute => r !== undefined);
+  if (neigh) result.neigh = neigh.map(parseNeigh).filter((n): n is KNeigh => n !== undefined);
+  return result;
+}
+
+interface IpLink {
+  ifindex: number;
+  ifname: string;
+  flags?: string[];
+  mtu: number;
+  address?: string;
+  master?: string;
+  ifalias?: string;
+  link?: string | null;
+  link_index?: number;
+  link_netnsid?: number;
+  inet6_addr_gen_mode?: string;
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
+  addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
+}
+
+interface IpRoute {
+  type?: string;
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  table?: string;
+  protocol?: string;
+  scope?: string;
+}
+
+interface IpNeigh {
+  dst: string;
+  dev: string;
+  lladdr?: string;
+  state?: string[];
+}
+
+export function parseLink(j: IpLink, ns: string | null): KLink {
+  const kind = j.linkinfo?.info_kind ?? null;
+  const data = j.linkinfo?.info_data ?? {};
+  const addresses: KAddress[] = (j.addr_info ?? [])
+    .filter((a) => a.family === 'inet' || a.family === 'inet6')
+    .map((a) => ({
+      family: (a.family === 'inet' ? 4 : 6) as Family,
+      cidr: `${canonicalIp(a.local) ?? a.local}/${a.prefixlen}`,
+      scope: a.scope,
+    }));
+  const link: KLink = {
+    ifindex: j.ifindex,
+    ifname: j.ifname,
+    ns,
+    kind,
+    up: (j.flags ?? []).includes('UP'),
+    mtu: j.mtu,
+    mac: (j.address ?? '').toLowerCase(),
+    addresses,
+  };
+  if (j.master) link.master = j.master;
+  if (j.ifalias) link.alias = j.ifalias;
+  if (j.inet6_addr_gen_mode) link.addrGenMode = j.inet6_addr_gen_mode;
+  if (typeof j.link === 'string') link.link = j.link;
+  if (j.link_index !== undefined) link.linkIndex = j.link_index;
+  if (j.link_netnsid !== undefined) link.linkNetnsId = j.link_netnsid;
+  if (kind === 'macvlan' && typeof data.mode === 'string') link.macvlanMode = data.mode;
+  if (kind === 'vxlan') {
+    link.vxlan = {
+      ...(typeof data.id === 'number' ? { id: data.id } : {}),
+      ...(typeof data.port === 'number' ? { port: data.port } : {}),
+      ...(typeof data.local === 'string' ? { local: canonicalIp(data.local) ?? data.local } : {}),
+      ...(typeof data.learning === 'boolean' ? { learning: data.learning } : {}),
+      ...(typeof data.proxy === 'boolean' ? { proxy: data.proxy } : {}),
+    };
+  }
+  return link;
+}
+
+export function parseRoute(j: IpRoute): KRoute | undefined {
+  if (j.table !== undefined && j.table !== 'main') return undefined;
+  if (j.type !== undefined && j.type !== 'unicast') return undefined;
+  const family: Family = j.dst.includes(':') || (j.gateway ?? '').includes(':') ? 6 : 4;
+  let dst = j.dst;
+  if (dst !== 'default') {
+    const withLen = dst.includes('/') ? dst : `${dst}/${family === 4 ? 32 : 128}`;
+    const cidr = parseCidr(withLen, false);
+    dst = cidr ? formatCidr(cidr) : dst;
+  }
+  const route: KRoute = { family, dst };
+  if (j.gateway) route.gateway = canonicalIp(j.gateway) ?? j.gateway;
+  if (j.dev) route.dev = j.dev;
+  if (j.protocol) route.protocol = j.protocol;
+  if (j.scope) route.scope = j.scope;
+  return route;
+}
+
+function parseNeigh(j: IpNeigh): KNeigh | undefined {
+  if (!j.dst || !j.dev) return undefined;
+  return {
+    dst: canonicalIp(j.dst) ?? j.dst,
+    dev: j.dev,
+    ...(j.lladdr ? { lladdr: j.lladdr.toLowerCase() } : {}),
+    permanent: (j.state ?? []).includes('PERMANENT'),
+  };
+}
+
+export function parseFdb(stdout: string): KFdb[] {
+  const text = stdout.trim();
+  if (!text) return [];
+  const entries = JSON.parse(text) as { mac: string; ifname?: string; dev?: string; dst?: string; state?: string; flags?: string[] }[];
+  return entries
+    .filter((e) => e.ifname ?? e.dev)
+    .map((e) => ({
+      mac: e.mac.toLowerCase(),
+      dev: (e.ifname ?? e.dev)!,
+      ...(e.dst ? { dst: canonicalIp(e.dst) ?? e.dst } : {}),
+      permanent: e.state === 'permanent',
+    }));
+}
+
+export const oneLine = (s: string): string =>
+  s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join('; ');

@@ -1,0 +1,86 @@
+// The live kernel state as tsnet reads it: links, addresses and routes per namespace, per host.
+
+export type Family = 4 | 6;
+
+export interface KAddress {
+  family: Family;
+  /** "198.18.0.5/24", canonical. */
+  cidr: string;
+  scope: string;
+}
+
+export interface KLink {
+  ifindex: number;
+  ifname: string;
+  /** The namespace the link is in: null for the host's own stack. */
+  ns: string | null;
+  /** linkinfo.info_kind: bridge, veth, macvlan, vxlan; null for loopback and physical NICs. */
+  kind: string | null;
+  /** Administratively up (the UP flag). */
+  up: boolean;
+  mtu: number;
+  mac: string;
+  master?: string;
+  alias?: string;
+  addresses: KAddress[];
+  addrGenMode?: string;
+  /** The lower device (macvlan parent, veth peer) by name when in the same namespace. */
+  link?: string;
+  /** The lower device's ifindex when it is in another namespace. */
+  linkIndex?: number;
+  linkNetnsId?: number;
+  macvlanMode?: string;
+  vxlan?: { id?: number; port?: number; local?: string; learning?: boolean; proxy?: boolean };
+}
+
+export interface KRoute {
+  family: Family;
+  /** "default" or a canonical CIDR. */
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  type?: string;
+  table?: string;
+  scope?: string;
+}
+
+/** A forwarding-database entry of a VXLAN device (bridge fdb). */
+export interface KFdb {
+  mac: string;
+  dev: string;
+  dst?: string;
+  permanent: boolean;
+}
+
+/** A neighbour (ARP/NDP) entry. */
+export interface KNeigh {
+  dst: string;
+  dev: string;
+  lladdr?: string;
+  permanent: boolean;
+}
+
+export interface KNamespace {
+  /** The namespace name; null for the host's own stack. */
+  name: string | null;
+  links: KLink[];
+  routes: KRoute[];
+  /** Sysctls read for this namespace (only those asked for). */
+  sysctls: Record<string, string>;
+  fdb: KFdb[];
+  neigh: KNeigh[];
+}
+
+export interface HostState {
+  host: string;
+  root: KNamespace;
+  /** Every named namespace of the host's machine that was read, by name. */
+  namespaces: Map<string, KNamespace>;
+}
+
+export interface LiveState {
+  hosts: Map<string, HostState>;
+}
+
+export const emptyNamespace = (name: string | null): KNamespace => ({ name, links: [], routes: [], sysctls: {}, fdb: [], neigh: [] });
