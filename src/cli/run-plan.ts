@@ -2,7 +2,7 @@
 import { createInterface } from 'node:readline/promises';
 import { applySession, type Session } from '../engine/index.js';
 import type { ExecEvent } from '../executor/execute.js';
-import { renderPlan } from '../planner/render.js';
+import { renderPlan, summaryLine } from '../planner/render.js';
 import { countChanges, type Plan } from '../planner/types.js';
 import { EXIT, ExitError } from './errors.js';
 import { JSON_FORMAT_VERSION, painter, useColor, writeJson } from './output.js';
@@ -46,12 +46,12 @@ export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ type: 'plan', ...planToJson(plan, file) })}\n`);
   } else if (!opts.quiet || plan.errors.length) {
-    process.stdout.write(`${renderPlan(plan, { file, color, hostDescriptions: hostDescriptions(s.runners) })}\n`);
+    process.stdout.write(`${renderPlan(plan, { file, color, destroy: verb === 'destroy', hostDescriptions: hostDescriptions(s.runners) })}\n`);
   }
   if (plan.errors.length) throw new ExitError('', EXIT.error, true);
   if (!plan.changes.length) {
     if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'result', ok: true, summary: countChanges([]) })}\n`);
-    else if (opts.quiet) process.stdout.write(verb === 'destroy' ? 'Nothing to destroy.\n' : `No changes. The kernel matches ${file}.\n`);
+    else if (opts.quiet) process.stdout.write(`${summaryLine(plan, file, verb === 'destroy')}\n`);
     return;
   }
   checkPrivileges(s, verb);

@@ -81,6 +81,7 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   const desired: Desired =
     mode === 'destroy' ? new Map([...topology.hosts.keys()].map((h) => [h, new Map<string, Spec>()])) : expand(topology);
   const plan = planFor(topology, desired, live, runners);
+  if (mode === 'destroy') for (const c of plan.changes) c.reasons = [];
   return { load, topology, runners, live, desired, plan, readOptions };
 }
 

@@ -6,6 +6,8 @@ export interface RenderOptions {
   /** The topology file, for "No changes. The kernel matches FILE." */
   file: string;
   color?: boolean;
+  /** The plan removes the whole topology (tsnet destroy). */
+  destroy?: boolean;
   /** How each host is reached, for the group headers. */
   hostDescriptions?: ReadonlyMap<string, string>;
 }
@@ -13,15 +15,15 @@ export interface RenderOptions {
 const paint = (on: boolean, code: string, s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
 const COLOR: Record<Change['action'], string> = { create: '32', update: '33', delete: '31', replace: '35' };
 
-export function renderChange(c: Change, color = false): string {
+export function renderChange(c: Change, color = false, width = c.address.length): string {
   const symbol = paint(color, COLOR[c.action], SYMBOL[c.action].padStart(3));
-  const lines = [`${symbol} ${paint(color, '1', c.address)}  ${c.summary}`];
+  const lines = [`${symbol} ${paint(color, '1', c.address.padEnd(width))}  ${c.summary}`];
   for (const r of c.reasons) lines.push(`      ${r}`);
   return lines.join('\n');
 }
 
-export function summaryLine(plan: Plan, file: string): string {
-  if (!plan.changes.length) return `No changes. The kernel matches ${file}.`;
+export function summaryLine(plan: Plan, file: string, destroy = false): string {
+  if (!plan.changes.length) return destroy ? `Nothing to destroy: ${file} owns nothing on the kernel.` : `No changes. The kernel matches ${file}.`;
   const n = countChanges(plan.changes);
   return `Plan: ${n.add} to add, ${n.change} to change, ${n.destroy} to destroy.`;
 }
@@ -43,9 +45,10 @@ export function renderPlan(plan: Plan, opts: RenderOptions): string {
       const how = opts.hostDescriptions?.get(host);
       out.push(paint(color, '1', `Host ${host}${how ? ` (${how})` : ''}:`));
     }
-    for (const c of changes) out.push(renderChange(c, color));
+    const width = Math.min(40, Math.max(...changes.map((c) => c.address.length)));
+    for (const c of changes) out.push(renderChange(c, color, width));
     out.push('');
   }
-  out.push(paint(color, '1', summaryLine(plan, opts.file)));
+  out.push(paint(color, '1', summaryLine(plan, opts.file, opts.destroy)));
   return out.join('\n');
 }

@@ -1,4 +1,96 @@
-import { ExitError } from '../errors.js';
-export async function showCommand(_file: string, _opts: Record<string, unknown>): Promise<void> {
-  throw new ExitError('show: not built yet');
+// tsnet show FILE: the live state of what the topology owns, as tables (or JSON).
+import { HostView, ROUTE_PROTO } from '../../appliers/common.js';
+import { closeRunners, planSession } from '../../engine/index.js';
+import { parseMark } from '../../state/ownership.js';
+import type { KLink } from '../../state/types.js';
+import { withEngineErrors } from '../engine-errors.js';
+import { JSON_FORMAT_VERSION, painter, useColor, writeJson } from '../output.js';
+
+export interface ShowOptions {
+  json?: boolean;
+}
+
+interface Row {
+  host: string;
+  sandbox: string;
+  netns: string;
+  interface: string;
+  kind: string;
+  state: string;
+  mtu: number;
+  mac: string;
+  addresses: string[];
+  master?: string;
+  resource: string;
+}
+
+export async function showCommand(file: string, opts: ShowOptions): Promise<void> {
+  const s = await withEngineErrors(opts.json, () => planSession(file, 'apply'));
+  try {
+    const t = s.topology;
+    const rows: Row[] = [];
+    const routes: { host: string; sandbox: string; netns: string; to: string; via: string; dev: string }[] = [];
+    const missing: string[] = [];
+    for (const [host, state] of s.live.hosts) {
+      const view = new HostView(t.name, state, (a) => t.sandboxes.get(a.slice('sandbox.'.length))?.host === host || !t.sandboxes.has(a.slice('sandbox.'.length)));
+      const row = (l: KLink, sandbox: string, netns: string): Row => ({
+        host,
+        sandbox,
+        netns,
+        interface: l.ifname,
+        kind: l.kind ?? 'device',
+        state: l.up ? 'up' : 'down',
+        mtu: l.mtu,
+        mac: l.mac,
+        addresses: l.addresses.filter((a) => a.scope !== 'host').map((a) => a.cidr),
+        ...(l.master ? { master: l.master } : {}),
+        resource: parseMark(l.alias)?.address ?? '',
+      });
+      for (const l of state.root.links) if (parseMark(l.alias)?.topology === t.name) rows.push(row(l, '(host)', '-'));
+      for (const [address, ns] of view.ownedNs) {
+        const sandbox = address.slice('sandbox.'.length);
+        for (const l of ns.links) rows.push(row(l, sandbox, ns.name!));
+        for (const r of ns.routes) {
+          if (r.protocol === 'kernel') continue;
+          routes.push({ host, sandbox, netns: ns.name!, to: r.dst, via: r.gateway ?? '-', dev: `${r.dev ?? '-'}${r.protocol === ROUTE_PROTO ? '' : ' (not tsnet\'s)'}` });
+        }
+      }
+      for (const sb of t.sandboxes.values()) if (sb.host === host && sb.ownsNetns && !view.ownedNs.has(`sandbox.${sb.name}`)) missing.push(`sandbox.${sb.name}`);
+    }
+    if (opts.json) {
+      writeJson({ format_version: JSON_FORMAT_VERSION, topology: t.name, file, interfaces: rows, routes, missing });
+      return;
+    }
+    const p = painter(useColor());
+    const multiHost = !t.implicitHost;
+    const table = (head: string[], body: string[][]) => {
+      const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+      const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+      return [p.bold(fmt(head)), ...body.map(fmt)].join('\n');
+    };
+    if (!rows.length) {
+      process.stdout.write(`${t.name}: nothing of this topology exists on the kernel (run "tsnet apply ${file}")\n`);
+      return;
+    }
+    const ifHead = [...(multiHost ? ['HOST'] : []), 'SANDBOX', 'NETNS', 'INTERFACE', 'KIND', 'STATE', 'MTU', 'ADDRESSES', 'MAC'];
+    const ifBody = rows.map((r) => [
+      ...(multiHost ? [r.host] : []),
+      r.sandbox,
+      r.netns,
+      r.master ? `${r.interface} (on ${r.master})` : r.interface,
+      r.kind,
+      r.state === 'up' ? r.state : p.red(r.state),
+      String(r.mtu),
+      r.addresses.join(' ') || '-',
+      r.mac,
+    ]);
+    process.stdout.write(`${table(ifHead, ifBody)}\n`);
+    if (routes.length) {
+      const rHead = [...(multiHost ? ['HOST'] : []), 'SANDBOX', 'ROUTE', 'VIA', 'DEV'];
+      process.stdout.write(`\n${table(rHead, routes.map((r) => [...(multiHost ? [r.host] : []), r.sandbox, r.to, r.via, r.dev]))}\n`);
+    }
+    if (missing.length) process.stdout.write(`\n${p.yellow('missing')}: ${missing.join(', ')} (run "tsnet plan ${file}")\n`);
+  } finally {
+    await closeRunners(s.runners);
+  }
 }

@@ -1,0 +1,71 @@
+// Golden plan cases: test/fixtures/plan/<case>/ holds topology.yaml, the live state as the raw
+// `ip -d -json -batch` output tsnet reads (state/<host>/root.json, state/<host>/netns/*.json,
+// optionally state/<host>/sysctls/<ns>.txt), and expected.txt: the plan as `tsnet plan` prints
+// it, then every step with its do and undo lines. `mode` (optional file) holds "destroy".
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hasErrors, formatDiagnostic } from '../../src/model/diagnostics.js';
+import { loadText, renormalize } from '../../src/model/load.js';
+import { expand, type Spec } from '../../src/planner/desired.js';
+import { plan } from '../../src/planner/plan.js';
+import { renderPlan } from '../../src/planner/render.js';
+import type { Plan } from '../../src/planner/types.js';
+import { heldFrom } from '../../src/state/held.js';
+import { parseDump, parseSysctls } from '../../src/state/read.js';
+import { emptyNamespace, type HostState, type LiveState } from '../../src/state/types.js';
+
+export const PLAN_CASES = join(import.meta.dirname, '..', 'fixtures', 'plan');
+
+export function readLiveState(caseDir: string, hosts: readonly string[]): LiveState {
+  const live: LiveState = { hosts: new Map() };
+  for (const host of hosts) {
+    const base = join(caseDir, 'state', host);
+    const root = existsSync(join(base, 'root.json')) ? parseDump(null, readFileSync(join(base, 'root.json'), 'utf8')) : emptyNamespace(null);
+    const namespaces = new Map();
+    const nsDir = join(base, 'netns');
+    if (existsSync(nsDir)) {
+      for (const f of readdirSync(nsDir).filter((f) => f.endsWith('.json')).sort()) {
+        const name = f.slice(0, -'.json'.length);
+        const ns = parseDump(name, readFileSync(join(nsDir, f), 'utf8'));
+        const sysctlFile = join(base, 'sysctls', `${name}.txt`);
+        if (existsSync(sysctlFile)) ns.sysctls = parseSysctls(readFileSync(sysctlFile, 'utf8'));
+        namespaces.set(name, ns);
+      }
+    }
+    live.hosts.set(host, { host, root, namespaces } satisfies HostState);
+  }
+  return live;
+}
+
+export function renderSteps(p: Plan): string {
+  const lines: string[] = [];
+  p.steps.forEach((s, i) => {
+    lines.push(`${i + 1}. ${s.description} [${s.host}${s.ns ? ` ns=${s.ns}` : ''} ${s.tool}] ${s.id}`);
+    if (s.after.length) lines.push(`   after: ${s.after.join(', ')}`);
+    for (const d of s.do) lines.push(`   do:   ${d.join(' ')}`);
+    for (const u of s.undo) lines.push(`   undo: ${u.ns ? `[ns=${u.ns}] ` : ''}${u.tool === 'ip' ? '' : `${u.tool} `}${u.argv.join(' ')}`);
+  });
+  return lines.join('\n');
+}
+
+/** Plans one case and renders it as expected.txt holds it. */
+export function runCase(caseDir: string): string {
+  const text = readFileSync(join(caseDir, 'topology.yaml'), 'utf8');
+  const mode = existsSync(join(caseDir, 'mode')) ? readFileSync(join(caseDir, 'mode'), 'utf8').trim() : 'apply';
+  const first = loadText('topology.yaml', text);
+  if (!first.topology || hasErrors(first.diagnostics)) {
+    return `invalid topology:\n${first.diagnostics.map((d) => formatDiagnostic(d, text)).join('\n')}\n`;
+  }
+  const hosts = [...first.topology.hosts.keys()];
+  const live = readLiveState(caseDir, hosts);
+  const load = renormalize(first, heldFrom(live, first.topology.name));
+  const t = load.topology!;
+  const desired =
+    mode === 'destroy' ? new Map(hosts.map((h) => [h, new Map<string, Spec>()])) : expand(t);
+  const machines = new Map(
+    [...t.hosts.values()].map((h) => [h.name, h.via.kind === 'ssh' ? `ssh:${h.via.destination}` : 'local']),
+  );
+  const p = plan({ topology: t.name, hosts, implicitHost: t.implicitHost, desired, live, machines });
+  if (mode === 'destroy') for (const c of p.changes) c.reasons = [];
+  return `${renderPlan(p, { file: 'topology.yaml', destroy: mode === 'destroy' })}\n\n--- steps ---\n${renderSteps(p)}\n`;
+}
