@@ -149,6 +149,11 @@ export interface Context {
   sink: Sink;
   /** Namespaces deleted on this host by this plan: what is inside goes with them. */
   dyingNs: Map<string, string>;
+  /**
+   * Links in sandboxes deleted by this plan ("<ns>/<ifname>" -> deleting step id): the kernel
+   * removes their routes with them.
+   */
+  dyingLinks: Map<string, string>;
   /** Namespaces created by this plan on this host, by name -> creating step id. */
   newNs: Map<string, string>;
 }

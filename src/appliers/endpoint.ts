@@ -123,6 +123,7 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
     }
     const outer = have?.outer ?? ctx.view.owned(address + PEER_SUFFIX, null);
     const [ns, dev] = outer ? [null, outer.ifname] : [have!.inner.ns, have!.inner.ifname];
+    if (have) ctx.dyingLinks.set(`${have.spec.netns}/${have.spec.ifname}`, `${host}|${address}|delete`);
     sink.step(host, address, {
       phase: 'delete',
       ns,

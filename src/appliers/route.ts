@@ -23,7 +23,7 @@ export function observeRoutes(ctx: Context): Map<string, RouteSpec> {
     const sandbox = ctx.view.nsAddress.get(ns)!.slice('sandbox.'.length);
     for (const r of routes) {
       const address = routeAddress(sandbox, r);
-      out.set(address, { kind: 'route', host: ctx.host, address, netns: ns, to: r.dst, via: r.gateway ?? '', family: r.family });
+      out.set(address, { kind: 'route', host: ctx.host, address, netns: ns, to: r.dst, via: r.gateway ?? '', family: r.family, ...(r.dev ? { dev: r.dev } : {}) });
     }
   }
   return out;
@@ -35,9 +35,29 @@ export function routeCreateCommands(ctx: Context, s: RouteSpec) {
 
 const summary = (s: RouteSpec) => `${s.to} via ${s.via} in ${s.netns}`;
 
-export function planRoute(ctx: Context, address: string, want: RouteSpec | undefined, have: RouteSpec | undefined): void {
+export function planRoute(ctx: Context, address: string, want: RouteSpec | undefined, observed: RouteSpec | undefined): void {
   const { host, sink } = ctx;
   const sandboxAddress = `sandbox.${address.split('.')[1]}`;
+  // A route whose interface this plan deletes goes with it: the link's undo must bring it back,
+  // and a route still wanted is made again after the new link.
+  const linkDeletion = observed?.dev ? ctx.dyingLinks.get(`${observed.netns}/${observed.dev}`) : undefined;
+  if (observed && linkDeletion && !ctx.dyingNs.has(observed.netns)) {
+    sink.extendUndo(linkDeletion, routeCreateCommands(ctx, observed));
+    if (want) {
+      sink.step(host, address, {
+        phase: 'create',
+        ns: want.netns,
+        action: 'replace',
+        description: `add route ${summary(want)}`,
+        do: [routeAddLine(want)],
+        undo: [cmd(host, want.netns, routeDelLine(want))],
+        after: [`${sandboxAddress}|config`, 'endpoints-of-sandbox'],
+      });
+      sink.change(host, address, 'route', 'replace', summary(want), [`its interface ${observed.dev} is replaced (forces replacement)`]);
+    } else sink.change(host, address, 'route', 'delete', summary(observed), ['not in the topology any more']);
+    return;
+  }
+  const have = observed;
   if (have && !want) {
     const dying = ctx.dyingNs.get(have.netns);
     if (dying) sink.extendUndo(dying, routeCreateCommands(ctx, have));

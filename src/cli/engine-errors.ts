@@ -16,6 +16,7 @@ export async function withEngineErrors<T>(json: boolean | undefined, fn: () => P
       if (json) writeJson({ format_version: JSON_FORMAT_VERSION, error: { kind: 'read', host: err.host, message: err.message } });
       throw new ExitError(err.message, 1, Boolean(json));
     }
+    if ((err as Error)?.name === 'SshError') throw new ExitError((err as Error).message, 1);
     throw err;
   }
 }

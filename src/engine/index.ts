@@ -72,6 +72,7 @@ export const machinesOf = (runners: ReadonlyMap<string, Runner>): Map<string, st
 /** Reads the kernel and plans: the whole of `tsnet plan`. */
 export async function planSession(file: string, mode: Mode, opts: EngineOptions = {}): Promise<Session> {
   const first = await loadChecked(file);
+  if ([...first.topology.hosts.values()].some((h) => h.via.kind === 'ssh')) await import('../state/ssh.js');
   const runners = runnersFor(first.topology, opts);
   const readOptions = readOptionsFor(first.topology, opts.concurrency);
   const live = await readState([...runners.values()], readOptions);

@@ -88,7 +88,9 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
       const readBack =
         (opts.readBack ?? true) && batch.tool === 'ip' && lastIp.get(groupKey(batch)) === batch && !(batch.ns !== null && deleted.has(key) && !created.has(key));
       for (const s of batch.steps) emit({ type: 'step-start', step: s });
-      const outcome = await runBatch(runner, batch, readBack);
+      const outcome = await runBatch(runner, batch, readBack).catch(
+        (err: Error): BatchOutcome => ({ done: [], failure: { step: batch.steps[0]!, error: err.message, command: `${PROGRAM[batch.tool]} -batch - (host ${batch.host})` } }),
+      );
       completed.push(...outcome.done);
       for (const s of outcome.done) emit({ type: 'step-done', step: s });
       opts.journal?.record({ type: 'batch', done: outcome.done.map((s) => s.id), at: new Date().toISOString() });
@@ -183,13 +185,23 @@ export async function rollback(steps: readonly Step[], runners: ReadonlyMap<stri
   const errors: string[] = [];
   for (const b of commandBatches(kept)) {
     const runner = runners.get(b.host)!;
+    try {
+      await undoBatch(runner, b, errors);
+    } catch (err) {
+      errors.push(`host ${b.host}: ${(err as Error).message}`);
+    }
+  }
+  return errors;
+}
+
+async function undoBatch(runner: Runner, b: ReturnType<typeof commandBatches>[number], errors: string[]): Promise<void> {
+  {
     if (b.tool === 'sysctl') {
       const res = await runner.run(['sysctl', '-q', '-w', ...b.lines.map((l) => batchLine(l))], { ns: b.ns });
       if (res.exitCode !== 0) errors.push(`sysctl in ${b.ns ?? 'host'}: ${oneLine(res.stderr)}`);
-      continue;
+      return;
     }
     const res = await runner.run([PROGRAM[b.tool], '-force', '-batch', '-'], { ns: b.ns, input: `${b.lines.map((l) => batchLine(l)).join('\n')}\n` });
     if (res.exitCode !== 0) errors.push(`${b.ns ? `namespace ${b.ns}` : `host ${b.host}`}: ${oneLine(res.stderr)}`);
   }
-  return errors;
 }

@@ -90,6 +90,8 @@ export interface RouteSpec {
   to: string;
   via: string;
   family: 4 | 6;
+  /** The interface the kernel shows the route on (observed routes only; not compared). */
+  dev?: string;
 }
 
 export type NetworkSpec = BridgeSpec | OverlaySpec;

@@ -65,7 +65,8 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
       try {
         names = await runner.listNetns();
       } catch (err) {
-        throw new StateReadError(runner.host, `cannot list the namespaces of host "${runner.host}" (${runner.describe}): ${(err as Error).message}`);
+        const e = err as Error;
+        throw new StateReadError(runner.host, e.name === 'SshError' ? e.message : `cannot list the namespaces of host "${runner.host}" (${runner.describe}): ${e.message}`);
       }
       // Namespaces that stand for hosts are read as those hosts' own stacks, not as sandboxes.
       const hostNetns = new Set(runners.flatMap((r) => ('netns' in r && r.machine === machine ? [(r as { netns: string }).netns] : [])));
@@ -88,7 +89,12 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
 export async function readNamespace(runner: Runner, ns: string | null, sysctls: readonly string[] = [], overlay = false): Promise<KNamespace> {
   const where = ns === null ? `the own stack of host "${runner.host}" (${runner.describe})` : `namespace "${ns}" on host "${runner.host}"`;
   const lines = overlay ? [...READ_LINES, NEIGH_LINE] : [...READ_LINES];
-  const res = await runner.run(['ip', ...READ_FLAGS, '-batch', '-'], { ns, input: `${lines.join('\n')}\n` });
+  let res;
+  try {
+    res = await runner.run(['ip', ...READ_FLAGS, '-batch', '-'], { ns, input: `${lines.join('\n')}\n` });
+  } catch (err) {
+    throw new StateReadError(runner.host, (err as Error).message);
+  }
   if (res.exitCode !== 0) throw new StateReadError(runner.host, `cannot read ${where}: ${oneLine(res.stderr) || `ip exited with ${res.exitCode}`}`);
   let result: KNamespace;
   try {

@@ -1,0 +1,84 @@
+// The ssh runner: the same argv run on a remote machine with OpenSSH. BatchMode (never a
+// prompt), one connection reused for the whole run (ControlMaster), the host key checked
+// against the user's known_hosts as ssh always does. TSNET_SSH_CONFIG names an ssh_config
+// file to use instead of ~/.ssh/config (ssh -F).
+//
+// ssh hands the remote side one command line, which the remote shell splits again: every
+// argument is single-quoted here, and every argument has already passed the schema (names) or
+// is one of tsnet's own tokens, so nothing the user wrote is ever interpreted by a shell.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Host } from '../model/types.js';
+import { enterNetns, registerSshRunner, type RunOptions, type RunResult, type Runner } from './runner.js';
+
+/** POSIX single quoting: 'it'\''s'. */
+export const shellQuote = (arg: string): string => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+
+export class SshError extends Error {
+  override name = 'SshError';
+}
+
+export class SshRunner implements Runner {
+  readonly machine: string;
+  readonly describe: string;
+  private controlDir: string | undefined;
+
+  constructor(
+    readonly host: string,
+    readonly destination: string,
+  ) {
+    this.machine = `ssh:${destination}`;
+    this.describe = `ssh ${destination}`;
+  }
+
+  private baseArgs(): string[] {
+    this.controlDir ??= mkdtempSync(join(tmpdir(), 'tsnet-ssh-'));
+    return [
+      ...(process.env.TSNET_SSH_CONFIG ? ['-F', process.env.TSNET_SSH_CONFIG] : []),
+      '-o', 'BatchMode=yes',
+      '-o', 'ControlMaster=auto',
+      '-o', `ControlPath=${join(this.controlDir, '%C')}`,
+      '-o', 'ControlPersist=120',
+      '-o', 'ConnectTimeout=10',
+      '-o', 'ServerAliveInterval=15',
+    ];
+  }
+
+  async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    const remote = (opts.ns ? [...enterNetns(opts.ns), ...argv] : [...argv]).map(shellQuote).join(' ');
+    const res = await execa('ssh', [...this.baseArgs(), '--', this.destination, remote], {
+      input: opts.input ?? '',
+      reject: false,
+      stripFinalNewline: false,
+      maxBuffer: 512 * 1024 * 1024,
+    });
+    if (res.exitCode === 255 || (res.failed && res.exitCode === undefined)) {
+      // 255 is ssh's own failure (the remote command's codes pass through).
+      const why = String(res.stderr ?? res.shortMessage ?? '').trim().split('\n').filter(Boolean).pop() ?? 'ssh failed';
+      throw new SshError(`cannot reach host "${this.host}" (ssh ${this.destination}): ${why}`);
+    }
+    return { stdout: String(res.stdout ?? ''), stderr: String(res.stderr ?? ''), exitCode: res.exitCode ?? 1 };
+  }
+
+  async listNetns(): Promise<string[]> {
+    const res = await this.run(['ip', '-json', 'netns', 'list']);
+    if (res.exitCode !== 0) throw new Error(res.stderr.trim() || `ip netns list exited with ${res.exitCode}`);
+    const text = res.stdout.trim();
+    if (!text) return [];
+    return (JSON.parse(text) as { name: string }[]).map((n) => n.name).sort();
+  }
+
+  async close(): Promise<void> {
+    if (!this.controlDir) return;
+    await execa('ssh', [...this.baseArgs(), '-O', 'exit', '--', this.destination], { reject: false });
+    rmSync(this.controlDir, { recursive: true, force: true });
+    this.controlDir = undefined;
+  }
+}
+
+registerSshRunner((host: Host) => {
+  if (host.via.kind !== 'ssh') throw new Error('internal: not an ssh host');
+  return new SshRunner(host.name, host.via.destination);
+});
