@@ -36,6 +36,35 @@ export function buildProgram(): Command {
     });
 
   registerEngineCommands(program);
+
+  program
+    .command('confirm')
+    .description('keep a change applied with --confirm-within (otherwise it rolls back when the time is up)')
+    .argument('<name>', 'topology name')
+    .action(async (name: string) => {
+      const { confirmCommand } = await import('./confirm.js');
+      await confirmCommand(name);
+    });
+
+  program
+    .command('graph')
+    .description('draw the topology: networks, sandboxes and endpoints with addresses, grouped by host')
+    .argument('<file>', 'topology file')
+    .addOption(new Option('--format <format>', 'output format').choices(['mermaid', 'dot', 'svg']).default('mermaid'))
+    .option('--out <path>', 'write to a file instead of stdout')
+    .action(async (file: string, opts) => {
+      const { graphCommand } = await import('./commands/graph.js');
+      await graphCommand(file, opts);
+    });
+
+  // Started by "apply --confirm-within"; not for people.
+  program
+    .command('_confirm-timer', { hidden: true })
+    .argument('<name>')
+    .action(async (name: string) => {
+      const { confirmTimer } = await import('./confirm.js');
+      await confirmTimer(name);
+    });
   return program;
 }
 

@@ -9,6 +9,7 @@ export function planToJson(plan: Plan, file: string) {
     topology: plan.topology,
     file,
     hosts: plan.hosts,
+    implicit_host: plan.implicitHost,
     errors: plan.errors,
     changes: plan.changes.map((c) => ({ ...c, symbol: SYMBOL[c.action] })),
     summary: countChanges(plan.changes),

@@ -1,6 +1,6 @@
 // What apply and destroy share: show the plan, ask, run it with progress, verify, report.
 import { createInterface } from 'node:readline/promises';
-import { applySession, type Session } from '../engine/index.js';
+import { applySession, type ApplyOutcome, type Session } from '../engine/index.js';
 import type { ExecEvent } from '../executor/execute.js';
 import { renderPlan, summaryLine } from '../planner/render.js';
 import { countChanges, type Plan } from '../planner/types.js';
@@ -36,7 +36,7 @@ async function approve(verb: 'apply' | 'destroy'): Promise<void> {
   if (answer.trim() !== 'yes') throw new ExitError(`${verb} cancelled; nothing was changed`);
 }
 
-export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy', opts: RunOptions): Promise<void> {
+export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy', opts: RunOptions): Promise<ApplyOutcome | undefined> {
   const { plan } = s;
   const color = useColor();
   const p = painter(color);
@@ -44,15 +44,15 @@ export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy
     if (!opts.json && !opts.quiet) process.stdout.write(`${text}\n`);
   };
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ type: 'plan', ...planToJson(plan, file) })}\n`);
+    process.stdout.write(`${JSON.stringify({ ...planToJson(plan, file), type: 'plan' })}\n`);
   } else if (!opts.quiet || plan.errors.length) {
     process.stdout.write(`${renderPlan(plan, { file, color, destroy: verb === 'destroy', hostDescriptions: hostDescriptions(s.runners) })}\n`);
   }
   if (plan.errors.length) throw new ExitError('', EXIT.error, true);
   if (!plan.changes.length) {
-    if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'result', ok: true, summary: countChanges([]) })}\n`);
+    if (opts.json) process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'result', ok: true, summary: countChanges([]) })}\n`);
     else if (opts.quiet) process.stdout.write(`${summaryLine(plan, file, verb === 'destroy')}\n`);
-    return;
+    return undefined;
   }
   checkPrivileges(s, verb);
   if (!opts.autoApprove && !opts.saved) await approve(verb);
@@ -81,7 +81,7 @@ export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy
     throw new ExitError('', EXIT.error, true);
   }
   if (verify && (verify.changes.length || verify.errors.length)) {
-    if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'result', ok: false, verify: planToJson(verify, file) })}\n`);
+    if (opts.json) process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'result', ok: false, verify: planToJson(verify, file) })}\n`);
     else {
       process.stderr.write(`${p.red('Error:')} the ${verb} ran, but the kernel still differs from ${file}:\n`);
       process.stderr.write(`${renderPlan(verify, { file, color: useColor(process.stderr) })}\n`);
@@ -89,10 +89,11 @@ export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy
     throw new ExitError('', EXIT.error, true);
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'result', ok: true, summary: n, seconds: Number(seconds) })}\n`);
+  if (opts.json) process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'result', ok: true, summary: n, seconds: Number(seconds) })}\n`);
   else if (verb === 'destroy') process.stdout.write(`${p.green(`Destroy complete! Resources: ${n.destroy} destroyed.`)} (${seconds}s)\n`);
   else process.stdout.write(`${p.green(`Apply complete! Resources: ${n.add} added, ${n.change} changed, ${n.destroy} destroyed.`)} (${seconds}s)\n`);
   say('');
+  return outcome;
 }
 
 interface Progress {

@@ -1,5 +1,114 @@
+// Saved plans: `tsnet plan FILE --out plan.json` writes the plan with fingerprints of the
+// topology file and of the owned live state; `tsnet apply plan.json` carries out exactly that
+// plan, and refuses it when either fingerprint no longer matches.
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { machinesOf, type Session } from '../engine/index.js';
+import type { Plan } from '../planner/types.js';
+import { snapshot, snapshotDiff, type Snapshot } from '../state/fingerprint.js';
 import { ExitError } from './errors.js';
-import type { Session } from '../engine/index.js';
-export async function savePlan(_path: string, _s: Session): Promise<void> {
-  throw new ExitError('saving plans is not built yet');
+import { JSON_FORMAT_VERSION } from './output.js';
+import { planToJson } from './plan-json.js';
+
+export const SAVED_PLAN_KIND = 'tsnet-plan';
+
+export interface SavedPlan {
+  format_version: string;
+  kind: typeof SAVED_PLAN_KIND;
+  created: string;
+  topology: string;
+  /** Absolute path of the topology file. */
+  file: string;
+  file_sha256: string;
+  state: Snapshot;
+  plan: ReturnType<typeof planToJson>;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** For each host: which owned namespaces belong to it (as the planner decides). */
+export function belongsTo(s: Pick<Session, 'topology' | 'runners'>) {
+  const machines = machinesOf(s.runners);
+  const hosts = [...s.topology.hosts.keys()];
+  return (host: string) => (sandboxAddress: string) => {
+    const sb = s.topology.sandboxes.get(sandboxAddress.slice('sandbox.'.length));
+    if (!sb) return hosts.find((h) => machines.get(h) === machines.get(host)) === host;
+    return sb.host === host || machines.get(sb.host) !== machines.get(host);
+  };
+}
+
+export function stateSnapshot(s: Pick<Session, 'topology' | 'runners' | 'live'>, plan: Pick<Plan, 'steps'>): Snapshot {
+  return snapshot(s.live, s.topology.name, plan, belongsTo(s));
+}
+
+export async function savePlan(path: string, s: Session): Promise<void> {
+  const saved: SavedPlan = {
+    format_version: JSON_FORMAT_VERSION,
+    kind: SAVED_PLAN_KIND,
+    created: new Date().toISOString(),
+    topology: s.topology.name,
+    file: resolve(s.load.source.file),
+    file_sha256: sha256(s.load.source.text),
+    state: stateSnapshot(s, s.plan),
+    plan: planToJson(s.plan, s.load.source.file),
+  };
+  writeFileSync(path, `${JSON.stringify(saved, null, 2)}\n`);
+}
+
+/** The saved plan in `path`, or undefined when the file is not one (a topology file). */
+export function readSavedPlan(path: string): SavedPlan | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (!text.trimStart().startsWith('{')) return undefined;
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const saved = data as Partial<SavedPlan>;
+  if (saved?.kind !== SAVED_PLAN_KIND) return undefined;
+  if (typeof saved.format_version !== 'string' || saved.format_version.split('.')[0] !== JSON_FORMAT_VERSION.split('.')[0])
+    throw new ExitError(`${path} is a saved plan of format ${String(saved.format_version)}; this tsnet reads format ${JSON_FORMAT_VERSION.split('.')[0]}.x`);
+  return saved as SavedPlan;
+}
+
+/** Throws when the topology file changed since the plan was made. */
+export function checkFile(saved: SavedPlan, path: string): void {
+  let text: string;
+  try {
+    text = readFileSync(saved.file, 'utf8');
+  } catch {
+    throw new ExitError(`the saved plan ${path} was made from ${saved.file}, which cannot be read any more`);
+  }
+  if (sha256(text) !== saved.file_sha256)
+    throw new ExitError(`the topology file ${saved.file} changed since the plan ${path} was made; make a new plan with "tsnet plan ${saved.file} --out ${path}"`);
+}
+
+/** Throws, saying what changed, when the owned live state differs from the plan's. */
+export function checkState(saved: SavedPlan, path: string, s: Session): void {
+  const now = stateSnapshot(s, { steps: saved.plan.steps });
+  if (now.sha256 === saved.state.sha256) return;
+  const diff = snapshotDiff(saved.state.lines, now.lines);
+  throw new ExitError(
+    `the kernel changed since this plan was made (${path}, ${saved.created}):\n${diff.slice(0, 20).map((l) => `  ${l}`).join('\n')}${diff.length > 20 ? `\n  ... and ${diff.length - 20} more` : ''}\nMake a new plan with "tsnet plan ${saved.file} --out ${path}".`,
+  );
+}
+
+/** The saved plan as a Plan the executor runs. */
+export function toPlan(saved: SavedPlan): Plan {
+  const p = saved.plan;
+  return {
+    topology: p.topology,
+    hosts: p.hosts,
+    implicitHost: p.implicit_host,
+    errors: [],
+    changes: p.changes.map(({ symbol: _symbol, ...c }) => c),
+    steps: p.steps,
+  };
 }

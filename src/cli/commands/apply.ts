@@ -1,7 +1,13 @@
-// tsnet apply FILE: make the kernel match the file (or carry out a saved plan).
-import { closeRunners, planSession } from '../../engine/index.js';
+// tsnet apply FILE: make the kernel match the file, or carry out a plan saved with
+// `tsnet plan FILE --out plan.json` exactly, refusing it when it is stale.
+import { closeRunners, loadChecked, planSession } from '../../engine/index.js';
+import { Lock, LockError, parseDuration } from '../../executor/lock.js';
+import { refuseWhilePending, startConfirmTimer } from '../confirm.js';
 import { withEngineErrors } from '../engine-errors.js';
+import { ExitError } from '../errors.js';
+import { missingCapabilities } from '../privileges.js';
 import { runPlan } from '../run-plan.js';
+import { checkFile, checkState, readSavedPlan, toPlan } from '../saved-plan.js';
 
 export interface ApplyOptions {
   autoApprove?: boolean;
@@ -11,11 +17,57 @@ export interface ApplyOptions {
   confirmWithin?: string;
 }
 
-export async function applyCommand(file: string, opts: ApplyOptions): Promise<void> {
-  const s = await withEngineErrors(opts.json, () => planSession(file, 'apply'));
+export function duration(text: string | undefined, flag: string): number {
   try {
-    await runPlan(s, file, 'apply', opts);
+    return parseDuration(text ?? '0');
+  } catch (err) {
+    throw new ExitError(`${flag}: ${(err as Error).message}`);
+  }
+}
+
+/** Takes the topology's lock for the whole run, naming the holder when it cannot. */
+export async function lockTopology(file: string, command: string, json: boolean | undefined, timeout: string | undefined): Promise<Lock> {
+  const { topology } = await withEngineErrors(json, () => loadChecked(file));
+  const verb = command.split(' ')[1] ?? 'apply';
+  if ([...topology.hosts.values()].some((h) => h.via.kind !== 'ssh')) {
+    const missing = missingCapabilities();
+    if (missing.length)
+      throw new ExitError(`${verb} needs root (${missing.join(' and ')}) to change network namespaces; run it with sudo, or inside scripts/lab`);
+  }
+  refuseWhilePending(topology.name);
+  try {
+    return await Lock.acquire(topology.name, command, duration(timeout, '--lock-timeout'));
+  } catch (err) {
+    if (err instanceof LockError) throw new ExitError(err.message);
+    throw new ExitError(`cannot take the lock of topology "${topology.name}": ${(err as Error).message}`);
+  }
+}
+
+export async function applyCommand(file: string, opts: ApplyOptions): Promise<void> {
+  const saved = readSavedPlan(file);
+  const topologyFile = saved ? saved.file : file;
+  if (saved) checkFile(saved, file);
+  const confirmMs = opts.confirmWithin !== undefined ? duration(opts.confirmWithin, '--confirm-within') : undefined;
+  if (confirmMs === 0) throw new ExitError('--confirm-within must be longer than 0s');
+  const lock = await lockTopology(topologyFile, `tsnet apply ${file}`, opts.json, opts.lockTimeout);
+  try {
+    const s = await withEngineErrors(opts.json, () => planSession(topologyFile, 'apply'));
+    try {
+      if (saved) {
+        checkState(saved, file, s);
+        s.plan = toPlan(saved);
+      }
+      const outcome = await runPlan(s, topologyFile, 'apply', { ...opts, saved: Boolean(saved) });
+      if (confirmMs !== undefined && outcome?.result.ok) {
+        const deadline = startConfirmTimer(s.topology.name, topologyFile, [...s.topology.hosts.values()], outcome.result.completed, confirmMs);
+        const msg = `This change rolls back at ${deadline} unless you run: tsnet confirm ${s.topology.name}`;
+        if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'confirm_pending', topology: s.topology.name, deadline })}\n`);
+        else process.stdout.write(`${msg}\n`);
+      }
+    } finally {
+      await closeRunners(s.runners);
+    }
   } finally {
-    await closeRunners(s.runners);
+    lock.release();
   }
 }

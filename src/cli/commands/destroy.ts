@@ -2,6 +2,7 @@
 import { closeRunners, planSession } from '../../engine/index.js';
 import { withEngineErrors } from '../engine-errors.js';
 import { runPlan } from '../run-plan.js';
+import { lockTopology } from './apply.js';
 
 export interface DestroyOptions {
   autoApprove?: boolean;
@@ -11,10 +12,15 @@ export interface DestroyOptions {
 }
 
 export async function destroyCommand(file: string, opts: DestroyOptions): Promise<void> {
-  const s = await withEngineErrors(opts.json, () => planSession(file, 'destroy'));
+  const lock = await lockTopology(file, `tsnet destroy ${file}`, opts.json, opts.lockTimeout);
   try {
-    await runPlan(s, file, 'destroy', opts);
+    const s = await withEngineErrors(opts.json, () => planSession(file, 'destroy'));
+    try {
+      await runPlan(s, file, 'destroy', opts);
+    } finally {
+      await closeRunners(s.runners);
+    }
   } finally {
-    await closeRunners(s.runners);
+    lock.release();
   }
 }

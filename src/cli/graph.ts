@@ -1,0 +1,74 @@
+// Pictures of a topology: networks, sandboxes and endpoints with their addresses, grouped by
+// host. Mermaid renders in GitHub comments; DOT goes through Graphviz (svg).
+import type { Topology } from '../model/types.js';
+
+const id = (kind: string, name: string) => `${kind}_${name.replace(/[^A-Za-z0-9_]/g, '_')}`;
+const mq = (s: string) => s.replace(/"/g, '#quot;');
+
+function networkLabel(t: Topology, name: string): string[] {
+  const n = t.networks.get(name)!;
+  const subnets = n.subnets.map((s) => s.cidr).join(', ');
+  const detail =
+    n.driver === 'bridge' ? `bridge ${n.bridge}` : n.driver === 'macvlan' ? `macvlan ${n.mode} on ${n.parent}` : `overlay vni ${n.vni}`;
+  return [`${name}`, detail, ...(subnets ? [subnets] : []), ...(n.driver !== 'overlay' && n.subnets.length ? [`gw ${n.subnets.map((s) => s.gateway).join(', ')}`] : [])];
+}
+
+function sandboxLabel(t: Topology, name: string): string[] {
+  const sb = t.sandboxes.get(name)!;
+  const mode = sb.mode.kind === 'own' ? `netns ${sb.netns}` : sb.mode.kind === 'container' ? `shares ${sb.mode.target}` : sb.mode.kind;
+  const extra = Object.entries(sb.sysctls).map(([k, v]) => `${k}=${v}`);
+  return [name, mode, ...extra];
+}
+
+/** Which host a network's node is drawn in: its only host, or none (spans hosts). */
+function networkHome(t: Topology, name: string): string | undefined {
+  const n = t.networks.get(name)!;
+  return n.driver !== 'overlay' && n.hosts.length === 1 ? n.hosts[0] : n.hosts.length === 1 && t.hosts.size === 1 ? n.hosts[0] : undefined;
+}
+
+export function toMermaid(t: Topology): string {
+  const out = ['flowchart LR'];
+  const multi = t.hosts.size > 1 || !t.implicitHost;
+  for (const host of t.hosts.values()) {
+    const inner: string[] = [];
+    for (const n of t.networks.keys()) if (networkHome(t, n) === host.name) inner.push(`${id('net', n)}{{"${mq(networkLabel(t, n).join('<br/>'))}"}}`);
+    for (const sb of t.sandboxes.values()) if (sb.host === host.name) inner.push(`${id('sb', sb.name)}["${mq(sandboxLabel(t, sb.name).join('<br/>'))}"]`);
+    if (multi) {
+      out.push(`  subgraph ${id('host', host.name)}["host ${mq(host.name)}${host.underlay ? ` (${host.underlay})` : ''}"]`);
+      for (const l of inner) out.push(`    ${l}`);
+      out.push('  end');
+    } else for (const l of inner) out.push(`  ${l}`);
+  }
+  for (const n of t.networks.keys()) if (networkHome(t, n) === undefined) out.push(`  ${id('net', n)}{{"${mq(networkLabel(t, n).join('<br/>'))}"}}`);
+  for (const sb of t.sandboxes.values()) {
+    for (const ep of sb.endpoints) out.push(`  ${id('sb', sb.name)} -- "${mq([ep.ifname, ...ep.addresses].join('<br/>'))}" --- ${id('net', ep.network)}`);
+    if (sb.mode.kind === 'container') out.push(`  ${id('sb', sb.name)} -. "shares namespace" .-> ${id('sb', sb.mode.target)}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+const dq = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+
+export function toDot(t: Topology): string {
+  const out = [`graph ${dq(t.name)} {`, '  rankdir=LR;', '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=9];'];
+  const multi = t.hosts.size > 1 || !t.implicitHost;
+  const netNode = (n: string) => `${id('net', n)} [shape=hexagon, style=filled, fillcolor="#dbeafe", label=${dq(networkLabel(t, n).join('\n'))}];`;
+  const sbNode = (s: string) => `${id('sb', s)} [shape=box, style="rounded,filled", fillcolor="#fef3c7", label=${dq(sandboxLabel(t, s).join('\n'))}];`;
+  for (const host of t.hosts.values()) {
+    const inner: string[] = [];
+    for (const n of t.networks.keys()) if (networkHome(t, n) === host.name) inner.push(netNode(n));
+    for (const sb of t.sandboxes.values()) if (sb.host === host.name) inner.push(sbNode(sb.name));
+    if (multi) {
+      out.push(`  subgraph ${id('cluster', host.name)} {`, `    label=${dq(`host ${host.name}${host.underlay ? ` (${host.underlay})` : ''}`)};`, '    style=dashed;');
+      for (const l of inner) out.push(`    ${l}`);
+      out.push('  }');
+    } else for (const l of inner) out.push(`  ${l}`);
+  }
+  for (const n of t.networks.keys()) if (networkHome(t, n) === undefined) out.push(`  ${netNode(n)}`);
+  for (const sb of t.sandboxes.values()) {
+    for (const ep of sb.endpoints) out.push(`  ${id('sb', sb.name)} -- ${id('net', ep.network)} [label=${dq([ep.ifname, ...ep.addresses].join('\n'))}];`);
+    if (sb.mode.kind === 'container') out.push(`  ${id('sb', sb.name)} -- ${id('sb', sb.mode.target)} [style=dotted, label="shares namespace"];`);
+  }
+  out.push('}');
+  return `${out.join('\n')}\n`;
+}
