@@ -68,6 +68,13 @@ export function batchLine(argv: readonly string[]): string {
   return argv.join(' ');
 }
 
+/** A sysctl `key=value` argument: one argv entry (never a shell word), refused if it could span lines. */
+export function sysctlArg(argv: readonly string[]): string {
+  const arg = argv.join(' ');
+  if (/[\n\r\0]/.test(arg) || !/^net\.[A-Za-z0-9_./-]+=/.test(arg)) throw new Error(`internal: refusing sysctl argument ${JSON.stringify(arg)}`);
+  return arg;
+}
+
 /** Merges consecutive commands for the same (host, ns, tool) into batches, keeping order. */
 export function commandBatches(commands: readonly Command[]): { host: string; ns: string | null; tool: Tool; lines: string[][] }[] {
   const out: { host: string; ns: string | null; tool: Tool; lines: string[][] }[] = [];

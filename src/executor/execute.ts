@@ -7,7 +7,7 @@ import { pool, defaultConcurrency, parseDump, READ_FLAGS, READ_LINES, oneLine } 
 import type { Runner } from '../state/runner.js';
 import type { KNamespace } from '../state/types.js';
 import type { Plan, Step, Tool } from '../planner/types.js';
-import { batchLine, commandBatches, groupKey, toBatches, type Batch } from './batch.js';
+import { batchLine, commandBatches, groupKey, sysctlArg, toBatches, type Batch } from './batch.js';
 import type { Journal } from './journal.js';
 
 export type ExecEvent =
@@ -121,7 +121,9 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
 
 async function runBatch(runner: Runner, batch: Batch, readBack: boolean): Promise<BatchOutcome> {
   const lines: { step: Step; first: boolean; text: string }[] = [];
-  for (const step of batch.steps) step.do.forEach((l, i) => lines.push({ step, first: i === 0, text: batchLine(l) }));
+  // sysctl takes k=v as real arguments (values may hold spaces); ip and bridge read batch lines.
+  const line = batch.tool === 'sysctl' ? sysctlArg : batchLine;
+  for (const step of batch.steps) step.do.forEach((l, i) => lines.push({ step, first: i === 0, text: line(l) }));
 
   if (batch.tool === 'sysctl') {
     // One sysctl process for the round's sysctl steps in this namespace.
@@ -197,7 +199,7 @@ export async function rollback(steps: readonly Step[], runners: ReadonlyMap<stri
 async function undoBatch(runner: Runner, b: ReturnType<typeof commandBatches>[number], errors: string[]): Promise<void> {
   {
     if (b.tool === 'sysctl') {
-      const res = await runner.run(['sysctl', '-q', '-w', ...b.lines.map((l) => batchLine(l))], { ns: b.ns });
+      const res = await runner.run(['sysctl', '-q', '-w', ...b.lines.map((l) => sysctlArg(l))], { ns: b.ns });
       if (res.exitCode !== 0) errors.push(`sysctl in ${b.ns ?? 'host'}: ${oneLine(res.stderr)}`);
       return;
     }

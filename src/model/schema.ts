@@ -7,8 +7,11 @@
 
 /** A name of ours: networks, sandboxes, hosts. No dots, so resource addresses stay unambiguous. */
 const NAME = '^[A-Za-z0-9][A-Za-z0-9_-]*$';
-/** A Linux interface name: 1..15 bytes, no '/', ':' or whitespace, not '.' or '..'. */
-const IFNAME = '^(?!\\.\\.?$)[^/:\\s]{1,15}$';
+/**
+ * A Linux interface name: 1..15 bytes, not '.' or '..'. The kernel refuses '/', ':' and
+ * whitespace; tsnet also keeps out quotes, '#' and the like, which `ip -batch` would read.
+ */
+const IFNAME = '^(?!\\.\\.?$)[A-Za-z0-9_.@+-]{1,15}$';
 /** A network namespace name: a file name under /run/netns. */
 const NETNS = '^(?!\\.\\.?$)[A-Za-z0-9_.-]{1,64}$';
 
@@ -198,7 +201,7 @@ export const topologySchema = {
             description: 'Namespaced sysctls set in the sandbox, e.g. net.ipv4.ip_forward: 1.',
             type: 'object',
             propertyNames: { pattern: '^net\\.[A-Za-z0-9_.-]+$' },
-            additionalProperties: { type: ['string', 'number', 'boolean'] },
+            additionalProperties: { type: ['string', 'number', 'boolean'], pattern: '^[^\\n\\r]*$' },
           },
         },
       },
