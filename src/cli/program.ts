@@ -1,0 +1,147 @@
+// The tsnet command line. Commands are imported when they run, so `tsnet --version` and
+// `tsnet validate` never load the engine or listr2. main.ts runs it; tests import buildProgram.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ExitError } from './errors.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('tsnet')
+    .description(
+      'Declarative container networks for Linux: describe sandboxes, networks and endpoints in YAML;\n' +
+        'tsnet plans the changes against the live kernel, applies them reversibly, and destroys only what it made.',
+    )
+    .version(version(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showHelpAfterError('(run "tsnet --help" for usage)')
+    .configureHelp({ sortSubcommands: false })
+    .exitOverride();
+
+  program
+    .command('validate')
+    .description('check topology files (YAML syntax, schema, semantic rules) without touching the kernel')
+    .argument('<file...>', 'topology files')
+    .option('--show', 'print the normalized topology: defaults, kernel names and allocated addresses')
+    .option('--json', 'print the result as one JSON document on stdout')
+    .option('-q, --quiet', 'print nothing on success')
+    .action(async (files: string[], opts) => {
+      const { validateCommand } = await import('./commands/validate.js');
+      await validateCommand(files, opts);
+    });
+
+  registerEngineCommands(program);
+
+  program
+    .command('confirm')
+    .description('keep a change applied with --confirm-within (otherwise it rolls back when the time is up)')
+    .argument('<name>', 'topology name')
+    .action(async (name: string) => {
+      const { confirmCommand } = await import('./confirm.js');
+      await confirmCommand(name);
+    });
+
+  program
+    .command('graph')
+    .description('draw the topology: networks, sandboxes and endpoints with addresses, grouped by host')
+    .argument('<file>', 'topology file')
+    .addOption(new Option('--format <format>', 'output format').choices(['mermaid', 'dot', 'svg']).default('mermaid'))
+    .option('--out <path>', 'write to a file instead of stdout')
+    .action(async (file: string, opts) => {
+      const { graphCommand } = await import('./commands/graph.js');
+      await graphCommand(file, opts);
+    });
+
+  // Started by "apply --confirm-within"; not for people.
+  program
+    .command('_confirm-timer', { hidden: true })
+    .argument('<name>')
+    .action(async (name: string) => {
+      const { confirmTimer } = await import('./confirm.js');
+      await confirmTimer(name);
+    });
+  return program;
+}
+
+/** plan, apply, destroy, show: they share the options that reach the kernel. */
+function registerEngineCommands(program: Command): void {
+  const jsonOption = () => new Option('--json', 'machine-readable output on stdout (see README "JSON output")');
+  program
+    .command('plan')
+    .description('show the changes that would make the kernel match FILE')
+    .argument('<file>', 'topology file')
+    .addOption(jsonOption())
+    .option('--out <path>', 'save the plan to a file for "tsnet apply <path>"')
+    .option('--detailed-exitcode', 'exit 0 when there is nothing to do, 2 when there are changes, 1 on error')
+    .option('-q, --quiet', 'print only the summary line')
+    .action(async (file: string, opts) => {
+      const { planCommand } = await import('./commands/plan.js');
+      await planCommand(file, opts);
+    });
+
+  program
+    .command('apply')
+    .description('make the kernel match FILE (or carry out a plan saved with "plan --out")')
+    .argument('<file>', 'topology file or saved plan')
+    .option('--auto-approve', 'do not ask for confirmation')
+    .addOption(jsonOption())
+    .option('--lock-timeout <duration>', 'wait this long for another apply or destroy of the topology (e.g. 30s)', '0s')
+    .option('--confirm-within <duration>', 'roll back automatically unless "tsnet confirm NAME" runs within this time (e.g. 60s)')
+    .option('-q, --quiet', 'print only errors and the summary line')
+    .action(async (file: string, opts) => {
+      const { applyCommand } = await import('./commands/apply.js');
+      await applyCommand(file, opts);
+    });
+
+  program
+    .command('destroy')
+    .description('remove everything the topology in FILE owns, and nothing else')
+    .argument('<file>', 'topology file')
+    .option('--auto-approve', 'do not ask for confirmation')
+    .addOption(jsonOption())
+    .option('--lock-timeout <duration>', 'wait this long for another apply or destroy of the topology (e.g. 30s)', '0s')
+    .option('-q, --quiet', 'print only errors and the summary line')
+    .action(async (file: string, opts) => {
+      const { destroyCommand } = await import('./commands/destroy.js');
+      await destroyCommand(file, opts);
+    });
+
+  program
+    .command('show')
+    .description('show the live state of what the topology in FILE owns')
+    .argument('<file>', 'topology file')
+    .addOption(jsonOption())
+    .action(async (file: string, opts) => {
+      const { showCommand } = await import('./commands/show.js');
+      await showCommand(file, opts);
+    });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit through here with code 0; usage errors are already printed.
+      return err.exitCode === 0 ? 0 : 1;
+    }
+    if (err instanceof ExitError) {
+      if (!err.printed && err.message) process.stderr.write(`tsnet: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    process.stderr.write(
+      `tsnet: internal error: ${e?.message ?? String(err)}\nThis is a bug in tsnet; please report it with the command and file that caused it.\n`,
+    );
+    if (process.env.TSNET_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+    return 1;
+  }
+}
+
