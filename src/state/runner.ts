@@ -1,5 +1,6 @@
 // Every kernel access goes through a Runner: it runs an argv (never a shell string) on a host,
 // either in the host's own stack or inside one of the host's named namespaces.
+import { appendFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { execa } from 'execa';
 import type { Host } from '../model/types.js';
@@ -39,7 +40,17 @@ export const NETNS_DIR = '/run/netns';
 /** The argv prefix that enters a named namespace without copying the mount table (unlike ip -n). */
 export const enterNetns = (ns: string): string[] => ['nsenter', `--net=${NETNS_DIR}/${ns}`, '--'];
 
+/**
+ * TSNET_TRACE=<file>: one line per process started, "<count> <argv>" (the benchmark counts
+ * the processes an apply starts with it).
+ */
+export function trace(count: number, argv: readonly string[]): void {
+  const file = process.env.TSNET_TRACE;
+  if (file) appendFileSync(file, `${count} ${argv.join(' ')}\n`);
+}
+
 async function exec(argv: readonly string[], input: string | undefined): Promise<RunResult> {
+  trace(1, argv);
   const [file, ...args] = argv;
   const result = await execa(file!, args, {
     input: input ?? '',

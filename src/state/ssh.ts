@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Host } from '../model/types.js';
-import { enterNetns, registerSshRunner, type RunOptions, type RunResult, type Runner } from './runner.js';
+import { enterNetns, registerSshRunner, trace, type RunOptions, type RunResult, type Runner } from './runner.js';
 
 /** POSIX single quoting: 'it'\''s'. */
 export const shellQuote = (arg: string): string => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
@@ -48,6 +48,7 @@ export class SshRunner implements Runner {
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const remote = (opts.ns ? [...enterNetns(opts.ns), ...argv] : [...argv]).map(shellQuote).join(' ');
+    trace(1, ['ssh', this.destination, remote]);
     const res = await execa('ssh', [...this.baseArgs(), '--', this.destination, remote], {
       input: opts.input ?? '',
       reject: false,
