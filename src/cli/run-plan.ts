@@ -65,17 +65,18 @@ export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy
   const { result, verify } = outcome;
   if (!result.ok) {
     const f = result.failure!;
-    const restored = result.rollbackErrors.length === 0;
+    const differs = outcome.rollbackDiff ?? [];
+    const restored = result.rollbackErrors.length === 0 && differs.length === 0;
     if (opts.json) {
       process.stdout.write(
-        `${JSON.stringify({ type: 'result', ok: false, failed: { step: f.step.id, description: f.step.description, command: f.command, error: f.error }, rolled_back: true, rollback_errors: result.rollbackErrors })}\n`,
+        `${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'result', ok: false, failed: { step: f.step.id, description: f.step.description, command: f.command, error: f.error }, rolled_back: true, restored, rollback_errors: result.rollbackErrors, rollback_diff: differs })}\n`,
       );
     } else {
       process.stderr.write(`${p.red('Error:')} step "${f.step.description}" (${f.step.address}) failed\n  ${f.command}\n  ${f.error}\n`);
       process.stderr.write(
         restored
           ? `Rolled back the ${result.completed.length} completed step${result.completed.length === 1 ? '' : 's'}: the kernel is as it was before.\n`
-          : `Rolled back, with errors; the kernel may differ from before:\n${result.rollbackErrors.map((e) => `  ${e}`).join('\n')}\n`,
+          : `Rolled back, but the kernel is not as it was before:\n${[...result.rollbackErrors, ...differs].map((e) => `  ${e}`).join('\n')}\nRun "tsnet plan ${file}" to see what to repair.\n`,
       );
     }
     throw new ExitError('', EXIT.error, true);

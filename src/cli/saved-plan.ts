@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { machinesOf, type Session } from '../engine/index.js';
+import { belongsTo, type Session } from '../engine/index.js';
 import type { Plan } from '../planner/types.js';
 import { snapshot, snapshotDiff, type Snapshot } from '../state/fingerprint.js';
 import { ExitError } from './errors.js';
@@ -26,17 +26,6 @@ export interface SavedPlan {
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-
-/** For each host: which owned namespaces belong to it (as the planner decides). */
-export function belongsTo(s: Pick<Session, 'topology' | 'runners'>) {
-  const machines = machinesOf(s.runners);
-  const hosts = [...s.topology.hosts.keys()];
-  return (host: string) => (sandboxAddress: string) => {
-    const sb = s.topology.sandboxes.get(sandboxAddress.slice('sandbox.'.length));
-    if (!sb) return hosts.find((h) => machines.get(h) === machines.get(host)) === host;
-    return sb.host === host || machines.get(sb.host) !== machines.get(host);
-  };
-}
 
 export function stateSnapshot(s: Pick<Session, 'topology' | 'runners' | 'live'>, plan: Pick<Plan, 'steps'>): Snapshot {
   return snapshot(s.live, s.topology.name, plan, belongsTo(s));

@@ -9,6 +9,7 @@ import { plan as makePlan } from '../planner/plan.js';
 import type { Plan } from '../planner/types.js';
 import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute.js';
 import { Journal } from '../executor/journal.js';
+import { snapshot, snapshotDiff } from '../state/fingerprint.js';
 import { heldFrom } from '../state/held.js';
 import { defaultConcurrency, readNamespace, readState, StateReadError, type ReadOptions } from '../state/read.js';
 import { runnerFor, type Runner } from '../state/runner.js';
@@ -75,9 +76,16 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   if ([...first.topology.hosts.values()].some((h) => h.via.kind === 'ssh')) await import('../state/ssh.js');
   const runners = runnersFor(first.topology, opts);
   const readOptions = readOptionsFor(first.topology, opts.concurrency);
-  const live = await readState([...runners.values()], readOptions);
-  const load = renormalize(first, heldFrom(live, first.topology.name));
-  if (!load.topology) throw new InvalidTopologyError(load.diagnostics, new Map([[file, load.source.text]]));
+  let live: LiveState;
+  let load: LoadResult;
+  try {
+    live = await readState([...runners.values()], readOptions);
+    load = renormalize(first, heldFrom(live, first.topology.name));
+    if (!load.topology) throw new InvalidTopologyError(load.diagnostics, new Map([[file, load.source.text]]));
+  } catch (err) {
+    await closeRunners(runners);
+    throw err;
+  }
   const topology = load.topology;
   const desired: Desired =
     mode === 'destroy' ? new Map([...topology.hosts.keys()].map((h) => [h, new Map<string, Spec>()])) : expand(topology);
@@ -101,6 +109,19 @@ export interface ApplyOutcome {
   result: ExecuteResult;
   /** The plan after the apply: empty when the kernel matches. */
   verify?: Plan;
+  /** After a rollback: how the owned state differs from before the apply (empty: identical). */
+  rollbackDiff?: string[];
+}
+
+/** For each host: which owned namespaces belong to it (as the planner decides). */
+export function belongsTo(s: Pick<Session, 'topology' | 'runners'>) {
+  const machines = machinesOf(s.runners);
+  const hosts = [...s.topology.hosts.keys()];
+  return (host: string) => (sandboxAddress: string) => {
+    const sb = s.topology.sandboxes.get(sandboxAddress.slice('sandbox.'.length));
+    if (!sb) return hosts.find((h) => machines.get(h) === machines.get(host)) === host;
+    return sb.host === host || machines.get(sb.host) !== machines.get(host);
+  };
 }
 
 /** Runs the plan, then checks that a new plan is empty (re-reading with bounded retries). */
@@ -111,7 +132,19 @@ export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) 
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.journal === false ? {} : { journal: new Journal(s.topology.name) }),
   });
-  if (!result.ok) return { result };
+  if (!result.ok) {
+    // Check the rollback: the owned state must be what it was before the apply. Namespaces are
+    // freed in the background, so read again a few times before calling a difference real.
+    const before = snapshot(s.live, s.topology.name, s.plan, belongsTo(s));
+    let diff: string[] = [];
+    for (const wait of [0, 50, 100, 200, 400, 800]) {
+      await new Promise((r) => setTimeout(r, wait));
+      const after = snapshot(await readState([...s.runners.values()], s.readOptions), s.topology.name, s.plan, belongsTo(s));
+      diff = snapshotDiff(before.lines, after.lines);
+      if (!diff.length) break;
+    }
+    return { result, rollbackDiff: diff };
+  }
   let live = await mergeReads(s, result);
   let verify = planFor(s.topology, s.desired, live, s.runners);
   // Namespaces are freed by the kernel in the background: their links may outlive `netns del`

@@ -7,6 +7,7 @@ import { planEndpoint } from '../appliers/endpoint.js';
 import { planSandbox } from '../appliers/namespace.js';
 import { planOverlay, overlayAddresses } from '../appliers/overlay.js';
 import { observeRoutes, planRoute } from '../appliers/route.js';
+import { parseMark } from '../state/ownership.js';
 import type { LiveState } from '../state/types.js';
 import type { BridgeSpec, Desired, EndpointSpec, OverlaySpec, RouteSpec, SandboxSpec, Spec } from './desired.js';
 import type { Change, Plan, ResourceKind, Step } from './types.js';
@@ -30,6 +31,19 @@ export function plan(input: PlanInput): Plan {
   const desiredHostOf = new Map<string, string>();
   for (const [host, specs] of input.desired) for (const s of specs.values()) if (s.kind === 'sandbox') desiredHostOf.set(s.address, host);
 
+  // A namespace the topology no longer names belongs to the host that holds the host ends of
+  // its endpoints (several netns hosts share one machine's namespaces): that host deletes it.
+  const formerHost = new Map<string, string>();
+  for (const host of input.hosts) {
+    for (const link of input.live.hosts.get(host)?.root.links ?? []) {
+      const mark = parseMark(link.alias);
+      if (mark?.topology !== input.topology || !mark.address.startsWith('endpoint.') || !mark.address.endsWith(PEER_SUFFIX)) continue;
+      const sandbox = `sandbox.${mark.address.split('.')[1]}`;
+      if (!formerHost.has(sandbox)) formerHost.set(sandbox, host);
+    }
+  }
+  const formerHostOf = (sandboxAddress: string) => formerHost.get(sandboxAddress);
+
   for (const host of input.hosts) {
     const state = input.live.hosts.get(host);
     const desired = input.desired.get(host) ?? new Map<string, Spec>();
@@ -39,7 +53,7 @@ export function plan(input: PlanInput): Plan {
     }
     const firstOnMachine = input.hosts.find((h) => machineOf(h) === machineOf(host));
     const belongs = (sandboxAddress: string) => {
-      const dh = desiredHostOf.get(sandboxAddress);
+      const dh = desiredHostOf.get(sandboxAddress) ?? formerHostOf(sandboxAddress);
       if (dh === undefined) return firstOnMachine === host;
       return dh === host || machineOf(dh) !== machineOf(host);
     };
@@ -95,7 +109,8 @@ export const isDeletion = (s: Pick<Step, 'id'>): boolean => s.id.endsWith('|dele
  * Turns symbolic dependencies into step ids:
  * - "endpoints-of-sandbox": the endpoint steps of the same sandbox (routes need addresses);
  * - "routes-of-sandbox": the route deletions of the same sandbox (before its links go);
- * - "ports-of-bridge": endpoint deletions of the host (before a bridge goes).
+ * - "ports-of-bridge": endpoint and namespace deletions of the host (before a bridge goes: a
+ *   namespace's deletion takes its veths along, and its undo puts them back on the bridge).
  * Dependencies on steps that are not in the plan are dropped. Deletions as a whole run before
  * everything else (names are freed first): orderSteps and the executor keep that barrier, so
  * it needs no edges.
@@ -113,7 +128,8 @@ function resolveDependencies(steps: Step[]): void {
   };
   for (const o of steps) {
     const key = `${o.host}|${sandboxOf(o.address)}`;
-    if (o.address.startsWith('endpoint.')) {
+    if (o.address.startsWith('sandbox.') && isDeletion(o)) push(endpointDeletes, o.host, o.id);
+    else if (o.address.startsWith('endpoint.')) {
       if (isDeletion(o)) push(endpointDeletes, o.host, o.id);
       else push(endpointSteps, key, o.id);
     } else if (o.address.startsWith('route.') && isDeletion(o)) push(routeDeletes, key, o.id);

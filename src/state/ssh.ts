@@ -6,6 +6,7 @@
 // ssh hands the remote side one command line, which the remote shell splits again: every
 // argument is single-quoted here, and every argument has already passed the schema (names) or
 // is one of tsnet's own tokens, so nothing the user wrote is ever interpreted by a shell.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,14 @@ export const shellQuote = (arg: string): string => (/^[A-Za-z0-9_./:=@%+,-]+$/.t
 export class SshError extends Error {
   override name = 'SshError';
 }
+
+/**
+ * Runners whose control directory is still there. A caller that fails before close() (a read
+ * error, an exit) would leave the directory, and a control master for ControlPersist seconds:
+ * they are ended when the process exits.
+ */
+const unclosed = new Set<SshRunner>();
+let exitHook = false;
 
 export class SshRunner implements Runner {
   readonly machine: string;
@@ -34,7 +43,12 @@ export class SshRunner implements Runner {
   }
 
   private baseArgs(): string[] {
-    this.controlDir ??= mkdtempSync(join(tmpdir(), 'tsnet-ssh-'));
+    if (!this.controlDir) {
+      this.controlDir = mkdtempSync(join(tmpdir(), 'tsnet-ssh-'));
+      unclosed.add(this);
+      if (!exitHook) process.once('exit', () => unclosed.forEach((r) => r.closeAtExit()));
+      exitHook = true;
+    }
     return [
       ...(process.env.TSNET_SSH_CONFIG ? ['-F', process.env.TSNET_SSH_CONFIG] : []),
       '-o', 'BatchMode=yes',
@@ -74,6 +88,15 @@ export class SshRunner implements Runner {
   async close(): Promise<void> {
     if (!this.controlDir) return;
     await execa('ssh', [...this.baseArgs(), '-O', 'exit', '--', this.destination], { reject: false });
+    rmSync(this.controlDir, { recursive: true, force: true });
+    this.controlDir = undefined;
+    unclosed.delete(this);
+  }
+
+  /** close() for the 'exit' event, where only synchronous work runs. */
+  closeAtExit(): void {
+    if (!this.controlDir) return;
+    spawnSync('ssh', [...this.baseArgs(), '-O', 'exit', '--', this.destination], { stdio: 'ignore' });
     rmSync(this.controlDir, { recursive: true, force: true });
     this.controlDir = undefined;
   }

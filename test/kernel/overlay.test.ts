@@ -1,0 +1,264 @@
+// Overlay (VXLAN) networks across hosts simulated by namespaces on one underlay (see
+// test/support/hosts.ts). Fixtures: test/kernel/fixtures/overlay-*.yaml, topology "ovk".
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { makeUnderlay, type SimHost, type Underlay } from '../support/hosts.js';
+import { deleteNetns, eventually, link, linkNames, links, must, netnsInode, netnsList, parsePlan, pings, planChanges, run, tsnet, type Ran } from '../support/kernel.js';
+import { describeInLab } from '../support/lab.js';
+
+const FIXTURES = join(import.meta.dirname, 'fixtures');
+const TWO = join(FIXTURES, 'overlay-2hosts.yaml');
+const THREE = join(FIXTURES, 'overlay-3hosts.yaml');
+/** THREE with h3's sandbox removed again (h3 still declared). */
+const IDLE = join(FIXTURES, 'overlay-3hosts-idle.yaml');
+
+const HOSTS: SimHost[] = [
+  { name: 'h1', netns: 'ovk-h1', underlay: '198.19.10.1' },
+  { name: 'h2', netns: 'ovk-h2', underlay: '198.19.10.2' },
+  { name: 'h3', netns: 'ovk-h3', underlay: '198.19.10.3' },
+];
+const hostNs = (h: string) => HOSTS.find((x) => x.name === h)!.netns;
+const SANDBOXES = ['r1', 'r2', 'r3', 'b1', 'b2'];
+
+// ------------------------------------------------------------- what the topology implies
+
+interface Fixture {
+  hosts: Record<string, { via: string; underlay: string }>;
+  networks: Record<string, { driver: string; vni: number }>;
+  sandboxes: Record<string, { host: string; endpoints: { network: string; ip: string }[] }>;
+}
+
+const readFixture = (file: string): Fixture => parse(readFileSync(file, 'utf8')) as Fixture;
+
+/** Docker's rule, which tsnet follows: 02:42 and the four bytes of the IPv4 address. */
+const macOf = (ip: string): string => ['02', '42', ...ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+
+interface Entries {
+  /** "<mac> dst <underlay>" of the VXLAN device's own forwarding table. */
+  fdb: string[];
+  /** "<ip> lladdr <mac> PERMANENT" of the VXLAN device. */
+  neigh: string[];
+}
+
+/**
+ * Per host, per overlay network present on it: every entry the topology implies. A network is
+ * on the hosts with a sandbox on it; each floods to the others' underlay addresses and knows
+ * every endpoint on the others by MAC (forwarding) and address (neighbour).
+ */
+function impliedEntries(f: Fixture): Map<string, Map<string, Entries>> {
+  const out = new Map<string, Map<string, Entries>>(Object.keys(f.hosts).map((h) => [h, new Map()]));
+  for (const net of Object.keys(f.networks)) {
+    const members = Object.values(f.sandboxes).flatMap((sb) => sb.endpoints.filter((e) => e.network === net).map((e) => ({ host: sb.host, ip: e.ip })));
+    const onHosts = Object.keys(f.hosts).filter((h) => members.some((m) => m.host === h));
+    for (const h of onHosts) {
+      const remote = members.filter((m) => m.host !== h);
+      out.get(h)!.set(net, {
+        fdb: [
+          ...onHosts.filter((o) => o !== h).map((o) => `00:00:00:00:00:00 dst ${f.hosts[o]!.underlay}`),
+          ...remote.map((m) => `${macOf(m.ip)} dst ${f.hosts[m.host]!.underlay}`),
+        ].sort(),
+        neigh: remote.map((m) => `${m.ip} lladdr ${macOf(m.ip)} PERMANENT`).sort(),
+      });
+    }
+  }
+  return out;
+}
+
+/** The entries of tsx-<net> on a host as the kernel holds them (undefined: no such device). */
+async function kernelEntries(ns: string, net: string): Promise<Entries | undefined> {
+  const dev = `tsx-${net}`;
+  if (!(await linkNames(ns)).includes(dev)) return undefined;
+  const fdb = JSON.parse(await must(['bridge', '-n', ns, '-json', 'fdb', 'show', 'dev', dev])) as { mac: string; dst?: string; state?: string }[];
+  const neigh = JSON.parse(await must(['ip', '-n', ns, '-json', 'neigh', 'show', 'dev', dev])) as { dst: string; lladdr?: string; state?: string[] }[];
+  return {
+    // Entries with a destination are the VXLAN device's own (programmed); the others are the
+    // bridge's view of its port (its own MAC, and MACs it learned), not forwarding over the tunnel.
+    fdb: fdb
+      .filter((e) => e.dst)
+      .map((e) => `${e.mac} dst ${e.dst}${e.state === 'permanent' ? '' : ` (${e.state || 'dynamic'})`}`)
+      .sort(),
+    neigh: neigh.map((n) => `${n.dst} lladdr ${n.lladdr} ${(n.state ?? []).join(',')}`).sort(),
+  };
+}
+
+async function expectEntriesOf(file: string): Promise<void> {
+  const f = readFixture(file);
+  const implied = impliedEntries(f);
+  for (const host of Object.keys(f.hosts)) {
+    for (const net of Object.keys(f.networks)) {
+      expect(await kernelEntries(hostNs(host), net), `overlay ${net} on ${host}`).toEqual(implied.get(host)!.get(net));
+    }
+  }
+  // The MACs the entries point at are the endpoints' real ones.
+  for (const [name, sb] of Object.entries(f.sandboxes)) {
+    expect((await link(`ovk-${name}`, 'eth0')).address, `MAC of ${name}/eth0`).toBe(macOf(sb.endpoints[0]!.ip));
+  }
+}
+
+/** Echo requests the namespace's IP stack has received (Icmp InEchos of /proc/net/snmp). */
+async function icmpInEchos(ns: string): Promise<number> {
+  const lines = (await must(['cat', '/proc/net/snmp'], { ns })).split('\n').filter((l) => l.startsWith('Icmp: '));
+  const [names, values] = lines.map((l) => l.split(/\s+/));
+  return Number(values![names!.indexOf('InEchos')]);
+}
+
+/** The "~ network.red" of h1 and h2 in a plan changes forwarding and neighbour entries only. */
+function expectOnlyEntryUpdates(planText: string): void {
+  const plan = parsePlan(planText);
+  for (const h of ['h1', 'h2']) {
+    const reasons = plan.get(h)?.get('~ network.red') ?? [];
+    expect(reasons.length, planText).toBeGreaterThan(0);
+    for (const r of reasons) expect(r, planText).toMatch(/^(flood entry to|forwarding entry|neighbour) /);
+  }
+}
+
+// ------------------------------------------------------------- identities (nothing replaced)
+
+/** Per host: every link of its stack by name -> ifindex; per sandbox: namespace inode and eth0. */
+async function identities(hosts: readonly string[], sandboxes: readonly string[]): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const h of hosts) out[h] = Object.fromEntries((await links(hostNs(h))).map((l) => [l.ifname, l.ifindex]));
+  for (const sb of sandboxes) out[sb] = { netns: netnsInode(`ovk-${sb}`), eth0: (await link(`ovk-${sb}`, 'eth0')).ifindex };
+  return out;
+}
+
+describeInLab('overlay networks across simulated hosts', () => {
+  let underlay: Underlay | undefined;
+
+  beforeAll(async () => {
+    underlay = await makeUnderlay('ovkul0', HOSTS);
+  });
+
+  afterAll(async () => {
+    await tsnet(['destroy', '--auto-approve', '-q', IDLE]);
+    await deleteNetns(SANDBOXES.map((s) => `ovk-${s}`));
+    await underlay?.remove();
+  });
+
+  it('two hosts: sandboxes on one overlay on different hosts ping each other, MTU 1450 inside', async () => {
+    const res = await tsnet(['apply', '--auto-approve', '-q', TWO]);
+    expect(res.code, res.all).toBe(0);
+    expect(await pings('ovk-r1', '198.18.60.12')).toBe(true);
+    expect(await pings('ovk-r2', '198.18.60.11')).toBe(true);
+    expect(await pings('ovk-b1', '198.18.61.22')).toBe(true);
+
+    for (const sb of ['r1', 'r2', 'b1', 'b2']) expect((await link(`ovk-${sb}`, 'eth0')).mtu, `${sb}/eth0`).toBe(1450);
+    const f = readFixture(TWO);
+    for (const h of ['h1', 'h2']) {
+      for (const net of ['red', 'blue']) {
+        expect((await link(hostNs(h), `tsn-${net}`)).mtu).toBe(1450);
+        const vx = await link(hostNs(h), `tsx-${net}`);
+        expect(vx.mtu).toBe(1450);
+        expect(vx.master).toBe(`tsn-${net}`);
+        expect(vx.linkinfo?.info_data).toMatchObject({ id: f.networks[net]!.vni, port: 4789, local: f.hosts[h]!.underlay, learning: false, proxy: true });
+      }
+    }
+    const again = await tsnet(['plan', '--detailed-exitcode', TWO]);
+    expect(again.code, again.all).toBe(0);
+  });
+
+  it('two hosts: the forwarding and neighbour entries are exactly those the topology implies', async () => {
+    await expectEntriesOf(TWO);
+  });
+
+  it('sandboxes on two overlays with different VNIs do not reach each other', async () => {
+    expect(await pings('ovk-r1', '198.18.61.22')).toBe(false);
+    // A stronger form: r1 (red, vni 1001, on h1) sends its echo requests in broadcast frames,
+    // which every port of an L2 domain receives, on-link, so that no routing or ARP is involved.
+    // r2 (red, on h2) answers them; b2 (blue, vni 1002, on h2) never even sees them.
+    await must(['ip', 'route', 'add', '198.18.61.0/24', 'dev', 'eth0'], { ns: 'ovk-r1' });
+    try {
+      for (const ip of ['198.18.60.12', '198.18.61.22'])
+        await must(['ip', 'neigh', 'replace', ip, 'lladdr', 'ff:ff:ff:ff:ff:ff', 'dev', 'eth0', 'nud', 'permanent'], { ns: 'ovk-r1' });
+      expect(await pings('ovk-r1', '198.18.60.12')).toBe(true);
+      const echoes = await icmpInEchos('ovk-b2');
+      expect(await pings('ovk-r1', '198.18.61.22')).toBe(false);
+      expect(await icmpInEchos('ovk-b2')).toBe(echoes);
+    } finally {
+      for (const ip of ['198.18.60.12', '198.18.61.22']) await run(['ip', 'neigh', 'del', ip, 'dev', 'eth0'], { ns: 'ovk-r1' });
+      await run(['ip', 'route', 'del', '198.18.61.0/24', 'dev', 'eth0'], { ns: 'ovk-r1' });
+    }
+  });
+
+  it('adding a third host changes only the entries on the other two hosts', async () => {
+    const before = await identities(['h1', 'h2'], ['r1', 'r2', 'b1', 'b2']);
+    const plan = await tsnet(['plan', THREE]);
+    expect(plan.code, plan.all).toBe(0);
+    const changes = planChanges(plan.stdout);
+    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red']);
+    expect(changes.get('h2'), plan.stdout).toEqual(['~ network.red']);
+    expect(changes.get('h3')?.sort(), plan.stdout).toEqual(['+ endpoint.r3.eth0', '+ network.red', '+ sandbox.r3']);
+    expectOnlyEntryUpdates(plan.stdout);
+
+    const res = await tsnet(['apply', '--auto-approve', '-q', THREE]);
+    expect(res.code, res.all).toBe(0);
+    await expectEntriesOf(THREE);
+    expect(await pings('ovk-r3', '198.18.60.11')).toBe(true);
+    expect(await pings('ovk-r2', '198.18.60.13')).toBe(true);
+    expect(await identities(['h1', 'h2'], ['r1', 'r2', 'b1', 'b2'])).toEqual(before);
+  });
+
+  // A sandbox that leaves the topology is deleted by the host that held it (its namespace is
+  // one of the machine's, shared by all netns hosts), not by the first host of the machine.
+  it('removing the third host: the plan for h1 and h2 is only "~ network.red"', async () => {
+    const plan = await tsnet(['plan', IDLE]);
+    const changes = planChanges(plan.stdout);
+    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red']);
+    expect(changes.get('h2'), plan.stdout).toEqual(['~ network.red']);
+    expect(changes.get('h3')?.sort(), plan.stdout).toEqual(['- endpoint.r3.eth0', '- network.red', '- sandbox.r3']);
+  });
+
+  it('removing the third host again touches only the entries of the other hosts', async () => {
+    const before = await identities(['h1', 'h2'], ['r1', 'r2', 'b1', 'b2']);
+    const plan = await tsnet(['plan', IDLE]);
+    expect(plan.code, plan.all).toBe(0);
+    const changes = planChanges(plan.stdout);
+    // Under h1 and h2 only an update of red's entries: nothing of r1, r2, b1, b2 or blue.
+    for (const h of ['h1', 'h2']) expect(changes.get(h), plan.stdout).toEqual(['~ network.red']);
+    expect(changes.get('h3'), plan.stdout).toContain('- network.red');
+    expectOnlyEntryUpdates(plan.stdout);
+
+    const res = await tsnet(['apply', '--auto-approve', '-q', IDLE]);
+    expect(res.code, res.all).toBe(0);
+    await expectEntriesOf(IDLE);
+    expect(await netnsList()).not.toContain('ovk-r3');
+    await eventually(async () => expect(await linkNames('ovk-h3')).toEqual(['lo', 'wire']));
+    expect(await identities(['h1', 'h2'], ['r1', 'r2', 'b1', 'b2'])).toEqual(before);
+    expect(await pings('ovk-r1', '198.18.60.12')).toBe(true);
+    const again = await tsnet(['plan', '--detailed-exitcode', IDLE]);
+    expect(again.code, again.all).toBe(0);
+  });
+
+  it('destroy leaves only the hosts and their wires', async () => {
+    const res = await tsnet(['destroy', '--auto-approve', '-q', IDLE]);
+    expect(res.code, res.all).toBe(0);
+    expect((await netnsList()).filter((n) => n.startsWith('ovk-'))).toEqual(['ovk-h1', 'ovk-h2', 'ovk-h3']);
+    for (const h of HOSTS) await eventually(async () => expect(await linkNames(h.netns), h.name).toEqual(['lo', 'wire']));
+  });
+});
+
+describeInLab('examples/overlay-lab.sh', () => {
+  const NAMESPACES = ['overlay-a', 'overlay-b', 'overlay-h1', 'overlay-h2'];
+
+  afterAll(async () => {
+    await tsnet(['destroy', '--auto-approve', '-q', 'examples/overlay.yaml']);
+    await deleteNetns(NAMESPACES);
+  });
+
+  it('builds the underlay and applies examples/overlay.yaml; sandbox a pings b over VXLAN', async () => {
+    const res = await run(['sh', 'examples/overlay-lab.sh']);
+    expect(res.code, res.all).toBe(0);
+    expect(res.stdout).toMatch(/1 packets transmitted, 1 received/);
+    expect(await pings('overlay-b', '198.18.50.2')).toBe(true);
+  });
+
+  it('tsnet destroy examples/overlay.yaml leaves only the host namespaces and the wire', async () => {
+    const res = await tsnet(['destroy', '--auto-approve', '-q', 'examples/overlay.yaml']);
+    expect(res.code, res.all).toBe(0);
+    expect((await netnsList()).filter((n) => n.startsWith('overlay-'))).toEqual(['overlay-h1', 'overlay-h2']);
+    await eventually(async () => expect(await linkNames('overlay-h1')).toEqual(['lo', 'wire-h1']));
+    await eventually(async () => expect(await linkNames('overlay-h2')).toEqual(['lo', 'wire-h2']));
+  });
+});

@@ -1,0 +1,160 @@
+// The ssh runner against a real sshd (OpenSSH), started by the test inside the lab: in a
+// namespace "sshk-remote" that stands for the remote machine, listening only on 198.19.20.2
+// (an address that exists only inside the lab), with a host key and a user key made for the
+// test. sshd is entered with nsenter --net (not `ip netns exec`, which would give it a mount
+// namespace of its own): the namespaces it makes are then visible to the test.
+// Fixtures: test/kernel/fixtures/ssh-*.yaml, topology "sshk".
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { deleteNetns, eventually, ipBatch, link, linkNames, must, netnsList, pings, planChanges, tsnet } from '../support/kernel.js';
+import { describeInLab } from '../support/lab.js';
+
+const FIXTURES = join(import.meta.dirname, 'fixtures');
+const REMOTE = join(FIXTURES, 'ssh-remote.yaml');
+const CLOSED = join(FIXTURES, 'ssh-closed.yaml');
+const REMOTE_NS = 'sshk-remote';
+const ADDRESS = '198.19.20.2';
+const SANDBOXES = ['sshk-s1', 'sshk-s2'];
+
+/** True while the process runs (a zombie waiting for its reaper does not count). */
+const alive = (pid: number): boolean => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
+describeInLab('ssh runner against a real sshd', () => {
+  let dir = '';
+  /** Environment of every tsnet run: the test's ssh_config, and its own TMPDIR (ssh control dirs). */
+  let env: Record<string, string> = {};
+  const pidFile = () => join(dir, 'sshd.pid');
+  let sshdPid: number | undefined;
+
+  /** Stops the sshd this test started, by its PidFile, and waits until it is gone. */
+  const stopSshd = async () => {
+    const pid = existsSync(pidFile()) ? Number(readFileSync(pidFile(), 'utf8').trim()) : sshdPid;
+    if (pid === undefined || !alive(pid)) return;
+    process.kill(pid, 'SIGTERM');
+    await eventually(async () => expect(alive(pid), `sshd ${pid} still running`).toBe(false));
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tsnet-sshk-'));
+    for (const key of ['hostkey', 'userkey']) await must(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `tsnet-test-${key}`, '-f', join(dir, key)]);
+    writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'userkey.pub')));
+
+    await must(['ip', 'netns', 'add', REMOTE_NS]);
+    await ipBatch([`link add sshk-up0 type veth peer name up1 netns ${REMOTE_NS}`, 'addr add 198.19.20.1/24 dev sshk-up0', 'link set sshk-up0 up']);
+    await ipBatch(['link set lo up', `addr add ${ADDRESS}/24 dev up1`, 'link set up1 up'], REMOTE_NS);
+
+    const sshdConfig = join(dir, 'sshd_config');
+    writeFileSync(
+      sshdConfig,
+      [
+        'Port 22',
+        `ListenAddress ${ADDRESS}`,
+        `HostKey ${join(dir, 'hostkey')}`,
+        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        `PidFile ${pidFile()}`,
+        '',
+      ].join('\n'),
+    );
+    mkdirSync('/run/sshd', { recursive: true }); // sshd's privilege separation directory
+    await must(['nsenter', `--net=/run/netns/${REMOTE_NS}`, '/usr/sbin/sshd', '-f', sshdConfig, '-E', join(dir, 'sshd.log')]);
+    await eventually(async () => expect(existsSync(pidFile()), 'sshd wrote its PidFile').toBe(true));
+    sshdPid = Number(readFileSync(pidFile(), 'utf8').trim());
+
+    const hostKey = readFileSync(join(dir, 'hostkey.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    writeFileSync(join(dir, 'known_hosts'), `${ADDRESS} ${hostKey}\n`);
+    const sshConfig = join(dir, 'ssh_config');
+    writeFileSync(
+      sshConfig,
+      [
+        'Host sshk-closed',
+        `  HostName ${ADDRESS}`,
+        '  Port 2222',
+        `Host ${ADDRESS} sshk-closed`,
+        '  User root',
+        `  IdentityFile ${join(dir, 'userkey')}`,
+        '  IdentitiesOnly yes',
+        '  IdentityAgent none',
+        `  UserKnownHostsFile ${join(dir, 'known_hosts')}`,
+        '  GlobalKnownHostsFile /dev/null',
+        '  StrictHostKeyChecking yes',
+        '',
+      ].join('\n'),
+    );
+    env = { TSNET_SSH_CONFIG: sshConfig, TMPDIR: dir };
+  });
+
+  afterAll(async () => {
+    if (sshdPid !== undefined && alive(sshdPid)) await tsnet(['destroy', '--auto-approve', '-q', REMOTE], env);
+    await stopSshd();
+    await deleteNetns([...SANDBOXES, REMOTE_NS]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** ssh control directories tsnet left in the test's TMPDIR (there must be none). */
+  const controlDirs = () => readdirSync(dir).filter((f) => f.startsWith('tsnet-ssh-'));
+
+  it('plan reads the remote host over ssh and lists the whole topology', async () => {
+    const res = await tsnet(['plan', REMOTE], env);
+    expect(res.code, res.all).toBe(0);
+    expect(res.stdout).toContain(`Host far (ssh ${ADDRESS}):`);
+    expect(planChanges(res.stdout).get('far')?.sort()).toEqual([
+      '+ endpoint.s1.eth0',
+      '+ endpoint.s2.eth0',
+      '+ network.n',
+      '+ route.s1.default',
+      '+ route.s2.default',
+      '+ sandbox.s1',
+      '+ sandbox.s2',
+    ]);
+    expect(controlDirs()).toEqual([]);
+  });
+
+  it('apply builds the topology on the remote host, and a second plan is empty', async () => {
+    const res = await tsnet(['apply', '--auto-approve', '-q', REMOTE], env);
+    expect(res.code, res.all).toBe(0);
+    // The bridge is in the remote host's stack, not in the lab's.
+    expect((await link(REMOTE_NS, 'tsn-n')).ifalias).toBe('tsnet:sshk:network.n');
+    expect(await linkNames()).not.toContain('tsn-n');
+    expect((await netnsList()).filter((n) => n.startsWith('sshk-'))).toEqual([REMOTE_NS, ...SANDBOXES].sort());
+    expect(await pings('sshk-s1', '198.18.70.3')).toBe(true);
+    const again = await tsnet(['plan', '--detailed-exitcode', REMOTE], env);
+    expect(again.code, again.all).toBe(0);
+    expect(controlDirs()).toEqual([]);
+  });
+
+  it('destroy removes it from the remote host', async () => {
+    const res = await tsnet(['destroy', '--auto-approve', '-q', REMOTE], env);
+    expect(res.code, res.all).toBe(0);
+    expect((await netnsList()).filter((n) => n.startsWith('sshk-'))).toEqual([REMOTE_NS]);
+    await eventually(async () => expect(await linkNames(REMOTE_NS)).toEqual(['lo', 'up1']));
+  });
+
+  const expectUnreachable = (res: { code: number; stdout: string; stderr: string; all: string }, destination: string, port: number) => {
+    expect(res.code, res.all).toBe(1);
+    expect(res.stderr).toContain(`tsnet: cannot reach host "far" (ssh ${destination}): ssh: connect to host ${ADDRESS} port ${port}: Connection refused`);
+    expect(res.all).not.toMatch(/internal error|\n\s+at /);
+    expect(controlDirs()).toEqual([]);
+  };
+
+  it('a port nothing listens on: plan fails at once with an error naming the host', async () => {
+    expectUnreachable(await tsnet(['plan', CLOSED], env), 'sshk-closed', 2222);
+  });
+
+  it('sshd stopped: plan fails with an error naming the host', async () => {
+    await stopSshd();
+    expectUnreachable(await tsnet(['plan', REMOTE], env), ADDRESS, 22);
+  });
+});

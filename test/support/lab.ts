@@ -1,0 +1,159 @@
+// The guard every kernel test file calls first, and the few helpers those files share.
+//
+// A kernel test may only run inside the lab (scripts/lab): a private network and mount
+// namespace where nothing it makes can reach this machine's real network. Inside means both:
+// TSNET_LAB is "1" (scripts/lab exports it) and this process's network namespace is not PID 1's
+// (the inode of /proc/self/ns/net differs from /proc/1/ns/net's; kthreadd's, PID 2, stands in
+// where PID 1 cannot be read). Anything else, including not being able to compare, skips the
+// whole file with the reason, and no command runs: every helper below also refuses to start a
+// process outside the lab, whatever a test does.
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, it } from 'vitest';
+
+export type LabCheck = { inLab: true } | { inLab: false; reason: string };
+
+export function checkLab(): LabCheck {
+  const env = process.env.TSNET_LAB;
+  if (env !== '1') {
+    return {
+      inLab: false,
+      reason: env?.startsWith('unavailable:')
+        ? `the lab is not available here: ${env.slice('unavailable:'.length)}`
+        : 'not inside the lab (TSNET_LAB is not "1"): run them with scripts/lab npx vitest run --project kernel',
+    };
+  }
+  let self: number;
+  try {
+    self = statSync('/proc/self/ns/net').ino;
+  } catch (err) {
+    return { inLab: false, reason: `cannot read this process's network namespace: ${(err as Error).message}` };
+  }
+  // The machine's own namespace is PID 1's. Where PID 1 cannot be inspected (here PID 1 is a VM's
+  // init that even root may not stat), PID 2 stands in for it when it is kthreadd: a kernel
+  // thread, always in the initial namespaces. With neither readable, the file is skipped.
+  let compared = 0;
+  const errors: string[] = [];
+  for (const pid of [1, 2]) {
+    let other: number;
+    try {
+      if (pid === 2 && readFileSync('/proc/2/comm', 'utf8').trim() !== 'kthreadd') continue;
+      other = statSync(`/proc/${pid}/ns/net`).ino;
+    } catch (err) {
+      errors.push(`PID ${pid}: ${(err as Error).message}`);
+      continue;
+    }
+    if (other === self) return { inLab: false, reason: `TSNET_LAB is 1, but this process is in the network namespace of PID ${pid} (the machine's own)` };
+    compared++;
+  }
+  if (!compared) return { inLab: false, reason: `cannot compare this process's network namespace with the machine's (${errors.join('; ') || 'PID 2 is not kthreadd'})` };
+  return { inLab: true };
+}
+
+export const LAB: LabCheck = checkLab();
+
+/**
+ * describe() for a kernel test file. Outside the lab the body is never called (so neither its
+ * hooks nor its tests run) and one skipped test carries the reason.
+ */
+export function describeInLab(name: string, body: () => void): void {
+  if (LAB.inLab) {
+    describe(name, body);
+    return;
+  }
+  const reason = LAB.reason;
+  describe.skip(name, () => {
+    it.skip(`skipped: ${reason}`, () => {});
+  });
+}
+
+function assertInLab(argv: readonly string[]): void {
+  if (!LAB.inLab) throw new Error(`refusing to run "${argv.join(' ')}" outside the lab: ${LAB.reason}`);
+}
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+export const FIXTURES = join(ROOT, 'test', 'kernel', 'fixtures');
+export const EXAMPLES = join(ROOT, 'examples');
+const BIN = join(ROOT, 'bin', 'tsnet.js');
+
+export interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved, for assertion messages. */
+  all: string;
+}
+
+/** Runs argv in the lab (`ns`: inside that named namespace); never throws on a non-zero exit. */
+export async function run(argv: readonly string[], opts: { ns?: string; input?: string; env?: Record<string, string> } = {}): Promise<Ran> {
+  assertInLab(argv);
+  const full = opts.ns ? ['ip', 'netns', 'exec', opts.ns, ...argv] : [...argv];
+  const res = await execa(full[0]!, full.slice(1), {
+    reject: false,
+    all: true,
+    cwd: ROOT,
+    input: opts.input ?? '',
+    env: { LC_ALL: 'C', ...opts.env },
+  });
+  return { code: res.exitCode ?? 1, stdout: String(res.stdout ?? ''), stderr: String(res.stderr ?? ''), all: String(res.all ?? '') };
+}
+
+/** Runs argv and throws with its output unless it exits 0; returns stdout. */
+export async function must(argv: readonly string[], opts: { ns?: string; input?: string } = {}): Promise<string> {
+  const res = await run(argv, opts);
+  if (res.code !== 0) throw new Error(`${argv.join(' ')}${opts.ns ? ` (in ${opts.ns})` : ''} exited with ${res.code}:\n${res.all}`);
+  return res.stdout;
+}
+
+/** The tsnet CLI as a user runs it (stdin is an empty pipe: never a terminal). */
+export const tsnet = (...args: string[]): Promise<Ran> => run(['node', BIN, ...args], { env: { NO_COLOR: '1' } });
+
+/** `tsnet ARGS` that must exit 0. */
+export async function tsnetOk(...args: string[]): Promise<string> {
+  const res = await tsnet(...args);
+  if (res.code !== 0) throw new Error(`tsnet ${args.join(' ')} exited with ${res.code}:\n${res.all}`);
+  return res.stdout;
+}
+
+/** True when one ping from the namespace (null: the lab's own stack) is answered within a second. */
+export async function pings(ns: string | null, address: string): Promise<boolean> {
+  const res = await run(['ping', '-n', '-c1', '-W1', address], ns ? { ns } : {});
+  return res.code === 0;
+}
+
+/** Names in `ip netns list`, sorted. */
+export async function netnsNames(): Promise<string[]> {
+  const out = (await must(['ip', '-json', 'netns', 'list'])).trim();
+  return out ? (JSON.parse(out) as { name: string }[]).map((n) => n.name).sort() : [];
+}
+
+/** Cleanup: deletes the namespaces and lab-stack links that exist; errors are ignored. */
+export async function removeAll(opts: { netns?: readonly string[]; links?: readonly string[] }): Promise<void> {
+  const existing = new Set(await netnsNames());
+  for (const ns of opts.netns ?? []) if (existing.has(ns)) await run(['ip', 'netns', 'del', ns]);
+  for (const l of opts.links ?? []) await run(['ip', 'link', 'del', l]);
+}
+
+/** Retries `check` until it stops throwing, at most `ms` (the kernel frees namespaces' links in the background). */
+export async function eventually<T>(check: () => Promise<T> | T, ms = 3000): Promise<T> {
+  const until = Date.now() + ms;
+  for (let wait = 20; ; wait = Math.min(wait * 2, 200)) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+/** The change lines of `tsnet plan` text: "+ sandbox.a", "~ endpoint.b.eth0", ... */
+export function planChanges(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^ {0,4}(-\/\+|\+\/-|[+~-]) ([a-z]+\.\S+)/.exec(line);
+    if (m) out.push(`${m[1]} ${m[2]}`);
+  }
+  return out;
+}
