@@ -4,7 +4,8 @@
 // The last batch of each namespace also reads the namespace back, so verifying costs no
 // extra process.
 import { pool, defaultConcurrency, parseDump, READ_FLAGS, READ_LINES, oneLine } from '../state/read.js';
-import type { Runner } from '../state/runner.js';
+import { runInNamespaces } from '../state/fanout.js';
+import type { RunResult, Runner } from '../state/runner.js';
 import type { KNamespace } from '../state/types.js';
 import type { Plan, Step, Tool } from '../planner/types.js';
 import { batchLine, commandBatches, groupKey, sysctlArg, toBatches, type Batch } from './batch.js';
@@ -77,35 +78,72 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
   let failure: Failure | undefined;
   let partial: Step | undefined;
   const levels = [...new Set(batches.map((b) => b.level))].sort((a, b) => a - b);
+  const readBackOf = (batch: Batch) => {
+    const key = `${batch.host}\u0000${batch.ns ?? ''}`;
+    return (opts.readBack ?? true) && batch.tool === 'ip' && lastIp.get(groupKey(batch)) === batch && !(batch.ns !== null && deleted.has(key) && !created.has(key));
+  };
+  const settle = (batch: Batch, outcome: BatchOutcome) => {
+    completed.push(...outcome.done);
+    for (const s of outcome.done) emit({ type: 'step-done', step: s });
+    opts.journal?.record({ type: 'batch', done: outcome.done.map((s) => s.id), at: new Date().toISOString() });
+    if (outcome.read) {
+      const byNs = reads.get(batch.host) ?? new Map<string, KNamespace>();
+      byNs.set(batch.ns ?? '', outcome.read);
+      reads.set(batch.host, byNs);
+    }
+    if (outcome.failure && !failure) {
+      failure = outcome.failure;
+      partial = outcome.partial;
+      emit({ type: 'step-failed', step: failure.step, error: failure.error });
+      opts.journal?.record({ type: 'failed', step: failure.step.id, error: failure.error, at: new Date().toISOString() });
+    }
+  };
+  const crashed = (batch: Batch, err: Error): BatchOutcome => ({
+    done: [],
+    failure: { step: batch.steps[0]!, error: err.message, command: `${PROGRAM[batch.tool]} -batch - (host ${batch.host})` },
+  });
   for (const level of levels) {
     if (failure) break;
     const round = batches.filter((b) => b.level === level);
-    await pool(round, concurrency, async (batch) => {
-      if (failure) return; // stop starting new work after a failure
-      const runner = opts.runners.get(batch.host);
-      if (!runner) throw new Error(`internal: no runner for host ${batch.host}`);
-      const key = `${batch.host}\u0000${batch.ns ?? ''}`;
-      const readBack =
-        (opts.readBack ?? true) && batch.tool === 'ip' && lastIp.get(groupKey(batch)) === batch && !(batch.ns !== null && deleted.has(key) && !created.has(key));
-      for (const s of batch.steps) emit({ type: 'step-start', step: s });
-      const outcome = await runBatch(runner, batch, readBack).catch(
-        (err: Error): BatchOutcome => ({ done: [], failure: { step: batch.steps[0]!, error: err.message, command: `${PROGRAM[batch.tool]} -batch - (host ${batch.host})` } }),
-      );
-      completed.push(...outcome.done);
-      for (const s of outcome.done) emit({ type: 'step-done', step: s });
-      opts.journal?.record({ type: 'batch', done: outcome.done.map((s) => s.id), at: new Date().toISOString() });
-      if (outcome.read) {
-        const byNs = reads.get(batch.host) ?? new Map<string, KNamespace>();
-        byNs.set(batch.ns ?? '', outcome.read);
-        reads.set(batch.host, byNs);
-      }
-      if (outcome.failure && !failure) {
-        failure = outcome.failure;
-        partial = outcome.partial;
-        emit({ type: 'step-failed', step: failure.step, error: failure.error });
-        opts.journal?.record({ type: 'failed', step: failure.step.id, error: failure.error, at: new Date().toISOString() });
-      }
-    });
+    const runnerOf = (b: Batch) => {
+      const r = opts.runners.get(b.host);
+      if (!r) throw new Error(`internal: no runner for host ${b.host}`);
+      return r;
+    };
+    // ip batches in sandbox namespaces go out together, per host (xargs workers on this
+    // machine); the rest (host stacks, sysctl, bridge) one process each.
+    const fanned = new Map<string, Batch[]>();
+    const single: Batch[] = [];
+    for (const b of round) {
+      if (b.tool === 'ip' && b.ns !== null) fanned.set(b.host, [...(fanned.get(b.host) ?? []), b]);
+      else single.push(b);
+    }
+    await Promise.all([
+      pool(single, concurrency, async (batch) => {
+        if (failure) return; // stop starting new work after a failure
+        for (const st of batch.steps) emit({ type: 'step-start', step: st });
+        settle(batch, await runBatch(runnerOf(batch), batch, readBackOf(batch)).catch((err: Error) => crashed(batch, err)));
+      }),
+      ...[...fanned.values()].map(async (group) => {
+        if (failure) return;
+        const runner = runnerOf(group[0]!);
+        const prepared = group.map((b) => ({ batch: b, readBack: readBackOf(b), lines: batchLines(b) }));
+        for (const b of group) for (const st of b.steps) emit({ type: 'step-start', step: st });
+        let results: RunResult[];
+        try {
+          results = await runInNamespaces(
+            runner,
+            READ_FLAGS,
+            prepared.map((p) => ({ ns: p.batch.ns!, input: inputOf(p.lines, p.readBack), outputLines: p.readBack ? READ_LINES.length : 0 })),
+            concurrency,
+          );
+        } catch (err) {
+          for (const b of group) settle(b, crashed(b, err as Error));
+          return;
+        }
+        prepared.forEach((p, i) => settle(p.batch, outcomeOf(p.batch, p.lines, results[i]!, p.readBack, ['ip', ...READ_FLAGS, '-batch', '-'])));
+      }),
+    ]);
   }
   if (!failure) {
     opts.journal?.record({ type: 'finished', at: new Date().toISOString() });
@@ -119,12 +157,24 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
   return { ok: false, failure, rollbackErrors, completed, reads: new Map() };
 }
 
-async function runBatch(runner: Runner, batch: Batch, readBack: boolean): Promise<BatchOutcome> {
-  const lines: { step: Step; first: boolean; text: string }[] = [];
-  // sysctl takes k=v as real arguments (values may hold spaces); ip and bridge read batch lines.
-  const line = batch.tool === 'sysctl' ? sysctlArg : batchLine;
-  for (const step of batch.steps) step.do.forEach((l, i) => lines.push({ step, first: i === 0, text: line(l) }));
+interface Line {
+  step: Step;
+  first: boolean;
+  text: string;
+}
 
+/** The batch's lines: sysctl takes k=v as real arguments (values may hold spaces); ip and bridge read batch lines. */
+function batchLines(batch: Batch): Line[] {
+  const line = batch.tool === 'sysctl' ? sysctlArg : batchLine;
+  const lines: Line[] = [];
+  for (const step of batch.steps) step.do.forEach((l, i) => lines.push({ step, first: i === 0, text: line(l) }));
+  return lines;
+}
+
+const inputOf = (lines: readonly Line[], readBack: boolean) => [...lines.map((l) => l.text), ...(readBack ? READ_LINES : [])].join('\n') + '\n';
+
+async function runBatch(runner: Runner, batch: Batch, readBack: boolean): Promise<BatchOutcome> {
+  const lines = batchLines(batch);
   if (batch.tool === 'sysctl') {
     // One sysctl process for the round's sysctl steps in this namespace.
     const res = await runner.run(['sysctl', '-q', '-w', ...lines.map((l) => l.text)], { ns: batch.ns });
@@ -132,10 +182,12 @@ async function runBatch(runner: Runner, batch: Batch, readBack: boolean): Promis
     const step = batch.steps[0]!;
     return { done: [], partial: step, failure: { step, error: oneLine(res.stderr) || `sysctl exited with ${res.exitCode}`, command: `sysctl -w ${lines.map((l) => l.text).join(' ')}` } };
   }
-
-  const input = [...lines.map((l) => l.text), ...(readBack ? READ_LINES : [])].join('\n') + '\n';
   const argv = [PROGRAM[batch.tool], ...(readBack ? READ_FLAGS : []), '-batch', '-'];
-  const res = await runner.run(argv, { ns: batch.ns, input });
+  return outcomeOf(batch, lines, await runner.run(argv, { ns: batch.ns, input: inputOf(lines, readBack) }), readBack, argv);
+}
+
+/** What a finished batch process means: which steps ran, which failed, what it read back. */
+function outcomeOf(batch: Batch, lines: readonly Line[], res: RunResult, readBack: boolean, argv: readonly string[]): BatchOutcome {
   if (res.exitCode === 0) {
     let read: KNamespace | undefined;
     if (readBack) {

@@ -33,7 +33,7 @@ export const FANOUT_MIN = 4;
 
 /** Runs `ip <flags> -batch -` in each job's namespace; results in job order. */
 export async function runInNamespaces(runner: Runner, flags: readonly string[], jobs: readonly NsJob[], parallel: number): Promise<RunResult[]> {
-  if (runner.machine !== 'local' || jobs.length < FANOUT_MIN || process.env.TSNET_NO_FANOUT) {
+  if (!runner.fanOut || jobs.length < FANOUT_MIN || process.env.TSNET_NO_FANOUT) {
     return oneByOne(runner, flags, jobs, parallel);
   }
   const dir = mkdtempSync(join(process.env.TSNET_TMPDIR ?? tmpdir(), 'tsnet-batch-'));

@@ -3,6 +3,7 @@
 // Whatever cannot be read is an error naming it, never "absent".
 import { availableParallelism } from 'node:os';
 import { canonicalIp, formatCidr, parseCidr } from '../model/addresses.js';
+import { runInNamespaces } from './fanout.js';
 import type { Runner } from './runner.js';
 import { emptyNamespace, type Family, type HostState, type KAddress, type KFdb, type KLink, type KNamespace, type KNeigh, type KRoute, type LiveState } from './types.js';
 
@@ -71,7 +72,7 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
       // Namespaces that stand for hosts are read as those hosts' own stacks, not as sandboxes.
       const hostNetns = new Set(runners.flatMap((r) => ('netns' in r && r.machine === machine ? [(r as { netns: string }).netns] : [])));
       const wanted = names.filter((n) => !hostNetns.has(n) && (opts.namespaces?.(n) ?? true));
-      const read = await pool(wanted, concurrency, (name) => readNamespace(runner, name, opts.sysctls?.get(name) ?? []));
+      const read = await readNamespaces(runner, wanted, concurrency, opts.sysctls);
       machineNamespaces.set(machine, new Map(read.map((ns) => [ns.name!, ns])));
     }),
   );
@@ -84,6 +85,36 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
   );
   // Keep the runners' order.
   return { hosts: new Map(runners.map((r) => [r.host, hosts.get(r.host)!])) };
+}
+
+/** Reads many named namespaces of one machine: one `ip` process each, started by xargs workers. */
+export async function readNamespaces(
+  runner: Runner,
+  names: readonly string[],
+  concurrency: number,
+  sysctls?: ReadonlyMap<string, readonly string[]>,
+): Promise<KNamespace[]> {
+  const input = `${READ_LINES.join('\n')}\n`;
+  let results;
+  try {
+    results = await runInNamespaces(runner, READ_FLAGS, names.map((ns) => ({ ns, input, outputLines: READ_LINES.length })), concurrency);
+  } catch (err) {
+    throw new StateReadError(runner.host, (err as Error).message);
+  }
+  return pool(names, concurrency, async (name, i) => {
+    const res = results[i]!;
+    const where = `namespace "${name}" on host "${runner.host}"`;
+    if (res.exitCode !== 0) throw new StateReadError(runner.host, `cannot read ${where}: ${oneLine(res.stderr) || `ip exited with ${res.exitCode}`}`);
+    let ns: KNamespace;
+    try {
+      ns = parseDump(name, res.stdout, READ_LINES.length);
+    } catch (err) {
+      throw new StateReadError(runner.host, `cannot read ${where}: ${(err as Error).message}`);
+    }
+    const keys = sysctls?.get(name) ?? [];
+    if (keys.length) ns.sysctls = await readSysctls(runner, name, keys, where);
+    return ns;
+  });
 }
 
 export async function readNamespace(runner: Runner, ns: string | null, sysctls: readonly string[] = [], overlay = false): Promise<KNamespace> {

@@ -28,6 +28,12 @@ export interface Runner {
   readonly machine: string;
   /** A short description for messages, e.g. "netns lab-h1". */
   readonly describe: string;
+  /**
+   * True when batches for many namespaces of this machine may be started by xargs workers
+   * (src/state/fanout.ts) instead of one by one through run(). Runners that wrap or
+   * rewrite commands (tests' failure injection, ssh) leave it out.
+   */
+  readonly fanOut?: boolean;
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
   /** Names of the namespaces under /run/netns. */
   listNetns(): Promise<string[]>;
@@ -79,6 +85,7 @@ async function listLocalNetns(): Promise<string[]> {
 /** This machine's own stack. */
 export class LocalRunner implements Runner {
   readonly machine = 'local';
+  readonly fanOut = true;
   readonly describe = 'this machine';
   constructor(readonly host: string) {}
   run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -96,6 +103,7 @@ export class LocalRunner implements Runner {
  */
 export class NetnsRunner implements Runner {
   readonly machine = 'local';
+  readonly fanOut = true;
   readonly describe: string;
   constructor(
     readonly host: string,
