@@ -96,6 +96,15 @@ export function broadcastAddress(c: Cidr): bigint | undefined {
   return c.family === 4 && c.prefixLength < 31 ? last(c) : undefined;
 }
 
+/**
+ * The Subnet-Router anycast address of an IPv6 subnet (RFC 4291 2.6.1): the all-zero interface
+ * identifier, which routers answer to. Never handed out automatically (Docker skips it too).
+ * Undefined for IPv4 and for /127, /128.
+ */
+export function subnetRouterAnycast(c: Cidr): bigint | undefined {
+  return c.family === 6 && c.prefixLength < 127 ? c.base : undefined;
+}
+
 /** The first usable address: the gateway's default. */
 export function firstHost(c: Cidr): bigint {
   return c.family === 4 && c.prefixLength >= 31 ? c.base : c.base + 1n;
@@ -103,12 +112,13 @@ export function firstHost(c: Cidr): bigint {
 
 /**
  * Lowest address of `pool` that is not taken, skipping the subnet's network and broadcast
- * addresses. `taken` holds integers of the same family. Returns undefined when the pool is full.
+ * addresses (IPv6: the Subnet-Router anycast address). `taken` holds integers of the same
+ * family. Returns undefined when the pool is full.
  * Runs in O(|taken| log |taken|) regardless of the pool size.
  */
 export function lowestFree(pool: Cidr, subnet: Cidr, taken: Set<bigint>): bigint | undefined {
   const skip = new Set(taken);
-  const net = networkAddress(subnet);
+  const net = networkAddress(subnet) ?? subnetRouterAnycast(subnet);
   const bcast = broadcastAddress(subnet);
   if (net !== undefined) skip.add(net);
   if (bcast !== undefined) skip.add(bcast);

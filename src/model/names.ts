@@ -16,8 +16,10 @@ export function fitName(prefix: string, base: string, max = IFNAMSIZ): string {
   const whole = prefix + base;
   if (Buffer.byteLength(whole) <= max) return whole;
   const hash = stableHash([base], 4);
-  let head = base;
-  while (Buffer.byteLength(`${prefix}${head}-${hash}`) > max) head = head.slice(0, -1);
+  // Shorten by whole code points, so a character outside the BMP is never cut in half.
+  const chars = [...base];
+  while (chars.length && Buffer.byteLength(`${prefix}${chars.join('')}-${hash}`) > max) chars.pop();
+  const head = chars.join('');
   return `${prefix}${head.replace(/[-_.]+$/, '')}-${hash}`;
 }
 

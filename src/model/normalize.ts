@@ -61,16 +61,30 @@ export function normalize(p: Prepared, source: SourceFile, held: Held = {}): { t
   const networks = new Map<string, Network>();
   const claimed: Cidr[] = [];
   for (const net of p.networks.values()) for (const s of net.subnets) claimed.push(s.cidr);
+  // Subnets networks hold now are claimed before any new one is picked, so that a network added
+  // earlier in the file cannot take the subnet of one that exists (and renumber it).
+  const keptSubnets = new Map<string, Cidr>();
+  for (const net of p.networks.values()) {
+    if (net.subnets.length || net.raw.driver !== 'bridge') continue;
+    const kept = heldSubnet(net, claimed, held);
+    if (kept) {
+      keptSubnets.set(net.name, kept);
+      claimed.push(kept);
+    }
+  }
   for (const net of p.networks.values()) {
     let subnets = net.subnets.map((s) => toSubnet(net, s.cidr, 'file'));
     if (subnets.length === 0 && net.raw.driver === 'bridge') {
-      const picked = pickSubnet(p, net, claimed, held);
+      const kept = keptSubnets.get(net.name);
+      const picked = kept ? { cidr: kept, origin: 'pool' as const } : pickSubnet(p, net, claimed, held);
       if (!picked) {
+        // Keep the network (without a subnet), so that its endpoints still normalize and every
+        // problem is reported in one run.
         report.error('no-free-subnet', `no free subnet left in the default pools for network "${net.name}"`, net.path, { resource: `network.${net.name}`, key: true, hint: 'give it a subnet' });
-        continue;
+      } else {
+        if (!kept) claimed.push(picked.cidr);
+        subnets = [toSubnet(net, picked.cidr, picked.origin)];
       }
-      claimed.push(picked.cidr);
-      subnets = [toSubnet(net, picked.cidr, picked.origin)];
     }
     const base = { name: net.name, subnets, hosts: networkHosts(p, net.name) };
     const raw = net.raw;
@@ -201,12 +215,17 @@ function toSubnet(net: PreparedNetwork, cidr: Cidr, origin: 'file' | 'pool'): Su
   };
 }
 
-/** A bridge network without a subnet keeps the one it holds, or gets the first free pool. */
-function pickSubnet(p: Prepared, net: PreparedNetwork, claimed: Cidr[], held: Held): { cidr: Cidr; origin: 'pool' } | undefined {
+/** The subnet a bridge network without one in the file holds now, if nothing claimed it since. */
+function heldSubnet(net: PreparedNetwork, claimed: readonly Cidr[], held: Held): Cidr | undefined {
   for (const text of held.subnets?.get(net.name) ?? []) {
     const cidr = parseCidr(text, false);
-    if (cidr && cidr.family === 4 && !claimed.some((c) => overlaps(c, cidr))) return { cidr, origin: 'pool' };
+    if (cidr && cidr.family === 4 && !claimed.some((c) => overlaps(c, cidr))) return cidr;
   }
+  return undefined;
+}
+
+/** A bridge network without a subnet (and none held) gets the first free pool. */
+function pickSubnet(p: Prepared, net: PreparedNetwork, claimed: Cidr[], held: Held): { cidr: Cidr; origin: 'pool' } | undefined {
   const hostRoutes = networkHosts(p, net.name)
     .flatMap((h) => held.hostRoutes?.get(h) ?? [])
     .map((t) => parseCidr(t, false))
@@ -255,6 +274,7 @@ function allocate(
           const ip = parseIp(text.split('/')[0]!);
           if (!h || !ip || ip.family !== family || h.prefixLength !== cidr.prefixLength) continue;
           if (!contains(cidr, family, ip.value) || taken.has(ip.value)) continue;
+          // (A held Subnet-Router anycast address, handed out by older versions, is kept: never renumber.)
           if (ip.value === networkAddress(cidr) || ip.value === broadcastAddress(cidr)) continue;
           chosen.set(ep, { value: ip.value, static: false });
           taken.add(ip.value);

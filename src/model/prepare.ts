@@ -11,7 +11,7 @@ import {
   type Cidr,
 } from './addresses.js';
 import { bridgeName, hostVethName, netnsName, vxlanName } from './names.js';
-import type { PathSegment } from './source.js';
+import { pointerToPath, type PathSegment } from './source.js';
 import {
   IMPLICIT_HOST,
   type EndpointFile,
@@ -79,8 +79,20 @@ export interface Prepared {
   hosts: Map<string, PreparedHost>;
   networks: Map<string, PreparedNetwork>;
   sandboxes: Map<string, PreparedSandbox>;
-  /** Names of networks/sandboxes/hosts that exist in the file but failed the schema. */
-  broken: { networks: Set<string>; sandboxes: Set<string>; hosts: Set<string> };
+  /**
+   * What failed the schema. `networks`, `sandboxes`, `hosts`: names of entries left out because
+   * their shape is wrong (references to them are not reported as unknown). `sections`: true when
+   * a whole section is not a mapping, so that no name under it can be known. `paths`: the JSON
+   * pointer of every schema error, including those on fields whose entry was kept (a bad
+   * interface name leaves its sandbox's shape intact), so rules do not report them again.
+   */
+  broken: {
+    networks: Set<string>;
+    sandboxes: Set<string>;
+    hosts: Set<string>;
+    sections: { hosts: boolean; networks: boolean; sandboxes: boolean };
+    paths: Set<string>;
+  };
 }
 
 export function parseVia(via: string): Via {
@@ -99,25 +111,59 @@ export function parseMode(mode: string | undefined): SandboxMode {
 export const asList = (v: string | readonly string[] | undefined): string[] =>
   v === undefined ? [] : typeof v === 'string' ? [v] : [...v];
 
-/** Which top-level entries a broken JSON pointer falls under. */
-function brokenNames(brokenPaths: readonly string[], top: string): Set<string> {
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
+  let v: unknown = data;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[String(seg)];
+  }
+  return v;
+}
+
+/**
+ * True when a schema error at `pointer` leaves the shape the rules rely on intact: a string
+ * field that failed its pattern (interface, bridge, parent and namespace names), a macvlan mode,
+ * or anything inside a sysctls mapping. The entry is kept, so its other problems are found in the
+ * same run; fields that steer other rules (driver, mode of a sandbox, via, host) are not leaves.
+ */
+function isLeafProblem(file: unknown, pointer: string): boolean {
+  const path = pointerToPath(pointer);
+  const value = valueAt(file, path);
+  if (/^\/sandboxes\/[^/]+\/endpoints\/\d+\/name$/.test(pointer)) return typeof value === 'string';
+  if (/^\/sandboxes\/[^/]+\/netns$/.test(pointer)) return typeof value === 'string';
+  if (/^\/sandboxes\/[^/]+\/sysctls(\/.*)?$/.test(pointer)) return isMapping(valueAt(file, path.slice(0, 3)));
+  if (/^\/networks\/[^/]+\/(bridge|parent)$/.test(pointer)) return typeof value === 'string';
+  if (/^\/networks\/[^/]+\/mode$/.test(pointer)) return valueAt(file, [...path.slice(0, 2), 'driver']) === 'macvlan';
+  return false;
+}
+
+/** Which top-level entries the shape-breaking errors fall under. */
+function brokenNames(file: unknown, brokenPaths: readonly string[], top: string): Set<string> {
   const names = new Set<string>();
   for (const p of brokenPaths) {
     const m = new RegExp(`^/${top}/([^/]+)`).exec(p);
-    if (m) names.add(m[1]!.replace(/~1/g, '/').replace(/~0/g, '~'));
+    if (m && !isLeafProblem(file, p)) names.add(m[1]!.replace(/~1/g, '/').replace(/~0/g, '~'));
   }
   return names;
 }
 
 export function prepare(file: TopologyFile, brokenPaths: readonly string[] = []): Prepared {
   const rootBroken = brokenPaths.some((p) => p === '' || /^\/(name|version|hosts|networks|sandboxes)$/.test(p));
+  const isMap = isMapping;
+  const sectionBroken = (key: 'hosts' | 'networks' | 'sandboxes') => {
+    const v: unknown = isMap(file) ? file[key] : undefined;
+    return v !== undefined && !isMap(v);
+  };
   const broken = {
-    networks: brokenNames(brokenPaths, 'networks'),
-    sandboxes: brokenNames(brokenPaths, 'sandboxes'),
-    hosts: brokenNames(brokenPaths, 'hosts'),
+    networks: brokenNames(file, brokenPaths, 'networks'),
+    sandboxes: brokenNames(file, brokenPaths, 'sandboxes'),
+    hosts: brokenNames(file, brokenPaths, 'hosts'),
+    sections: { hosts: sectionBroken('hosts'), networks: sectionBroken('networks'), sandboxes: sectionBroken('sandboxes') },
+    paths: new Set(brokenPaths),
   };
   const name = typeof file?.name === 'string' && !brokenPaths.includes('/name') ? file.name : 'topology';
-  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
   const hosts = new Map<string, PreparedHost>();
   const implicitHost = !isMap(file?.hosts) || Object.keys(file.hosts).length === 0;
@@ -162,7 +208,8 @@ export function prepare(file: TopologyFile, brokenPaths: readonly string[] = [])
     for (const [s, raw] of Object.entries(file.sandboxes)) {
       if (broken.sandboxes.has(s)) continue;
       const mode = parseMode(raw.mode);
-      const host = raw.host ?? (hosts.size === 1 ? defaultHost : '');
+      // With one host, a sandbox need not name it; a host left out as broken still counts.
+      const host = raw.host ?? (hosts.size === 1 && broken.hosts.size === 0 ? defaultHost : '');
       const endpoints: PreparedEndpoint[] = (raw.endpoints ?? []).map((ep, index) => {
         const ifname = ep.name ?? `eth${index}`;
         return {

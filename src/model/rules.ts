@@ -93,15 +93,17 @@ export const sandboxHost: Rule = (p, r) => {
   for (const sb of p.sandboxes.values()) {
     const res = `sandbox.${sb.name}`;
     if (sb.raw.host === undefined) {
-      if (p.hosts.size > 1 && !p.implicitHost)
-        r.error('host-required', `sandbox "${sb.name}" must say which host it lives on: the topology has ${p.hosts.size} hosts`, sb.path, {
+      // Hosts left out for their own schema errors still count: the file declares them.
+      const declared = p.hosts.size + p.broken.hosts.size;
+      if (declared > 1 && !p.implicitHost)
+        r.error('host-required', `sandbox "${sb.name}" must say which host it lives on: the topology has ${declared} hosts`, sb.path, {
           resource: res,
           key: true,
-          hint: `add "host: ${[...p.hosts.keys()][0]}" (hosts: ${[...p.hosts.keys()].join(', ')})`,
+          hint: `add "host: ${[...p.hosts.keys(), ...p.broken.hosts][0]}" (hosts: ${[...p.hosts.keys(), ...p.broken.hosts].join(', ')})`,
         });
       continue;
     }
-    if (!p.hosts.has(sb.raw.host) && !p.broken.hosts.has(sb.raw.host)) {
+    if (!p.hosts.has(sb.raw.host) && !p.broken.hosts.has(sb.raw.host) && !p.broken.sections.hosts) {
       const known = p.implicitHost ? [] : [...p.hosts.keys()];
       const suggestion = nearest(sb.raw.host, known);
       r.error('unknown-host', `sandbox "${sb.name}" is on host "${sb.raw.host}", which is not declared under hosts`, [...sb.path, 'host'], {
@@ -252,6 +254,7 @@ export const overlayVni: Rule = (p, r) => {
 };
 
 export const overlayUnderlay: Rule = (p, r) => {
+  if (p.broken.sections.hosts) return; // the hosts did not parse: nothing to say about their underlays
   for (const net of p.networks.values()) {
     if (net.raw.driver !== 'overlay') continue;
     const missing = networkHosts(p, net.name).filter((h) => !p.hosts.get(h)?.raw?.underlay);
@@ -321,6 +324,7 @@ export const endpointNetwork: Rule = (p, r) => {
     for (const ep of sb.endpoints) {
       const n = ep.raw.network;
       if (!p.networks.has(n) && !p.broken.networks.has(n)) {
+        if (p.broken.sections.networks) continue; // the networks did not parse: any name may be right
         const suggestion = nearest(n, [...p.networks.keys()]);
         r.error('unknown-network', `${ep.address} joins network "${n}", which is not declared`, [...ep.path, 'network'], {
           resource: ep.address,
@@ -357,11 +361,14 @@ export const endpointAddresses: Rule = (p, r) => {
         if (!net || (net.subnets.length === 0 && asList(net.raw.subnet).length > 0)) continue; // unknown network or unparseable subnets: reported elsewhere
         const subnet = net.subnets.find((s) => contains(s.cidr, ip.family!, ip.value!));
         if (!subnet) {
+          const sameFamily = net.subnets.some((s) => s.cidr.family === ip.family);
           r.error(
             'address-outside-subnet',
-            net.subnets.length
-              ? `${ip.text} of ${ep.address} is outside the subnet of network "${net.name}" (${net.subnets.map((s) => s.text).join(', ')})`
-              : `${ip.text} of ${ep.address} is static, but network "${net.name}" has no subnet to hold it`,
+            !net.subnets.length
+              ? `${ip.text} of ${ep.address} is static, but network "${net.name}" has no subnet to hold it`
+              : sameFamily
+                ? `${ip.text} of ${ep.address} is outside the subnet of network "${net.name}" (${net.subnets.map((s) => s.text).join(', ')})`
+                : `${ip.text} of ${ep.address} is an IPv${ip.family} address, but network "${net.name}" has no IPv${ip.family} subnet (${net.subnets.map((s) => s.text).join(', ')})`,
             path,
             { resource: ep.address, hint: net.subnets.length ? undefined : 'give the network a subnet' },
           );
@@ -424,7 +431,8 @@ export const modeContents: Rule = (p, r) => {
           ? 'has mode "host": it is the host\'s own stack, which tsnet does not change'
           : `shares the namespace of "${sb.mode.kind === 'container' ? sb.mode.target : ''}"; configure that sandbox instead`;
     if (sb.raw.endpoints?.length) r.error('endpoints-not-allowed', `sandbox "${sb.name}" ${why}, so it cannot have endpoints`, [...sb.path, 'endpoints'], { resource: res, key: true });
-    if (sb.raw.routes?.length && kind !== 'none') r.error('routes-not-allowed', `sandbox "${sb.name}" ${why}, so it cannot have routes`, [...sb.path, 'routes'], { resource: res, key: true });
+    // A none sandbox has loopback only: no route can leave it (normalize would drop them silently).
+    if (sb.raw.routes?.length) r.error('routes-not-allowed', `sandbox "${sb.name}" ${why}, so it cannot have routes`, [...sb.path, 'routes'], { resource: res, key: true });
     if (sb.raw.sysctls && Object.keys(sb.raw.sysctls).length && kind !== 'none')
       r.error('sysctls-not-allowed', `sandbox "${sb.name}" ${why}, so it cannot set sysctls`, [...sb.path, 'sysctls'], { resource: res, key: true });
     if (sb.raw.netns !== undefined && (kind === 'host' || kind === 'container'))
@@ -531,7 +539,7 @@ function reachableSubnets(p: Prepared, sb: PreparedSandbox): { cidrs: Cidr[]; pe
   for (const ep of sb.endpoints) {
     const net = p.networks.get(ep.raw.network);
     if (!net) {
-      pending ||= p.broken.networks.has(ep.raw.network);
+      pending ||= p.broken.networks.has(ep.raw.network) || p.broken.sections.networks;
       continue;
     }
     if (asList(net.raw.subnet).length === 0) pending = true; // picked from the pools at plan time
@@ -542,7 +550,7 @@ function reachableSubnets(p: Prepared, sb: PreparedSandbox): { cidrs: Cidr[]; pe
 
 export const kernelNames: Rule = (p, r) => {
   const check = (name: string | undefined, what: string, path: PathSegment[], res: string) => {
-    if (name === undefined) return;
+    if (name === undefined || p.broken.paths.has(pathToPointer(path))) return; // the schema said it already
     const problem = kernelNameProblem(name);
     if (problem) r.error('kernel-name', `${what} "${name}" ${problem}`, path, { resource: res });
   };

@@ -74,7 +74,42 @@ function describe(path: readonly PathSegment[]): string {
 }
 
 const typeName = (v: unknown): string =>
-  v === null ? 'nothing (null)' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `a ${typeof v}`;
+  v === null
+    ? 'empty'
+    : Array.isArray(v)
+      ? 'a list'
+      : typeof v === 'object'
+        ? 'a mapping'
+        : typeof v === 'number' && !Number.isInteger(v)
+          ? 'a fraction'
+          : `a ${typeof v}`;
+
+/** JSON Schema types in YAML words: "object" is a mapping, "array" a list. */
+function expectedType(type: string | readonly string[]): string {
+  const words: Record<string, string> = {
+    object: 'a mapping',
+    array: 'a list',
+    string: 'a string',
+    integer: 'a whole number',
+    number: 'a number',
+    boolean: 'a boolean',
+    null: 'empty',
+  };
+  const list = (typeof type === 'string' ? type.split(',') : [...type]).map((t) => words[t] ?? t);
+  return list.length > 1 ? `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}` : (list[0] ?? 'something else');
+}
+
+/**
+ * What a path names, for "X must be ...": an object of its own ("endpoint 2 of sandbox "web"",
+ * "network "lan"") or a field in one (""mtu" in network "lan"").
+ */
+function subjectOf(path: readonly PathSegment[]): string {
+  if (path.length === 1) return `"${String(path[0])}"`;
+  const self = describe(path);
+  const parent = describe(path.slice(0, -1));
+  if (self !== parent) return self;
+  return `"${String(path[path.length - 1])}" in ${parent}`;
+}
 
 function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
   let v: unknown = data;
@@ -83,6 +118,33 @@ function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
     v = (v as Record<string, unknown>)[String(seg)];
   }
   return v;
+}
+
+/** Keys people write from habit (Docker, Compose, other tools), and the key tsnet calls them. */
+const SYNONYMS: Readonly<Record<string, string>> = {
+  address: 'ip',
+  addresses: 'ip',
+  ipv4: 'ip',
+  ipv6: 'ip',
+  ipv4_address: 'ip',
+  ipv6_address: 'ip',
+  gw: 'gateway',
+  type: 'driver',
+  interface: 'name',
+  ifname: 'name',
+  net: 'network',
+  subnets: 'subnet',
+  ip_range: 'ipRange',
+  namespace: 'netns',
+  containers: 'sandboxes',
+  services: 'sandboxes',
+};
+
+/** The known key an unknown one most likely means: a near spelling, or a habit from elsewhere. */
+export function suggestKey(key: string, known: readonly string[]): string | undefined {
+  const habits = Object.keys(SYNONYMS).filter((k) => known.includes(SYNONYMS[k]!));
+  const near = nearest(key, [...known, ...habits]);
+  return near === undefined ? undefined : known.includes(near) ? near : SYNONYMS[near];
 }
 
 /** The allowed keys at an object schema, for "did you mean". */
@@ -103,6 +165,8 @@ function patternMeaning(path: readonly PathSegment[], propertyName: boolean): { 
       code: 'bad-name',
       what: 'names start with a letter or digit and hold only letters, digits, "-" and "_"',
     };
+  if (top === 'sandboxes' && path[2] === 'sysctls')
+    return { code: 'bad-value', what: 'a sysctl value is one line: sysctl takes "key=value" arguments' };
   if (field === 'name' && path.length === 1)
     return { code: 'bad-topology-name', what: 'a topology name holds lowercase letters, digits and "-", at most 32' };
   if (field === 'via') return { code: 'bad-via', what: 'via is "local", "ssh <destination>" or "netns <name>"' };
@@ -111,7 +175,7 @@ function patternMeaning(path: readonly PathSegment[], propertyName: boolean): { 
     return { code: 'kernel-name', what: 'a namespace name holds letters, digits, ".", "-" and "_", at most 64' };
   return {
     code: 'kernel-name',
-    what: 'a Linux interface name is 1 to 15 bytes without "/", ":" or whitespace, and not "." or ".."',
+    what: 'an interface name is 1 to 15 characters: letters, digits and . _ - @ +, and not "." or ".."',
   };
 }
 
@@ -126,7 +190,7 @@ function toDiagnostic(source: SourceFile, data: unknown, e: ErrorObject): Diagno
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
-      const suggestion = nearest(key, knownKeys(e.parentSchema));
+      const suggestion = suggestKey(key, knownKeys(e.parentSchema));
       return {
         ...base,
         code: 'unknown-key',
@@ -139,7 +203,7 @@ function toDiagnostic(source: SourceFile, data: unknown, e: ErrorObject): Diagno
     }
     case 'required': {
       const key = String((e.params as { missingProperty: string }).missingProperty);
-      return { ...base, code: 'missing-key', message: `${where} needs "${key}"`, ...at(path) };
+      return { ...base, code: 'missing-key', message: `${where} needs "${key}"`, ...at(path, 'key') };
     }
     case 'const': {
       if (path.length === 1 && path[0] === 'version')
@@ -200,22 +264,28 @@ function toDiagnostic(source: SourceFile, data: unknown, e: ErrorObject): Diagno
     case 'type':
     case 'anyOf': {
       const value = valueAt(data, path);
-      const expected =
-        e.keyword === 'anyOf' ? 'a string or a list of strings' : `${String((e.params as { type: string }).type).replace(',', ' or ')}`;
-      const field = path.length ? `"${String(path[path.length - 1])}"` : 'the file';
-      const within = path.length > 1 ? ` in ${describe(path.slice(0, -1))}` : '';
+      if (path.length === 0)
+        return { ...base, code: 'bad-type', message: 'a topology file is a YAML mapping with version, name, networks and sandboxes', ...at(path) };
+      const subject = subjectOf(path);
+      if (e.keyword === 'anyOf' && Array.isArray(value)) {
+        // "ip: []" or "ip: [1]": say what is wrong with the list, at the item that is wrong.
+        if (value.length === 0) return { ...base, code: 'bad-type', message: `${subject} must not be an empty list`, ...at(path) };
+        const i = value.findIndex((v) => typeof v !== 'string');
+        if (i >= 0)
+          return { ...base, code: 'bad-type', message: `item ${i + 1} of ${subject} must be a string, not ${typeName(value[i])}`, ...at([...path, i]), hint: 'quote it' };
+      }
+      const expected = e.keyword === 'anyOf' ? 'a string or a list of strings' : expectedType((e.params as { type: string | string[] }).type);
       return {
         ...base,
         code: 'bad-type',
-        message:
-          path.length === 0
-            ? 'a topology file is a YAML mapping with version, name, networks and sandboxes'
-            : `${field}${within} must be ${e.keyword === 'anyOf' ? expected : `of type ${expected}`}, not ${typeName(value)}`,
+        message: `${subject} must be ${expected}, not ${typeName(value)}`,
         ...at(path),
+        ...(typeof value === 'number' && expected === 'a string' ? { hint: 'quote it' } : {}),
+        ...(value === null && expected === 'a mapping' ? { hint: 'write "{}" for an empty mapping' } : {}),
       };
     }
     case 'minItems':
-      return { ...base, code: 'bad-type', message: `"${String(path[path.length - 1])}" in ${describe(path.slice(0, -1))} must not be an empty list`, ...at(path) };
+      return { ...base, code: 'bad-type', message: `${subjectOf(path)} must not be an empty list`, ...at(path) };
     default:
       return { ...base, code: 'schema', message: `${where}: ${e.message ?? 'is not valid'}`, ...at(path) };
   }

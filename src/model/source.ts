@@ -1,5 +1,19 @@
 // A topology file as text + YAML document, with positions for every node (yaml's LineCounter).
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Document, type Node, type Pair } from 'yaml';
+import {
+  LineCounter,
+  isAlias,
+  isCollection,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  parseAllDocuments,
+  visit,
+  type Document,
+  type Node,
+  type Pair,
+  type YAMLError,
+} from 'yaml';
 import type { Diagnostic, Position } from './diagnostics.js';
 
 export type PathSegment = string | number;
@@ -12,8 +26,9 @@ export interface Span {
 export class SourceFile {
   readonly lineCounter = new LineCounter();
   readonly doc: Document | undefined;
-  /** YAML syntax problems, already as diagnostics. */
+  /** Problems reading the YAML (syntax, duplicate keys, aliases, keys that are not names), as diagnostics. */
   readonly syntax: Diagnostic[] = [];
+  private readonly data: unknown = null;
 
   constructor(
     readonly file: string,
@@ -22,30 +37,123 @@ export class SourceFile {
     const docs = parseAllDocuments(text, { lineCounter: this.lineCounter, prettyErrors: false, uniqueKeys: true });
     const list = Array.isArray(docs) ? docs : [];
     this.doc = list[0];
-    for (const doc of list) {
-      for (const err of doc.errors) {
-        const [startOffset, endOffset] = err.pos;
-        this.syntax.push({
-          severity: 'error',
-          code: err.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax',
-          message: err.code === 'DUPLICATE_KEY' ? 'the same key appears twice in one mapping' : firstLine(err.message),
-          file,
-          start: this.position(startOffset),
-          end: this.position(Math.max(endOffset, startOffset + 1)),
-        });
-      }
-    }
+    for (const doc of list) for (const err of doc.errors) this.syntax.push(this.yamlError(doc, err));
     if (list.length > 1) {
       const second = list[1]!;
       const offset = second.range?.[0] ?? 0;
-      this.syntax.push({
-        severity: 'error',
-        code: 'multiple-documents',
-        message: 'a topology file holds one YAML document; this is a second one',
-        file,
-        start: this.position(offset),
-      });
+      this.syntax.push(this.error('multiple-documents', 'a topology file holds one YAML document; this is a second one', offset));
     }
+    if (this.syntax.length || !this.doc) return;
+    this.checkKeysAndAliases(this.doc);
+    if (this.syntax.length) return;
+    try {
+      this.data = this.doc.toJS({ maxAliasCount: 100 }) ?? null;
+    } catch (err) {
+      // yaml refuses alias bombs (and anything else it cannot turn into data) by throwing.
+      const firstAlias = this.firstAlias(this.doc);
+      this.syntax.push(
+        this.error(
+          'yaml-syntax',
+          /alias/i.test((err as Error).message)
+            ? 'too many aliases: expanding them would make the file enormous'
+            : `the YAML cannot be read as data: ${(err as Error).message}`,
+          firstAlias?.range?.[0] ?? 0,
+          firstAlias?.range?.[1],
+        ),
+      );
+    }
+  }
+
+  private error(code: string, message: string, offset: number, endOffset?: number, hint?: string): Diagnostic {
+    return {
+      severity: 'error',
+      code,
+      message,
+      file: this.file,
+      start: this.position(offset),
+      end: this.position(Math.max(endOffset ?? offset + 1, offset + 1)),
+      ...(hint ? { hint } : {}),
+    };
+  }
+
+  /** A yaml parse error as a diagnostic, pointing at the opening quote or bracket when one is left open. */
+  private yamlError(doc: Document, err: YAMLError): Diagnostic {
+    let [startOffset, endOffset] = err.pos;
+    if (err.code === 'DUPLICATE_KEY') {
+      const key = this.nodeAt(doc, (n, isKey) => isKey && n.range?.[0] === startOffset);
+      const name = key && isScalar(key) ? String(key.value) : undefined;
+      return this.error(
+        'duplicate-key',
+        name !== undefined ? `the key "${name}" appears twice in one mapping` : 'the same key appears twice in one mapping',
+        startOffset,
+        key?.range?.[1] ?? endOffset,
+        'remove one of them, or merge what they hold',
+      );
+    }
+    if (err.code === 'MISSING_CHAR' || (err.code === 'BAD_INDENT' && /end with a [\]}]/.test(err.message))) {
+      // yaml reports an unclosed quote or flow collection where the file ends; point at where it opens.
+      const open = this.nodeAt(
+        doc,
+        (n) => n.range?.[1] === startOffset && (isCollection(n) ? n.flow === true : isScalar(n) && /^QUOTE/.test(String(n.type))),
+      );
+      if (open?.range) {
+        const what = isCollection(open) ? (isMap(open) ? 'this "{" is never closed' : 'this "[" is never closed') : 'this quote is never closed';
+        return this.error('yaml-syntax', `${firstLine(err.message)}: ${what}`, open.range[0], open.range[0] + 1);
+      }
+    }
+    return this.error('yaml-syntax', firstLine(err.message), startOffset, endOffset);
+  }
+
+  /** The outermost node (or key) that matches, in document order. */
+  private nodeAt(doc: Document, match: (n: Node, isKey: boolean) => boolean): Node | undefined {
+    let found: Node | undefined;
+    visit(doc, {
+      Pair: (_k, pair) => {
+        if (!found && isNodeLike(pair.key) && match(pair.key, true)) {
+          found = pair.key;
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+      Node: (_k, node) => {
+        if (!found && match(node, false)) {
+          found = node;
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+    });
+    return found;
+  }
+
+  private firstAlias(doc: Document): Node | undefined {
+    return this.nodeAt(doc, (n) => isAlias(n));
+  }
+
+  /** Keys must be plain names (JSON has no other kind), and every alias needs an anchor before it. */
+  private checkKeysAndAliases(doc: Document): void {
+    // Anchors seen so far, in document order (the order yaml resolves aliases in).
+    const anchors = new Set<string>();
+    visit(doc, {
+      Node: (_k, node) => {
+        if (!isAlias(node) && node.anchor) anchors.add(node.anchor);
+      },
+      Pair: (_k, pair) => {
+        if (isCollection(pair.key) && pair.key.range) {
+          this.syntax.push(
+            this.error('bad-type', `a key must be a plain name, not a ${isMap(pair.key) ? 'mapping' : 'list'}`, pair.key.range[0], pair.key.range[1]),
+          );
+        }
+      },
+      Alias: (_k, alias) => {
+        if (!anchors.has(alias.source)) {
+          const [from, to] = alias.range ?? [0, 1];
+          this.syntax.push(
+            this.error('yaml-syntax', `the alias "*${alias.source}" refers to no anchor`, from, to, `an anchor "&${alias.source}" must come before its aliases`),
+          );
+        }
+      },
+    });
   }
 
   position(offset: number): Position {
@@ -53,9 +161,9 @@ export class SourceFile {
     return { line, col };
   }
 
-  /** The data as plain JavaScript values. */
+  /** The data as plain JavaScript values (null when the file has problems listed in `syntax`). */
   toJS(): unknown {
-    return this.doc?.toJS({ maxAliasCount: 100 }) ?? null;
+    return this.data;
   }
 
   /**
@@ -78,7 +186,8 @@ export class SourceFile {
       if (next === undefined && !pair) break;
       const last = i === path.length - 1;
       if (last && which === 'key' && pair && isNodeLike(pair.key)) return this.span(pair.key);
-      if (isNodeLike(next)) {
+      const empty = isScalar(next) && next.value === null && !!next.range && next.range[0] === next.range[1];
+      if (isNodeLike(next) && !(empty && pair)) {
         best = next;
       } else if (pair && isNodeLike(pair.key)) {
         // "key:" with an empty value: point at the key.
@@ -87,7 +196,7 @@ export class SourceFile {
       }
       node = next;
     }
-    return best ? this.span(best) : undefined;
+    return (best ? this.span(best) : undefined) ?? { start: this.position(0), end: this.position(1) };
   }
 
   private span(node: Node): Span | undefined {
@@ -96,7 +205,12 @@ export class SourceFile {
     let end = range[1];
     // Block collections' ranges run to the next sibling; keep carets on the first line.
     const nl = this.text.indexOf('\n', range[0]);
-    if (nl >= 0 && nl < end) end = nl;
+    if (nl >= 0 && nl < end) {
+      end = nl;
+      // ... and off the comment that ends that line.
+      const comment = /\s+#.*$/.exec(this.text.slice(range[0], end));
+      if (isCollection(node) && comment) end = range[0] + comment.index;
+    }
     return { start: this.position(range[0]), end: this.position(Math.max(end, range[0] + 1)) };
   }
 }
