@@ -117,20 +117,41 @@ export function firstHost(c: Cidr): bigint {
  * Runs in O(|taken| log |taken|) regardless of the pool size.
  */
 export function lowestFree(pool: Cidr, subnet: Cidr, taken: Set<bigint>): bigint | undefined {
-  const skip = new Set(taken);
-  const net = networkAddress(subnet) ?? subnetRouterAnycast(subnet);
-  const bcast = broadcastAddress(subnet);
-  if (net !== undefined) skip.add(net);
-  if (bcast !== undefined) skip.add(bcast);
-  let candidate = pool.base;
-  const end = last(pool);
-  // Sorted walk over the taken addresses inside the pool: the first gap is the answer.
-  const inPool = [...skip].filter((v) => v >= pool.base && v <= end).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const v of inPool) {
-    if (v > candidate) break;
-    if (v === candidate) candidate++;
+  return new PoolAllocator(pool, subnet, taken).next();
+}
+
+/**
+ * Hands out the lowest free addresses of a pool one after another: each next() is the lowest
+ * address not taken and not handed out before. The taken addresses are sorted once, so N
+ * addresses cost O(T log T + N) however large the pool is.
+ */
+export class PoolAllocator {
+  private readonly sorted: bigint[];
+  private index = 0;
+  private candidate: bigint;
+  private readonly end: bigint;
+
+  constructor(pool: Cidr, subnet: Cidr, taken: Iterable<bigint>) {
+    const skip = new Set(taken);
+    const net = networkAddress(subnet) ?? subnetRouterAnycast(subnet);
+    const bcast = broadcastAddress(subnet);
+    if (net !== undefined) skip.add(net);
+    if (bcast !== undefined) skip.add(bcast);
+    this.candidate = pool.base;
+    this.end = last(pool);
+    this.sorted = [...skip].filter((v) => v >= pool.base && v <= this.end).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
-  return candidate <= end ? candidate : undefined;
+
+  next(): bigint | undefined {
+    const s = this.sorted;
+    while (this.index < s.length && s[this.index]! < this.candidate) this.index++;
+    while (this.index < s.length && s[this.index] === this.candidate) {
+      this.candidate++;
+      this.index++;
+    }
+    if (this.candidate > this.end) return undefined;
+    return this.candidate++;
+  }
 }
 
 /** Docker's default address pools for bridge networks, in order, as CIDRs of the subnets handed out. */

@@ -5,7 +5,7 @@ import {
   dockerDefaultPools,
   formatCidr,
   formatIp,
-  lowestFree,
+  PoolAllocator,
   macFromIp,
   overlaps,
   parseCidr,
@@ -282,9 +282,10 @@ function allocate(
         }
       }
       // 3. new addresses, in file order
+      const allocator = new PoolAllocator(pool, cidr, taken);
       for (const ep of members) {
         if (chosen.has(ep)) continue;
-        const value = lowestFree(pool, cidr, taken);
+        const value = allocator.next();
         if (value === undefined) {
           const prepared = p.sandboxes.get(ep.sandbox)!.endpoints.find((e) => e.address === ep.address)!;
           report.error('pool-exhausted', `no free IPv${family} address left in ${subnet.ipRange} of network "${net.name}" for ${ep.address}`, [...prepared.path, 'network'], {
