@@ -1,17 +1,29 @@
 // Checks a document against the schema with ajv and turns ajv's errors into diagnostics a
 // person can act on: one per problem, at the offending node, with "did you mean" for typos.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, Options, ValidateFunction } from 'ajv';
 import { nearest, type Diagnostic } from './diagnostics.js';
 import { topologySchema } from './schema.js';
 import { pathToPointer, pointerToPath, type PathSegment, type SourceFile } from './source.js';
 
-let compiled: ValidateFunction | undefined;
+/** ajv's options for the topology schema; scripts/build-validator.mjs compiles with the same. */
+export const AJV_OPTIONS: Options = { allErrors: true, verbose: true, strict: true, strictRequired: false, discriminator: true, allowUnionTypes: true };
+
+// The build writes the schema's validator as code (ajv standalone) next to this module:
+// loading it takes a few milliseconds where compiling the schema takes about a hundred.
+// Without it (tests run the sources), ajv compiles the schema on first use.
+const precompiled = (await import(new URL('./topology-validator.js', import.meta.url).href).catch(() => undefined)) as
+  | { default: ValidateFunction }
+  | undefined;
+let compiled: ValidateFunction | undefined = precompiled?.default;
+
+async function compile(): Promise<ValidateFunction> {
+  const { Ajv } = await import('ajv');
+  return new Ajv(AJV_OPTIONS).compile(topologySchema);
+}
+if (!compiled) compiled = await compile();
 
 function validator(): ValidateFunction {
-  compiled ??= new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false, discriminator: true, allowUnionTypes: true }).compile(
-    topologySchema,
-  );
-  return compiled;
+  return compiled!;
 }
 
 export interface SchemaResult {

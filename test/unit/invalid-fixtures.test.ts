@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../support/build.js';
 import type { Diagnostic } from '../../src/model/diagnostics.js';
 import { loadFile } from '../../src/model/load.js';
 
@@ -126,22 +127,6 @@ describe('invalid fixtures', () => {
 });
 
 // ---------------------------------------------------------------- the CLI on the same files
-
-/** dist/ is what bin/tsnet.js runs: build it when it is missing or older than any source file. */
-function ensureBuilt(): void {
-  const main = join(ROOT, 'dist', 'cli', 'main.js');
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((max, e) => {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) return Math.max(max, newest(p));
-      return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? Math.max(max, statSync(p).mtimeMs) : max;
-    }, 0);
-  if (existsSync(main) && statSync(main).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json')], {
-    cwd: ROOT,
-    stdio: 'pipe',
-  });
-}
 
 interface CliResult {
   code: number;
