@@ -220,11 +220,14 @@ function outcomeOf(batch: Batch, lines: readonly Line[], res: RunResult, readBac
 
 /**
  * A step that ran its first `ran` lines. When its undo mirrors its lines one for one (in
- * reverse), only the mirrors of the lines that ran are undone; otherwise all of it.
+ * reverse), only the mirrors of the lines that ran are undone; otherwise all of it. Commands
+ * after the mirrors were added with extendUndo (what the kernel removes along with the step's
+ * lines, e.g. routes when a link loses its last IPv4 address) and are kept.
  */
 function partialStep(step: Step, ran: number): Step {
-  if (step.undo.length !== step.do.length) return step;
-  return { ...step, undo: step.undo.slice(step.undo.length - ran) };
+  const n = step.do.length;
+  if (step.undo.length < n) return step;
+  return { ...step, undo: [...step.undo.slice(n - ran, n), ...step.undo.slice(n)] };
 }
 
 /**

@@ -1,0 +1,72 @@
+// Rollback of a step that failed part way, with a fake runner standing in for ip: only what
+// ran is undone, plus what the planner added to the step's undo with extendUndo.
+import { describe, expect, it } from 'vitest';
+import type { Plan, Step } from '../planner/types.js';
+import type { Runner, RunOptions, RunResult } from '../state/runner.js';
+import { execute } from './execute.js';
+
+/** Records every batch; fails the first batch whose input holds `failOn`, as ip reports it. */
+class FakeRunner implements Runner {
+  readonly host = 'local';
+  readonly machine = 'local';
+  readonly describe = 'fake';
+  readonly batches: { argv: string[]; lines: string[] }[] = [];
+  constructor(private readonly failOn: string) {}
+  async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    const lines = (opts.input ?? '').split('\n').filter(Boolean);
+    this.batches.push({ argv: [...argv], lines });
+    const i = argv.includes('-force') ? -1 : lines.indexOf(this.failOn);
+    if (i >= 0) return { stdout: '', stderr: `Error: ipv4: Address not found.\nCommand failed -:${i + 1}\n`, exitCode: 1 };
+    return { stdout: '', stderr: '', exitCode: 0 };
+  }
+  async listNetns(): Promise<string[]> {
+    return [];
+  }
+  async close(): Promise<void> {}
+}
+
+const cmd = (line: string) => ({ host: 'local', ns: 'sb', tool: 'ip' as const, argv: line.split(' ') });
+
+/** An address change whose undo mirrors its lines, plus a route the kernel drops with the old address. */
+const step: Step = {
+  id: 'local|endpoint.a.eth0|update',
+  host: 'local',
+  ns: 'sb',
+  tool: 'ip',
+  address: 'endpoint.a.eth0',
+  action: 'update',
+  description: 'update sb/eth0',
+  do: [
+    ['link', 'set', 'eth0', 'mtu', '1400'],
+    ['addr', 'del', '198.18.0.2/24', 'dev', 'eth0'],
+    ['addr', 'add', '198.18.0.3/24', 'dev', 'eth0'],
+  ],
+  undo: [
+    cmd('addr del 198.18.0.3/24 dev eth0'),
+    cmd('addr add 198.18.0.2/24 dev eth0'),
+    cmd('link set eth0 mtu 1500'),
+    cmd('route add default via 198.18.0.1 proto 116'),
+  ],
+  after: [],
+};
+const plan: Plan = { topology: 't', changes: [], steps: [step], errors: [], hosts: ['local'], implicitHost: true };
+
+describe('execute: a step that fails part way', () => {
+  it('undoes the lines that ran, then the commands added with extendUndo', async () => {
+    const runner = new FakeRunner('addr add 198.18.0.3/24 dev eth0');
+    const result = await execute(plan, { runners: new Map([['local', runner]]), readBack: false });
+    expect(result.ok).toBe(false);
+    expect(result.failure?.step.id).toBe(step.id);
+    expect(result.failure?.error).toBe('Error: ipv4: Address not found.');
+    expect(result.failure?.command).toBe('ip addr add 198.18.0.3/24 dev eth0');
+    const undo = runner.batches.find((b) => b.argv.includes('-force'));
+    expect(undo?.lines).toEqual(['addr add 198.18.0.2/24 dev eth0', 'link set eth0 mtu 1500', 'route add default via 198.18.0.1 proto 116']);
+  });
+
+  it('undoes nothing of a step whose first line failed', async () => {
+    const runner = new FakeRunner('link set eth0 mtu 1400');
+    const result = await execute(plan, { runners: new Map([['local', runner]]), readBack: false });
+    expect(result.ok).toBe(false);
+    expect(runner.batches.filter((b) => b.argv.includes('-force'))).toEqual([]);
+  });
+});

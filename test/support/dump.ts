@@ -1,0 +1,141 @@
+// Full dumps of the lab's kernel state, to show that an apply rolled back, or a destroy removed,
+// exactly what it should: `ip -d -json` links, addresses and routes (all tables, both families)
+// of the lab's own stack and of every named namespace, `ip netns list`, and a few namespaced
+// sysctls tsnet may set.
+//
+// Normalization (the only fields dropped): the bridge and bridge-port timers in `linkinfo`
+// (`hello_timer`, `tcn_timer`, `topology_change_timer`, `gc_timer`, `message_age_timer`,
+// `forward_delay_timer`, `hold_timer`): they count down by themselves between two reads.
+// Nothing else is normalized: ifindexes, MACs, flags, operstate, addresses with their
+// lifetimes, routes, netns ids all have to be identical.
+import { eventually, must, netnsNames } from './lab.js';
+
+/** Sysctls read in every namespace (tsnet sets namespaced net.* sysctls). */
+export const DUMP_SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.forwarding', 'net.ipv6.conf.all.forwarding'] as const;
+
+export interface StackDump {
+  links: unknown[];
+  addresses: unknown[];
+  routes: unknown[];
+  sysctls: Record<string, string>;
+}
+
+export interface KernelDump {
+  /** `ip -json netns list` as printed, sorted by name. */
+  netns: unknown[];
+  /** '' is the lab's own stack; the rest by namespace name. */
+  stacks: Record<string, StackDump>;
+}
+
+const TIMER = /_timer$/;
+
+function dropTimers(link: Record<string, unknown>): Record<string, unknown> {
+  const info = link.linkinfo as Record<string, unknown> | undefined;
+  if (!info) return link;
+  const clean = (d: unknown) =>
+    d && typeof d === 'object' ? Object.fromEntries(Object.entries(d as Record<string, unknown>).filter(([k]) => !TIMER.test(k))) : d;
+  return { ...link, linkinfo: { ...info, ...('info_data' in info ? { info_data: clean(info.info_data) } : {}), ...('info_slave_data' in info ? { info_slave_data: clean(info.info_slave_data) } : {}) } };
+}
+
+/** One stack: links, addresses and routes from one `ip -d -json -batch -`, then sysctls. */
+export async function dumpStack(ns: string | null): Promise<StackDump> {
+  const opts = ns ? { ns, input: 'link show\naddr show\nroute show table all\n' } : { input: 'link show\naddr show\nroute show table all\n' };
+  const out = await must(['ip', '-d', '-json', '-batch', '-'], opts);
+  const arrays = out
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, unknown>[]);
+  if (arrays.length !== 3) throw new Error(`expected 3 JSON arrays from ip in ${ns ?? 'the lab stack'}, got ${arrays.length}`);
+  const [links, addresses, routes] = arrays as [Record<string, unknown>[], Record<string, unknown>[], Record<string, unknown>[]];
+  const sysctlOut = await must(['sysctl', ...DUMP_SYSCTLS], ns ? { ns } : {});
+  const sysctls: Record<string, string> = {};
+  for (const line of sysctlOut.split('\n')) {
+    const [k, v] = line.split(' = ');
+    if (k && v !== undefined) sysctls[k.trim()] = v.trim();
+  }
+  return { links: links.map(dropTimers), addresses: addresses.map(dropTimers), routes, sysctls };
+}
+
+/** The whole lab: its own stack and every named namespace. */
+export async function dumpKernel(): Promise<KernelDump> {
+  const listed = (await must(['ip', '-json', 'netns', 'list'])).trim();
+  const netns = (listed ? (JSON.parse(listed) as { name: string }[]) : []).sort((a, b) => a.name.localeCompare(b.name));
+  const stacks: Record<string, StackDump> = { '': await dumpStack(null) };
+  for (const name of await netnsNames()) stacks[name] = await dumpStack(name);
+  return { netns, stacks };
+}
+
+/**
+ * True while the kernel is still settling by itself: an IPv6 address is tentative (duplicate
+ * address detection of link-local addresses takes a second or two after a link comes up, and
+ * adds local routes when done), or a link's operstate lags its flags (the kernel's linkwatch
+ * updates operstate up to a second after carrier changes, e.g. a new bridge's first port).
+ */
+function settling(dump: KernelDump): boolean {
+  for (const stack of Object.values(dump.stacks)) {
+    for (const l of stack.links as { flags?: string[]; operstate?: string; link_type?: string }[]) {
+      if (l.link_type === 'loopback' || !l.flags?.includes('UP')) continue;
+      const carrier = l.flags.includes('LOWER_UP');
+      if (carrier && l.operstate !== 'UP') return true;
+      if (!carrier && l.operstate === 'UP') return true;
+    }
+  }
+  return JSON.stringify(dump).includes('"tentative":true');
+}
+
+/**
+ * A dump once the kernel has settled (see settling()) and two reads in a row are the same,
+ * waiting at most `ms`. For "before" dumps.
+ */
+export async function quietDump(ms = 5000): Promise<KernelDump> {
+  const until = Date.now() + ms;
+  let previous = '';
+  for (;;) {
+    const dump = await dumpKernel();
+    const text = JSON.stringify(dump);
+    const busy = settling(dump);
+    if ((!busy && text === previous) || Date.now() > until) return dump;
+    previous = busy ? '' : text;
+    await new Promise((r) => setTimeout(r, busy ? 100 : 50));
+  }
+}
+
+/**
+ * Waits (at most `ms`) until the lab's dump equals `before`, and returns the last dump: links of
+ * a deleted namespace are freed by the kernel in the background, so a moment after `netns del`
+ * they may still be listed. The caller compares the returned dump to show the difference.
+ */
+export async function settledDump(before: KernelDump, ms = 3000): Promise<KernelDump> {
+  let last: KernelDump = before;
+  try {
+    await eventually(async () => {
+      last = await dumpKernel();
+      if (JSON.stringify(last) !== JSON.stringify(before)) throw new Error('differs');
+    }, ms);
+  } catch {
+    // The caller's expect() shows how.
+  }
+  return last;
+}
+
+/** `ip -d -json link show dev X` plus its addresses: one interface, fully. */
+export async function dumpLink(dev: string, ns: string | null = null): Promise<unknown> {
+  const input = `link show dev ${dev}\naddr show dev ${dev}\n`;
+  const out = await must(['ip', '-d', '-json', '-batch', '-'], ns ? { ns, input } : { input });
+  return out
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => (JSON.parse(l) as Record<string, unknown>[]).map(dropTimers));
+}
+
+/** The paths where two dumps differ, one line each ("stacks.kt3-a.links.1.mtu: 1500 -> 1400"), for messages. */
+export function dumpDiff(before: unknown, after: unknown, path = '', out: string[] = []): string[] {
+  if (JSON.stringify(before) === JSON.stringify(after)) return out;
+  if (before && after && typeof before === 'object' && typeof after === 'object' && Array.isArray(before) === Array.isArray(after)) {
+    const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+    for (const k of keys) dumpDiff((before as Record<string, unknown>)[k], (after as Record<string, unknown>)[k], path ? `${path}.${k}` : k, out);
+    return out;
+  }
+  out.push(`${path}: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+  return out;
+}

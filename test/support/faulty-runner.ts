@@ -1,0 +1,89 @@
+// Failure injection for kernel tests: a Runner that makes the K-th line of an apply fail for
+// real. It counts every line it is asked to run, across all processes and all runners sharing
+// one Fault: each line of an `ip -batch -` or `bridge -batch -` input, and each `k=v` argument
+// of `sysctl -w`. Not counted: the lines that read state (link/addr/route/neigh show, sysctl
+// reads) and rollbacks (`-force` batches, and every line once the fault has fired). The K-th
+// line is replaced by one the kernel refuses, so the failure comes from ip (or sysctl) itself:
+//   ip:     link set dev tsnet-injected-fault up      -> Cannot find device "tsnet-injected-fault"
+//   sysctl: net.ipv4.tsnet_injected_fault=1           -> cannot stat /proc/sys/net/ipv4/tsnet_injected_fault
+// It leaves Runner.fanOut unset, so the executor sends every batch through run() (not through
+// the xargs fan-out of src/state/fanout.ts), where it can be counted and rewritten.
+import type { Runner, RunOptions, RunResult } from '../../src/state/runner.js';
+
+export const FAULT_DEVICE = 'tsnet-injected-fault';
+export const FAULT_IP_LINE = `link set dev ${FAULT_DEVICE} up`;
+export const FAULT_SYSCTL = 'net.ipv4.tsnet_injected_fault';
+/** What ip prints for the injected line (part of its own error text). */
+export const FAULT_IP_ERROR = `Cannot find device "${FAULT_DEVICE}"`;
+
+const READS = /^(link|addr|address|route|neigh|fdb) show\b/;
+
+export interface Counted {
+  host: string;
+  ns: string | null;
+  tool: 'ip' | 'bridge' | 'sysctl';
+  /** The line as the executor wrote it (a batch line, or sysctl's k=v). */
+  line: string;
+}
+
+/** Shared by every runner of one run: counts lines, and fires at line `at` (1-based; 0: never). */
+export class Fault {
+  count = 0;
+  /** Every counted line, in order. */
+  readonly seen: Counted[] = [];
+  /** The line replaced, once fired. */
+  fired?: Counted;
+  constructor(public at = 0) {}
+}
+
+export class FaultyRunner implements Runner {
+  constructor(
+    private readonly inner: Runner,
+    private readonly fault: Fault,
+  ) {}
+
+  get host(): string {
+    return this.inner.host;
+  }
+  get machine(): string {
+    return this.inner.machine;
+  }
+  get describe(): string {
+    return `${this.inner.describe} (with failure injection)`;
+  }
+
+  run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    const tool = argv[0];
+    const ns = opts.ns ?? null;
+    if ((tool === 'ip' || tool === 'bridge') && argv.includes('-batch') && !argv.includes('-force') && opts.input !== undefined && !this.fault.fired) {
+      const lines = opts.input.split('\n').map((text) => {
+        if (!text.trim() || READS.test(text.trim())) return text;
+        return this.count({ host: this.host, ns, tool, line: text }) ? FAULT_IP_LINE : text;
+      });
+      return this.inner.run(argv, { ...opts, input: lines.join('\n') });
+    }
+    const w = argv.indexOf('-w');
+    if (tool === 'sysctl' && w >= 0 && !this.fault.fired) {
+      const args = argv.map((a, i) => (i > w && a.includes('=') && this.count({ host: this.host, ns, tool, line: a }) ? `${FAULT_SYSCTL}=1` : a));
+      return this.inner.run(args, opts);
+    }
+    return this.inner.run(argv, opts);
+  }
+
+  /** Counts a line; true when it is the one to fail. */
+  private count(c: Counted): boolean {
+    if (this.fault.fired) return false;
+    this.fault.count++;
+    this.fault.seen.push(c);
+    if (this.fault.count !== this.fault.at) return false;
+    this.fault.fired = c;
+    return true;
+  }
+
+  listNetns(): Promise<string[]> {
+    return this.inner.listNetns();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
