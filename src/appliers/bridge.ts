@@ -35,8 +35,9 @@ export function planBridge(ctx: Context, address: string, want: BridgeSpec | und
   const have = observeBridge(ctx, address);
   const undoCreate = (s: BridgeSpec): Command[] => bridgeCreateLines(ctx, s).map((l) => cmd(host, null, l));
 
-  const remove = (action: 'delete' | 'replace') =>
-    sink.step(host, address, {
+  const remove = (action: 'delete' | 'replace') => {
+    ctx.dyingLinks.set(`/${have!.spec.ifname}`, `${host}|${address}|delete`);
+    return sink.step(host, address, {
       phase: 'delete',
       ns: null,
       action,
@@ -45,6 +46,7 @@ export function planBridge(ctx: Context, address: string, want: BridgeSpec | und
       undo: undoCreate(have!.spec),
       after: ['ports-of-bridge'],
     });
+  };
   const create = (action: 'create' | 'replace', reasons: string[]) => {
     const holder = ctx.view.holder(null, want!.ifname);
     if (holder && !(have && have.spec.ifname === want!.ifname)) {

@@ -134,6 +134,11 @@ export class Sink {
     return id;
   }
 
+  /** Makes an existing step wait for another one (ids as the steps have them). */
+  addAfter(stepId: string, dependency: string): void {
+    this.byId.get(stepId)?.after.push(dependency);
+  }
+
   /** Adds undo commands to an existing step (a namespace's deletion restores its contents too). */
   extendUndo(stepId: string, commands: Command[]): void {
     this.byId.get(stepId)?.undo.push(...commands);
@@ -150,12 +155,18 @@ export interface Context {
   /** Namespaces deleted on this host by this plan: what is inside goes with them. */
   dyingNs: Map<string, string>;
   /**
-   * Links in sandboxes deleted by this plan ("<ns>/<ifname>" -> deleting step id): the kernel
-   * removes their routes with them.
+   * Links deleted by this plan ("<ns>/<ifname>", ns empty for the host's own stack -> deleting
+   * step id): the kernel removes their routes with them, and a bridge's deletion takes its ports
+   * off it.
    */
   dyingLinks: Map<string, string>;
   /** Namespaces created by this plan on this host, by name -> creating step id. */
   newNs: Map<string, string>;
+  /**
+   * Links in sandboxes whose every IPv4 address this plan deletes ("<ns>/<ifname>" -> step id):
+   * the kernel drops the link's IPv4 routes when its last IPv4 address goes.
+   */
+  flushedLinks: Map<string, string>;
 }
 
 export const mark = (ctx: Context, address: string): string => markText(ctx.topology, address);

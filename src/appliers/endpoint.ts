@@ -116,7 +116,10 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
   /** Deletes what exists; returns false when the namespace's deletion takes it along. */
   const remove = (action: 'delete' | 'replace'): void => {
     const dying = have ? ctx.dyingNs.get(have.spec.netns) : undefined;
-    if (have && dying) {
+    // The kernel removes the veths of a deleted namespace only later (asynchronously), and the
+    // replacement makes a host end of the same name: then the pair is deleted first, itself.
+    const beforeNs = dying !== undefined && action === 'replace' && have?.outer !== undefined;
+    if (have && dying && !beforeNs) {
       // Deleting the namespace deletes the endpoint (both veth ends); its undo must rebuild it.
       if (!broken) sink.extendUndo(dying, endpointCreateCommands(ctx, have.spec));
       return;
@@ -124,7 +127,7 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
     const outer = have?.outer ?? ctx.view.owned(address + PEER_SUFFIX, null);
     const [ns, dev] = outer ? [null, outer.ifname] : [have!.inner.ns, have!.inner.ifname];
     if (have) ctx.dyingLinks.set(`${have.spec.netns}/${have.spec.ifname}`, `${host}|${address}|delete`);
-    sink.step(host, address, {
+    const id = sink.step(host, address, {
       phase: 'delete',
       ns,
       action,
@@ -133,6 +136,7 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
       undo: have && !broken ? endpointCreateCommands(ctx, have.spec) : [],
       after: [`routes-of-sandbox`],
     });
+    if (beforeNs) sink.addAfter(dying, id);
   };
 
   const create = (action: 'create' | 'replace', reasons: string[]) => {
@@ -205,7 +209,11 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
     if (o.master !== want.master) {
       reasons.push(o.master ? `host end is on ${o.master}, not ${want.master}` : `host end is not on bridge ${want.master}`);
       outerDo.push(['link', 'set', o.ifname, 'master', want.master]);
-      outerUndo.push(cmd(host, null, o.master ? ['link', 'set', o.ifname, 'master', o.master] : ['link', 'set', o.ifname, 'nomaster']));
+      // When this plan deletes the old bridge, that deletion takes the port off it first, and
+      // its undo puts the port back on the rebuilt bridge.
+      const bridgeDeletion = o.master ? ctx.dyingLinks.get(`/${o.master}`) : undefined;
+      if (bridgeDeletion) sink.extendUndo(bridgeDeletion, [cmd(host, null, ['link', 'set', o.ifname, 'master', o.master!])]);
+      outerUndo.push(cmd(host, null, o.master && !bridgeDeletion ? ['link', 'set', o.ifname, 'master', o.master] : ['link', 'set', o.ifname, 'nomaster']));
     }
     if (want.mtu !== undefined && o.mtu !== want.mtu) {
       outerDo.push(['link', 'set', o.ifname, 'mtu', String(want.mtu)]);
@@ -239,10 +247,15 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
     innerDo.push(['link', 'set', dev, 'addrgenmode', 'none']);
     innerUndo.push(cmd(host, ns, ['link', 'set', dev, 'addrgenmode', have.inner.addrGenMode ?? 'eui64']));
   }
-  const addrs = diffAddresses(host, ns, dev, want.addresses, managedAddresses(have.inner, want.ipv6));
+  const haveAddresses = managedAddresses(have.inner, want.ipv6);
+  const addrs = diffAddresses(host, ns, dev, want.addresses, haveAddresses);
   reasons.push(...addrs.reasons);
   innerDo.push(...addrs.lines);
   innerUndo.push(...addrs.undo);
+  // Old addresses go before new ones come: when every IPv4 address goes, the kernel drops the
+  // link's IPv4 routes on the way (route.ts adds them again).
+  const ipv4 = have.inner.addresses.filter((a) => a.family === 4);
+  if (ipv4.length && ipv4.every((a) => haveAddresses.includes(a.cidr) && !want.addresses.includes(a.cidr))) ctx.flushedLinks.set(`${ns}/${dev}`, `${host}|${address}|update`);
   if (!have.inner.up) {
     reasons.push('link is down');
     innerDo.push(['link', 'set', dev, 'up']);
@@ -250,7 +263,16 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
   }
   if (!reasons.length && !outerDo.length && !innerDo.length) return;
   if (outerDo.length)
-    sink.step(host, address, { phase: 'update-host', ns: null, action: 'update', description: `update host end of ${address}`, do: outerDo, undo: outerUndo.reverse() });
+    sink.step(host, address, {
+      phase: 'update-host',
+      ns: null,
+      action: 'update',
+      description: `update host end of ${address}`,
+      do: outerDo,
+      undo: outerUndo.reverse(),
+      // The bridge it moves to may be made by this plan.
+      after: [`network.${networkOf(ctx, want)}|create`],
+    });
   if (innerDo.length)
     sink.step(host, address, { phase: 'update', ns, action: 'update', description: `update ${ns}/${dev}`, do: innerDo, undo: innerUndo.reverse() });
   sink.change(host, address, 'endpoint', 'update', summary(want), reasons);

@@ -35,6 +35,21 @@ export function routeCreateCommands(ctx: Context, s: RouteSpec) {
 
 const summary = (s: RouteSpec) => `${s.to} via ${s.via} in ${s.netns}`;
 
+const describeRoute = (r: KRoute) =>
+  [r.dst, ...(r.gateway ? ['via', r.gateway] : []), ...(r.dev ? ['dev', r.dev] : []), ...(r.protocol ? ['proto', r.protocol] : [])].join(' ');
+
+/**
+ * A route tsnet did not make (by hand, or the kernel's own) that holds the destination `s`
+ * wants in a namespace that stays: `route add` would fail with "File exists". Routes on links
+ * this plan deletes go with them and do not count.
+ */
+function foreignRoute(ctx: Context, s: RouteSpec): KRoute | undefined {
+  if (ctx.dyingNs.has(s.netns) || ctx.newNs.has(s.netns)) return undefined;
+  return ctx.view
+    .namespace(s.netns)
+    ?.routes.find((r) => r.protocol !== ROUTE_PROTO && r.family === s.family && r.dst === s.to && !(r.dev && ctx.dyingLinks.has(`${s.netns}/${r.dev}`)));
+}
+
 export function planRoute(ctx: Context, address: string, want: RouteSpec | undefined, observed: RouteSpec | undefined): void {
   const { host, sink } = ctx;
   const sandboxAddress = `sandbox.${address.split('.')[1]}`;
@@ -57,10 +72,29 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
     } else sink.change(host, address, 'route', 'delete', summary(observed), ['not in the topology any more']);
     return;
   }
+  // A route on a link that loses its last IPv4 address is dropped by the kernel with it: that
+  // step's undo brings it back, and it is added again (as wanted) after the new addresses.
+  const flush = observed?.family === 4 && observed.dev ? ctx.flushedLinks.get(`${observed.netns}/${observed.dev}`) : undefined;
+  if (observed && want && flush && observed.netns === want.netns) {
+    sink.extendUndo(flush, routeCreateCommands(ctx, observed));
+    sink.step(host, address, {
+      phase: 'update',
+      ns: want.netns,
+      action: 'update',
+      description: `add route ${summary(want)} (dropped with the old addresses)`,
+      do: [routeAddLine(want)],
+      undo: [cmd(host, want.netns, routeDelLine(want))],
+      after: [`${sandboxAddress}|config`, 'endpoints-of-sandbox'],
+    });
+    const reasons = observed.via !== want.via ? [`via ${observed.via} -> ${want.via}`] : [];
+    reasons.push(`the kernel drops it when ${observed.dev} loses its last IPv4 address: added again`);
+    sink.change(host, address, 'route', 'update', summary(want), reasons);
+    return;
+  }
   const have = observed;
   if (have && !want) {
     const dying = ctx.dyingNs.get(have.netns);
-    if (dying) sink.extendUndo(dying, routeCreateCommands(ctx, have));
+    if (dying) sink.extendUndo(linkDeletion ?? dying, routeCreateCommands(ctx, have));
     else
       sink.step(host, address, {
         phase: 'delete',
@@ -76,8 +110,15 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
   if (!want) return;
   const after = [`${sandboxAddress}|config`, 'endpoints-of-sandbox'];
   if (!have || ctx.dyingNs.has(have.netns) || have.netns !== want.netns) {
-    if (have && !ctx.dyingNs.has(have.netns)) {
+    const dying = have ? ctx.dyingNs.get(have.netns) : undefined;
+    if (have && dying) sink.extendUndo(linkDeletion ?? dying, routeCreateCommands(ctx, have));
+    else if (have) {
       sink.step(host, address, { phase: 'delete', ns: have.netns, action: 'replace', description: `delete route ${summary(have)}`, do: [routeDelLine(have)], undo: routeCreateCommands(ctx, have) });
+    }
+    const taken = foreignRoute(ctx, want);
+    if (taken) {
+      sink.error(host, address, `cannot add route ${summary(want)}: the destination is taken by a route tsnet did not make (${describeRoute(taken)})`);
+      return;
     }
     const replacing = have !== undefined;
     sink.step(host, address, {

@@ -58,7 +58,7 @@ export function plan(input: PlanInput): Plan {
       return dh === host || machineOf(dh) !== machineOf(host);
     };
     const view = new HostView(input.topology, state, belongs);
-    const ctx: Context = { topology: input.topology, host, view, desired, sink, dyingNs: new Map(), dyingLinks: new Map(), newNs: new Map() };
+    const ctx: Context = { topology: input.topology, host, view, desired, sink, dyingNs: new Map(), dyingLinks: new Map(), newNs: new Map(), flushedLinks: new Map() };
     planHost(ctx);
   }
   resolveDependencies(sink.steps);

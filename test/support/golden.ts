@@ -1,7 +1,9 @@
 // Golden plan cases: test/fixtures/plan/<case>/ holds topology.yaml, the live state as the raw
 // `ip -d -json -batch` output tsnet reads (state/<host>/root.json, state/<host>/netns/*.json,
 // optionally state/<host>/sysctls/<ns>.txt), and expected.txt: the plan as `tsnet plan` prints
-// it, then every step with its do and undo lines. `mode` (optional file) holds "destroy".
+// it, then every step with its do and undo lines (none when the plan has errors). `mode`
+// (optional file) holds "destroy". scripts/golden-cases.sh rebuilds each case's state/ in the
+// lab: apply, drift by hand, capture.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasErrors, formatDiagnostic } from '../../src/model/diagnostics.js';
@@ -67,5 +69,7 @@ export function runCase(caseDir: string): string {
   );
   const p = plan({ topology: t.name, hosts, implicitHost: t.implicitHost, desired, live, machines });
   if (mode === 'destroy') for (const c of p.changes) c.reasons = [];
-  return `${renderPlan(p, { file: 'topology.yaml', destroy: mode === 'destroy' })}\n\n--- steps ---\n${renderSteps(p)}\n`;
+  // A plan with errors is never carried out: its steps are left out.
+  const steps = p.errors.length ? '(none: the plan has errors)' : renderSteps(p);
+  return `${renderPlan(p, { file: 'topology.yaml', destroy: mode === 'destroy' })}\n\n--- steps ---\n${steps}\n`;
 }
