@@ -36,6 +36,11 @@ export function planBridge(ctx: Context, address: string, want: BridgeSpec | und
   const undoCreate = (s: BridgeSpec): Command[] => bridgeCreateLines(ctx, s).map((l) => cmd(host, null, l));
 
   const remove = (action: 'delete' | 'replace') => {
+    const foreign = ctx.view.foreignPorts(have!.spec.ifname);
+    if (foreign.length) {
+      sink.error(host, address, `cannot delete bridge "${have!.spec.ifname}": interfaces tsnet does not own are attached to it: ${foreign.join(', ')}; detach them first`);
+      return undefined;
+    }
     ctx.dyingLinks.set(`/${have!.spec.ifname}`, `${host}|${address}|delete`);
     return sink.step(host, address, {
       phase: 'delete',

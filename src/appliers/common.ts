@@ -70,10 +70,20 @@ export class HostView {
     const link = this.link(ns, ifname);
     if (!link) return undefined;
     const mark = parseMark(link.alias);
-    const where = ns === null ? `on host "${this.host}"` : `in namespace "${ns}"`;
+    const where = ns === null ? "in the host's own stack" : `in namespace "${ns}"`;
     if (!mark) return `a foreign ${link.kind ?? 'interface'} "${ifname}" ${where} (not made by tsnet)`;
     if (mark.topology !== this.topology) return `"${ifname}" ${where}, owned by topology "${mark.topology}" (${mark.address})`;
     return `"${ifname}" ${where}, owned by ${mark.address} of this topology`;
+  }
+
+  /**
+   * Interfaces on a bridge of ours that are not this topology's (a user's veth, another
+   * topology's port): deleting the bridge would change them, so the plan refuses.
+   */
+  foreignPorts(bridge: string): string[] {
+    return this.state.root.links
+      .filter((l) => l.master === bridge && parseMark(l.alias)?.topology !== this.topology)
+      .map((l) => `${l.ifname} (${parseMark(l.alias) ? `owned by topology "${parseMark(l.alias)!.topology}"` : 'not made by tsnet'})`);
   }
 
   /** Who holds a namespace name, for clash messages; undefined when free or ours. */

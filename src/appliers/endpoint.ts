@@ -99,7 +99,7 @@ function replaceReason(have: Observed, want: EndpointSpec): string | undefined {
   const h = have.spec;
   if (h.type !== want.type) return `${h.type} -> ${want.type}`;
   if (h.netns !== want.netns) return `namespace ${h.netns} -> ${want.netns}`;
-  if (h.ifname !== want.ifname) return `renamed ${want.ifname} -> ${h.ifname} by hand`;
+  if (h.ifname !== want.ifname) return `renamed by hand to ${h.ifname}; the topology says ${want.ifname}`;
   if (h.type === 'veth' && want.type === 'veth' && h.hostIfname !== want.hostIfname) return `host end ${h.hostIfname} -> ${want.hostIfname}`;
   if (h.type === 'macvlan' && want.type === 'macvlan') {
     if (h.parent !== want.parent) return `parent ${h.parent} -> ${want.parent}`;

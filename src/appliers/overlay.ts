@@ -110,6 +110,12 @@ export function planOverlay(ctx: Context, address: string, want: OverlaySpec | u
 
   const remove = (action: 'delete' | 'replace') => {
     const links = have ? [have.vxlan, have.bridge] : stray;
+    const bridge = have?.bridge ?? stray.find((l) => l.kind === 'bridge');
+    const foreign = bridge ? ctx.view.foreignPorts(bridge.ifname) : [];
+    if (foreign.length) {
+      sink.error(host, address, `cannot delete bridge "${bridge!.ifname}": interfaces tsnet does not own are attached to it: ${foreign.join(', ')}; detach them first`);
+      return;
+    }
     sink.step(host, address, {
       phase: 'delete',
       ns: null,

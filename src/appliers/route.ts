@@ -29,8 +29,13 @@ export function observeRoutes(ctx: Context): Map<string, RouteSpec> {
   return out;
 }
 
-export function routeCreateCommands(ctx: Context, s: RouteSpec) {
-  return [cmd(ctx.host, s.netns, routeAddLine(s))];
+/**
+ * Commands that put a route back (in an undo): `route replace`, which succeeds whether or not
+ * the kernel dropped the route meanwhile (a failed step may have stopped before the line that
+ * would have dropped it).
+ */
+export function routeRestoreCommands(ctx: Context, s: RouteSpec) {
+  return [cmd(ctx.host, s.netns, ['route', 'replace', dst(s), 'via', s.via, 'proto', ROUTE_PROTO])];
 }
 
 const summary = (s: RouteSpec) => `${s.to} via ${s.via} in ${s.netns}`;
@@ -57,7 +62,7 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
   // and a route still wanted is made again after the new link.
   const linkDeletion = observed?.dev ? ctx.dyingLinks.get(`${observed.netns}/${observed.dev}`) : undefined;
   if (observed && linkDeletion && !ctx.dyingNs.has(observed.netns)) {
-    sink.extendUndo(linkDeletion, routeCreateCommands(ctx, observed));
+    sink.extendUndo(linkDeletion, routeRestoreCommands(ctx, observed));
     if (want) {
       sink.step(host, address, {
         phase: 'create',
@@ -76,7 +81,7 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
   // step's undo brings it back, and it is added again (as wanted) after the new addresses.
   const flush = observed?.family === 4 && observed.dev ? ctx.flushedLinks.get(`${observed.netns}/${observed.dev}`) : undefined;
   if (observed && want && flush && observed.netns === want.netns) {
-    sink.extendUndo(flush, routeCreateCommands(ctx, observed));
+    sink.extendUndo(flush, routeRestoreCommands(ctx, observed));
     sink.step(host, address, {
       phase: 'update',
       ns: want.netns,
@@ -94,7 +99,7 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
   const have = observed;
   if (have && !want) {
     const dying = ctx.dyingNs.get(have.netns);
-    if (dying) sink.extendUndo(linkDeletion ?? dying, routeCreateCommands(ctx, have));
+    if (dying) sink.extendUndo(linkDeletion ?? dying, routeRestoreCommands(ctx, have));
     else
       sink.step(host, address, {
         phase: 'delete',
@@ -102,7 +107,7 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
         action: 'delete',
         description: `delete route ${summary(have)}`,
         do: [routeDelLine(have)],
-        undo: routeCreateCommands(ctx, have),
+        undo: routeRestoreCommands(ctx, have),
       });
     sink.change(host, address, 'route', 'delete', summary(have), ['not in the topology any more']);
     return;
@@ -111,9 +116,9 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
   const after = [`${sandboxAddress}|config`, 'endpoints-of-sandbox'];
   if (!have || ctx.dyingNs.has(have.netns) || have.netns !== want.netns) {
     const dying = have ? ctx.dyingNs.get(have.netns) : undefined;
-    if (have && dying) sink.extendUndo(linkDeletion ?? dying, routeCreateCommands(ctx, have));
+    if (have && dying) sink.extendUndo(linkDeletion ?? dying, routeRestoreCommands(ctx, have));
     else if (have) {
-      sink.step(host, address, { phase: 'delete', ns: have.netns, action: 'replace', description: `delete route ${summary(have)}`, do: [routeDelLine(have)], undo: routeCreateCommands(ctx, have) });
+      sink.step(host, address, { phase: 'delete', ns: have.netns, action: 'replace', description: `delete route ${summary(have)}`, do: [routeDelLine(have)], undo: routeRestoreCommands(ctx, have) });
     }
     const taken = foreignRoute(ctx, want);
     if (taken) {

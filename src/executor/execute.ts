@@ -62,8 +62,10 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
   // The last ip batch of each namespace reads it back, unless the namespace is deleted at the end.
   const lastIp = new Map<string, Batch>();
   for (const b of batches) if (b.tool === 'ip') lastIp.set(groupKey(b), b);
-  const deleted = new Set(plan.steps.filter((s) => s.do.some((l) => l[0] === 'netns' && l[1] === 'del')).map((s) => `${s.host}\u0000${s.do[0]![2]}`));
-  const created = new Set(plan.steps.filter((s) => s.do.some((l) => l[0] === 'netns' && l[1] === 'add')).map((s) => `${s.host}\u0000${s.do[0]![2]}`));
+  const namespaces = (verb: 'add' | 'del') =>
+    new Set(plan.steps.flatMap((s) => s.do.filter((l) => s.tool === 'ip' && l[0] === 'netns' && l[1] === verb).map((l) => `${s.host}\u0000${l[2]}`)));
+  const deleted = namespaces('del');
+  const created = namespaces('add');
 
   opts.journal?.begin({
     topology: plan.topology,

@@ -82,14 +82,6 @@ async function everyPosition(file: string, total: number, before: KernelDump, op
   return { problems, hit };
 }
 
-/**
- * Known planner problem, reported (src/appliers/route.ts, flushedLinks): when a's update step
- * fails at the very line that deletes its only IPv4 address, that address and a's routes were
- * never removed, yet the undo that route.ts adds to the step re-adds the default route with
- * `route add`, which fails with "File exists". The kernel still ends identical (checked); only
- * the rollback reports an error. `route replace` there fixes it. Remove this once fixed.
- */
-const KNOWN_UPDATE_PROBLEM = /^K=\d+ \(kt3-a: addr del 198\.18\.80\.10\/24 dev eth0\): rollback errors: namespace kt3-a: RTNETLINK answers: File exists; Command failed -:\d+$/;
 
 describeInLab('engine: failure injection at every step', () => {
   beforeAll(async () => {
@@ -145,9 +137,7 @@ describeInLab('engine: failure injection at every step', () => {
     );
     const total = planLines(s.plan);
     const { problems, hit } = await everyPosition(UPDATE, total, before, { concurrency: 1, restore: BASE });
-    const known = problems.filter((p) => KNOWN_UPDATE_PROBLEM.test(p));
-    if (known.length) console.warn(`known problem (reported, see KNOWN_UPDATE_PROBLEM):\n${known.join('\n')}`);
-    expect(problems.filter((p) => !KNOWN_UPDATE_PROBLEM.test(p))).toEqual([]);
+    expect(problems).toEqual([]);
     expect([...hit].sort()).toEqual(s.plan.steps.map((st) => st.id).sort());
     // And the update itself goes through, then destroy leaves the lab as it was.
     await converge(UPDATE);

@@ -5,6 +5,7 @@
 //   - A desired name already taken (a foreign bridge, a foreign namespace, a foreign interface
 //     with a host end's name, another topology's bridge) is refused by plan and by apply with
 //     exit 1 and a message naming it, and nothing at all changes.
+//   - A bridge of ours holding a port tsnet does not own is not deleted: destroy refuses, naming it.
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { dumpLink, dumpStack, quietDump, settledDump } from '../support/dump.js';
@@ -114,6 +115,24 @@ describeInLab('engine: ownership, foreign objects and name clashes', () => {
       await refused(FILE, ['endpoint.a.eth0', `"${name}"`]);
     } finally {
       await must(['ip', 'link', 'del', name]);
+    }
+  });
+
+  it('destroy refuses to delete a bridge that holds a foreign port, naming it, and changes nothing', async () => {
+    await tsnetOk('apply', '--auto-approve', FILE);
+    await must(['ip', 'link', 'add', 'ktfp-a', 'type', 'veth', 'peer', 'name', 'ktfp-b']);
+    try {
+      await must(['ip', 'link', 'set', 'ktfp-a', 'master', 'tsn-net', 'up']);
+      const before = await quietDump();
+      const res = await tsnet('destroy', '--auto-approve', FILE);
+      expect(res.code, res.all).toBe(1);
+      expect(res.all).toContain('cannot delete bridge "tsn-net"');
+      expect(res.all).toContain('ktfp-a (not made by tsnet)');
+      expect(res.all).toContain('nothing was changed');
+      expect(await settledDump(before)).toEqual(before);
+    } finally {
+      await must(['ip', 'link', 'del', 'ktfp-a']);
+      await tsnetOk('destroy', '--auto-approve', FILE);
     }
   });
 
