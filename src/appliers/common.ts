@@ -11,6 +11,41 @@ export const ROUTE_PROTO = '116';
 /** Suffix of the mark on the host-side end of a veth pair. */
 export const PEER_SUFFIX = '/peer';
 
+/**
+ * What an interrupted apply was creating on a host, from its journal: namespace names and
+ * links ("<ns>/<ifname>", ns '' for the host's own stack), each with the resource address whose
+ * mark it would have got. Such an object found without any mark is this topology's half-made
+ * work, not a foreign object.
+ */
+export interface Adoption {
+  namespaces: Map<string, string>;
+  links: Map<string, string>;
+}
+
+/** The objects the `do` lines of a step create, with the mark address each gets. */
+export function createdBy(step: { ns: string | null; tool: string; address: string; do: string[][] }, into: Adoption): void {
+  if (step.tool !== 'ip') return;
+  for (const l of step.do) {
+    if (l[0] === 'netns' && l[1] === 'add' && l[2]) into.namespaces.set(l[2], step.address);
+    if (l[0] !== 'link' || l[1] !== 'add') continue;
+    const type = l[l.indexOf('type') + 1];
+    if (l[2] === 'link') {
+      // link add link PARENT name IF netns NS type macvlan ...
+      const name = l[l.indexOf('name') + 1];
+      const ns = l.includes('netns') ? l[l.indexOf('netns') + 1] : step.ns ?? '';
+      if (name) into.links.set(`${ns}/${name}`, step.address);
+    } else if (type === 'veth') {
+      // link add HOST type veth peer name IF netns NS: the host end and the inner end
+      into.links.set(`${step.ns ?? ''}/${l[2]}`, step.address + PEER_SUFFIX);
+      const inner = l[l.indexOf('name') + 1];
+      const ns = l.includes('netns') ? l[l.indexOf('netns') + 1] : step.ns ?? '';
+      if (inner) into.links.set(`${ns}/${inner}`, step.address);
+    } else if (l[2]) {
+      into.links.set(`${step.ns ?? ''}/${l[2]}`, type === 'vxlan' ? `${step.address}/vxlan` : step.address);
+    }
+  }
+}
+
 /** One host's live state, sorted into what this topology owns and what it does not. */
 export class HostView {
   /** Namespaces owned by this topology on this host, by resource address ("sandbox.web"). */
@@ -22,14 +57,26 @@ export class HostView {
   /** Sandbox address of each owned namespace name. */
   readonly nsAddress = new Map<string, string>();
 
+  /**
+   * Unmarked objects taken as this topology's because an interrupted apply was making them
+   * (see Adoption): "ns:<name>" for namespaces, "<ns>/<ifname>" for links.
+   */
+  readonly halfMade = new Map<string, string>();
+
   constructor(
     readonly topology: string,
     readonly state: HostState,
     /** Whether an owned namespace for `sandbox.X` belongs to this host (several netns hosts share a machine). */
     belongs: (sandboxAddress: string) => boolean,
+    adopt?: Adoption,
   ) {
     for (const ns of state.namespaces.values()) {
-      const mark = parseMark(ns.links.find((l) => l.ifname === 'lo')?.alias);
+      const lo = ns.links.find((l) => l.ifname === 'lo');
+      let mark = parseMark(lo?.alias);
+      if (!lo?.alias && adopt?.namespaces.has(ns.name!)) {
+        mark = { topology, address: adopt.namespaces.get(ns.name!)! };
+        this.halfMade.set(`ns:${ns.name}`, mark.address);
+      }
       if (!mark || mark.topology !== topology || !belongs(mark.address)) continue;
       this.ownedNs.set(mark.address, ns);
       this.nsAddress.set(ns.name!, mark.address);
@@ -38,7 +85,12 @@ export class HostView {
     for (const ns of [state.root, ...this.ownedNs.values()]) {
       for (const link of ns.links) {
         if (link.ifname === 'lo') continue;
-        const mark = parseMark(link.alias);
+        let mark = parseMark(link.alias);
+        const key = `${ns.name ?? ''}/${link.ifname}`;
+        if (!link.alias && adopt?.links.has(key)) {
+          mark = { topology, address: adopt.links.get(key)! };
+          this.halfMade.set(key, mark.address);
+        }
         if (!mark || mark.topology !== topology) continue;
         const list = this.ownedLinks.get(mark.address) ?? [];
         list.push(link);

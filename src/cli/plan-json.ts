@@ -10,6 +10,7 @@ export function planToJson(plan: Plan, file: string) {
     file,
     hosts: plan.hosts,
     implicit_host: plan.implicitHost,
+    notes: plan.notes ?? [],
     errors: plan.errors,
     changes: plan.changes.map((c) => ({ ...c, symbol: SYMBOL[c.action] })),
     summary: countChanges(plan.changes),

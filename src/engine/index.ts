@@ -6,9 +6,10 @@ import { loadFile, renormalize, type LoadResult } from '../model/load.js';
 import type { Host, Topology } from '../model/types.js';
 import { expand, type Desired, type Spec } from '../planner/desired.js';
 import { plan as makePlan } from '../planner/plan.js';
-import type { Plan } from '../planner/types.js';
+import type { Interrupted, Plan } from '../planner/types.js';
 import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute.js';
-import { Journal } from '../executor/journal.js';
+import { Journal, journalClosed, journalDone } from '../executor/journal.js';
+import { isAlive } from '../executor/proc.js';
 import { snapshot, snapshotDiff } from '../state/fingerprint.js';
 import { heldFrom } from '../state/held.js';
 import { defaultConcurrency, readNamespace, readState, StateReadError, type ReadOptions } from '../state/read.js';
@@ -89,12 +90,12 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   const topology = load.topology;
   const desired: Desired =
     mode === 'destroy' ? new Map([...topology.hosts.keys()].map((h) => [h, new Map<string, Spec>()])) : expand(topology);
-  const plan = planFor(topology, desired, live, runners);
-  if (mode === 'destroy') for (const c of plan.changes) c.reasons = [];
+  const plan = planFor(topology, desired, live, runners, interruptedApply(topology.name));
+  if (mode === 'destroy') for (const c of plan.changes) if (!c.reasons.some((r) => r.startsWith('left half-made'))) c.reasons = [];
   return { load, topology, runners, live, desired, plan, readOptions };
 }
 
-export function planFor(topology: Topology, desired: Desired, live: LiveState, runners: ReadonlyMap<string, Runner>): Plan {
+export function planFor(topology: Topology, desired: Desired, live: LiveState, runners: ReadonlyMap<string, Runner>, interrupted?: Interrupted): Plan {
   return makePlan({
     topology: topology.name,
     hosts: [...topology.hosts.keys()],
@@ -102,7 +103,18 @@ export function planFor(topology: Topology, desired: Desired, live: LiveState, r
     desired,
     live,
     machines: machinesOf(runners),
+    ...(interrupted ? { interrupted } : {}),
   });
+}
+
+/** The journal of an apply of the topology that was killed (not finished, its process gone). */
+export function interruptedApply(topology: string): Interrupted | undefined {
+  const record = new Journal(topology).read();
+  if (!record || journalClosed(record)) return undefined;
+  const h = record.header;
+  if (h.startTime && isAlive({ pid: h.pid, startTime: h.startTime })) return undefined; // still running
+  if (!Array.isArray(h.steps) || h.steps.some((st) => !Array.isArray(st.do))) return undefined; // a journal of another version
+  return { pid: h.pid, started: h.started, steps: h.steps, done: journalDone(record) };
 }
 
 export interface ApplyOutcome {

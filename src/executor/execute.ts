@@ -10,6 +10,7 @@ import type { KNamespace } from '../state/types.js';
 import type { Plan, Step, Tool } from '../planner/types.js';
 import { batchLine, commandBatches, groupKey, sysctlArg, toBatches, type Batch } from './batch.js';
 import type { Journal } from './journal.js';
+import { processStartTime } from './proc.js';
 
 export type ExecEvent =
   | { type: 'step-start'; step: Step }
@@ -71,8 +72,9 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
     topology: plan.topology,
     file: '',
     pid: process.pid,
+    startTime: processStartTime(process.pid) ?? '',
     started: new Date().toISOString(),
-    steps: plan.steps.map((s) => ({ id: s.id, host: s.host, ns: s.ns, tool: s.tool, description: s.description, undo: s.undo })),
+    steps: plan.steps.map((s) => ({ id: s.id, host: s.host, ns: s.ns, tool: s.tool, address: s.address, description: s.description, do: s.do, undo: s.undo })),
   });
 
   const completed: Step[] = [];

@@ -10,8 +10,10 @@ export interface JournalHeader {
   topology: string;
   file: string;
   pid: number;
+  /** The process's start time (proc.ts): with the pid, tells a live run from a killed one. */
+  startTime: string;
   started: string;
-  steps: Pick<Step, 'id' | 'host' | 'ns' | 'tool' | 'description' | 'undo'>[];
+  steps: Pick<Step, 'id' | 'host' | 'ns' | 'tool' | 'address' | 'description' | 'do' | 'undo'>[];
 }
 
 export type JournalEntry =
@@ -72,3 +74,6 @@ export class Journal {
 
 /** True when the journal's run ended (finished or rolled back) rather than being killed. */
 export const journalClosed = (r: JournalRecord): boolean => r.entries.some((e) => e.type === 'finished' || e.type === 'rolled-back');
+
+/** The ids a journal records as done. */
+export const journalDone = (r: JournalRecord): string[] => r.entries.flatMap((e) => (e.type === 'batch' ? e.done : []));

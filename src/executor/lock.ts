@@ -6,6 +6,9 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDir } from './journal.js';
+import { isAlive, processStartTime } from './proc.js';
+
+export { isAlive, processStartTime };
 
 export interface LockInfo {
   pid: number;
@@ -23,22 +26,6 @@ export class LockError extends Error {
     super(message);
     this.name = 'LockError';
   }
-}
-
-export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
-  } catch {
-    return undefined;
-  }
-}
-
-export function isAlive(info: LockInfo): boolean {
-  const now = processStartTime(info.pid);
-  return now !== undefined && now === info.startTime;
 }
 
 export const lockPath = (topology: string, dir = stateDir()): string => join(dir, `${topology}.lock`);

@@ -1,16 +1,16 @@
 // plan(desired, actual): pure. No I/O, no clock. Each host's resources are compared one by one
 // by the applier of their kind; the steps they return are then ordered into a DAG:
 // namespaces -> bridges -> veth pairs -> addresses -> routes to create, the reverse to destroy.
-import { HostView, PEER_SUFFIX, Sink, type Context } from '../appliers/common.js';
+import { HostView, PEER_SUFFIX, Sink, createdBy, type Adoption, type Context } from '../appliers/common.js';
 import { planBridge } from '../appliers/bridge.js';
 import { planEndpoint } from '../appliers/endpoint.js';
 import { planSandbox } from '../appliers/namespace.js';
 import { planOverlay, overlayAddresses } from '../appliers/overlay.js';
 import { observeRoutes, planRoute } from '../appliers/route.js';
-import { parseMark } from '../state/ownership.js';
+import { markText, parseMark } from '../state/ownership.js';
 import type { LiveState } from '../state/types.js';
 import type { BridgeSpec, Desired, EndpointSpec, OverlaySpec, RouteSpec, SandboxSpec, Spec } from './desired.js';
-import type { Change, Plan, ResourceKind, Step } from './types.js';
+import type { Change, Interrupted, Plan, ResourceKind, Step } from './types.js';
 
 export interface PlanInput {
   topology: string;
@@ -21,6 +21,8 @@ export interface PlanInput {
   live: LiveState;
   /** Host -> machine; hosts on one machine share its named namespaces. Default: one machine each. */
   machines?: ReadonlyMap<string, string>;
+  /** The journal of an apply of this topology that was killed: its half-made objects are ours. */
+  interrupted?: Interrupted;
 }
 
 const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, endpoint: 2, route: 3 };
@@ -44,6 +46,14 @@ export function plan(input: PlanInput): Plan {
   }
   const formerHostOf = (sandboxAddress: string) => formerHost.get(sandboxAddress);
 
+  // What a killed apply was making, per host: found unmarked, it is ours (half-made).
+  const adoptions = new Map<string, Adoption>();
+  for (const step of input.interrupted?.steps ?? []) {
+    const a = adoptions.get(step.host) ?? { namespaces: new Map(), links: new Map() };
+    createdBy(step, a);
+    adoptions.set(step.host, a);
+  }
+
   for (const host of input.hosts) {
     const state = input.live.hosts.get(host);
     const desired = input.desired.get(host) ?? new Map<string, Spec>();
@@ -57,9 +67,10 @@ export function plan(input: PlanInput): Plan {
       if (dh === undefined) return firstOnMachine === host;
       return dh === host || machineOf(dh) !== machineOf(host);
     };
-    const view = new HostView(input.topology, state, belongs);
+    const view = new HostView(input.topology, state, belongs, adoptions.get(host));
     const ctx: Context = { topology: input.topology, host, view, desired, sink, dyingNs: new Map(), dyingLinks: new Map(), newNs: new Map(), flushedLinks: new Map() };
     planHost(ctx);
+    markHalfMade(ctx, input.interrupted);
   }
   resolveDependencies(sink.steps);
 
@@ -70,7 +81,15 @@ export function plan(input: PlanInput): Plan {
       KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
       a.address.localeCompare(b.address),
   );
+  const notes: string[] = [];
+  if (input.interrupted) {
+    const i = input.interrupted;
+    notes.push(
+      `The last apply of "${input.topology}" (process ${i.pid}, started ${i.started}) was interrupted after ${i.done.length} of its ${i.steps.length} steps; this plan repairs what it left, and the objects it half made are recognised as this topology's.`,
+    );
+  }
   return {
+    ...(notes.length ? { notes } : {}),
     topology: input.topology,
     changes,
     steps: orderSteps(sink.steps),
@@ -78,6 +97,45 @@ export function plan(input: PlanInput): Plan {
     hosts: [...input.hosts],
     implicitHost: input.implicitHost,
   };
+}
+
+/**
+ * Half-made objects that stay (nothing in the plan deletes them) get their ownership mark, and
+ * their resource's change says why.
+ */
+function markHalfMade(ctx: Context, interrupted: Interrupted | undefined): void {
+  if (!interrupted || !ctx.view.halfMade.size) return;
+  const { host, sink } = ctx;
+  const reason = `left half-made by the interrupted apply (process ${interrupted.pid}): marked as this topology's`;
+  const deleted = (base: string) => sink.steps.some((st) => st.id === `${host}|${base}|delete`);
+  const explain = (base: string, kind: Change['kind'], summary: string) => {
+    const change = sink.changes.find((c) => c.host === host && c.address === base);
+    if (change) change.reasons.push(reason);
+    else sink.change(host, base, kind, 'update', summary, [reason]);
+  };
+  for (const [key, address] of ctx.view.halfMade) {
+    const base = address.replace(/\/(peer|vxlan)$/, '');
+    if (key.startsWith('ns:')) {
+      const ns = key.slice(3);
+      if (ctx.dyingNs.has(ns) || deleted(base)) continue;
+      sink.step(host, base, { phase: 'mark', ns, action: 'update', description: `mark namespace ${ns} as tsnet's`, do: [['link', 'set', 'lo', 'alias', markText(ctx.topology, address)]], undo: [] });
+      explain(base, 'sandbox', `namespace ${ns}`);
+      continue;
+    }
+    const slash = key.indexOf('/');
+    const ns = key.slice(0, slash) || null;
+    const ifname = key.slice(slash + 1);
+    if ((ns && ctx.dyingNs.has(ns)) || deleted(base)) continue;
+    sink.step(host, base, {
+      phase: `mark-${ifname}`,
+      ns,
+      action: 'update',
+      description: `mark ${ns ? `${ns}/` : ''}${ifname} as tsnet's`,
+      do: [['link', 'set', ifname, 'alias', markText(ctx.topology, address)]],
+      undo: [],
+    });
+    explain(base, base.startsWith('network.') ? 'network' : 'endpoint', `${ns ? `${ns}/` : ''}${ifname}`);
+  }
 }
 
 function planHost(ctx: Context): void {

@@ -31,6 +31,7 @@ export function summaryLine(plan: Plan, file: string, destroy = false): string {
 export function renderPlan(plan: Plan, opts: RenderOptions): string {
   const out: string[] = [];
   const color = opts.color ?? false;
+  for (const n of plan.notes ?? []) out.push(`${paint(color, '1;33', 'Note:')} ${n}`, '');
   for (const e of plan.errors) {
     out.push(`${paint(color, '1;31', 'error')}: ${e.address}${plan.implicitHost ? '' : ` on host "${e.host}"`}: ${e.message}`);
   }

@@ -58,7 +58,18 @@ export interface PlanError {
   message: string;
 }
 
+/** The journal of an apply that did not finish (killed), as the next plan sees it. */
+export interface Interrupted {
+  pid: number;
+  started: string;
+  /** Its steps (what it was making) and the ids it recorded as done. */
+  steps: Pick<Step, 'id' | 'host' | 'ns' | 'tool' | 'address' | 'do'>[];
+  done: string[];
+}
+
 export interface Plan {
+  /** Things the reader of the plan should know first (e.g. an interrupted apply). */
+  notes?: string[];
   topology: string;
   changes: Change[];
   steps: Step[];
