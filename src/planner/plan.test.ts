@@ -86,14 +86,14 @@ describe('plan', () => {
     expect(ns.after).toContain(veth.id);
     expect(veth.do).toEqual([['link', 'del', 'tsv1']]);
     expect(ns.undo.map((u) => u.argv.join(' '))).toEqual(['netns add top-a', 'link set lo up', 'link set lo alias tsnet:top:sandbox.a']);
-    expect(veth.undo.at(-1)).toEqual({ host: 'local', ns: 'top-a', tool: 'ip', argv: ['route', 'add', 'default', 'via', '198.18.0.1', 'proto', '116'] });
+    expect(veth.undo.at(-1)).toEqual({ host: 'local', ns: 'top-a', tool: 'ip', argv: ['route', 'replace', 'default', 'via', '198.18.0.1', 'proto', '116'] });
     expect(p.changes.map((c) => `${c.action} ${c.address}`)).toEqual(['replace sandbox.a', 'replace endpoint.a.eth0', 'replace route.a.default']);
   });
 
   it('deleting a namespace takes its veths and routes along: its undo rebuilds them', () => {
     const p = run(desired(), live(root('a'), sandboxNs('top-a', 'a', [ownedDefault])));
     const ns = p.steps.find((s) => s.id === 'local|sandbox.a|delete')!;
-    expect(ns.undo.at(-1)?.argv.join(' ')).toBe('route add default via 198.18.0.1 proto 116');
+    expect(ns.undo.at(-1)?.argv.join(' ')).toBe('route replace default via 198.18.0.1 proto 116');
     expect(p.steps.some((s) => s.id === 'local|endpoint.a.eth0|delete')).toBe(false);
   });
 
@@ -129,7 +129,7 @@ describe('plan', () => {
     ]);
     const endpoint = p.steps.find((s) => s.id === 'local|endpoint.a.eth0|update')!;
     const route = p.steps.find((s) => s.id === 'local|route.a.default|update')!;
-    expect(endpoint.undo.map((u) => u.argv.join(' '))).toEqual(['addr del 198.18.0.3/24 dev eth0', 'addr add 198.18.0.2/24 dev eth0', 'route add default via 198.18.0.1 proto 116']);
+    expect(endpoint.undo.map((u) => u.argv.join(' '))).toEqual(['addr del 198.18.0.3/24 dev eth0', 'addr add 198.18.0.2/24 dev eth0', 'route replace default via 198.18.0.1 proto 116']);
     expect(route.do).toEqual([['route', 'add', 'default', 'via', '198.18.0.1', 'proto', '116']]);
     expect(route.undo.map((u) => u.argv.join(' '))).toEqual(['route del default via 198.18.0.1 proto 116']);
     expect(route.after).toContain('local|endpoint.a.eth0|update');
