@@ -56,7 +56,8 @@ export function startConfirmTimer(topology: string, file: string, hosts: Host[],
   const deadline = new Date(Date.now() + withinMs).toISOString();
   const record: PendingConfirm = { topology, file, deadline, hosts, steps };
   writeFileSync(pending, JSON.stringify(record));
-  const bin = fileURLToPath(new URL('../../bin/tsnet.js', import.meta.url));
+  // The script this process runs (bin/tsnet.js), so the timer is the same tsnet.
+  const bin = process.argv[1] ?? fileURLToPath(new URL('../../bin/tsnet.js', import.meta.url));
   const child = spawn(process.execPath, [bin, '_confirm-timer', topology], { detached: true, stdio: 'ignore', env: process.env });
   child.unref();
   const pid = child.pid!;

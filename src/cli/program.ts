@@ -4,9 +4,17 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ExitError } from './errors.js';
 
+/** tsnet's version, from its package.json (found upwards: dist/cli/ or dist/ for the bundle). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (let url = new URL('./', import.meta.url); url.pathname !== '/'; url = new URL('../', url)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'tsnet') return pkg.version;
+    } catch {
+      /* not here */
+    }
+  }
+  return 'unknown';
 }
 
 export function buildProgram(): Command {

@@ -16,6 +16,16 @@ import { defaultConcurrency, readNamespace, readState, StateReadError, type Read
 import { runnerFor, type Runner } from '../state/runner.js';
 import type { HostState, KNamespace, LiveState } from '../state/types.js';
 
+/** TSNET_TIMING=1: how long each phase took, on stderr (for the benchmark's explanations). */
+const timing = process.env.TSNET_TIMING === '1';
+let last = performance.now();
+export function phase(name: string): void {
+  if (!timing) return;
+  const now = performance.now();
+  process.stderr.write(`tsnet-timing ${name} ${(now - last).toFixed(1)}ms (at ${now.toFixed(0)}ms)\n`);
+  last = now;
+}
+
 /** The file did not pass validation: the diagnostics say why. */
 export class InvalidTopologyError extends Error {
   constructor(
@@ -73,7 +83,9 @@ export const machinesOf = (runners: ReadonlyMap<string, Runner>): Map<string, st
 
 /** Reads the kernel and plans: the whole of `tsnet plan`. */
 export async function planSession(file: string, mode: Mode, opts: EngineOptions = {}): Promise<Session> {
+  phase('start');
   const first = await loadChecked(file);
+  phase('load');
   if ([...first.topology.hosts.values()].some((h) => h.via.kind === 'ssh')) await import('../state/ssh.js');
   const runners = runnersFor(first.topology, opts);
   const readOptions = readOptionsFor(first.topology, opts.concurrency);
@@ -81,7 +93,9 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   let load: LoadResult;
   try {
     live = await readState([...runners.values()], readOptions);
+    phase('read');
     load = renormalize(first, heldFrom(live, first.topology.name));
+    phase('normalize');
     if (!load.topology) throw new InvalidTopologyError(load.diagnostics, new Map([[file, load.source.text]]));
   } catch (err) {
     await closeRunners(runners);
@@ -91,6 +105,7 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   const desired: Desired =
     mode === 'destroy' ? new Map([...topology.hosts.keys()].map((h) => [h, new Map<string, Spec>()])) : expand(topology);
   const plan = planFor(topology, desired, live, runners, interruptedApply(topology.name));
+  phase('plan');
   if (mode === 'destroy') for (const c of plan.changes) if (!c.reasons.some((r) => r.startsWith('left half-made'))) c.reasons = [];
   return { load, topology, runners, live, desired, plan, readOptions };
 }
@@ -144,6 +159,7 @@ export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) 
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.journal === false ? {} : { journal: new Journal(s.topology.name) }),
   });
+  phase('execute');
   if (!result.ok) {
     // Check the rollback: the owned state must be what it was before the apply. Namespaces are
     // freed in the background, so read again a few times before calling a difference real.
@@ -159,6 +175,7 @@ export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) 
   }
   let live = await mergeReads(s, result);
   let verify = planFor(s.topology, s.desired, live, s.runners);
+  phase('verify');
   // Namespaces are freed by the kernel in the background: their links may outlive `netns del`
   // for a moment. Read again a few times before calling a difference real.
   for (const wait of [50, 100, 200, 400, 800, 1500]) {

@@ -11,13 +11,16 @@ export const AJV_OPTIONS: Options = { allErrors: true, verbose: true, strict: tr
 // The build writes the schema's validator as code (ajv standalone) next to this module:
 // loading it takes a few milliseconds where compiling the schema takes about a hundred.
 // Without it (tests run the sources), ajv compiles the schema on first use.
-const precompiled = (await import(new URL('./topology-validator.js', import.meta.url).href).catch(() => undefined)) as
-  | { default: ValidateFunction }
-  | undefined;
-let compiled: ValidateFunction | undefined = precompiled?.default;
+// (dist/model/ holds it for the compiled modules, dist/bundle/ for the bundle.)
+async function loadPrecompiled(): Promise<ValidateFunction | undefined> {
+  const m = (await import(new URL('./topology-validator.js', import.meta.url).href).catch(() => undefined)) as { default: ValidateFunction } | undefined;
+  return m?.default;
+}
+let compiled: ValidateFunction | undefined = await loadPrecompiled();
 
 async function compile(): Promise<ValidateFunction> {
-  const { Ajv } = await import('ajv');
+  const m = (await import('ajv')) as unknown as { Ajv?: typeof import('ajv').Ajv; default: typeof import('ajv').Ajv };
+  const Ajv = m.Ajv ?? m.default;
   return new Ajv(AJV_OPTIONS).compile(topologySchema);
 }
 if (!compiled) compiled = await compile();
