@@ -38,6 +38,8 @@ export class InvalidTopologyError extends Error {
 }
 
 export interface EngineOptions {
+  /** The file, already loaded and checked (apply loads it once to take the lock). */
+  loaded?: LoadResult & { topology: Topology };
   /** How hosts are reached; tests wrap runners to inject failures. */
   runnerFactory?: (host: Host) => Runner;
   concurrency?: number;
@@ -84,7 +86,7 @@ export const machinesOf = (runners: ReadonlyMap<string, Runner>): Map<string, st
 /** Reads the kernel and plans: the whole of `tsnet plan`. */
 export async function planSession(file: string, mode: Mode, opts: EngineOptions = {}): Promise<Session> {
   phase('start');
-  const first = await loadChecked(file);
+  const first = opts.loaded ?? (await loadChecked(file));
   phase('load');
   if ([...first.topology.hosts.values()].some((h) => h.via.kind === 'ssh')) await import('../state/ssh.js');
   const runners = runnersFor(first.topology, opts);

@@ -25,9 +25,15 @@ export function duration(text: string | undefined, flag: string): number {
   }
 }
 
-/** Takes the topology's lock for the whole run, naming the holder when it cannot. */
-export async function lockTopology(file: string, command: string, json: boolean | undefined, timeout: string | undefined): Promise<Lock> {
-  const { topology } = await withEngineErrors(json, () => loadChecked(file));
+/** Takes the topology's lock for the whole run, naming the holder when it cannot; returns the loaded file too. */
+export async function lockTopology(
+  file: string,
+  command: string,
+  json: boolean | undefined,
+  timeout: string | undefined,
+): Promise<{ lock: Lock; loaded: Awaited<ReturnType<typeof loadChecked>> }> {
+  const loaded = await withEngineErrors(json, () => loadChecked(file));
+  const { topology } = loaded;
   const verb = command.split(' ')[1] ?? 'apply';
   if ([...topology.hosts.values()].some((h) => h.via.kind !== 'ssh')) {
     const missing = missingCapabilities();
@@ -36,7 +42,7 @@ export async function lockTopology(file: string, command: string, json: boolean 
   }
   refuseWhilePending(topology.name);
   try {
-    return await Lock.acquire(topology.name, command, duration(timeout, '--lock-timeout'));
+    return { lock: await Lock.acquire(topology.name, command, duration(timeout, '--lock-timeout')), loaded };
   } catch (err) {
     if (err instanceof LockError) throw new ExitError(err.message);
     throw new ExitError(`cannot take the lock of topology "${topology.name}": ${(err as Error).message}`);
@@ -49,9 +55,9 @@ export async function applyCommand(file: string, opts: ApplyOptions): Promise<vo
   if (saved) checkFile(saved, file);
   const confirmMs = opts.confirmWithin !== undefined ? duration(opts.confirmWithin, '--confirm-within') : undefined;
   if (confirmMs === 0) throw new ExitError('--confirm-within must be longer than 0s');
-  const lock = await lockTopology(topologyFile, `tsnet apply ${file}`, opts.json, opts.lockTimeout);
+  const { lock, loaded } = await lockTopology(topologyFile, `tsnet apply ${file}`, opts.json, opts.lockTimeout);
   try {
-    const s = await withEngineErrors(opts.json, () => planSession(topologyFile, 'apply'));
+    const s = await withEngineErrors(opts.json, () => planSession(topologyFile, 'apply', { loaded }));
     try {
       if (saved) {
         checkState(saved, file, s);

@@ -12,9 +12,9 @@ export interface DestroyOptions {
 }
 
 export async function destroyCommand(file: string, opts: DestroyOptions): Promise<void> {
-  const lock = await lockTopology(file, `tsnet destroy ${file}`, opts.json, opts.lockTimeout);
+  const { lock, loaded } = await lockTopology(file, `tsnet destroy ${file}`, opts.json, opts.lockTimeout);
   try {
-    const s = await withEngineErrors(opts.json, () => planSession(file, 'destroy'));
+    const s = await withEngineErrors(opts.json, () => planSession(file, 'destroy', { loaded }));
     try {
       await runPlan(s, file, 'destroy', opts);
     } finally {
