@@ -10,8 +10,7 @@ const normalizeValue = (v: string | undefined) => v?.trim().replace(/\s+/g, ' ')
 export function createCommands(ctx: Context, spec: SandboxSpec): Command[] {
   const out = [
     cmd(ctx.host, null, ['netns', 'add', spec.netns]),
-    cmd(ctx.host, spec.netns, ['link', 'set', 'lo', 'up']),
-    cmd(ctx.host, spec.netns, ['link', 'set', 'lo', 'alias', mark(ctx, spec.address)]),
+    cmd(ctx.host, spec.netns, ['link', 'set', 'lo', 'alias', mark(ctx, spec.address), 'up']),
   ];
   const sysctls = Object.entries(spec.sysctls);
   if (sysctls.length) out.push(cmd(ctx.host, spec.netns, sysctls.map(([k, v]) => `${k}=${v}`), 'sysctl'));
@@ -65,8 +64,7 @@ export function planSandbox(ctx: Context, address: string, want: SandboxSpec | u
       action,
       description: `bring up lo in ${spec.netns}`,
       do: [
-        ['link', 'set', 'lo', 'up'],
-        ['link', 'set', 'lo', 'alias', mark(ctx, address)],
+        ['link', 'set', 'lo', 'alias', mark(ctx, address), 'up'],
       ],
       undo: [],
       after: [`${address}|create`],

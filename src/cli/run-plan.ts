@@ -43,21 +43,37 @@ export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy
   const say = (text: string) => {
     if (!opts.json && !opts.quiet) process.stdout.write(`${text}\n`);
   };
+  const resultLine = (o: object) => process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'result', ...o })}\n`);
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ ...planToJson(plan, file), type: 'plan' })}\n`);
-  } else if (!opts.quiet || plan.errors.length) {
+  } else if (plan.errors.length) {
+    // A plan with errors is an error: all of it goes to stderr, quiet or not.
+    process.stderr.write(`${renderPlan(plan, { file, color: useColor(process.stderr), destroy: verb === 'destroy', hostDescriptions: hostDescriptions(s.runners) })}\n`);
+  } else if (!opts.quiet) {
     process.stdout.write(`${renderPlan(plan, { file, color, destroy: verb === 'destroy', hostDescriptions: hostDescriptions(s.runners) })}\n`);
   }
-  if (plan.errors.length) throw new ExitError('', EXIT.error, true);
+  if (plan.errors.length) {
+    if (opts.json) resultLine({ ok: false, errors: plan.errors });
+    throw new ExitError('', EXIT.error, true);
+  }
   if (!plan.changes.length) {
     if (opts.json) process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'result', ok: true, summary: countChanges([]) })}\n`);
     else if (opts.quiet) process.stdout.write(`${summaryLine(plan, file, verb === 'destroy')}\n`);
     return undefined;
   }
-  checkPrivileges(s, verb);
-  if (!opts.autoApprove && !opts.saved) await approve(verb);
+  try {
+    checkPrivileges(s, verb);
+    if (!opts.autoApprove && !opts.saved) await approve(verb);
+  } catch (err) {
+    // --json: the last line is always the result, also when nothing ran.
+    if (opts.json && err instanceof ExitError) resultLine({ ok: false, error: err.message });
+    throw err;
+  }
 
-  const progress = opts.json ? jsonProgress() : process.stdout.isTTY && !opts.quiet ? await listrProgress(plan) : plainProgress(plan, opts.quiet ?? false);
+  // listr2 needs a terminal with a width (a pty without one, e.g. under `script`, gets one
+  // character per line): plain lines otherwise.
+  const listr = process.stdout.isTTY && !opts.quiet && (process.stdout.columns ?? 0) > 0;
+  const progress = opts.json ? jsonProgress() : listr ? await listrProgress(plan) : plainProgress(plan, opts.quiet ?? false);
   const started = Date.now();
   const outcome = await applySession(s, { onEvent: progress.onEvent });
   await progress.done();

@@ -12,19 +12,10 @@ import { Journal, journalClosed, journalDone } from '../executor/journal.js';
 import { isAlive } from '../executor/proc.js';
 import { snapshot, snapshotDiff } from '../state/fingerprint.js';
 import { heldFrom } from '../state/held.js';
+import { phase } from '../timing.js';
 import { defaultConcurrency, readNamespace, readState, StateReadError, type ReadOptions } from '../state/read.js';
 import { runnerFor, type Runner } from '../state/runner.js';
 import type { HostState, KNamespace, LiveState } from '../state/types.js';
-
-/** TSNET_TIMING=1: how long each phase took, on stderr (for the benchmark's explanations). */
-const timing = process.env.TSNET_TIMING === '1';
-let last = performance.now();
-export function phase(name: string): void {
-  if (!timing) return;
-  const now = performance.now();
-  process.stderr.write(`tsnet-timing ${name} ${(now - last).toFixed(1)}ms (at ${now.toFixed(0)}ms)\n`);
-  last = now;
-}
 
 /** The file did not pass validation: the diagnostics say why. */
 export class InvalidTopologyError extends Error {

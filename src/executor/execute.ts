@@ -11,6 +11,7 @@ import type { Plan, Step, Tool } from '../planner/types.js';
 import { batchLine, commandBatches, groupKey, sysctlArg, toBatches, type Batch } from './batch.js';
 import type { Journal } from './journal.js';
 import { processStartTime } from './proc.js';
+import { phase } from '../timing.js';
 
 export type ExecEvent =
   | { type: 'step-start'; step: Step }
@@ -86,10 +87,10 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
     const key = `${batch.host}\u0000${batch.ns ?? ''}`;
     return (opts.readBack ?? true) && batch.tool === 'ip' && lastIp.get(groupKey(batch)) === batch && !(batch.ns !== null && deleted.has(key) && !created.has(key));
   };
-  const settle = (batch: Batch, outcome: BatchOutcome) => {
+  const settle = (batch: Batch, outcome: BatchOutcome, journal = true) => {
     completed.push(...outcome.done);
     for (const s of outcome.done) emit({ type: 'step-done', step: s });
-    opts.journal?.record({ type: 'batch', done: outcome.done.map((s) => s.id), at: new Date().toISOString() });
+    if (journal) opts.journal?.record({ type: 'batch', done: outcome.done.map((s) => s.id), at: new Date().toISOString() });
     if (outcome.read) {
       const byNs = reads.get(batch.host) ?? new Map<string, KNamespace>();
       byNs.set(batch.ns ?? '', outcome.read);
@@ -108,6 +109,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
   });
   for (const level of levels) {
     if (failure) break;
+    phase(`level ${level} start`);
     const round = batches.filter((b) => b.level === level);
     const runnerOf = (b: Batch) => {
       const r = opts.runners.get(b.host);
@@ -145,7 +147,10 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
           for (const b of group) settle(b, crashed(b, err as Error));
           return;
         }
-        prepared.forEach((p, i) => settle(p.batch, outcomeOf(p.batch, p.lines, results[i]!, p.readBack, ['ip', ...READ_FLAGS, '-batch', '-'])));
+        const outcomes = prepared.map((p, i) => outcomeOf(p.batch, p.lines, results[i]!, p.readBack, ['ip', ...READ_FLAGS, '-batch', '-']));
+        // One journal line for the whole group (they ran together).
+        opts.journal?.record({ type: 'batch', done: outcomes.flatMap((o) => o.done.map((s) => s.id)), at: new Date().toISOString() });
+        prepared.forEach((p, i) => settle(p.batch, outcomes[i]!, false));
       }),
     ]);
   }

@@ -85,7 +85,7 @@ describe('plan', () => {
     const veth = p.steps.find((s) => s.id === 'local|endpoint.a.eth0|delete')!;
     expect(ns.after).toContain(veth.id);
     expect(veth.do).toEqual([['link', 'del', 'tsv1']]);
-    expect(ns.undo.map((u) => u.argv.join(' '))).toEqual(['netns add top-a', 'link set lo up', 'link set lo alias tsnet:top:sandbox.a']);
+    expect(ns.undo.map((u) => u.argv.join(' '))).toEqual(['netns add top-a', 'link set lo alias tsnet:top:sandbox.a up']);
     expect(veth.undo.at(-1)).toEqual({ host: 'local', ns: 'top-a', tool: 'ip', argv: ['route', 'replace', 'default', 'via', '198.18.0.1', 'proto', '116'] });
     expect(p.changes.map((c) => `${c.action} ${c.address}`)).toEqual(['replace sandbox.a', 'replace endpoint.a.eth0', 'replace route.a.default']);
   });

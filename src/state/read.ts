@@ -60,6 +60,10 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
   const byMachine = new Map<string, Runner>();
   for (const r of runners) if (!byMachine.has(r.machine)) byMachine.set(r.machine, r);
   const machineNamespaces = new Map<string, Map<string, KNamespace>>();
+  // Each host's own stack is read while the machines' namespaces are.
+  const roots = Promise.all(
+    runners.map(async (runner) => [runner.host, await readNamespace(runner, null, opts.sysctls?.get('') ?? [], opts.overlayHosts?.has(runner.host) ?? false)] as const),
+  );
   await Promise.all(
     [...byMachine.entries()].map(async ([machine, runner]) => {
       let names: string[];
@@ -76,15 +80,11 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
       machineNamespaces.set(machine, new Map(read.map((ns) => [ns.name!, ns])));
     }),
   );
-  const hosts = new Map<string, HostState>();
-  await Promise.all(
-    runners.map(async (runner) => {
-      const root = await readNamespace(runner, null, opts.sysctls?.get('') ?? [], opts.overlayHosts?.has(runner.host) ?? false);
-      hosts.set(runner.host, { host: runner.host, root, namespaces: machineNamespaces.get(runner.machine) ?? new Map() });
-    }),
-  );
+  const rootOf = new Map(await roots);
   // Keep the runners' order.
-  return { hosts: new Map(runners.map((r) => [r.host, hosts.get(r.host)!])) };
+  return {
+    hosts: new Map(runners.map((r) => [r.host, { host: r.host, root: rootOf.get(r.host)!, namespaces: machineNamespaces.get(r.machine) ?? new Map() } satisfies HostState])),
+  };
 }
 
 /** Reads many named namespaces of one machine: one `ip` process each, started by xargs workers. */

@@ -6,6 +6,7 @@ import { refuseWhilePending, startConfirmTimer } from '../confirm.js';
 import { withEngineErrors } from '../engine-errors.js';
 import { ExitError } from '../errors.js';
 import { missingCapabilities } from '../privileges.js';
+import { JSON_FORMAT_VERSION } from '../output.js';
 import { runPlan } from '../run-plan.js';
 import { checkFile, checkState, readSavedPlan, toPlan } from '../saved-plan.js';
 
@@ -67,7 +68,7 @@ export async function applyCommand(file: string, opts: ApplyOptions): Promise<vo
       if (confirmMs !== undefined && outcome?.result.ok) {
         const deadline = startConfirmTimer(s.topology.name, topologyFile, [...s.topology.hosts.values()], outcome.result.completed, confirmMs);
         const msg = `This change rolls back at ${deadline} unless you run: tsnet confirm ${s.topology.name}`;
-        if (opts.json) process.stdout.write(`${JSON.stringify({ type: 'confirm_pending', topology: s.topology.name, deadline })}\n`);
+        if (opts.json) process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'confirm_pending', topology: s.topology.name, deadline })}\n`);
         else process.stdout.write(`${msg}\n`);
       }
     } finally {
