@@ -86,6 +86,7 @@ function registerEngineCommands(program: Command): void {
     .addOption(jsonOption())
     .option('--out <path>', 'save the plan to a file for "tsnet apply <path>"')
     .option('--detailed-exitcode', 'exit 0 when there is nothing to do, 2 when there are changes, 1 on error')
+    .option('--no-refresh', 'take namespaces from the state the last apply verified instead of reading each again (fast; drift inside them is not seen)')
     .option('-q, --quiet', 'print only the summary line')
     .action(async (file: string, opts) => {
       const { planCommand } = await import('./commands/plan.js');
@@ -98,6 +99,7 @@ function registerEngineCommands(program: Command): void {
     .argument('<file>', 'topology file or saved plan')
     .option('--auto-approve', 'do not ask for confirmation')
     .addOption(jsonOption())
+    .option('--no-refresh', 'take namespaces from the state the last apply verified instead of reading each again (fast; drift inside them is not seen)')
     .option('--lock-timeout <duration>', 'wait this long for another apply or destroy of the topology (e.g. 30s)', '0s')
     .option('--confirm-within <duration>', 'roll back automatically unless "tsnet confirm NAME" runs within this time (e.g. 60s)')
     .option('-q, --quiet', 'print only errors and the summary line')

@@ -11,6 +11,7 @@ import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute
 import { Journal, journalClosed, journalDone } from '../executor/journal.js';
 import { isAlive } from '../executor/proc.js';
 import { snapshot, snapshotDiff } from '../state/fingerprint.js';
+import { loadCache, saveCache } from '../state/cache.js';
 import { heldFrom } from '../state/held.js';
 import { phase } from '../timing.js';
 import { defaultConcurrency, readNamespace, readState, StateReadError, type ReadOptions } from '../state/read.js';
@@ -29,6 +30,11 @@ export class InvalidTopologyError extends Error {
 }
 
 export interface EngineOptions {
+  /**
+   * false: take the namespaces the last apply verified from the state cache instead of reading
+   * them again (--no-refresh); drift inside them is not seen.
+   */
+  refresh?: boolean;
   /** The file, already loaded and checked (apply loads it once to take the lock). */
   loaded?: LoadResult & { topology: Topology };
   /** How hosts are reached; tests wrap runners to inject failures. */
@@ -82,6 +88,8 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   if ([...first.topology.hosts.values()].some((h) => h.via.kind === 'ssh')) await import('../state/ssh.js');
   const runners = runnersFor(first.topology, opts);
   const readOptions = readOptionsFor(first.topology, opts.concurrency);
+  const cached = opts.refresh === false ? loadCache(first.topology.name) : undefined;
+  if (cached?.size) readOptions.cached = cached;
   let live: LiveState;
   let load: LoadResult;
   try {
@@ -99,6 +107,13 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
     mode === 'destroy' ? new Map([...topology.hosts.keys()].map((h) => [h, new Map<string, Spec>()])) : expand(topology);
   const plan = planFor(topology, desired, live, runners, interruptedApply(topology.name));
   phase('plan');
+  if (cached?.size) {
+    const used = [...live.hosts.values()].reduce((n, h) => n + [...h.namespaces.keys()].filter((k) => cached.has(k)).length, 0);
+    if (used)
+      (plan.notes ??= []).push(
+        `--no-refresh: ${used} namespace${used === 1 ? ' was' : 's were'} taken from the state the last apply verified, not read again: changes made inside them by hand since are not shown.`,
+      );
+  }
   if (mode === 'destroy') for (const c of plan.changes) if (!c.reasons.some((r) => r.startsWith('left half-made'))) c.reasons = [];
   return { load, topology, runners, live, desired, plan, readOptions };
 }
@@ -160,7 +175,7 @@ export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) 
     let diff: string[] = [];
     for (const wait of [0, 50, 100, 200, 400, 800]) {
       await new Promise((r) => setTimeout(r, wait));
-      const after = snapshot(await readState([...s.runners.values()], s.readOptions), s.topology.name, s.plan, belongsTo(s));
+      const after = snapshot(await readState([...s.runners.values()], fullRead(s)), s.topology.name, s.plan, belongsTo(s));
       diff = snapshotDiff(before.lines, after.lines);
       if (!diff.length) break;
     }
@@ -174,10 +189,21 @@ export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) 
   for (const wait of [50, 100, 200, 400, 800, 1500]) {
     if (!verify.changes.length && !verify.errors.length) break;
     await new Promise((r) => setTimeout(r, wait));
-    live = await readState([...s.runners.values()], s.readOptions);
+    live = await readState([...s.runners.values()], fullRead(s));
     verify = planFor(s.topology, s.desired, live, s.runners);
   }
+  if (!verify.changes.length && !verify.errors.length) {
+    // The verified state is what a later --no-refresh starts from.
+    const local = new Set([...s.runners.values()].filter((r) => r.machine === 'local').map((r) => r.host));
+    saveCache(s.topology.name, live, local);
+  }
   return { result, verify };
+}
+
+/** Read options that read every namespace (no cache): for checking what an apply did. */
+function fullRead(s: Session): ReadOptions {
+  const { cached: _cached, ...rest } = s.readOptions;
+  return rest;
 }
 
 /** The state after an apply: what the batches read back, the rest from before, new ones read now. */

@@ -36,6 +36,11 @@ export interface ReadOptions {
   namespaces?: (name: string) => boolean;
   /** Parallel readers; default: the number of cores. */
   concurrency?: number;
+  /**
+   * Namespaces of this machine taken as they are from the state cache instead of being read
+   * (`--no-refresh`; src/state/cache.ts). Only for hosts on this machine.
+   */
+  cached?: ReadonlyMap<string, KNamespace>;
 }
 
 /** Runs `tasks` with at most `limit` in flight, results in order. */
@@ -76,8 +81,10 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
       // Namespaces that stand for hosts are read as those hosts' own stacks, not as sandboxes.
       const hostNetns = new Set(runners.flatMap((r) => ('netns' in r && r.machine === machine ? [(r as { netns: string }).netns] : [])));
       const wanted = names.filter((n) => !hostNetns.has(n) && (opts.namespaces?.(n) ?? true));
-      const read = await readNamespaces(runner, wanted, concurrency, opts.sysctls);
-      machineNamespaces.set(machine, new Map(read.map((ns) => [ns.name!, ns])));
+      const cached = machine === 'local' ? opts.cached : undefined;
+      const read = await readNamespaces(runner, wanted.filter((n) => !cached?.has(n)), concurrency, opts.sysctls);
+      const byName = new Map(read.map((ns) => [ns.name!, ns]));
+      machineNamespaces.set(machine, new Map(wanted.map((n) => [n, byName.get(n) ?? cached!.get(n)!])));
     }),
   );
   const rootOf = new Map(await roots);

@@ -16,6 +16,8 @@ export interface ApplyOptions {
   quiet?: boolean;
   lockTimeout?: string;
   confirmWithin?: string;
+  /** false with --no-refresh. */
+  refresh?: boolean;
 }
 
 export function duration(text: string | undefined, flag: string): number {
@@ -58,7 +60,7 @@ export async function applyCommand(file: string, opts: ApplyOptions): Promise<vo
   if (confirmMs === 0) throw new ExitError('--confirm-within must be longer than 0s');
   const { lock, loaded } = await lockTopology(topologyFile, `tsnet apply ${file}`, opts.json, opts.lockTimeout);
   try {
-    const s = await withEngineErrors(opts.json, () => planSession(topologyFile, 'apply', { loaded }));
+    const s = await withEngineErrors(opts.json, () => planSession(topologyFile, 'apply', { loaded, refresh: opts.refresh !== false && !saved }));
     try {
       if (saved) {
         checkState(saved, file, s);

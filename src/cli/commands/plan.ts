@@ -11,10 +11,12 @@ export interface PlanOptions {
   out?: string;
   detailedExitcode?: boolean;
   quiet?: boolean;
+  /** false with --no-refresh. */
+  refresh?: boolean;
 }
 
 export async function planCommand(file: string, opts: PlanOptions): Promise<void> {
-  const s = await withEngineErrors(opts.json, () => planSession(file, 'apply'));
+  const s = await withEngineErrors(opts.json, () => planSession(file, 'apply', { refresh: opts.refresh !== false }));
   try {
     const { plan } = s;
     if (opts.out && !plan.errors.length) {
