@@ -132,7 +132,9 @@ export function planFor(topology: Topology, desired: Desired, live: LiveState, r
 
 /** The journal of an apply of the topology that was killed (not finished, its process gone). */
 export function interruptedApply(topology: string): Interrupted | undefined {
-  const record = new Journal(topology).read();
+  const journal = new Journal(topology);
+  if (journal.settled()) return undefined;
+  const record = journal.read();
   if (!record || journalClosed(record)) return undefined;
   const h = record.header;
   if (h.startTime && isAlive({ pid: h.pid, startTime: h.startTime })) return undefined; // still running

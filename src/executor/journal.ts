@@ -48,6 +48,20 @@ export class Journal {
     appendFileSync(this.progressPath, `${JSON.stringify(entry)}\n`);
   }
 
+  /**
+   * True when there is no journal or its run ended (finished or rolled back): looks at the
+   * progress lines only, not at the plan, which is large for large topologies.
+   */
+  settled(): boolean {
+    if (!existsSync(this.path)) return true;
+    try {
+      const progress = readFileSync(this.progressPath, 'utf8');
+      return /"type":"(finished|rolled-back)"/.test(progress);
+    } catch {
+      return false;
+    }
+  }
+
   /** The last run's journal, or undefined when there has been none. */
   read(): JournalRecord | undefined {
     if (!existsSync(this.path)) return undefined;
