@@ -54,6 +54,54 @@ export function toBatches(steps: readonly Step[]): Batch[] {
   return [...batches.values()].sort((a, b) => a.level - b.level);
 }
 
+/** A batch with the batches it waits for (by index). */
+export interface ScheduledBatch extends Batch {
+  index: number;
+  deps: Set<number>;
+}
+
+/** A host-stack batch with this many steps or more is cut into chunks. */
+export const CHUNK_MIN_STEPS = 48;
+/** Into how many chunks. */
+export const CHUNKS = 4;
+
+/**
+ * The batches of a plan with what each waits for, so that a batch can start as soon as the
+ * steps it depends on are done rather than when a whole level is. Large batches in a host's
+ * own stack are cut into chunks: with the plan ordered sandbox by sandbox, the sandboxes of the
+ * first chunk are configured in their namespaces while the host goes on with the next chunk.
+ * A group's batches (same host, namespace and tool) stay in order, and every batch that is not
+ * a deletion waits for all deletions.
+ */
+export function schedule(steps: readonly Step[]): ScheduledBatch[] {
+  const batches: Batch[] = [];
+  for (const b of toBatches(steps)) {
+    if (b.ns === null && b.tool === 'ip' && b.steps.length >= CHUNK_MIN_STEPS) {
+      const size = Math.ceil(b.steps.length / CHUNKS);
+      for (let i = 0; i < b.steps.length; i += size) batches.push({ ...b, steps: b.steps.slice(i, i + size) });
+    } else batches.push(b);
+  }
+  const batchOf = new Map<string, number>();
+  batches.forEach((b, i) => b.steps.forEach((st) => batchOf.set(st.id, i)));
+  const deletions = batches.flatMap((b, i) => (b.steps.every((st) => isDeletion(st)) ? [i] : []));
+  const previous = new Map<string, number>();
+  return batches.map((b, i) => {
+    const deps = new Set<number>();
+    for (const st of b.steps) {
+      for (const d of st.after) {
+        const j = batchOf.get(d);
+        if (j !== undefined && j !== i) deps.add(j);
+      }
+    }
+    const g = groupKey(b);
+    const prev = previous.get(g);
+    if (prev !== undefined) deps.add(prev);
+    previous.set(g, i);
+    if (!b.steps.every((st) => isDeletion(st))) for (const j of deletions) if (j !== i) deps.add(j);
+    return { ...b, index: i, deps };
+  });
+}
+
 const SAFE_ARG = /^[A-Za-z0-9_.:/@+=,%-]+$/;
 
 /**

@@ -8,7 +8,7 @@ import { runInNamespaces } from '../state/fanout.js';
 import type { RunResult, Runner } from '../state/runner.js';
 import type { KNamespace } from '../state/types.js';
 import type { Plan, Step, Tool } from '../planner/types.js';
-import { batchLine, commandBatches, groupKey, sysctlArg, toBatches, type Batch } from './batch.js';
+import { batchLine, commandBatches, groupKey, schedule, sysctlArg, type Batch, type ScheduledBatch } from './batch.js';
 import type { Journal } from './journal.js';
 import { processStartTime } from './proc.js';
 import { phase } from '../timing.js';
@@ -59,7 +59,7 @@ const PROGRAM: Record<Tool, string> = { ip: 'ip', bridge: 'bridge', sysctl: 'sys
 
 export async function execute(plan: Plan, opts: ExecuteOptions): Promise<ExecuteResult> {
   const concurrency = opts.concurrency ?? defaultConcurrency();
-  const batches = toBatches(plan.steps);
+  const batches = schedule(plan.steps);
   const emit = opts.onEvent ?? (() => {});
   // The last ip batch of each namespace reads it back, unless the namespace is deleted at the end.
   const lastIp = new Map<string, Batch>();
@@ -82,7 +82,6 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
   const reads = new Map<string, Map<string, KNamespace>>();
   let failure: Failure | undefined;
   let partial: Step | undefined;
-  const levels = [...new Set(batches.map((b) => b.level))].sort((a, b) => a - b);
   const readBackOf = (batch: Batch) => {
     const key = `${batch.host}\u0000${batch.ns ?? ''}`;
     return (opts.readBack ?? true) && batch.tool === 'ip' && lastIp.get(groupKey(batch)) === batch && !(batch.ns !== null && deleted.has(key) && !created.has(key));
@@ -107,53 +106,75 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
     done: [],
     failure: { step: batch.steps[0]!, error: err.message, command: `${PROGRAM[batch.tool]} -batch - (host ${batch.host})` },
   });
-  for (const level of levels) {
-    if (failure) break;
-    phase(`level ${level} start`);
-    const round = batches.filter((b) => b.level === level);
-    const runnerOf = (b: Batch) => {
-      const r = opts.runners.get(b.host);
-      if (!r) throw new Error(`internal: no runner for host ${b.host}`);
-      return r;
-    };
-    // ip batches in sandbox namespaces go out together, per host (xargs workers on this
-    // machine); the rest (host stacks, sysctl, bridge) one process each.
-    const fanned = new Map<string, Batch[]>();
-    const single: Batch[] = [];
-    for (const b of round) {
-      if (b.tool === 'ip' && b.ns !== null) fanned.set(b.host, [...(fanned.get(b.host) ?? []), b]);
-      else single.push(b);
+  const runnerOf = (b: Batch) => {
+    const r = opts.runners.get(b.host);
+    if (!r) throw new Error(`internal: no runner for host ${b.host}`);
+    return r;
+  };
+  const runSingle = async (batch: Batch) => {
+    for (const st of batch.steps) emit({ type: 'step-start', step: st });
+    settle(batch, await runBatch(runnerOf(batch), batch, readBackOf(batch)).catch((err: Error) => crashed(batch, err)));
+  };
+  // ip batches in sandbox namespaces go out together, per host (xargs workers on this machine).
+  const runFanned = async (group: Batch[]) => {
+    const runner = runnerOf(group[0]!);
+    const prepared = group.map((b) => ({ batch: b, readBack: readBackOf(b), lines: batchLines(b) }));
+    for (const b of group) for (const st of b.steps) emit({ type: 'step-start', step: st });
+    let results: RunResult[];
+    try {
+      results = await runInNamespaces(
+        runner,
+        READ_FLAGS,
+        prepared.map((p) => ({ ns: p.batch.ns!, input: inputOf(p.lines, p.readBack), outputLines: p.readBack ? READ_LINES.length : 0 })),
+        concurrency,
+      );
+    } catch (err) {
+      for (const b of group) settle(b, crashed(b, err as Error));
+      return;
     }
-    await Promise.all([
-      pool(single, concurrency, async (batch) => {
-        if (failure) return; // stop starting new work after a failure
-        for (const st of batch.steps) emit({ type: 'step-start', step: st });
-        settle(batch, await runBatch(runnerOf(batch), batch, readBackOf(batch)).catch((err: Error) => crashed(batch, err)));
-      }),
-      ...[...fanned.values()].map(async (group) => {
-        if (failure) return;
-        const runner = runnerOf(group[0]!);
-        const prepared = group.map((b) => ({ batch: b, readBack: readBackOf(b), lines: batchLines(b) }));
-        for (const b of group) for (const st of b.steps) emit({ type: 'step-start', step: st });
-        let results: RunResult[];
-        try {
-          results = await runInNamespaces(
-            runner,
-            READ_FLAGS,
-            prepared.map((p) => ({ ns: p.batch.ns!, input: inputOf(p.lines, p.readBack), outputLines: p.readBack ? READ_LINES.length : 0 })),
-            concurrency,
-          );
-        } catch (err) {
-          for (const b of group) settle(b, crashed(b, err as Error));
-          return;
+    const outcomes = prepared.map((p, i) => outcomeOf(p.batch, p.lines, results[i]!, p.readBack, ['ip', ...READ_FLAGS, '-batch', '-']));
+    // One journal line for the whole group (they ran together).
+    opts.journal?.record({ type: 'batch', done: outcomes.flatMap((o) => o.done.map((s) => s.id)), at: new Date().toISOString() });
+    prepared.forEach((p, i) => settle(p.batch, outcomes[i]!, false));
+  };
+
+  // Start every batch whose dependencies are done; after each finishes, look again. A failure
+  // stops the starting; what runs is let finish.
+  const finished = new Set<number>();
+  const started = new Set<number>();
+  const running = new Set<Promise<void>>();
+  let singles = 0;
+  for (;;) {
+    if (!failure) {
+      const ready = batches.filter((b) => !started.has(b.index) && [...b.deps].every((d) => finished.has(d)));
+      const fanned = new Map<string, ScheduledBatch[]>();
+      for (const b of ready) {
+        if (b.tool === 'ip' && b.ns !== null) {
+          fanned.set(b.host, [...(fanned.get(b.host) ?? []), b]);
+          started.add(b.index);
+        } else if (singles < concurrency) {
+          singles++;
+          started.add(b.index);
+          const p: Promise<void> = runSingle(b).finally(() => {
+            singles--;
+            finished.add(b.index);
+            running.delete(p);
+          });
+          running.add(p);
         }
-        const outcomes = prepared.map((p, i) => outcomeOf(p.batch, p.lines, results[i]!, p.readBack, ['ip', ...READ_FLAGS, '-batch', '-']));
-        // One journal line for the whole group (they ran together).
-        opts.journal?.record({ type: 'batch', done: outcomes.flatMap((o) => o.done.map((s) => s.id)), at: new Date().toISOString() });
-        prepared.forEach((p, i) => settle(p.batch, outcomes[i]!, false));
-      }),
-    ]);
+      }
+      for (const group of fanned.values()) {
+        const p: Promise<void> = runFanned(group).finally(() => {
+          for (const b of group) finished.add(b.index);
+          running.delete(p);
+        });
+        running.add(p);
+      }
+    }
+    if (!running.size) break;
+    await Promise.race(running);
   }
+  phase('batches done');
   if (!failure) {
     opts.journal?.record({ type: 'finished', at: new Date().toISOString() });
     return { ok: true, rollbackErrors: [], completed, reads };

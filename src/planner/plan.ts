@@ -110,7 +110,9 @@ function markHalfMade(ctx: Context, interrupted: Interrupted | undefined): void 
   const deleted = (base: string) => sink.steps.some((st) => st.id === `${host}|${base}|delete`);
   const explain = (base: string, kind: Change['kind'], summary: string) => {
     const change = sink.changes.find((c) => c.host === host && c.address === base);
-    if (change) change.reasons.push(reason);
+    if (change) {
+      if (!change.reasons.includes(reason)) change.reasons.push(reason); // once for both ends of a veth
+    }
     else sink.change(host, base, kind, 'update', summary, [reason]);
   };
   for (const [key, address] of ctx.view.halfMade) {
@@ -207,12 +209,23 @@ function resolveDependencies(steps: Step[]): void {
 }
 
 /**
- * A topological order: deletions first, then the rest, each in the appliers' order where the
+ * A topological order: deletions first, then the rest (see compare), in the appliers' order where the
  * dependencies leave it free (Kahn's algorithm with a heap on the original position).
  */
 export function orderSteps(steps: Step[]): Step[] {
   const index = new Map(steps.map((s, i) => [s.id, i]));
-  const rank = (i: number) => (isDeletion(steps[i]!) ? i : i + steps.length);
+  // Deletions first; then what no sandbox owns (networks), then sandbox by sandbox, so that a
+  // host batch cut into chunks holds whole sandboxes (the executor starts each sandbox's own
+  // batch as soon as its chunk is done).
+  const sandboxOf = (st: Step) => (/^(sandbox|endpoint|route)\./.test(st.address) ? st.address.split('.')[1]! : '');
+  const keys = steps.map((st, i) => ({ deletion: isDeletion(st), sandbox: sandboxOf(st), i }));
+  const compare = (a: number, b: number) => {
+    const x = keys[a]!;
+    const y = keys[b]!;
+    if (x.deletion !== y.deletion) return x.deletion ? -1 : 1;
+    if (!x.deletion && x.sandbox !== y.sandbox) return x.sandbox < y.sandbox ? -1 : 1;
+    return x.i - y.i;
+  };
   const indegree = new Array<number>(steps.length).fill(0);
   const dependents: number[][] = steps.map(() => []);
   steps.forEach((s, i) => {
@@ -223,7 +236,7 @@ export function orderSteps(steps: Step[]): Step[] {
       dependents[j]!.push(i);
     }
   });
-  const heap = new MinHeap((a: number, b: number) => rank(a) - rank(b));
+  const heap = new MinHeap(compare);
   indegree.forEach((d, i) => d === 0 && heap.push(i));
   const out: Step[] = [];
   while (heap.size) {
