@@ -114,6 +114,7 @@ function registerEngineCommands(program: Command): void {
     .argument('<file>', 'topology file')
     .option('--auto-approve', 'do not ask for confirmation')
     .addOption(jsonOption())
+    .option('--no-refresh', 'take namespaces from the state the last apply verified instead of reading each again (fast)')
     .option('--lock-timeout <duration>', 'wait this long for another apply or destroy of the topology (e.g. 30s)', '0s')
     .option('-q, --quiet', 'print only errors and the summary line')
     .action(async (file: string, opts) => {

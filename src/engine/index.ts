@@ -13,6 +13,7 @@ import { isAlive } from '../executor/proc.js';
 import { snapshot, snapshotDiff } from '../state/fingerprint.js';
 import { loadCache, saveCache } from '../state/cache.js';
 import { heldFrom } from '../state/held.js';
+import { parseMark } from '../state/ownership.js';
 import { phase } from '../timing.js';
 import { defaultConcurrency, readNamespace, readState, StateReadError, type ReadOptions } from '../state/read.js';
 import { runnerFor, type Runner } from '../state/runner.js';
@@ -202,6 +203,15 @@ export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) 
   return { result, verify };
 }
 
+/** Sandboxes whose namespace a completed step of the apply deleted on the host. */
+function deletedSandboxes(result: ExecuteResult, host: string): Set<string> {
+  return new Set(
+    result.completed.flatMap((st) =>
+      st.host === host && st.address.startsWith('sandbox.') && st.do.some((l) => l[0] === 'netns' && l[1] === 'del') ? [st.address.slice('sandbox.'.length)] : [],
+    ),
+  );
+}
+
 /** Read options that read every namespace (no cache): for checking what an apply did. */
 function fullRead(s: Session): ReadOptions {
   const { cached: _cached, ...rest } = s.readOptions;
@@ -247,7 +257,18 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
       namespaces.set(name, { ...ns, sysctls: Object.keys(ns.sysctls).length ? ns.sysctls : sysctls });
     }
     const rootRead = result.reads.get(host)?.get('');
-    hosts.set(host, { host, root: rootRead ? { ...rootRead, fdb: before.root.fdb, neigh: rootRead.neigh.length ? rootRead.neigh : before.root.neigh } : before.root, namespaces });
+    const root = rootRead ? { ...rootRead, fdb: before.root.fdb, neigh: rootRead.neigh.length ? rootRead.neigh : before.root.neigh } : before.root;
+    // The host ends of the veths of a namespace this apply deleted: the kernel frees them with
+    // the namespace, in the background, a moment after `netns del`. They are on their way out,
+    // not a difference to report (or to wait for).
+    const gone = deletedSandboxes(result, host);
+    const wanted = new Set([...(s.desired.get(host)?.values() ?? [])].flatMap((spec) => (spec.kind === 'endpoint' && spec.type === 'veth' ? [spec.hostIfname] : [])));
+    root.links = root.links.filter((l) => {
+      const mark = parseMark(l.alias);
+      if (mark?.topology !== s.topology.name || !mark.address.startsWith('endpoint.') || wanted.has(l.ifname)) return true;
+      return !gone.has(mark.address.split('.')[1]!);
+    });
+    hosts.set(host, { host, root, namespaces });
   }
   return { hosts };
 }

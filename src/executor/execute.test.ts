@@ -70,3 +70,48 @@ describe('execute: a step that fails part way', () => {
     expect(runner.batches.filter((b) => b.argv.includes('-force'))).toEqual([]);
   });
 });
+
+describe('execute: deleting a link that is already gone', () => {
+  /** ip's answer to `link del` of a veth the kernel already took with its namespace. */
+  class GoneRunner extends FakeRunner {
+    override async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+      const lines = (opts.input ?? '').split('\n').filter(Boolean);
+      this.batches.push({ argv: [...argv], lines });
+      const i = lines.indexOf('link del tsv1');
+      if (i >= 0) return { stdout: '', stderr: `Cannot find device "tsv1"\nCommand failed -:${i + 1}\n`, exitCode: 1 };
+      const j = lines.indexOf('link del tsv-broken');
+      if (j >= 0) return { stdout: '', stderr: `RTNETLINK answers: Operation not permitted\nCommand failed -:${j + 1}\n`, exitCode: 1 };
+      return { stdout: '', stderr: '', exitCode: 0 };
+    }
+  }
+  const del = (name: string, id: string): Step => ({
+    id: `local|${id}|delete`,
+    host: 'local',
+    ns: null,
+    tool: 'ip',
+    address: id,
+    action: 'delete',
+    description: `delete veth ${name}`,
+    do: [['link', 'del', name]],
+    undo: [],
+    after: [],
+  });
+  const bridge: Step = { ...del('tsn-x', 'network.x'), description: 'delete bridge tsn-x' };
+
+  it('counts the step as done and runs the rest of the batch', async () => {
+    const runner = new GoneRunner('');
+    const p: Plan = { ...plan, steps: [del('tsv1', 'endpoint.a.eth0'), bridge] };
+    const result = await execute(p, { runners: new Map([['local', runner]]), readBack: false });
+    expect(result.ok).toBe(true);
+    expect(result.completed.map((s) => s.id)).toEqual(['local|endpoint.a.eth0|delete', 'local|network.x|delete']);
+    expect(runner.batches.map((b) => b.lines)).toEqual([['link del tsv1', 'link del tsn-x'], ['link del tsn-x']]);
+  });
+
+  it('still fails on any other error of a deletion', async () => {
+    const runner = new GoneRunner('');
+    const p: Plan = { ...plan, steps: [del('tsv-broken', 'endpoint.b.eth0'), bridge] };
+    const result = await execute(p, { runners: new Map([['local', runner]]), readBack: false });
+    expect(result.ok).toBe(false);
+    expect(result.failure?.error).toContain('Operation not permitted');
+  });
+});

@@ -213,8 +213,21 @@ async function runBatch(runner: Runner, batch: Batch, readBack: boolean): Promis
     return { done: [], partial: step, failure: { step, error: oneLine(res.stderr) || `sysctl exited with ${res.exitCode}`, command: `sysctl -w ${lines.map((l) => l.text).join(' ')}` } };
   }
   const argv = [PROGRAM[batch.tool], ...(readBack ? READ_FLAGS : []), '-batch', '-'];
-  return outcomeOf(batch, lines, await runner.run(argv, { ns: batch.ns, input: inputOf(lines, readBack) }), readBack, argv);
+  const outcome = outcomeOf(batch, lines, await runner.run(argv, { ns: batch.ns, input: inputOf(lines, readBack) }), readBack, argv);
+  // A link deletion that finds the link already gone has nothing left to do: the kernel took it
+  // with its namespace (veths go with their namespace, in the background). That step is done;
+  // the batch goes on after it.
+  const f = outcome.failure;
+  if (f && !outcome.partial && f.step.do.length === 1 && f.step.do[0]![0] === 'link' && f.step.do[0]![1] === 'del' && ALREADY_GONE.test(f.error)) {
+    const rest = batch.steps.slice(batch.steps.indexOf(f.step) + 1);
+    const again = rest.length ? await runBatch(runner, { ...batch, steps: rest }, readBack) : { done: [] };
+    return { ...again, done: [...outcome.done, f.step, ...again.done] };
+  }
+  return outcome;
 }
+
+/** What ip says when the device to delete does not exist (any more). */
+const ALREADY_GONE = /Cannot find device|No such device/;
 
 /** What a finished batch process means: which steps ran, which failed, what it read back. */
 function outcomeOf(batch: Batch, lines: readonly Line[], res: RunResult, readBack: boolean, argv: readonly string[]): BatchOutcome {

@@ -9,12 +9,14 @@ export interface DestroyOptions {
   json?: boolean;
   quiet?: boolean;
   lockTimeout?: string;
+  /** false with --no-refresh. */
+  refresh?: boolean;
 }
 
 export async function destroyCommand(file: string, opts: DestroyOptions): Promise<void> {
   const { lock, loaded } = await lockTopology(file, `tsnet destroy ${file}`, opts.json, opts.lockTimeout);
   try {
-    const s = await withEngineErrors(opts.json, () => planSession(file, 'destroy', { loaded }));
+    const s = await withEngineErrors(opts.json, () => planSession(file, 'destroy', { loaded, refresh: opts.refresh !== false }));
     try {
       await runPlan(s, file, 'destroy', opts);
     } finally {
