@@ -22,11 +22,21 @@ export interface Adoption {
   links: Map<string, string>;
 }
 
-/** The objects the `do` lines of a step create, with the mark address each gets. */
+/**
+ * The objects the `do` lines of a step create or mark, with the mark address each gets. Marking
+ * lines count too: a repair that was itself killed before its mark steps ran leaves the same
+ * unmarked objects, and only its own journal is left to recognise them.
+ */
 export function createdBy(step: { ns: string | null; tool: string; address: string; do: string[][] }, into: Adoption): void {
   if (step.tool !== 'ip') return;
   for (const l of step.do) {
     if (l[0] === 'netns' && l[1] === 'add' && l[2]) into.namespaces.set(l[2], step.address);
+    if (l[0] === 'link' && l[1] === 'set' && l[2] && l[3] === 'alias') {
+      const mark = parseMark(l[4]);
+      if (mark && l[2] === 'lo' && step.ns) into.namespaces.set(step.ns, mark.address);
+      else if (mark && l[2] !== 'lo') into.links.set(`${step.ns ?? ''}/${l[2]}`, mark.address);
+      continue;
+    }
     if (l[0] !== 'link' || l[1] !== 'add') continue;
     const type = l[l.indexOf('type') + 1];
     if (l[2] === 'link') {

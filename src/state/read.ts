@@ -69,6 +69,8 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
   const roots = Promise.all(
     runners.map(async (runner) => [runner.host, await readNamespace(runner, null, opts.sysctls?.get('') ?? [], opts.overlayHosts?.has(runner.host) ?? false)] as const),
   );
+  // Awaited below; until then a failure must not count as unhandled (it would end the process).
+  roots.catch(() => {});
   await Promise.all(
     [...byMachine.entries()].map(async ([machine, runner]) => {
       let names: string[];

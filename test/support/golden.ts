@@ -50,13 +50,13 @@ export function renderSteps(p: Plan): string {
   return lines.join('\n');
 }
 
-/** Plans one case and renders it as expected.txt holds it. */
-export function runCase(caseDir: string): string {
+/** Plans one case: the plan, or the diagnostics of a topology that does not load. */
+export function planCase(caseDir: string): { plan: Plan; mode: string } | { invalid: string } {
   const text = readFileSync(join(caseDir, 'topology.yaml'), 'utf8');
   const mode = existsSync(join(caseDir, 'mode')) ? readFileSync(join(caseDir, 'mode'), 'utf8').trim() : 'apply';
   const first = loadText('topology.yaml', text);
   if (!first.topology || hasErrors(first.diagnostics)) {
-    return `invalid topology:\n${first.diagnostics.map((d) => formatDiagnostic(d, text)).join('\n')}\n`;
+    return { invalid: `invalid topology:\n${first.diagnostics.map((d) => formatDiagnostic(d, text)).join('\n')}\n` };
   }
   const hosts = [...first.topology.hosts.keys()];
   const live = readLiveState(caseDir, hosts);
@@ -69,6 +69,14 @@ export function runCase(caseDir: string): string {
   );
   const p = plan({ topology: t.name, hosts, implicitHost: t.implicitHost, desired, live, machines });
   if (mode === 'destroy') for (const c of p.changes) c.reasons = [];
+  return { plan: p, mode };
+}
+
+/** Plans one case and renders it as expected.txt holds it. */
+export function runCase(caseDir: string): string {
+  const planned = planCase(caseDir);
+  if ('invalid' in planned) return planned.invalid;
+  const { plan: p, mode } = planned;
   // A plan with errors is never carried out: its steps are left out.
   const steps = p.errors.length ? '(none: the plan has errors)' : renderSteps(p);
   return `${renderPlan(p, { file: 'topology.yaml', destroy: mode === 'destroy' })}\n\n--- steps ---\n${steps}\n`;

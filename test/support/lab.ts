@@ -7,7 +7,7 @@
 // where PID 1 cannot be read). Anything else, including not being able to compare, skips the
 // whole file with the reason, and no command runs: every helper below also refuses to start a
 // process outside the lab, whatever a test does.
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, it } from 'vitest';
@@ -85,18 +85,77 @@ export interface Ran {
   all: string;
 }
 
+/** Options of run() and start(); an env value of undefined removes the variable. */
+export interface RunOpts {
+  ns?: string;
+  input?: string;
+  env?: Record<string, string | undefined>;
+}
+
 /** Runs argv in the lab (`ns`: inside that named namespace); never throws on a non-zero exit. */
-export async function run(argv: readonly string[], opts: { ns?: string; input?: string; env?: Record<string, string> } = {}): Promise<Ran> {
+export async function run(argv: readonly string[], opts: RunOpts = {}): Promise<Ran> {
+  return start(argv, opts).done;
+}
+
+/** A process started in the lab and not waited for: tests stop, kill or race it. */
+export interface Started {
+  pid: number;
+  /** Resolves when it exits (`signal`: what killed it, if anything). */
+  done: Promise<Ran & { signal?: string }>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Starts argv in the lab without waiting for it (run() waits). */
+export function start(argv: readonly string[], opts: RunOpts = {}): Started {
   assertInLab(argv);
   const full = opts.ns ? ['ip', 'netns', 'exec', opts.ns, ...argv] : [...argv];
-  const res = await execa(full[0]!, full.slice(1), {
+  const child = execa(full[0]!, full.slice(1), {
     reject: false,
     all: true,
     cwd: ROOT,
     input: opts.input ?? '',
     env: { LC_ALL: 'C', ...opts.env },
   });
-  return { code: res.exitCode ?? 1, stdout: String(res.stdout ?? ''), stderr: String(res.stderr ?? ''), all: String(res.all ?? '') };
+  const done = child.then((res) => ({
+    code: res.exitCode ?? 1,
+    stdout: String(res.stdout ?? ''),
+    stderr: String(res.stderr ?? ''),
+    all: String(res.all ?? ''),
+    ...(res.signal ? { signal: res.signal } : {}),
+  }));
+  return { pid: child.pid!, done, kill: (signal) => child.kill(signal) };
+}
+
+/** `tsnet ARGS` started and not waited for. */
+export const startTsnet = (...args: string[]): Started => start(['node', BIN, ...args], { env: { NO_COLOR: '1' } });
+
+/** True while the process exists (a zombie counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The pids of a process's children, their children, and so on, from /proc. */
+export function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, pp] of parent) if (pp === p && !out.includes(child)) (out.push(child), walk(child));
+  };
+  walk(pid);
+  return out;
 }
 
 /** Runs argv and throws with its output unless it exits 0; returns stdout. */

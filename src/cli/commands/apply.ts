@@ -60,7 +60,8 @@ export async function applyCommand(file: string, opts: ApplyOptions): Promise<vo
   if (confirmMs === 0) throw new ExitError('--confirm-within must be longer than 0s');
   const { lock, loaded } = await lockTopology(topologyFile, `tsnet apply ${file}`, opts.json, opts.lockTimeout);
   try {
-    const s = await withEngineErrors(opts.json, () => planSession(topologyFile, 'apply', { loaded, refresh: opts.refresh !== false && !saved }));
+    // A saved plan is always checked against a full read: the cache would hide hand-made changes.
+    const s = await withEngineErrors(opts.json, () => planSession(topologyFile, 'apply', { loaded, refresh: saved !== undefined || opts.refresh !== false }));
     try {
       if (saved) {
         checkState(saved, file, s);

@@ -1,0 +1,233 @@
+// Terminal manners and the exit codes the other kernel files leave out (README "Commands",
+// "Exit codes"; test/kernel/README.md lists which test covers which code).
+// - Output that is not a terminal has no escape codes, NO_COLOR or not; on a terminal (a pty
+//   made by `script`) NO_COLOR leaves out every colour, and a terminal without a width gets
+//   plain progress lines instead of listr2's (which would print one character per line).
+// - Errors go to stderr with nothing on stdout: an invalid file, a plan error.
+// - --quiet prints only the summary line.
+// - Exit 1 for: a host whose state cannot be read (plan and show), an apply or destroy without
+//   CAP_NET_ADMIN and CAP_SYS_ADMIN, and an apply after which the kernel still differs (made
+//   here by a runner that silently drops the route lines, through the CLI's own runPlan).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { ExitError } from '../../src/cli/errors.js';
+import { runPlan } from '../../src/cli/run-plan.js';
+import { closeRunners, planSession } from '../../src/engine/index.js';
+import { runnerFor, type Runner, type RunOptions, type RunResult } from '../../src/state/runner.js';
+import { quietDump, settledDump, type KernelDump } from '../support/dump.js';
+import { FIXTURES, ROOT, describeInLab, must, removeAll, run, tsnet, type Ran } from '../support/lab.js';
+
+const FILE = join(FIXTURES, 'gitops-cli.yaml');
+const NETNS = ['kcli-a', 'kcli-b'];
+const BRIDGE = 'tsn-cl';
+const BIN = join(ROOT, 'bin', 'tsnet.js');
+const INVALID = join(ROOT, 'test', 'fixtures', 'invalid', '13-bad-version.yaml');
+
+const ESC = '\u001b';
+/** SGR sequences: colours and bold (cursor movement is not colour). */
+const SGR = /\u001b\[[0-9;]*m/;
+
+/** tsnet with exactly this colour environment (undefined: unset). */
+const tsnetEnv = (env: Record<string, string | undefined>, ...args: string[]): Promise<Ran> =>
+  run(['node', BIN, ...args], { env: { NO_COLOR: undefined, FORCE_COLOR: undefined, ...env } });
+
+const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** tsnet on a pseudo-terminal `cols` wide (util-linux `script`); output as the terminal got it. */
+const onTerminal = (cols: number, env: Record<string, string | undefined>, ...args: string[]): Promise<Ran> =>
+  run(['script', '-qec', `stty cols ${cols} rows 40; exec node ${[BIN, ...args].map(sq).join(' ')}`, '/dev/null'], {
+    env: { NO_COLOR: undefined, FORCE_COLOR: undefined, TERM: 'xterm', ...env },
+  });
+
+const has = async (cmd: string) => (await run(['sh', '-c', `command -v ${cmd}`])).code === 0;
+
+/** A runner that silently leaves out the lines adding routes: the apply "succeeds", the kernel differs. */
+class RouteDroppingRunner implements Runner {
+  constructor(private readonly inner: Runner) {}
+  get host() {
+    return this.inner.host;
+  }
+  get machine() {
+    return this.inner.machine;
+  }
+  get describe() {
+    return this.inner.describe;
+  }
+  run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    if (argv[0] === 'ip' && argv.includes('-batch') && opts.input !== undefined) {
+      const input = opts.input
+        .split('\n')
+        .filter((l) => !/^route (add|replace) /.test(l.trim()))
+        .join('\n');
+      return this.inner.run(argv, { ...opts, input });
+    }
+    return this.inner.run(argv, opts);
+  }
+  listNetns() {
+    return this.inner.listNetns();
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+describeInLab('gitops: terminal manners, errors on stderr, --quiet, exit codes', () => {
+  let empty: KernelDump;
+  let dir: string;
+
+  beforeAll(async () => {
+    await removeAll({ netns: NETNS, links: [BRIDGE] });
+    dir = mkdtempSync(join(tmpdir(), 'tsnet-cli-'));
+    empty = await quietDump();
+  });
+  afterAll(async () => {
+    await tsnet('destroy', '--auto-approve', '-q', FILE);
+    await removeAll({ netns: [...NETNS, 'kcli-missing'], links: [BRIDGE] });
+    for (const f of ['journal.json', 'progress']) rmSync(`/run/tsnet/kcli.${f}`, { force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('output that is not a terminal has no escape codes, NO_COLOR or not (FORCE_COLOR shows the check can fail)', async () => {
+    const plain = await tsnetEnv({}, 'plan', FILE);
+    expect(plain.code, plain.all).toBe(0);
+    expect(plain.stdout).toContain('+ sandbox.a');
+    expect(plain.all).not.toContain(ESC);
+    expect((await tsnetEnv({ NO_COLOR: '1' }, 'plan', FILE)).all).not.toContain(ESC);
+    expect((await tsnetEnv({ FORCE_COLOR: '1' }, 'plan', FILE)).stdout).toMatch(SGR);
+    expect((await tsnetEnv({ FORCE_COLOR: '1', NO_COLOR: '1' }, 'plan', FILE)).all).not.toContain(ESC);
+
+    const apply = await tsnetEnv({}, 'apply', '--auto-approve', FILE);
+    expect(apply.code, apply.all).toBe(0);
+    expect(apply.all).not.toContain(ESC);
+    expect(apply.stdout).toMatch(/^\[\d+\/11\] create namespace kcli-a$/m);
+    const destroy = await tsnetEnv({}, 'destroy', '--auto-approve', FILE);
+    expect(destroy.code, destroy.all).toBe(0);
+    expect(destroy.all).not.toContain(ESC);
+  });
+
+  it('on a terminal: colours unless NO_COLOR; listr2 progress with a width, plain lines without one', async (ctx) => {
+    if (!(await has('script'))) ctx.skip();
+    const coloured = await onTerminal(100, {}, 'plan', FILE);
+    expect(coloured.code, coloured.all).toBe(0);
+    expect(coloured.stdout, 'a terminal is detected').toMatch(SGR);
+    const plan = await onTerminal(100, { NO_COLOR: '1' }, 'plan', FILE);
+    expect(plan.stdout).toContain('+ sandbox.a');
+    expect(plan.stdout).not.toMatch(SGR);
+
+    const apply = await onTerminal(100, { NO_COLOR: '1' }, 'apply', '--auto-approve', FILE);
+    expect(apply.code, apply.all).toBe(0);
+    expect(apply.stdout).toContain('create sandbox.a');
+    expect(apply.stdout).toContain('Apply complete! Resources: 7 added');
+    expect(apply.stdout).not.toMatch(SGR);
+
+    // No width (a pty nobody sized): listr2 would wrap at 0 columns, one character per line.
+    const destroy = await onTerminal(0, { NO_COLOR: '1' }, 'destroy', '--auto-approve', FILE);
+    expect(destroy.code, destroy.all).toBe(0);
+    expect(destroy.stdout).toContain('delete namespace kcli-a');
+    expect(destroy.stdout.split(/\r?\n/).filter((l) => l.trim().length === 1)).toEqual([]);
+    expect(await settledDump(empty)).toEqual(empty);
+  });
+
+  it('errors go to stderr, with nothing on stdout: an invalid file, a plan error', async () => {
+    for (const cmd of [['plan'], ['apply', '--auto-approve'], ['show']]) {
+      const res = await tsnet(...cmd, INVALID);
+      expect(res.code, res.all).toBe(1);
+      expect(res.stdout).toBe('');
+      expect(res.stderr).toContain('error[bad-version]');
+    }
+    await must(['ip', 'netns', 'add', 'kcli-a']);
+    try {
+      for (const cmd of [['plan'], ['plan', '-q'], ['apply', '--auto-approve'], ['apply', '--auto-approve', '-q']]) {
+        const res = await tsnet(...cmd, FILE);
+        expect(res.code, res.all).toBe(1);
+        expect(res.stdout, cmd.join(' ')).toBe('');
+        expect(res.stderr).toContain('error: sandbox.a: cannot create namespace "kcli-a": the name is taken by a foreign namespace');
+        expect(res.stderr).toContain('The plan has 1 error; nothing was changed.');
+      }
+    } finally {
+      await run(['ip', 'netns', 'del', 'kcli-a']);
+    }
+  });
+
+  it('--quiet prints only the summary line', async () => {
+    const lines = (r: Ran) => r.stdout.split('\n');
+    const plan = await tsnet('plan', '-q', FILE);
+    expect(plan.code, plan.all).toBe(0);
+    expect(lines(plan)).toEqual(['Plan: 7 to add, 0 to change, 0 to destroy.']);
+    const apply = await tsnet('apply', '--auto-approve', '-q', FILE);
+    expect(apply.code, apply.all).toBe(0);
+    expect(lines(apply)).toEqual([expect.stringMatching(/^Apply complete! Resources: 7 added, 0 changed, 0 destroyed\. \(\d+\.\ds\)$/)]);
+    expect(lines(await tsnet('plan', '-q', FILE))).toEqual([`No changes. The kernel matches ${FILE}.`]);
+    expect(lines(await tsnet('apply', '--auto-approve', '-q', FILE))).toEqual([`No changes. The kernel matches ${FILE}.`]);
+    const destroy = await tsnet('destroy', '--auto-approve', '-q', FILE);
+    expect(destroy.code, destroy.all).toBe(0);
+    expect(lines(destroy)).toEqual([expect.stringMatching(/^Destroy complete! Resources: 7 destroyed\. \(\d+\.\ds\)$/)]);
+    expect(lines(await tsnet('destroy', '--auto-approve', '-q', FILE))).toEqual([`Nothing to destroy: ${FILE} owns nothing on the kernel.`]);
+    for (const r of [plan, apply, destroy]) expect(r.stderr).toBe('');
+  });
+
+  it('exit 1: plan and show of a host whose state cannot be read, with or without other namespaces to read', async () => {
+    const file = join(dir, 'missing-host.yaml');
+    writeFileSync(file, 'version: 1\nname: kcli\nhosts:\n  far: {via: netns kcli-missing}\nsandboxes:\n  a: {mode: none}\n');
+    // Batch files in a directory of the test's own, in case a run dies before removing them.
+    const cli = (...args: string[]) => run(['node', BIN, ...args], { env: { NO_COLOR: '1', TSNET_TMPDIR: dir } });
+    const check = async () => {
+      for (const cmd of ['plan', 'show']) {
+        const res = await cli(cmd, file);
+        expect(res.code, res.all).toBe(1);
+        expect(res.stderr).toContain('cannot read the own stack of host "far" (netns kcli-missing)');
+        expect(res.all).not.toMatch(/internal error|\n\s+at /);
+      }
+      const json = await cli('show', '--json', file);
+      expect(json.code, json.all).toBe(1);
+      expect(JSON.parse(json.stdout)).toMatchObject({ format_version: expect.any(String), error: { kind: 'read', host: 'far' } });
+    };
+    await check();
+    // Namespaces still being read when the host's own stack fails to be: the error is the same.
+    const others = Array.from({ length: 30 }, (_, i) => `kcli-other-${i}`);
+    await must(['ip', '-batch', '-'], { input: others.map((n) => `netns add ${n}\n`).join('') });
+    try {
+      await check();
+    } finally {
+      await removeAll({ netns: others });
+    }
+  });
+
+  it('exit 1: apply and destroy without CAP_NET_ADMIN and CAP_SYS_ADMIN, before touching anything', async (ctx) => {
+    if (!(await has('setpriv'))) ctx.skip();
+    const drop = ['setpriv', '--bounding-set=-net_admin,-sys_admin', '--inh-caps=-net_admin,-sys_admin', 'node', BIN];
+    for (const cmd of ['apply', 'destroy']) {
+      const res = await run([...drop, cmd, '--auto-approve', FILE], { env: { NO_COLOR: '1' } });
+      expect(res.code, res.all).toBe(1);
+      expect(res.stderr).toContain(`tsnet: ${cmd} needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to change network namespaces`);
+    }
+    expect(await settledDump(empty)).toEqual(empty);
+  });
+
+  it('exit 1: an apply after which the kernel still differs says so', async () => {
+    const s = await planSession(FILE, 'apply', { runnerFactory: (h) => new RouteDroppingRunner(runnerFor(h)) });
+    let stderr = '';
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    let failure: unknown;
+    try {
+      await runPlan(s, FILE, 'apply', { autoApprove: true, quiet: true });
+    } catch (e) {
+      failure = e;
+    } finally {
+      err.mockRestore();
+      out.mockRestore();
+      await closeRunners(s.runners);
+    }
+    expect(failure).toBeInstanceOf(ExitError);
+    expect((failure as ExitError).exitCode).toBe(1);
+    expect(stderr).toContain(`the apply ran, but the kernel still differs from ${FILE}:`);
+    expect(stderr).toContain('+ route.a.default');
+    expect(stderr).toContain('+ route.b.default');
+    const repair = await tsnet('apply', '--auto-approve', '-q', FILE);
+    expect(repair.code, repair.all).toBe(0);
+    expect(repair.stdout).toContain('Apply complete! Resources: 2 added, 0 changed, 0 destroyed.');
+  });
+});

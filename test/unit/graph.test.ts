@@ -1,0 +1,129 @@
+// `tsnet graph` (src/cli/graph.ts) for examples/router.yaml and examples/overlay.yaml: Mermaid
+// and DOT are stable (the same text on every run, as committed in test/fixtures/graph/; after a
+// deliberate change: UPDATE_GOLDEN=1 npx vitest run --project unit test/unit/graph.test.ts), hold
+// every sandbox, network and address of the topology, and Graphviz's `dot -Tsvg` accepts the DOT
+// (where Graphviz is installed; .ci/run installs it). The CLI prints the same text; svg without
+// Graphviz, an unknown format and an invalid file exit 1.
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toDot, toMermaid } from '../../src/cli/graph.js';
+import { loadFile } from '../../src/model/load.js';
+import type { Topology } from '../../src/model/types.js';
+import { ROOT, ensureBuilt } from '../support/build.js';
+
+const GOLDEN = join(ROOT, 'test', 'fixtures', 'graph');
+const CLI = join(ROOT, 'bin', 'tsnet.js');
+const exec = promisify(execFile);
+
+const hasDot = (() => {
+  try {
+    execFileSync('dot', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...env, NO_COLOR: '1' } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+function golden(name: string, actual: string): void {
+  const file = join(GOLDEN, name);
+  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, actual);
+  if (!existsSync(file)) throw new Error(`${file} is missing; write it with UPDATE_GOLDEN=1 and review it`);
+  expect(actual).toBe(readFileSync(file, 'utf8'));
+}
+
+/** Every name and address the picture must show. */
+function expectedWords(t: Topology): string[] {
+  const words = [...t.sandboxes.keys(), ...t.networks.keys()];
+  for (const n of t.networks.values()) words.push(...n.subnets.map((s) => s.cidr));
+  for (const sb of t.sandboxes.values()) for (const ep of sb.endpoints) words.push(ep.ifname, ...ep.addresses);
+  return words;
+}
+
+beforeAll(ensureBuilt, 120_000);
+
+for (const example of ['router', 'overlay']) {
+  describe(`graph of examples/${example}.yaml`, () => {
+    const file = join(ROOT, 'examples', `${example}.yaml`);
+    let t: Topology;
+    beforeAll(async () => {
+      const loaded = await loadFile(file);
+      expect(loaded.diagnostics).toEqual([]);
+      t = loaded.topology!;
+    });
+
+    it('Mermaid: stable, and holds every sandbox, network and address', async () => {
+      const text = toMermaid(t);
+      expect(toMermaid((await loadFile(file)).topology!)).toBe(text);
+      golden(`${example}.mmd`, text);
+      expect(text.startsWith('flowchart LR\n')).toBe(true);
+      for (const w of expectedWords(t)) expect(text, w).toContain(w);
+      for (const sb of t.sandboxes.keys()) expect(text).toMatch(new RegExp(`^ +sb_${sb}\\["${sb}<br/>`, 'm'));
+      for (const n of t.networks.keys()) expect(text).toMatch(new RegExp(`^ +net_${n.replace(/-/g, '_')}\\{\\{"${n}<br/>`, 'm'));
+      const edges = text.split('\n').filter((l) => l.includes(' --- net_'));
+      expect(edges).toHaveLength([...t.sandboxes.values()].reduce((k, sb) => k + sb.endpoints.length, 0));
+    });
+
+    it('DOT: stable, holds every sandbox, network and address, and dot -Tsvg draws it', async () => {
+      const text = toDot(t);
+      expect(toDot((await loadFile(file)).topology!)).toBe(text);
+      golden(`${example}.dot`, text);
+      for (const w of expectedWords(t)) expect(text, w).toContain(w);
+      if (!hasDot) return;
+      const svg = execFileSync('dot', ['-Tsvg'], { input: text }).toString();
+      expect(svg).toContain('<svg');
+      for (const sb of t.sandboxes.keys()) expect(svg).toContain(`>${sb}</text>`);
+    });
+
+    it('the CLI prints the same text, and svg through Graphviz', async () => {
+      const mermaid = await cli(['graph', file]);
+      expect(mermaid).toEqual({ code: 0, stdout: toMermaid(t), stderr: '' });
+      const dot = await cli(['graph', '--format', 'dot', file]);
+      expect(dot).toEqual({ code: 0, stdout: toDot(t), stderr: '' });
+      if (!hasDot) return;
+      const svg = await cli(['graph', '--format', 'svg', file]);
+      expect(svg.code, svg.stderr).toBe(0);
+      expect(svg.stdout).toContain('<svg');
+    });
+  });
+}
+
+describe('graph errors', () => {
+  let bin: string;
+  beforeAll(() => {
+    // A PATH holding node and nothing else: no Graphviz.
+    bin = mkdtempSync(join(tmpdir(), 'tsnet-graph-'));
+    symlinkSync(process.execPath, join(bin, 'node'));
+  });
+  afterAll(() => rmSync(bin, { recursive: true, force: true }));
+
+  it('svg without Graphviz exits 1 and says what to install', async () => {
+    const res = await cli(['graph', '--format', 'svg', join(ROOT, 'examples', 'router.yaml')], { ...process.env, PATH: bin });
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toContain('svg output needs Graphviz\'s "dot" (Debian: apt-get install graphviz)');
+  });
+
+  it('an unknown format and an invalid file exit 1', async () => {
+    const format = await cli(['graph', '--format', 'png', join(ROOT, 'examples', 'router.yaml')]);
+    expect(format.code).toBe(1);
+    expect(format.stderr).toContain("argument 'png' is invalid. Allowed choices are mermaid, dot, svg.");
+    const invalid = await cli(['graph', join(ROOT, 'test', 'fixtures', 'invalid', '13-bad-version.yaml')]);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stdout).toBe('');
+    expect(invalid.stderr).toContain('error[bad-version]');
+  });
+});
