@@ -11,7 +11,7 @@ import {
   type Cidr,
 } from './addresses.js';
 import { bridgeName, hostVethName, netnsName, vxlanName } from './names.js';
-import { pointerToPath, type PathSegment } from './source.js';
+import { pointerToPath, valueAt, type PathSegment } from './source.js';
 import {
   IMPLICIT_HOST,
   type EndpointFile,
@@ -113,14 +113,6 @@ export const asList = (v: string | readonly string[] | undefined): string[] =>
 
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
-  let v: unknown = data;
-  for (const seg of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string, unknown>)[String(seg)];
-  }
-  return v;
-}
 
 /**
  * True when a schema error at `pointer` leaves the shape the rules rely on intact: a string

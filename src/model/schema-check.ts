@@ -3,7 +3,7 @@
 import type { ErrorObject, Options, ValidateFunction } from 'ajv';
 import { nearest, type Diagnostic } from './diagnostics.js';
 import { topologySchema } from './schema.js';
-import { pathToPointer, pointerToPath, type PathSegment, type SourceFile } from './source.js';
+import { pathToPointer, pointerToPath, valueAt, type PathSegment, type SourceFile } from './source.js';
 
 /** ajv's options for the topology schema; scripts/build-validator.mjs compiles with the same. */
 export const AJV_OPTIONS: Options = { allErrors: true, verbose: true, strict: true, strictRequired: false, discriminator: true, allowUnionTypes: true };
@@ -126,14 +126,6 @@ function subjectOf(path: readonly PathSegment[]): string {
   return `"${String(path[path.length - 1])}" in ${parent}`;
 }
 
-function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
-  let v: unknown = data;
-  for (const seg of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string, unknown>)[String(seg)];
-  }
-  return v;
-}
 
 /** Keys people write from habit (Docker, Compose, other tools), and the key tsnet calls them. */
 const SYNONYMS: Readonly<Record<string, string>> = {

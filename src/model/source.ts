@@ -253,6 +253,16 @@ function firstLine(message: string): string {
   return line.replace(/ at line \d+, column \d+:?$/, '').trim();
 }
 
+/** The value at a path in plain data, or undefined where the path leads nowhere. */
+export function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
+  let v: unknown = data;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[String(seg)];
+  }
+  return v;
+}
+
 /** "/sandboxes/web/endpoints/0" -> ["sandboxes", "web", "endpoints", 0] (JSON Pointer, RFC 6901). */
 export function pointerToPath(pointer: string): PathSegment[] {
   if (pointer === '') return [];

@@ -11,7 +11,7 @@
 //
 // Anything that does not add up (an unexpected number of output lines, an error that cannot be
 // attributed) falls back to running the affected namespaces one by one: never a guess.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -31,12 +31,42 @@ export interface NsJob {
 /** Below this many jobs, the processes are started from Node directly. */
 export const FANOUT_MIN = 4;
 
+let chosenDir: string | undefined;
+
+/**
+ * Where batch files go: TSNET_TMPDIR, else /dev/shm (memory: writing a file per namespace costs
+ * little there), else the system's temporary directory. The first time, directories left by
+ * runs that were killed (their pid is gone) are removed.
+ */
+function batchDir(): string {
+  if (chosenDir) return chosenDir;
+  let dir = process.env.TSNET_TMPDIR ?? tmpdir();
+  if (!process.env.TSNET_TMPDIR) {
+    try {
+      accessSync('/dev/shm', constants.W_OK);
+      dir = '/dev/shm';
+    } catch {
+      /* no /dev/shm: the temporary directory */
+    }
+  }
+  try {
+    for (const name of readdirSync(dir)) {
+      const m = /^tsnet-batch-(\d+)-/.exec(name);
+      if (m && !existsSync(`/proc/${m[1]}`)) rmSync(join(dir, name), { recursive: true, force: true });
+    }
+  } catch {
+    /* cleaning up is a courtesy */
+  }
+  chosenDir = dir;
+  return dir;
+}
+
 /** Runs `ip <flags> -batch -` in each job's namespace; results in job order. */
 export async function runInNamespaces(runner: Runner, flags: readonly string[], jobs: readonly NsJob[], parallel: number): Promise<RunResult[]> {
   if (!runner.fanOut || jobs.length < FANOUT_MIN || process.env.TSNET_NO_FANOUT) {
     return oneByOne(runner, flags, jobs, parallel);
   }
-  const dir = mkdtempSync(join(process.env.TSNET_TMPDIR ?? tmpdir(), 'tsnet-batch-'));
+  const dir = mkdtempSync(join(batchDir(), `tsnet-batch-${process.pid}-`));
   try {
     // Identical inputs (reads) share one file.
     const files = new Map<string, string>();

@@ -4,7 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { canonicalIp, formatCidr, parseCidr } from '../model/addresses.js';
 import { runInNamespaces } from './fanout.js';
-import type { Runner } from './runner.js';
+import type { RunResult, Runner } from './runner.js';
 import { emptyNamespace, type Family, type HostState, type KAddress, type KFdb, type KLink, type KNamespace, type KNeigh, type KRoute, type LiveState } from './types.js';
 
 /**
@@ -111,19 +111,22 @@ export async function readNamespaces(
     throw new StateReadError(runner.host, (err as Error).message);
   }
   return pool(names, concurrency, async (name, i) => {
-    const res = results[i]!;
     const where = `namespace "${name}" on host "${runner.host}"`;
-    if (res.exitCode !== 0) throw new StateReadError(runner.host, `cannot read ${where}: ${oneLine(res.stderr) || `ip exited with ${res.exitCode}`}`);
-    let ns: KNamespace;
-    try {
-      ns = parseDump(name, res.stdout, READ_LINES.length);
-    } catch (err) {
-      throw new StateReadError(runner.host, `cannot read ${where}: ${(err as Error).message}`);
-    }
+    const ns = dumpOf(runner, name, results[i]!, READ_LINES.length, where);
     const keys = sysctls?.get(name) ?? [];
     if (keys.length) ns.sysctls = await readSysctls(runner, name, keys, where);
     return ns;
   });
+}
+
+/** A namespace from what its reading `ip` printed; an error naming it when that went wrong. */
+function dumpOf(runner: Runner, ns: string | null, res: RunResult, lines: number, where: string): KNamespace {
+  if (res.exitCode !== 0) throw new StateReadError(runner.host, `cannot read ${where}: ${oneLine(res.stderr) || `ip exited with ${res.exitCode}`}`);
+  try {
+    return parseDump(ns, res.stdout, lines);
+  } catch (err) {
+    throw new StateReadError(runner.host, `cannot read ${where}: ${(err as Error).message}`);
+  }
 }
 
 export async function readNamespace(runner: Runner, ns: string | null, sysctls: readonly string[] = [], overlay = false): Promise<KNamespace> {
@@ -135,13 +138,7 @@ export async function readNamespace(runner: Runner, ns: string | null, sysctls: 
   } catch (err) {
     throw new StateReadError(runner.host, (err as Error).message);
   }
-  if (res.exitCode !== 0) throw new StateReadError(runner.host, `cannot read ${where}: ${oneLine(res.stderr) || `ip exited with ${res.exitCode}`}`);
-  let result: KNamespace;
-  try {
-    result = parseDump(ns, res.stdout, lines.length);
-  } catch (err) {
-    throw new StateReadError(runner.host, `cannot read ${where}: ${(err as Error).message}`);
-  }
+  const result = dumpOf(runner, ns, res, lines.length, where);
   if (overlay) result.fdb = await readFdb(runner, ns, where);
   if (sysctls.length) result.sysctls = await readSysctls(runner, ns, sysctls, where);
   return result;
