@@ -15,7 +15,7 @@ import { loadCache, saveCache } from '../state/cache.js';
 import { heldFrom } from '../state/held.js';
 import { parseMark } from '../state/ownership.js';
 import { phase } from '../timing.js';
-import { defaultConcurrency, readNamespace, readState, StateReadError, type ReadOptions } from '../state/read.js';
+import { defaultConcurrency, readNamespace, readState, readSysctls, StateReadError, type ReadOptions } from '../state/read.js';
 import { runnerFor, type Runner } from '../state/runner.js';
 import type { HostState, KNamespace, LiveState } from '../state/types.js';
 
@@ -228,17 +228,18 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
     for (const [ns, state] of reads) if (ns !== '') m.set(ns, state);
     byMachine.set(machine, m);
   }
-  // Sysctls are not part of the read-back: keep what was read, overridden by what was written.
-  const written = new Map<string, Record<string, string>>();
-  for (const step of result.completed) {
-    if (step.tool !== 'sysctl' || !step.ns) continue;
-    const values = written.get(step.ns) ?? {};
-    for (const [kv] of step.do) {
-      const eq = kv!.indexOf('=');
-      values[kv!.slice(0, eq)] = kv!.slice(eq + 1);
-    }
-    written.set(step.ns, values);
-  }
+  // Sysctls are not part of the read-back: the namespaces whose sysctls this apply wrote are
+  // read again (what the kernel holds, not what was written: two names for one value, such as
+  // ip_forward and conf.all.forwarding, may not both win); the others keep what was read.
+  const wrote = new Set(result.completed.filter((st) => st.tool === 'sysctl' && st.ns).map((st) => `${st.host}\u0000${st.ns}`));
+  const sysctlsNow = new Map<string, Record<string, string>>();
+  await Promise.all(
+    [...wrote].map(async (key) => {
+      const [host, ns] = key.split('\u0000') as [string, string];
+      const keys = s.readOptions.sysctls?.get(ns) ?? [];
+      if (keys.length) sysctlsNow.set(ns, await readSysctls(s.runners.get(host)!, ns, keys, `namespace "${ns}" on host "${host}"`));
+    }),
+  );
   const listed = new Map<string, string[]>();
   for (const [host, runner] of s.runners) {
     if (!listed.has(runner.machine)) listed.set(runner.machine, await runner.listNetns());
@@ -253,7 +254,7 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
         ns = await readNamespace(runner, name, s.readOptions.sysctls?.get(name) ?? []);
         fresh.set(name, ns);
       }
-      const sysctls = { ...(before.namespaces.get(name)?.sysctls ?? {}), ...(written.get(name) ?? {}) };
+      const sysctls = sysctlsNow.get(name) ?? before.namespaces.get(name)?.sysctls ?? {};
       namespaces.set(name, { ...ns, sysctls: Object.keys(ns.sysctls).length ? ns.sysctls : sysctls });
     }
     const rootRead = result.reads.get(host)?.get('');

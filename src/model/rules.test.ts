@@ -25,6 +25,7 @@ import {
   runRules,
   sandboxHost,
   subnetOverlap,
+  sysctlConflicts,
   type Rule,
 } from './rules.js';
 import { checkSchema } from './schema-check.js';
@@ -508,12 +509,28 @@ describe('macAddresses', () => {
   });
 });
 
+describe('sysctlConflicts', () => {
+  const net = { n: bridge() };
+  const router = (sysctls: Record<string, unknown>) => ({ networks: net, sandboxes: { r: { ...sb(ep('n')), sysctls } } });
+
+  it('accepts one name, or both names with one value (written either way)', () => {
+    expect(found(sysctlConflicts, router({ 'net.ipv4.ip_forward': 1 }))).toEqual([]);
+    expect(found(sysctlConflicts, router({ 'net.ipv4.ip_forward': true, 'net.ipv4.conf.all.forwarding': '1' }))).toEqual([]);
+  });
+
+  it('refuses the two names of one kernel value set to different values', () => {
+    expect(found(sysctlConflicts, router({ 'net.ipv4.ip_forward': 1, 'net.ipv4.conf.all.forwarding': 0 }))).toEqual([
+      'sysctl-conflict /sandboxes/r/sysctls/net.ipv4.conf.all.forwarding',
+    ]);
+  });
+});
+
 describe('RULES', () => {
   it('holds every rule once', () => {
     const all = [
       hostAddresses, sandboxHost, networkSubnets, mtuRange, macvlanParent, macvlanPassthru, overlayVni, overlayUnderlay,
       localScope, subnetOverlap, endpointNetwork, endpointAddresses, duplicateInterface, modeContents, containerTarget,
-      routeVia, kernelNames, macAddresses,
+      routeVia, kernelNames, macAddresses, sysctlConflicts,
     ];
     expect(new Set(RULES).size).toBe(RULES.length);
     expect([...RULES].sort()).toEqual([...all].sort());

@@ -611,6 +611,28 @@ export const macAddresses: Rule = (p, r) => {
   }
 };
 
+/**
+ * Two names the kernel keeps one value under: setting both to different values leaves one of
+ * them wrong whatever the order, and every later plan would show a change.
+ */
+const SYSCTL_ALIASES: readonly (readonly [string, string])[] = [['net.ipv4.ip_forward', 'net.ipv4.conf.all.forwarding']];
+
+export const sysctlConflicts: Rule = (p, r) => {
+  for (const sb of p.sandboxes.values()) {
+    const sysctls = sb.raw.sysctls ?? {};
+    for (const [a, b] of SYSCTL_ALIASES) {
+      if (!(a in sysctls) || !(b in sysctls)) continue;
+      const norm = (v: unknown) => (typeof v === 'boolean' ? (v ? '1' : '0') : String(v).trim());
+      if (norm(sysctls[a]) === norm(sysctls[b])) continue;
+      r.error('sysctl-conflict', `sandbox "${sb.name}" sets ${a} and ${b}, which are one value in the kernel, to ${norm(sysctls[a])} and ${norm(sysctls[b])}`, [...sb.path, 'sysctls', b], {
+        resource: `sandbox.${sb.name}`,
+        key: true,
+        hint: 'keep one of them',
+      });
+    }
+  }
+};
+
 /** Every rule, in the order their diagnostics read best. */
 export const RULES: readonly Rule[] = [
   hostAddresses,
@@ -631,6 +653,7 @@ export const RULES: readonly Rule[] = [
   routeVia,
   kernelNames,
   macAddresses,
+  sysctlConflicts,
 ];
 
 export function runRules(p: Prepared, source: SourceFile, rules: readonly Rule[] = RULES): Diagnostic[] {

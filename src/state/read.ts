@@ -150,7 +150,7 @@ async function readFdb(runner: Runner, ns: string | null, where: string): Promis
   return parseFdb(res.stdout);
 }
 
-async function readSysctls(runner: Runner, ns: string | null, keys: readonly string[], where: string): Promise<Record<string, string>> {
+export async function readSysctls(runner: Runner, ns: string | null, keys: readonly string[], where: string): Promise<Record<string, string>> {
   // -e: a key the kernel does not have is left out rather than failing the whole read.
   const res = await runner.run(['sysctl', '-e', ...keys], { ns });
   if (res.exitCode !== 0 && !res.stdout) throw new StateReadError(runner.host, `cannot read sysctls of ${where}: ${oneLine(res.stderr)}`);
