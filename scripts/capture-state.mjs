@@ -4,6 +4,8 @@
 //   DIR/state/HOST/root.json            the host's own stack
 //   DIR/state/HOST/netns/NAME.json      each named namespace
 //   DIR/state/HOST/sysctls/NAME.txt     `sysctl` output, when TSNET_CAPTURE_SYSCTLS lists keys
+//   DIR/state/HOST/root-sysctls.txt     the same for the host's own stack
+//   DIR/state/HOST/nft.json             `nft -j list ruleset`, when the stack has any table
 import { mkdirSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -32,4 +34,12 @@ if (keys.length) {
     writeFileSync(join(base, 'sysctls', `${ns}.txt`), out);
   }
 }
+if (keys.length) writeFileSync(join(base, 'root-sysctls.txt'), execFileSync('sysctl', ['-e', ...keys]).toString());
+let ruleset = '';
+try {
+  ruleset = execFileSync('nft', ['-j', 'list', 'ruleset']).toString();
+} catch {
+  // no nft: no tables
+}
+if (ruleset.includes('"table"')) writeFileSync(join(base, 'nft.json'), ruleset);
 console.log(`captured ${host}: own stack and ${names.length} namespaces into ${base}`);

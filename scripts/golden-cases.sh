@@ -201,6 +201,25 @@ uplink() { ip link add uplink0 type veth peer name uplink0-peer && ip link set u
 case_create_macvlan() { example macvlan.yaml; uplink; capture; }
 case_nochange_macvlan() { example macvlan.yaml; uplink; apply "$T/$CASE/topology.yaml"; capture; }
 
+# --- NAT (tsnet's nftables table; the host's forwarding is read, never changed) --------------
+nat_applied() { example nat.yaml; sysctl -q -w net.ipv4.ip_forward=1; apply "$T/$CASE/topology.yaml"; }
+nat_capture() { TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }
+case_create_nat() { example nat.yaml; nat_capture; }
+case_nochange_nat() { nat_applied; nft add table inet filter; nft add chain inet filter output; nat_capture; }
+case_drift_nat_rule_removed() { nat_applied; nft flush chain inet tsnet-nat nat-private; nat_capture; }
+case_drift_nat_rule_changed() {
+  nat_applied
+  nft flush chain inet tsnet-nat nat-private
+  nft add rule inet tsnet-nat nat-private ip saddr 198.18.60.0/24 oifname != '"tsn-private"' accept
+  nat_capture
+}
+case_drift_nat_table_deleted() { nat_applied; nft delete table inet tsnet-nat; nat_capture; }
+case_remove_nat() {
+  apply examples/nat.yaml
+  sed 's/^    nat: true .*/    nat: false/' examples/nat.yaml >"$T/$CASE/topology.yaml"
+  nat_capture
+}
+
 verify() {
   file="$T/$CASE/topology.yaml"
   if [ "$(cat "$T/$CASE/mode" 2>/dev/null)" = destroy ]; then

@@ -27,7 +27,7 @@ function run(ns, tool, lines) {
     for (const l of lines) execFileSync(enter[0] ?? 'sysctl', [...enter.slice(1), ...(ns ? ['sysctl'] : []), '-qw', l.join(' ')]);
     return;
   }
-  const [prog, ...args] = [...enter, tool, '-batch', '-'];
+  const [prog, ...args] = [...enter, tool, ...(tool === 'nft' ? ['-f', '-'] : ['-batch', '-'])];
   execFileSync(prog, args, { input: lines.map((l) => l.join(' ')).join('\n') + '\n', stdio: ['pipe', 'ignore', 'pipe'] });
 }
 
@@ -47,7 +47,7 @@ for (const s of plan.steps) {
   }
 }
 const afterDo = planText();
-if (!afterDo.startsWith('No changes')) failures.push(`after the do lines the plan is not empty:\n${afterDo}`);
+if (!/^No changes/m.test(afterDo)) failures.push(`after the do lines the plan is not empty:\n${afterDo}`);
 for (const s of [...plan.steps].reverse()) {
   for (const u of s.undo) {
     try {

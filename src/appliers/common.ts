@@ -177,7 +177,13 @@ export class Sink {
   readonly changes: Change[] = [];
   readonly steps: Step[] = [];
   readonly errors: PlanError[] = [];
+  /** Things the reader of the plan should know that are not changes (e.g. forwarding is off). */
+  readonly notes: string[] = [];
   private readonly byId = new Map<string, Step>();
+
+  note(text: string): void {
+    if (!this.notes.includes(text)) this.notes.push(text);
+  }
 
   change(host: string, address: string, kind: ResourceKind, action: Action, summary: string, reasons: string[]): void {
     this.changes.push({ action, host, address, kind, summary, reasons });

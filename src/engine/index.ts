@@ -13,9 +13,10 @@ import { isAlive } from '../executor/proc.js';
 import { snapshot, snapshotDiff } from '../state/fingerprint.js';
 import { loadCache, saveCache } from '../state/cache.js';
 import { heldFrom } from '../state/held.js';
+import { natTableName } from '../state/nft.js';
 import { parseMark } from '../state/ownership.js';
 import { phase } from '../timing.js';
-import { defaultConcurrency, readNamespace, readState, readSysctls, StateReadError, type ReadOptions } from '../state/read.js';
+import { defaultConcurrency, readNamespace, readNatOf, readState, readSysctls, StateReadError, type ReadOptions } from '../state/read.js';
 import { runnerFor, type Runner } from '../state/runner.js';
 import type { HostState, KNamespace, LiveState } from '../state/types.js';
 
@@ -75,7 +76,15 @@ export function readOptionsFor(topology: Topology, concurrency?: number): ReadOp
   }
   const overlayHosts = new Set<string>();
   for (const net of topology.networks.values()) if (net.driver === 'overlay') for (const h of net.hosts) overlayHosts.add(h);
-  return { sysctls, overlayHosts, ...(concurrency ? { concurrency } : {}) };
+  // NAT: whether the hosts forward (a plan note when they do not; tsnet does not change it).
+  const forwarding = new Set<string>();
+  for (const net of topology.networks.values()) {
+    if (net.driver !== 'bridge' || !net.nat) continue;
+    for (const s of net.subnets) forwarding.add(s.family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding');
+  }
+  if (forwarding.size) sysctls.set('', [...forwarding].sort());
+  // tsnet's nftables table is read on every host, so that NAT taken out of the file is removed.
+  return { sysctls, overlayHosts, natTable: natTableName(topology.name), ...(concurrency ? { concurrency } : {}) };
 }
 
 export const machinesOf = (runners: ReadonlyMap<string, Runner>): Map<string, string> =>
@@ -269,7 +278,17 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
       if (mark?.topology !== s.topology.name || !mark.address.startsWith('endpoint.') || wanted.has(l.ifname)) return true;
       return !gone.has(mark.address.split('.')[1]!);
     });
-    hosts.set(host, { host, root, namespaces });
+    const state: HostState = { host, root, namespaces };
+    // tsnet's nftables table: read again where this apply changed it.
+    if (s.readOptions.natTable !== undefined && result.completed.some((st) => st.host === host && st.tool === 'nft')) {
+      const nat = await readNatOf(runner, s.readOptions.natTable);
+      state.nat = nat.table;
+      if (nat.unavailable) state.natUnavailable = nat.unavailable;
+    } else {
+      if (before.nat !== undefined) state.nat = before.nat;
+      if (before.natUnavailable !== undefined) state.natUnavailable = before.natUnavailable;
+    }
+    hosts.set(host, state);
   }
   return { hosts };
 }

@@ -116,6 +116,21 @@ export function batchLine(argv: readonly string[]): string {
   return argv.join(' ');
 }
 
+const NFT_SYNTAX = new Set(['{', '}', ';', '!=']);
+const NFT_QUOTED = /^"[A-Za-z0-9_.:/@+=,%-]+"$/;
+
+/**
+ * One line of an nft script from an argv: plain tokens, the few bits of nft syntax tsnet writes
+ * (braces, ';', '!='), and double-quoted plain tokens (interface names, comments). Anything
+ * else is a bug, never passed on.
+ */
+export function nftLine(argv: readonly string[]): string {
+  for (const a of argv) {
+    if (!SAFE_ARG.test(a) && !NFT_SYNTAX.has(a) && !NFT_QUOTED.test(a)) throw new Error(`internal: refusing to pass ${JSON.stringify(a)} to nft: not a plain token`);
+  }
+  return argv.join(' ');
+}
+
 /** A sysctl `key=value` argument: one argv entry (never a shell word), refused if it could span lines. */
 export function sysctlArg(argv: readonly string[]): string {
   const arg = argv.join(' ');

@@ -8,7 +8,7 @@ import { runInNamespaces } from '../state/fanout.js';
 import type { RunResult, Runner } from '../state/runner.js';
 import type { KNamespace } from '../state/types.js';
 import type { Plan, Step, Tool } from '../planner/types.js';
-import { batchLine, commandBatches, groupKey, schedule, sysctlArg, type Batch, type ScheduledBatch } from './batch.js';
+import { batchLine, commandBatches, groupKey, nftLine, schedule, sysctlArg, type Batch, type ScheduledBatch } from './batch.js';
 import type { Journal } from './journal.js';
 import { processStartTime } from './proc.js';
 import { phase } from '../timing.js';
@@ -55,7 +55,7 @@ interface BatchOutcome {
   read?: KNamespace;
 }
 
-const PROGRAM: Record<Tool, string> = { ip: 'ip', bridge: 'bridge', sysctl: 'sysctl' };
+const PROGRAM: Record<Tool, string> = { ip: 'ip', bridge: 'bridge', sysctl: 'sysctl', nft: 'nft' };
 
 export async function execute(plan: Plan, opts: ExecuteOptions): Promise<ExecuteResult> {
   const concurrency = opts.concurrency ?? defaultConcurrency();
@@ -193,9 +193,12 @@ interface Line {
   text: string;
 }
 
-/** The batch's lines: sysctl takes k=v as real arguments (values may hold spaces); ip and bridge read batch lines. */
+/** How a tool's line is made from an argv: sysctl takes k=v as real arguments (values may hold spaces); ip and bridge read batch lines; nft a script. */
+const LINE: Record<Tool, (argv: readonly string[]) => string> = { ip: batchLine, bridge: batchLine, sysctl: sysctlArg, nft: nftLine };
+
+/** The batch's lines. */
 function batchLines(batch: Batch): Line[] {
-  const line = batch.tool === 'sysctl' ? sysctlArg : batchLine;
+  const line = LINE[batch.tool];
   const lines: Line[] = [];
   for (const step of batch.steps) step.do.forEach((l, i) => lines.push({ step, first: i === 0, text: line(l) }));
   return lines;
@@ -211,6 +214,15 @@ async function runBatch(runner: Runner, batch: Batch, readBack: boolean): Promis
     if (res.exitCode === 0) return { done: batch.steps };
     const step = batch.steps[0]!;
     return { done: [], partial: step, failure: { step, error: oneLine(res.stderr) || `sysctl exited with ${res.exitCode}`, command: `sysctl -w ${lines.map((l) => l.text).join(' ')}` } };
+  }
+  if (batch.tool === 'nft') {
+    // One nft script: a transaction, so on failure nothing of it was done.
+    const res = await runner.run(['nft', '-f', '-'], { input: inputOf(lines, false) });
+    if (res.exitCode === 0) return { done: batch.steps };
+    const m = /\/dev\/stdin:(\d+):/.exec(res.stderr);
+    const failed = (m ? lines[Number(m[1]) - 1] : undefined) ?? lines[0]!;
+    const error = res.stderr.split('\n').find((l) => /Error:/.test(l))?.replace(/^.*?Error:\s*/, '').trim() || oneLine(res.stderr) || `nft exited with ${res.exitCode}`;
+    return { done: [], failure: { step: failed.step, error, command: `nft ${failed.text}` } };
   }
   const argv = [PROGRAM[batch.tool], ...(readBack ? READ_FLAGS : []), '-batch', '-'];
   const outcome = outcomeOf(batch, lines, await runner.run(argv, { ns: batch.ns, input: inputOf(lines, readBack) }), readBack, argv);
@@ -299,6 +311,14 @@ async function undoBatch(runner: Runner, b: ReturnType<typeof commandBatches>[nu
     if (b.tool === 'sysctl') {
       const res = await runner.run(['sysctl', '-q', '-w', ...b.lines.map((l) => sysctlArg(l))], { ns: b.ns });
       if (res.exitCode !== 0) errors.push(`sysctl in ${b.ns ?? 'host'}: ${oneLine(res.stderr)}`);
+      return;
+    }
+    if (b.tool === 'nft') {
+      // An nft script is all or nothing: one line each, so that one error does not stop the rest.
+      for (const l of b.lines) {
+        const res = await runner.run(['nft', '-f', '-'], { input: `${nftLine(l)}\n` });
+        if (res.exitCode !== 0) errors.push(`host ${b.host}: nft ${nftLine(l)}: ${oneLine(res.stderr)}`);
+      }
       return;
     }
     const res = await runner.run([PROGRAM[b.tool], '-force', '-batch', '-'], { ns: b.ns, input: `${b.lines.map((l) => batchLine(l)).join('\n')}\n` });

@@ -89,7 +89,7 @@ export function normalize(p: Prepared, source: SourceFile, held: Held = {}): { t
     const base = { name: net.name, subnets, hosts: networkHosts(p, net.name) };
     const raw = net.raw;
     if (raw.driver === 'bridge') {
-      networks.set(net.name, { ...base, driver: 'bridge', bridge: net.bridge!, mtu: raw.mtu ?? DEFAULT_MTU.bridge });
+      networks.set(net.name, { ...base, driver: 'bridge', bridge: net.bridge!, mtu: raw.mtu ?? DEFAULT_MTU.bridge, nat: raw.nat ?? false });
     } else if (raw.driver === 'macvlan') {
       networks.set(net.name, {
         ...base,

@@ -106,6 +106,11 @@ export const topologySchema = {
                 type: 'string',
                 pattern: IFNAME,
               },
+              nat: {
+                description:
+                  'Masquerade traffic from the subnet that leaves through any other interface (Docker\'s ip-masquerade), with a rule in an nftables table of tsnet\'s own ("inet tsnet-<topology>"). Needs nft on the host, and forwarding on (net.ipv4.ip_forward=1), which tsnet does not change. Default: false.',
+                type: 'boolean',
+              },
             },
           },
           {

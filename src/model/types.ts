@@ -56,6 +56,8 @@ export interface BridgeNetwork extends NetworkBase {
   driver: 'bridge';
   /** Kernel name of the bridge. */
   bridge: string;
+  /** Masquerade what leaves the subnet through another interface (nftables, tsnet's own table). */
+  nat: boolean;
 }
 
 export interface MacvlanNetwork extends NetworkBase {

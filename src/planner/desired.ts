@@ -2,6 +2,7 @@
 // keyed by resource address. Observed state is read into the same shapes (appliers/*.ts), so
 // the planner compares like with like.
 import type { MacvlanMode, Topology } from '../model/types.js';
+import { natChainName, natTableName } from '../state/nft.js';
 
 export interface SandboxSpec {
   kind: 'sandbox';
@@ -94,9 +95,29 @@ export interface RouteSpec {
   dev?: string;
 }
 
+/** One masquerade rule: from `subnet`, leaving through any interface but `notOut` (the bridge). */
+export interface NatRuleSpec {
+  family: 4 | 6;
+  subnet: string;
+  notOut: string;
+}
+
+/**
+ * A bridge network's NAT: a postrouting nat chain `nat-<network>` in tsnet's nftables table
+ * `inet tsnet-<topology>`, one masquerade rule per subnet.
+ */
+export interface NatSpec {
+  kind: 'nat';
+  host: string;
+  address: string;
+  table: string;
+  chain: string;
+  rules: NatRuleSpec[];
+}
+
 export type NetworkSpec = BridgeSpec | OverlaySpec;
 export type EndpointSpec = VethSpec | MacvlanSpec;
-export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec;
+export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec | NatSpec;
 
 /** Desired resources per host, each host's map keyed by resource address. */
 export type Desired = Map<string, Map<string, Spec>>;
@@ -120,6 +141,16 @@ export function expand(t: Topology): Desired {
           addresses: net.subnets.map((s) => `${s.gateway}/${s.prefixLength}`),
           ipv6,
         });
+        if (net.nat) {
+          put({
+            kind: 'nat',
+            host,
+            address: `nat.${net.name}`,
+            table: natTableName(t.name),
+            chain: natChainName(net.name),
+            rules: net.subnets.map((s) => ({ family: s.family, subnet: s.cidr, notOut: net.bridge })),
+          });
+        }
       }
     } else if (net.driver === 'overlay') {
       const members = [...t.sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.network === net.name).map((e) => ({ sb, e })));

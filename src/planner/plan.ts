@@ -4,9 +4,11 @@
 import { HostView, PEER_SUFFIX, Sink, createdBy, type Adoption, type Context } from '../appliers/common.js';
 import { planBridge } from '../appliers/bridge.js';
 import { planEndpoint } from '../appliers/endpoint.js';
+import { planNatHost } from '../appliers/nat.js';
 import { planSandbox } from '../appliers/namespace.js';
 import { planOverlay, overlayAddresses } from '../appliers/overlay.js';
 import { observeRoutes, planRoute } from '../appliers/route.js';
+import { natTableName } from '../state/nft.js';
 import { markText, parseMark } from '../state/ownership.js';
 import type { LiveState } from '../state/types.js';
 import type { BridgeSpec, Desired, EndpointSpec, OverlaySpec, RouteSpec, SandboxSpec, Spec } from './desired.js';
@@ -25,7 +27,7 @@ export interface PlanInput {
   interrupted?: Interrupted;
 }
 
-const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, endpoint: 2, route: 3 };
+const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, nat: 2, endpoint: 3, route: 4 };
 
 export function plan(input: PlanInput): Plan {
   const sink = new Sink();
@@ -88,6 +90,7 @@ export function plan(input: PlanInput): Plan {
       `The last apply of "${input.topology}" (process ${i.pid}, started ${i.started}) was interrupted after ${i.done.length} of its ${i.steps.length} steps; this plan repairs what it left, and the objects it half made are recognised as this topology's.`,
     );
   }
+  notes.push(...sink.notes);
   return {
     ...(notes.length ? { notes } : {}),
     topology: input.topology,
@@ -160,6 +163,8 @@ function planHost(ctx: Context): void {
 
   const observed = observeRoutes(ctx);
   for (const a of addresses('route.', observed.keys())) planRoute(ctx, a, desired.get(a) as RouteSpec | undefined, observed.get(a));
+
+  planNatHost(ctx, natTableName(ctx.topology));
 }
 
 /** True for the steps that take something away: they all run before anything is made. */

@@ -5,7 +5,7 @@ export type Action = 'create' | 'update' | 'delete' | 'replace';
 
 export const SYMBOL: Record<Action, string> = { create: '+', update: '~', delete: '-', replace: '-/+' };
 
-export type ResourceKind = 'sandbox' | 'network' | 'endpoint' | 'route';
+export type ResourceKind = 'sandbox' | 'network' | 'nat' | 'endpoint' | 'route';
 
 /**
  * One resource's change. For create there is no "before"; for delete no "after"; update and
@@ -21,8 +21,11 @@ export interface Change {
   reasons: string[];
 }
 
-/** The programs a step can run. ip and bridge lines run batched (-batch -); sysctl takes k=v args. */
-export type Tool = 'ip' | 'bridge' | 'sysctl';
+/**
+ * The programs a step can run. ip and bridge lines run batched (-batch -); sysctl takes k=v args;
+ * nft lines run as one script (`nft -f -`), all or nothing.
+ */
+export type Tool = 'ip' | 'bridge' | 'sysctl' | 'nft';
 
 /** One command: a batch line (argv without the program) for a tool, on a host, in a namespace. */
 export interface Command {

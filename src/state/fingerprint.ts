@@ -41,6 +41,14 @@ export function snapshot(live: LiveState, topology: string, plan: Pick<Plan, 'st
     const vxlans = new Set([...view.ownedLinks.values()].flat().filter((l) => l.kind === 'vxlan').map((l) => l.ifname));
     for (const f of state.root.fdb) if (vxlans.has(f.dev) && f.dst) out.push(`fdb ${f.dev} ${f.mac} ${f.dst}`);
     for (const n of state.root.neigh) if (vxlans.has(n.dev) && n.permanent) out.push(`neigh ${n.dev} ${n.dst} ${n.lladdr ?? '-'}`);
+    // tsnet's nftables table (its own by construction).
+    if (state.nat) {
+      out.push(`nft table ${state.nat.name}`);
+      for (const c of state.nat.chains) {
+        out.push(`nft chain ${c.name} ${c.base ?? '-'}`);
+        for (const r of c.rules) out.push(`nft rule ${c.name} ${r.understood ? `${r.subnet} not via ${r.notOut}` : `(changed by hand, handle ${r.handle})`}`);
+      }
+    }
     // Names the plan creates: a foreign object taking one since would make the plan fail.
     for (const s of plan.steps) {
       if (s.host !== host) continue;

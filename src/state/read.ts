@@ -4,6 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { canonicalIp, formatCidr, parseCidr } from '../model/addresses.js';
 import { runInNamespaces } from './fanout.js';
+import { readNat, type NatRead } from './nft.js';
 import type { RunResult, Runner } from './runner.js';
 import { emptyNamespace, type Family, type HostState, type KAddress, type KFdb, type KLink, type KNamespace, type KNeigh, type KRoute, type LiveState } from './types.js';
 
@@ -41,6 +42,8 @@ export interface ReadOptions {
    * (`--no-refresh`; src/state/cache.ts). Only for hosts on this machine.
    */
   cached?: ReadonlyMap<string, KNamespace>;
+  /** The topology's nftables table, read on every host (tsnet's NAT rules); unset: not read. */
+  natTable?: string;
 }
 
 /** Runs `tasks` with at most `limit` in flight, results in order. */
@@ -67,7 +70,13 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
   const machineNamespaces = new Map<string, Map<string, KNamespace>>();
   // Each host's own stack is read while the machines' namespaces are.
   const roots = Promise.all(
-    runners.map(async (runner) => [runner.host, await readNamespace(runner, null, opts.sysctls?.get('') ?? [], opts.overlayHosts?.has(runner.host) ?? false)] as const),
+    runners.map(async (runner) => {
+      const [root, nat] = await Promise.all([
+        readNamespace(runner, null, opts.sysctls?.get('') ?? [], opts.overlayHosts?.has(runner.host) ?? false),
+        opts.natTable === undefined ? undefined : readNatOf(runner, opts.natTable),
+      ]);
+      return [runner.host, { root, nat }] as const;
+    }),
   );
   // Awaited below; until then a failure must not count as unhandled (it would end the process).
   roots.catch(() => {});
@@ -92,8 +101,28 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
   const rootOf = new Map(await roots);
   // Keep the runners' order.
   return {
-    hosts: new Map(runners.map((r) => [r.host, { host: r.host, root: rootOf.get(r.host)!, namespaces: machineNamespaces.get(r.machine) ?? new Map() } satisfies HostState])),
+    hosts: new Map(
+      runners.map((r) => {
+        const { root, nat } = rootOf.get(r.host)!;
+        const state: HostState = { host: r.host, root, namespaces: machineNamespaces.get(r.machine) ?? new Map() };
+        if (nat) {
+          state.nat = nat.table;
+          if (nat.unavailable) state.natUnavailable = nat.unavailable;
+        }
+        return [r.host, state];
+      }),
+    ),
   };
+}
+
+/** The topology's nftables table on a host; an error naming the host when it cannot be read. */
+export async function readNatOf(runner: Runner, table: string): Promise<NatRead> {
+  try {
+    return await readNat(runner, table);
+  } catch (err) {
+    const e = err as Error;
+    throw new StateReadError(runner.host, e.name === 'SshError' ? e.message : `host "${runner.host}" (${runner.describe}): ${e.message}`);
+  }
 }
 
 /** Reads many named namespaces of one machine: one `ip` process each, started by xargs workers. */

@@ -72,9 +72,39 @@ export interface KNamespace {
   neigh: KNeigh[];
 }
 
+/** A masquerade rule as tsnet writes it: from `subnet`, leaving through any interface but `notOut`. */
+export interface KNatRule {
+  family: Family;
+  subnet: string;
+  notOut: string;
+  handle: number;
+  comment?: string;
+  /** False: the rule has some other shape (changed by hand); it is drift. */
+  understood: boolean;
+}
+
+export interface KNatChain {
+  name: string;
+  /** "nat/postrouting/100" for tsnet's chains: type, hook and priority. */
+  base?: string;
+  rules: KNatRule[];
+}
+
+/** tsnet's nftables table on a host (`inet tsnet-<topology>`). */
+export interface KNatTable {
+  name: string;
+  chains: KNatChain[];
+}
+
 export interface HostState {
   host: string;
   root: KNamespace;
+  /**
+   * The topology's nftables table: null when the host has none, undefined when it was not read.
+   */
+  nat?: KNatTable | null;
+  /** Why nftables cannot be used on the host (nft missing, no nf_tables in the kernel). */
+  natUnavailable?: string;
   /** Every named namespace of the host's machine that was read, by name. */
   namespaces: Map<string, KNamespace>;
 }

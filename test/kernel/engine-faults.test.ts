@@ -9,7 +9,7 @@ import { applySession, closeRunners, planSession, type Mode } from '../../src/en
 import type { Plan } from '../../src/planner/types.js';
 import { runnerFor } from '../../src/state/runner.js';
 import { dumpDiff, quietDump, settledDump, type KernelDump } from '../support/dump.js';
-import { Fault, FAULT_IP_ERROR, FAULT_SYSCTL, FaultyRunner, type Counted } from '../support/faulty-runner.js';
+import { Fault, FAULT_IP_ERROR, FAULT_NFT_ERROR, FAULT_SYSCTL, FaultyRunner, type Counted } from '../support/faulty-runner.js';
 import { FIXTURES, describeInLab, removeAll } from '../support/lab.js';
 
 const BASE = join(FIXTURES, 'engine-three.yaml');
@@ -62,7 +62,7 @@ async function everyPosition(file: string, total: number, before: KernelDump, op
       hit.add(f.step.id);
       const named = f.step.host === fired.host && f.step.ns === fired.ns && f.step.do.some((l) => lineText(l) === fired.line);
       if (!named) problems.push(`${where}: the failure names step ${f.step.id}, which does not hold the failed line`);
-      const expected = fired.tool === 'sysctl' ? FAULT_SYSCTL.replace(/\./g, '/') : FAULT_IP_ERROR;
+      const expected = fired.tool === 'sysctl' ? FAULT_SYSCTL.replace(/\./g, '/') : fired.tool === 'nft' ? FAULT_NFT_ERROR : FAULT_IP_ERROR;
       if (!f.error.includes(expected)) problems.push(`${where}: the error does not carry the tool's own text (${expected}): ${f.error}`);
       // The executor reports the line it wrote (the runner swapped it for the refused one).
       const command = fired.tool === 'sysctl' ? `sysctl -w` : `${fired.tool} ${fired.line}`;
@@ -133,6 +133,7 @@ describeInLab('engine: failure injection at every step', () => {
         'update route.c.198.18.81.0/24',
         'update route.c.default',
         'update sandbox.c',
+        'delete nat.net',
       ].sort(),
     );
     const total = planLines(s.plan);

@@ -1,7 +1,7 @@
 // Full dumps of the lab's kernel state, to show that an apply rolled back, or a destroy removed,
 // exactly what it should: `ip -d -json` links, addresses and routes (all tables, both families)
-// of the lab's own stack and of every named namespace, `ip netns list`, and a few namespaced
-// sysctls tsnet may set.
+// of the lab's own stack and of every named namespace, `ip netns list`, a few namespaced
+// sysctls tsnet may set, and the lab stack's nftables ruleset (tsnet's NAT table).
 //
 // Normalization (the only fields dropped): the bridge and bridge-port timers in `linkinfo`
 // (`hello_timer`, `tcn_timer`, `topology_change_timer`, `gc_timer`, `message_age_timer`,
@@ -23,6 +23,11 @@ export interface StackDump {
 export interface KernelDump {
   /** `ip -json netns list` as printed, sorted by name. */
   netns: unknown[];
+  /**
+   * The lab stack's nftables ruleset (`nft -j list ruleset`), without rule and chain handles:
+   * a rule put back by a rollback gets a new handle, and nothing else of it may differ.
+   */
+  nft: unknown[];
   /** '' is the lab's own stack; the rest by namespace name. */
   stacks: Record<string, StackDump>;
 }
@@ -62,7 +67,15 @@ export async function dumpKernel(): Promise<KernelDump> {
   const netns = (listed ? (JSON.parse(listed) as { name: string }[]) : []).sort((a, b) => a.name.localeCompare(b.name));
   const stacks: Record<string, StackDump> = { '': await dumpStack(null) };
   for (const name of await netnsNames()) stacks[name] = await dumpStack(name);
-  return { netns, stacks };
+  return { netns, nft: await dumpNft(), stacks };
+}
+
+/** `nft -j list ruleset` of the lab's own stack, handles dropped (see KernelDump.nft). */
+export async function dumpNft(): Promise<unknown[]> {
+  const out = JSON.parse(await must(['nft', '-j', 'list', 'ruleset'])) as { nftables: Record<string, Record<string, unknown>>[] };
+  return out.nftables
+    .filter((o) => !('metainfo' in o))
+    .map((o) => Object.fromEntries(Object.entries(o).map(([kind, v]) => [kind, Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'handle'))])));
 }
 
 /**

@@ -6,6 +6,8 @@
 // line is replaced by one the kernel refuses, so the failure comes from ip (or sysctl) itself:
 //   ip:     link set dev tsnet-injected-fault up      -> Cannot find device "tsnet-injected-fault"
 //   sysctl: net.ipv4.tsnet_injected_fault=1           -> cannot stat /proc/sys/net/ipv4/tsnet_injected_fault
+//   nft:    add chain inet tsnet-injected-fault fault  -> Could not process rule: No such file or directory
+// (each line of an `nft -f -` script counts; a script is a transaction, so nothing of it is done)
 // It leaves Runner.fanOut unset, so the executor sends every batch through run() (not through
 // the xargs fan-out of src/state/fanout.ts), where it can be counted and rewritten.
 import type { Runner, RunOptions, RunResult } from '../../src/state/runner.js';
@@ -15,13 +17,16 @@ export const FAULT_IP_LINE = `link set dev ${FAULT_DEVICE} up`;
 export const FAULT_SYSCTL = 'net.ipv4.tsnet_injected_fault';
 /** What ip prints for the injected line (part of its own error text). */
 export const FAULT_IP_ERROR = `Cannot find device "${FAULT_DEVICE}"`;
+export const FAULT_NFT_LINE = 'add chain inet tsnet-injected-fault fault';
+/** What nft prints for the injected line. */
+export const FAULT_NFT_ERROR = 'No such file or directory';
 
 const READS = /^(link|addr|address|route|neigh|fdb) show\b/;
 
 export interface Counted {
   host: string;
   ns: string | null;
-  tool: 'ip' | 'bridge' | 'sysctl';
+  tool: 'ip' | 'bridge' | 'sysctl' | 'nft';
   /** The line as the executor wrote it (a batch line, or sysctl's k=v). */
   line: string;
 }
@@ -60,6 +65,10 @@ export class FaultyRunner implements Runner {
         if (!text.trim() || READS.test(text.trim())) return text;
         return this.count({ host: this.host, ns, tool, line: text }) ? FAULT_IP_LINE : text;
       });
+      return this.inner.run(argv, { ...opts, input: lines.join('\n') });
+    }
+    if (tool === 'nft' && argv.includes('-f') && opts.input !== undefined && !this.fault.fired) {
+      const lines = opts.input.split('\n').map((text) => (text.trim() && this.count({ host: this.host, ns, tool, line: text }) ? FAULT_NFT_LINE : text));
       return this.inner.run(argv, { ...opts, input: lines.join('\n') });
     }
     const w = argv.indexOf('-w');

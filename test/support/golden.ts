@@ -1,6 +1,7 @@
 // Golden plan cases: test/fixtures/plan/<case>/ holds topology.yaml, the live state as the raw
 // `ip -d -json -batch` output tsnet reads (state/<host>/root.json, state/<host>/netns/*.json,
-// optionally state/<host>/sysctls/<ns>.txt), and expected.txt: the plan as `tsnet plan` prints
+// optionally state/<host>/sysctls/<ns>.txt, state/<host>/root-sysctls.txt and
+// state/<host>/nft.json, `nft -j list ruleset`: no file means no nftables table), and expected.txt: the plan as `tsnet plan` prints
 // it, then every step with its do and undo lines (none when the plan has errors). `mode`
 // (optional file) holds "destroy". scripts/golden-cases.sh rebuilds each case's state/ in the
 // lab: apply, drift by hand, capture.
@@ -13,16 +14,21 @@ import { plan } from '../../src/planner/plan.js';
 import { renderPlan } from '../../src/planner/render.js';
 import type { Plan } from '../../src/planner/types.js';
 import { heldFrom } from '../../src/state/held.js';
+import { natTableName, parseNatTable } from '../../src/state/nft.js';
 import { parseDump, parseSysctls } from '../../src/state/read.js';
 import { emptyNamespace, type HostState, type LiveState } from '../../src/state/types.js';
 
 export const PLAN_CASES = join(import.meta.dirname, '..', 'fixtures', 'plan');
 
-export function readLiveState(caseDir: string, hosts: readonly string[]): LiveState {
+export function readLiveState(caseDir: string, hosts: readonly string[], topology: string): LiveState {
   const live: LiveState = { hosts: new Map() };
   for (const host of hosts) {
     const base = join(caseDir, 'state', host);
     const root = existsSync(join(base, 'root.json')) ? parseDump(null, readFileSync(join(base, 'root.json'), 'utf8')) : emptyNamespace(null);
+    if (existsSync(join(base, 'root-sysctls.txt'))) root.sysctls = parseSysctls(readFileSync(join(base, 'root-sysctls.txt'), 'utf8'));
+    const nftFile = join(base, 'nft.json');
+    const nftText = existsSync(nftFile) ? readFileSync(nftFile, 'utf8') : '';
+    const table = nftText.includes(`"${natTableName(topology)}"`) ? parseNatTable(nftText, natTableName(topology)) : null;
     const namespaces = new Map();
     const nsDir = join(base, 'netns');
     if (existsSync(nsDir)) {
@@ -34,7 +40,7 @@ export function readLiveState(caseDir: string, hosts: readonly string[]): LiveSt
         namespaces.set(name, ns);
       }
     }
-    live.hosts.set(host, { host, root, namespaces } satisfies HostState);
+    live.hosts.set(host, { host, root, namespaces, nat: table } satisfies HostState);
   }
   return live;
 }
@@ -59,7 +65,7 @@ export function planCase(caseDir: string): { plan: Plan; mode: string } | { inva
     return { invalid: `invalid topology:\n${first.diagnostics.map((d) => formatDiagnostic(d, text)).join('\n')}\n` };
   }
   const hosts = [...first.topology.hosts.keys()];
-  const live = readLiveState(caseDir, hosts);
+  const live = readLiveState(caseDir, hosts, first.topology.name);
   const load = renormalize(first, heldFrom(live, first.topology.name));
   const t = load.topology!;
   const desired =
