@@ -125,6 +125,15 @@ describe('networkSubnets', () => {
     ).toEqual([]);
   });
 
+  it('refuses subnets that overlap ranges no network can use, and only those', () => {
+    for (const subnet of ['0.0.0.0/0', '0.1.0.0/16', '127.0.0.0/8', '224.0.0.0/24', '240.0.0.0/24', '255.255.255.0/24', '::/0', 'fe80::/64', 'ff02::/16']) {
+      expect(found(networkSubnets, { networks: { n: bridge(subnet) } }), subnet).toEqual(['subnet-reserved /networks/n/subnet']);
+    }
+    for (const subnet of ['1.0.0.0/8', '126.255.255.0/24', '128.0.0.0/16', '223.255.255.0/24', '2001:db8::/64', 'fd00::/8', 'fec0::/10']) {
+      expect(found(networkSubnets, { networks: { n: bridge(subnet) } }), subnet).toEqual([]);
+    }
+  });
+
   it('refuses subnets that are not CIDRs, with host bits, too small, or two of one family', () => {
     expect(found(networkSubnets, { networks: { a: bridge('lan') } })).toEqual(['bad-cidr /networks/a/subnet']);
     expect(run(networkSubnets, { networks: { a: bridge('198.18.0.5/24') } })[0]?.hint).toBe('did you mean "198.18.0.0/24"?');
@@ -188,6 +197,12 @@ describe('macvlanParent and macvlanPassthru', () => {
       'passthru-one-endpoint /sandboxes/s1/endpoints/0/network',
       'passthru-one-endpoint /sandboxes/s2/endpoints/0/network',
     ]);
+  });
+
+  it('refuses a mac on a passthru endpoint (the kernel would set it on the parent), not on other modes', () => {
+    const spec = (mode: string) => ({ networks: { m: macvlan({ mode }) }, sandboxes: { s: sb({ network: 'm', mac: '02:00:00:00:00:aa' }) } });
+    expect(found(macvlanPassthru, spec('passthru'))).toEqual(['passthru-mac /sandboxes/s/endpoints/0/mac']);
+    expect(found(macvlanPassthru, spec('bridge'))).toEqual([]);
   });
 });
 

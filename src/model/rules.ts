@@ -116,6 +116,17 @@ export const sandboxHost: Rule = (p, r) => {
 
 // ---------------------------------------------------------------- networks
 
+/** Ranges no network can hold: the kernel refuses or misroutes addresses in them. */
+const SPECIAL_RANGES = [
+  ['0.0.0.0/8', '"this network"'],
+  ['127.0.0.0/8', 'loopback'],
+  ['224.0.0.0/4', 'multicast'],
+  ['240.0.0.0/4', 'reserved, with the broadcast address'],
+  ['::/127', 'the unspecified and loopback addresses'],
+  ['fe80::/10', 'link-local'],
+  ['ff00::/8', 'multicast'],
+].map(([c, what]) => ({ cidr: parseCidr(c!)!, what: what! }));
+
 export const networkSubnets: Rule = (p, r) => {
   for (const net of p.networks.values()) {
     const res = `network.${net.name}`;
@@ -130,6 +141,11 @@ export const networkSubnets: Rule = (p, r) => {
           resource: res,
           hint: loose ? `did you mean "${formatCidr(loose)}"?` : 'e.g. 198.18.0.0/24 or 2001:db8::/64',
         });
+        return;
+      }
+      const special = SPECIAL_RANGES.find((sp) => sp.cidr.family === cidr.family && overlaps(sp.cidr, cidr));
+      if (special) {
+        r.error('subnet-reserved', `subnet ${text} overlaps ${formatCidr(special.cidr)} (${special.what}), which no network can use`, path, { resource: res });
         return;
       }
       if (cidr.family === 4 && cidr.prefixLength > 30) {
@@ -231,6 +247,9 @@ export const macvlanPassthru: Rule = (p, r) => {
     const eps = [...p.sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.raw.network === net.name));
     for (const ep of eps.slice(1))
       r.error('passthru-one-endpoint', `macvlan network "${net.name}" is in passthru mode, which gives the parent to one endpoint only; ${eps[0]!.address} has it`, [...ep.path, 'network'], { resource: ep.address });
+    // In passthru mode the kernel passes a MAC change on to the parent: the host's NIC.
+    for (const ep of eps.filter((e) => e.raw.mac !== undefined))
+      r.error('passthru-mac', `${ep.address} cannot set a mac: macvlan network "${net.name}" is in passthru mode, where the kernel would change the MAC address of the parent "${net.raw.parent ?? '?'}" (a host interface tsnet does not own)`, [...ep.path, 'mac'], { resource: ep.address });
   }
 };
 

@@ -55,7 +55,8 @@ export const LAB: LabCheck = checkLab();
 
 /**
  * describe() for a kernel test file. Outside the lab the body is never called (so neither its
- * hooks nor its tests run) and one skipped test carries the reason.
+ * hooks nor its tests run) and one skipped test carries the reason; with TSNET_REQUIRE_LAB=1
+ * (.ci/run sets it) that test fails instead.
  */
 export function describeInLab(name: string, body: () => void): void {
   if (LAB.inLab) {
@@ -63,6 +64,15 @@ export function describeInLab(name: string, body: () => void): void {
     return;
   }
   const reason = LAB.reason;
+  if (process.env.TSNET_REQUIRE_LAB === '1') {
+    // CI must run the kernel suite: a missing lab fails there instead of skipping.
+    describe(name, () => {
+      it('runs in the lab (TSNET_REQUIRE_LAB=1)', () => {
+        throw new Error(`the kernel tests must run here, but: ${reason}`);
+      });
+    });
+    return;
+  }
   describe.skip(name, () => {
     it.skip(`skipped: ${reason}`, () => {});
   });

@@ -77,23 +77,27 @@ for (const example of ['router', 'overlay']) {
       expect(edges).toHaveLength([...t.sandboxes.values()].reduce((k, sb) => k + sb.endpoints.length, 0));
     });
 
-    it('DOT: stable, holds every sandbox, network and address, and dot -Tsvg draws it', async () => {
+    it('DOT: stable, holds every sandbox, network and address', async () => {
       const text = toDot(t);
       expect(toDot((await loadFile(file)).topology!)).toBe(text);
       golden(`${example}.dot`, text);
       for (const w of expectedWords(t)) expect(text, w).toContain(w);
-      if (!hasDot) return;
-      const svg = execFileSync('dot', ['-Tsvg'], { input: text }).toString();
+    });
+
+    it.skipIf(!hasDot)('dot -Tsvg draws the DOT text (Graphviz; skipped without dot)', () => {
+      const svg = execFileSync('dot', ['-Tsvg'], { input: toDot(t) }).toString();
       expect(svg).toContain('<svg');
       for (const sb of t.sandboxes.keys()) expect(svg).toContain(`>${sb}</text>`);
     });
 
-    it('the CLI prints the same text, and svg through Graphviz', async () => {
+    it('the CLI prints the same text', async () => {
       const mermaid = await cli(['graph', file]);
       expect(mermaid).toEqual({ code: 0, stdout: toMermaid(t), stderr: '' });
       const dot = await cli(['graph', '--format', 'dot', file]);
       expect(dot).toEqual({ code: 0, stdout: toDot(t), stderr: '' });
-      if (!hasDot) return;
+    });
+
+    it.skipIf(!hasDot)('the CLI prints svg through Graphviz (skipped without dot)', async () => {
       const svg = await cli(['graph', '--format', 'svg', file]);
       expect(svg.code, svg.stderr).toBe(0);
       expect(svg.stdout).toContain('<svg');
