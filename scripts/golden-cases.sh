@@ -144,6 +144,14 @@ case_clash_foreign_interface_in_owned_ns() {
   capture
 }
 
+# The host's own LAN (a foreign interface) already holds the file's subnet: the gateway would
+# take over the host's routing there.
+case_clash_host_route() {
+  example bridge.yaml
+  ip link add lan0 type veth peer name lan0-peer && ip addr add 198.18.10.200/24 dev lan0 && ip link set lan0 up
+  capture
+}
+
 # --- foreign objects are never in a plan ---------------------------------------------------
 case_foreign_objects_ignored() {
   example bridge.yaml

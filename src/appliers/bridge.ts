@@ -2,6 +2,8 @@
 import type { BridgeSpec } from '../planner/desired.js';
 import type { Command } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
+import { formatCidr, overlaps, parseCidr } from '../model/addresses.js';
+import { parseMark } from '../state/ownership.js';
 import { addrAdd, cmd, diffAddresses, managedAddresses, mark, type Context } from './common.js';
 
 /**
@@ -30,9 +32,42 @@ export function observeBridge(ctx: Context, address: string): { spec: BridgeSpec
 
 const summary = (s: BridgeSpec) => `bridge ${s.ifname}${s.addresses.length ? ` ${s.addresses.join(' ')}` : ''}${s.mtu !== 1500 ? ` mtu ${s.mtu}` : ''}`;
 
+/**
+ * Routes of the host's own stack that a bridge's subnets would collide with: on links this
+ * topology does not own (the host's LAN, a user's bridge, another topology's network). Putting
+ * the gateway there would take over the host's addresses or routing, so the plan refuses.
+ */
+function hostRouteClashes(ctx: Context, want: BridgeSpec): string[] {
+  const root = ctx.view.state.root;
+  const clashes: string[] = [];
+  for (const a of want.addresses) {
+    const subnet = parseCidr(a, false);
+    if (!subnet) continue;
+    for (const r of root.routes) {
+      if (r.dst === 'default' || r.family !== subnet.family) continue;
+      const dst = parseCidr(r.dst, false);
+      if (!dst || !overlaps(dst, subnet)) continue;
+      const dev = r.dev ? root.links.find((l) => l.ifname === r.dev) : undefined;
+      const mark = parseMark(dev?.alias);
+      if (mark?.topology === ctx.topology || (r.dev && ctx.view.halfMade.has(`/${r.dev}`))) continue;
+      const owner = !dev ? '' : mark ? `, owned by topology "${mark.topology}"` : ', not made by tsnet';
+      clashes.push(`${r.dst}${r.dev ? ` dev ${r.dev}${owner}` : ''}`);
+    }
+  }
+  return clashes;
+}
+
 export function planBridge(ctx: Context, address: string, want: BridgeSpec | undefined): void {
   const { host, sink } = ctx;
   const have = observeBridge(ctx, address);
+  if (want) {
+    const clashes = hostRouteClashes(ctx, want);
+    if (clashes.length) {
+      const subnets = want.addresses.map((a) => formatCidr(parseCidr(a, false)!)).join(' and ');
+      sink.error(host, address, `the subnet ${subnets} overlaps the host's own route${clashes.length === 1 ? '' : 's'} to ${clashes.join('; ')}: the gateway on bridge "${want.ifname}" would take over the host's routing there; pick another subnet`);
+      return;
+    }
+  }
   const undoCreate = (s: BridgeSpec): Command[] => bridgeCreateLines(ctx, s).map((l) => cmd(host, null, l));
 
   const remove = (action: 'delete' | 'replace') => {
