@@ -1,6 +1,7 @@
 // Sandboxes: a named network namespace with lo up, marked on lo, and its sysctls.
 import type { SandboxSpec } from '../planner/desired.js';
 import type { KNamespace } from '../state/types.js';
+import { parseMark } from '../state/ownership.js';
 import { cmd, mark, type Context } from './common.js';
 import type { Command } from '../planner/types.js';
 
@@ -29,6 +30,14 @@ export function planSandbox(ctx: Context, address: string, want: SandboxSpec | u
 
   const remove = (reason: string, action: 'delete' | 'replace') => {
     const old = have!.spec;
+    // Deleting a namespace destroys what is in it (a veth takes its peer along): interfaces that
+    // are not this topology's stop the plan, as foreign ports of a bridge do.
+    const foreign = have!.ns.links.filter((l) => l.ifname !== 'lo' && parseMark(l.alias)?.topology !== ctx.topology && !ctx.view.halfMade.has(`${old.netns}/${l.ifname}`));
+    if (foreign.length) {
+      const names = foreign.map((l) => `${l.ifname} (${l.kind ?? 'interface'}, ${parseMark(l.alias) ? `owned by topology "${parseMark(l.alias)!.topology}"` : 'not made by tsnet'})`);
+      sink.error(host, address, `cannot delete namespace "${old.netns}": interfaces tsnet does not own are in it: ${names.join(', ')}; move them out or delete them first`);
+      return;
+    }
     const id = sink.step(host, address, {
       phase: 'delete',
       ns: null,

@@ -136,6 +136,23 @@ describeInLab('engine: ownership, foreign objects and name clashes', () => {
     }
   });
 
+  it("destroy refuses to delete a namespace that holds a user's interface (its peer would go too), and changes nothing", async () => {
+    await tsnetOk('apply', '--auto-approve', FILE);
+    // A user's veth with one end inside sandbox a's namespace and the other in the lab's stack.
+    await must(['ip', 'link', 'add', 'ktfn-host', 'type', 'veth', 'peer', 'name', 'ktfn-in', 'netns', 'kt3-a']);
+    try {
+      const before = await quietDump();
+      const res = await tsnet('destroy', '--auto-approve', FILE);
+      expect(res.code, res.all).toBe(1);
+      expect(res.all).toContain('cannot delete namespace "kt3-a": interfaces tsnet does not own are in it: ktfn-in (veth, not made by tsnet)');
+      expect(res.all).toContain('nothing was changed');
+      expect(await settledDump(before)).toEqual(before);
+    } finally {
+      await must(['ip', 'link', 'del', 'ktfn-host']);
+      await tsnetOk('destroy', '--auto-approve', FILE);
+    }
+  });
+
   it("another topology's bridge with the wanted name is refused, naming its owner", async () => {
     await tsnetOk('apply', '--auto-approve', BRIDGE_EXAMPLE);
     try {
