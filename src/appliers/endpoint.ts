@@ -41,6 +41,7 @@ function outerLines(ctx: Context, s: EndpointSpec): string[][] {
       s.hostIfname,
       'alias',
       mark(ctx, s.address + PEER_SUFFIX),
+      ...(s.hostMac ? ['address', s.hostMac] : []),
       'master',
       s.master,
       ...(s.mtu !== undefined ? ['mtu', String(s.mtu)] : []),
@@ -85,7 +86,7 @@ export function observeEndpoint(ctx: Context, address: string): { found?: Observ
     return { found: { inner, spec: { ...base, type: 'macvlan', parent, mode: (inner.macvlanMode ?? 'bridge') as MacvlanSpec['mode'] } } };
   }
   if (!outer) return { broken: `${inner.ifname} in ${inner.ns} has no host end`, found: { inner, spec: { ...base, type: 'veth', hostIfname: '', master: '' } } };
-  return { found: { inner, outer, spec: { ...base, type: 'veth', hostIfname: outer.ifname, master: outer.master ?? '' } } };
+  return { found: { inner, outer, spec: { ...base, type: 'veth', hostIfname: outer.ifname, hostMac: outer.mac, master: outer.master ?? '' } } };
 }
 
 function summary(s: EndpointSpec): string {

@@ -292,8 +292,17 @@ function partialStep(step: Step, ran: number): Step {
  */
 export async function rollback(steps: readonly Step[], runners: ReadonlyMap<string, Runner>, _concurrency: number): Promise<string[]> {
   const commands = [...steps].reverse().flatMap((s) => s.undo);
-  const dropped = new Set(commands.filter((c) => c.tool === 'ip' && c.argv[0] === 'netns' && c.argv[1] === 'del').map((c) => `${c.host}\u0000${c.argv[2]}`));
-  const kept = commands.filter((c) => c.ns === null || !dropped.has(`${c.host}\u0000${c.ns}`));
+  // A command inside namespace X is skipped when the next thing the rollback does to X is to
+  // delete it; not when X is deleted and made again (a plan that swaps names), since the
+  // commands after `netns add X` rebuild the new X.
+  const next = new Map<string, 'add' | 'del'>();
+  const keep = new Array<boolean>(commands.length);
+  for (let i = commands.length - 1; i >= 0; i--) {
+    const c = commands[i]!;
+    if (c.tool === 'ip' && c.argv[0] === 'netns' && (c.argv[1] === 'del' || c.argv[1] === 'add')) next.set(`${c.host}\u0000${c.argv[2]}`, c.argv[1]);
+    keep[i] = c.ns === null || next.get(`${c.host}\u0000${c.ns}`) !== 'del';
+  }
+  const kept = commands.filter((_, i) => keep[i]);
   const errors: string[] = [];
   for (const b of commandBatches(kept)) {
     const runner = runners.get(b.host)!;

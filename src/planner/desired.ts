@@ -73,6 +73,8 @@ interface EndpointBase {
 export interface VethSpec extends EndpointBase {
   type: 'veth';
   hostIfname: string;
+  /** MAC of the host end (observed endpoints only: the undo of a deletion puts it back). */
+  hostMac?: string;
   /** The bridge the host end is enslaved to. */
   master: string;
 }
