@@ -7,8 +7,14 @@ import { ROUTE_PROTO, cmd, type Context } from './common.js';
 /** ip's name for the destination: IPv6 default is spelled ::/0 so ip knows the family. */
 const dst = (s: { to: string; family: 4 | 6 }) => (s.to === 'default' ? (s.family === 4 ? 'default' : '::/0') : s.to);
 
-export const routeAddLine = (s: RouteSpec): string[] => ['route', 'add', dst(s), 'via', s.via, 'proto', ROUTE_PROTO];
-const routeDelLine = (s: RouteSpec): string[] => ['route', 'del', dst(s), 'via', s.via, 'proto', ROUTE_PROTO];
+/**
+ * The next hop in ip's words: `via` the gateway; for an observed route without one (a route
+ * with tsnet's protocol made by hand on a link) `dev` its interface.
+ */
+const nexthop = (s: RouteSpec): string[] => (s.via ? ['via', s.via] : s.dev ? ['dev', s.dev] : []);
+
+export const routeAddLine = (s: RouteSpec): string[] => ['route', 'add', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO];
+const routeDelLine = (s: RouteSpec): string[] => ['route', 'del', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO];
 
 /** The address a route resource has, from what the kernel shows. */
 export function routeAddress(sandbox: string, r: KRoute): string {
@@ -35,10 +41,10 @@ export function observeRoutes(ctx: Context): Map<string, RouteSpec> {
  * would have dropped it).
  */
 export function routeRestoreCommands(ctx: Context, s: RouteSpec) {
-  return [cmd(ctx.host, s.netns, ['route', 'replace', dst(s), 'via', s.via, 'proto', ROUTE_PROTO])];
+  return [cmd(ctx.host, s.netns, ['route', 'replace', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO])];
 }
 
-const summary = (s: RouteSpec) => `${s.to} via ${s.via} in ${s.netns}`;
+const summary = (s: RouteSpec) => `${s.to} ${nexthop(s).join(' ')} in ${s.netns}`;
 
 const describeRoute = (r: KRoute) =>
   [r.dst, ...(r.gateway ? ['via', r.gateway] : []), ...(r.dev ? ['dev', r.dev] : []), ...(r.protocol ? ['proto', r.protocol] : [])].join(' ');
@@ -144,8 +150,8 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
       ns: want.netns,
       action: 'update',
       description: `change route ${summary(want)}`,
-      do: [['route', 'replace', dst(want), 'via', want.via, 'proto', ROUTE_PROTO]],
-      undo: [cmd(host, want.netns, ['route', 'replace', dst(have), 'via', have.via, 'proto', ROUTE_PROTO])],
+      do: [['route', 'replace', dst(want), ...nexthop(want), 'proto', ROUTE_PROTO]],
+      undo: [cmd(host, want.netns, ['route', 'replace', dst(have), ...nexthop(have), 'proto', ROUTE_PROTO])],
       after,
     });
     sink.change(host, address, 'route', 'update', summary(want), [`via ${have.via} -> ${want.via}`]);

@@ -118,7 +118,13 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
   // ip batches in sandbox namespaces go out together, per host (xargs workers on this machine).
   const runFanned = async (group: Batch[]) => {
     const runner = runnerOf(group[0]!);
-    const prepared = group.map((b) => ({ batch: b, readBack: readBackOf(b), lines: batchLines(b) }));
+    let prepared: { batch: Batch; readBack: boolean; lines: Line[] }[];
+    try {
+      prepared = group.map((b) => ({ batch: b, readBack: readBackOf(b), lines: batchLines(b) }));
+    } catch (err) {
+      for (const b of group) settle(b, crashed(b, err as Error));
+      return;
+    }
     for (const b of group) for (const st of b.steps) emit({ type: 'step-start', step: st });
     let results: RunResult[];
     try {
