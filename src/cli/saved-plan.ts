@@ -64,7 +64,39 @@ export function readSavedPlan(path: string): SavedPlan | undefined {
   if (saved?.kind !== SAVED_PLAN_KIND) return undefined;
   if (typeof saved.format_version !== 'string' || saved.format_version.split('.')[0] !== JSON_FORMAT_VERSION.split('.')[0])
     throw new ExitError(`${path} is a saved plan of format ${String(saved.format_version)}; this tsnet reads format ${JSON_FORMAT_VERSION.split('.')[0]}.x`);
+  const missing = savedPlanProblems(saved);
+  if (missing.length) throw new ExitError(`${path} is not a complete saved plan (${missing.join(', ')}); make a new one with "tsnet plan FILE --out ${path}"`);
   return saved as SavedPlan;
+}
+
+/** What a saved plan lacks that apply needs (a file edited or cut short). */
+function savedPlanProblems(saved: Partial<SavedPlan>): string[] {
+  const out: string[] = [];
+  const isStrings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  if (typeof saved.file !== 'string') out.push('"file" is not a string');
+  if (typeof saved.file_sha256 !== 'string') out.push('"file_sha256" is not a string');
+  if (typeof saved.state?.sha256 !== 'string' || !isStrings(saved.state?.lines)) out.push('"state" lacks its sha256 or lines');
+  const p = saved.plan as Partial<SavedPlan['plan']> | undefined;
+  if (!p || typeof p !== 'object') out.push('"plan" is missing');
+  else {
+    if (typeof p.topology !== 'string') out.push('"plan.topology" is not a string');
+    if (!isStrings(p.hosts)) out.push('"plan.hosts" is not a list of names');
+    if (!Array.isArray(p.changes)) out.push('"plan.changes" is not a list');
+    if (!Array.isArray(p.steps) || !p.steps.every((st) => st && typeof st === 'object' && Array.isArray(st.do) && Array.isArray(st.undo) && Array.isArray(st.after)))
+      out.push('"plan.steps" is not a list of steps with do, undo and after');
+  }
+  return out;
+}
+
+/**
+ * Throws unless the saved plan's steps are exactly those tsnet plans now from the same file and
+ * state: a saved plan never runs a command the planner would not (a hand-edited step).
+ */
+export function checkSteps(saved: SavedPlan, path: string, fresh: Plan): void {
+  const key = (steps: readonly Plan['steps'][number][]) =>
+    JSON.stringify(steps.map((st) => [st.id, st.host, st.ns, st.tool, st.do, st.undo.map((u) => [u.host, u.ns, u.tool, u.argv]), [...st.after].sort()]));
+  if (key(saved.plan.steps) !== key(fresh.steps))
+    throw new ExitError(`the steps in ${path} are not the ones tsnet plans for ${saved.file} now (was the file edited?); make a new plan with "tsnet plan ${saved.file} --out ${path}"`);
 }
 
 /** Throws when the topology file changed since the plan was made. */

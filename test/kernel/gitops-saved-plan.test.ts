@@ -130,6 +130,26 @@ describeInLab('gitops: saved plans', () => {
     expect((await tsnet('plan', '--detailed-exitcode', file)).code).toBe(0);
   });
 
+  it('a saved plan whose steps were edited, or that is cut short, is refused with a clear message, and nothing changes', async () => {
+    const plan = await tsnet('plan', file, '--out', saved('edited.json'));
+    expect(plan.code, plan.all).toBe(0);
+    const p = readSaved(saved('edited.json'));
+    const before = await quietDump();
+    // The file and the kernel are as they were: only the steps differ, by one added by hand.
+    p.plan.steps.push({ id: 'local|sandbox.x|create', host: 'local', ns: null, tool: 'ip', address: 'sandbox.x', action: 'create', description: 'x', do: [['link', 'del', 'tsn-kgo-x']], undo: [], after: [] });
+    writeFileSync(saved('edited.json'), JSON.stringify(p));
+    const edited = await tsnet('apply', saved('edited.json'));
+    expect(edited.code, edited.all).toBe(1);
+    expect(edited.stderr).toContain(`the steps in ${saved('edited.json')} are not the ones tsnet plans for ${file} now`);
+    const { plan: _plan, ...cut } = p;
+    writeFileSync(saved('cut.json'), JSON.stringify(cut));
+    const short = await tsnet('apply', saved('cut.json'));
+    expect(short.code, short.all).toBe(1);
+    expect(short.stderr).toContain(`${saved('cut.json')} is not a complete saved plan ("plan" is missing)`);
+    expect(short.all).not.toContain('internal error');
+    expect(await settledDump(before)).toEqual(before);
+  });
+
   it('a change to the topology file since the plan is refused, and nothing changes', async () => {
     await must(['ip', 'addr', 'flush', 'dev', 'eth0'], { ns: 'kgo-b' });
     expect((await tsnet('plan', file, '--out', saved('edited.json'))).code).toBe(0);

@@ -8,7 +8,7 @@ import { ExitError } from '../errors.js';
 import { missingCapabilities } from '../privileges.js';
 import { JSON_FORMAT_VERSION } from '../output.js';
 import { runPlan } from '../run-plan.js';
-import { checkFile, checkState, readSavedPlan, toPlan } from '../saved-plan.js';
+import { checkFile, checkState, checkSteps, readSavedPlan, toPlan } from '../saved-plan.js';
 
 export interface ApplyOptions {
   autoApprove?: boolean;
@@ -65,6 +65,7 @@ export async function applyCommand(file: string, opts: ApplyOptions): Promise<vo
     try {
       if (saved) {
         checkState(saved, file, s);
+        checkSteps(saved, file, s.plan);
         s.plan = toPlan(saved);
       }
       const outcome = await runPlan(s, topologyFile, 'apply', { ...opts, saved: Boolean(saved) });
