@@ -20,6 +20,8 @@ export const PEER_SUFFIX = '/peer';
 export interface Adoption {
   namespaces: Map<string, string>;
   links: Map<string, string>;
+  /** The kind a link must be to be adopted ("<ns>/<ifname>" -> bridge, veth, ...), where known. */
+  kinds?: Map<string, string>;
 }
 
 /**
@@ -39,19 +41,28 @@ export function createdBy(step: { ns: string | null; tool: string; address: stri
     }
     if (l[0] !== 'link' || l[1] !== 'add') continue;
     const type = l[l.indexOf('type') + 1];
+    const kinds = (into.kinds ??= new Map());
     if (l[2] === 'link') {
       // link add link PARENT name IF netns NS type macvlan ...
       const name = l[l.indexOf('name') + 1];
       const ns = l.includes('netns') ? l[l.indexOf('netns') + 1] : step.ns ?? '';
-      if (name) into.links.set(`${ns}/${name}`, step.address);
+      if (name) {
+        into.links.set(`${ns}/${name}`, step.address);
+        if (type) kinds.set(`${ns}/${name}`, type);
+      }
     } else if (type === 'veth') {
       // link add HOST type veth peer name IF netns NS: the host end and the inner end
       into.links.set(`${step.ns ?? ''}/${l[2]}`, step.address + PEER_SUFFIX);
+      kinds.set(`${step.ns ?? ''}/${l[2]}`, 'veth');
       const inner = l[l.indexOf('name') + 1];
       const ns = l.includes('netns') ? l[l.indexOf('netns') + 1] : step.ns ?? '';
-      if (inner) into.links.set(`${ns}/${inner}`, step.address);
+      if (inner) {
+        into.links.set(`${ns}/${inner}`, step.address);
+        kinds.set(`${ns}/${inner}`, 'veth');
+      }
     } else if (l[2]) {
       into.links.set(`${step.ns ?? ''}/${l[2]}`, type === 'vxlan' ? `${step.address}/vxlan` : step.address);
+      if (type) kinds.set(`${step.ns ?? ''}/${l[2]}`, type);
     }
   }
 }
@@ -97,7 +108,8 @@ export class HostView {
         if (link.ifname === 'lo') continue;
         let mark = parseMark(link.alias);
         const key = `${ns.name ?? ''}/${link.ifname}`;
-        if (!link.alias && adopt?.links.has(key)) {
+        const kind = adopt?.kinds?.get(key);
+        if (!link.alias && adopt?.links.has(key) && (kind === undefined || link.kind === kind)) {
           mark = { topology, address: adopt.links.get(key)! };
           this.halfMade.set(key, mark.address);
         }

@@ -8,7 +8,7 @@ import { expand, type Desired, type Spec } from '../planner/desired.js';
 import { plan as makePlan } from '../planner/plan.js';
 import type { Interrupted, Plan } from '../planner/types.js';
 import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute.js';
-import { Journal, journalClosed, journalDone } from '../executor/journal.js';
+import { Journal, journalClosed, journalDone, journalStarted } from '../executor/journal.js';
 import { isAlive } from '../executor/proc.js';
 import { snapshot, snapshotDiff } from '../state/fingerprint.js';
 import { loadCache, saveCache } from '../state/cache.js';
@@ -149,7 +149,7 @@ export function interruptedApply(topology: string): Interrupted | undefined {
   const h = record.header;
   if (h.startTime && isAlive({ pid: h.pid, startTime: h.startTime })) return undefined; // still running
   if (!Array.isArray(h.steps) || h.steps.some((st) => !Array.isArray(st.do))) return undefined; // a journal of another version
-  return { pid: h.pid, started: h.started, steps: h.steps, done: journalDone(record) };
+  return { pid: h.pid, started: h.started, steps: h.steps, done: journalDone(record), begun: journalStarted(record) };
 }
 
 export interface ApplyOutcome {

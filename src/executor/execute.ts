@@ -111,7 +111,9 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
     if (!r) throw new Error(`internal: no runner for host ${b.host}`);
     return r;
   };
+  const journalStart = (steps: readonly Step[]) => opts.journal?.record({ type: 'started', steps: steps.map((s) => s.id), at: new Date().toISOString() });
   const runSingle = async (batch: Batch) => {
+    journalStart(batch.steps);
     for (const st of batch.steps) emit({ type: 'step-start', step: st });
     settle(batch, await runBatch(runnerOf(batch), batch, readBackOf(batch)).catch((err: Error) => crashed(batch, err)));
   };
@@ -125,6 +127,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
       for (const b of group) settle(b, crashed(b, err as Error));
       return;
     }
+    journalStart(group.flatMap((b) => b.steps));
     for (const b of group) for (const st of b.steps) emit({ type: 'step-start', step: st });
     let results: RunResult[];
     try {

@@ -17,6 +17,8 @@ export interface JournalHeader {
 }
 
 export type JournalEntry =
+  /** Written before a batch (or a fanned-out group of batches) starts. */
+  | { type: 'started'; steps: string[]; at: string }
   | { type: 'batch'; done: string[]; at: string }
   | { type: 'failed'; step: string; error: string; at: string }
   | { type: 'rolled-back'; undone: string[]; errors: string[]; at: string }
@@ -88,6 +90,9 @@ export class Journal {
 
 /** True when the journal's run ended (finished or rolled back) rather than being killed. */
 export const journalClosed = (r: JournalRecord): boolean => r.entries.some((e) => e.type === 'finished' || e.type === 'rolled-back');
+
+/** The ids of the steps a journal records as started (a batch of them began to run). */
+export const journalStarted = (r: JournalRecord): string[] => r.entries.flatMap((e) => (e.type === 'started' ? e.steps : []));
 
 /** The ids a journal records as done. */
 export const journalDone = (r: JournalRecord): string[] => r.entries.flatMap((e) => (e.type === 'batch' ? e.done : []));

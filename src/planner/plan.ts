@@ -50,7 +50,12 @@ export function plan(input: PlanInput): Plan {
 
   // What a killed apply was making, per host: found unmarked, it is ours (half-made).
   const adoptions = new Map<string, Adoption>();
+  // Only steps that began to run can have left something: an object named by a step that never
+  // started is not ours, whoever made it since. Mark steps are the exception: they were planned
+  // for objects already there and already taken as ours (a repair killed before marking them).
+  const ran = new Set([...(input.interrupted?.begun ?? []), ...(input.interrupted?.done ?? [])]);
   for (const step of input.interrupted?.steps ?? []) {
+    if (!ran.has(step.id) && !/\|mark(-[^|]*)?$/.test(step.id)) continue;
     const a = adoptions.get(step.host) ?? { namespaces: new Map(), links: new Map() };
     createdBy(step, a);
     adoptions.set(step.host, a);

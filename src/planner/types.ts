@@ -68,6 +68,8 @@ export interface Interrupted {
   /** Its steps (what it was making) and the ids it recorded as done. */
   steps: Pick<Step, 'id' | 'host' | 'ns' | 'tool' | 'address' | 'do'>[];
   done: string[];
+  /** The ids of the steps that began to run: only what they make can be half made. */
+  begun: string[];
 }
 
 export interface Plan {

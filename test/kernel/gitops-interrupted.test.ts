@@ -5,7 +5,7 @@
 // takes over the dead run's lock and repairs it to a clean second plan; `destroy` leaves the lab
 // as it was before (full kernel dumps compared).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -49,8 +49,10 @@ describeInLab('gitops: an apply killed with -9, then plan, repair and destroy', 
     killed = a;
     let exited = false;
     void a.done.then(() => (exited = true));
-    // The first journal line is written when the batch that creates the namespaces is done.
-    while (!(existsSync(STATE('progress')) && statSync(STATE('progress')).size > 0)) {
+    // The first "batch" line of the journal is written when the batch that creates the
+    // namespaces is done ("started" lines come before each batch).
+    const batchDone = () => existsSync(STATE('progress')) && readFileSync(STATE('progress'), 'utf8').includes('"type":"batch"');
+    while (!batchDone()) {
       if (exited) throw new Error(`the apply ended before it was killed: ${(await a.done).all}`);
       await new Promise((r) => setTimeout(r, 1));
     }

@@ -68,7 +68,8 @@ function afterKill(): LiveState {
   return { hosts: new Map([['local', { host: 'local', root, namespaces: new Map([['half-a', ns]]) }]]) };
 }
 
-const journal: Interrupted = { pid: 4242, started: '2026-01-01T00:00:00.000Z', steps: killedPlan.steps, done: [] };
+// Killed while its first batches ran: every step had begun, none was recorded done.
+const journal: Interrupted = { pid: 4242, started: '2026-01-01T00:00:00.000Z', steps: killedPlan.steps, done: [], begun: killedPlan.steps.map((s) => s.id) };
 
 const rendered = (p: ReturnType<typeof plan>) => `${renderPlan(p, { file: 'half.yaml' })}\n\n--- steps ---\n${p.errors.length ? '(none)' : renderSteps(p)}\n`;
 
@@ -140,7 +141,7 @@ Plan: 1 to add, 2 to change, 0 to destroy.
     const mark = repair.steps.findIndex((s) => s.description.startsWith('mark '));
     expect(mark).toBeGreaterThan(0);
     // The kernel stays as after the first kill as far as marks go: the repair died before marking.
-    const again: Interrupted = { pid: 4343, started: '2026-01-01T00:01:00.000Z', steps: repair.steps, done: repair.steps.slice(0, mark).map((s) => s.id) };
+    const again: Interrupted = { pid: 4343, started: '2026-01-01T00:01:00.000Z', steps: repair.steps, done: repair.steps.slice(0, mark).map((s) => s.id), begun: repair.steps.slice(0, mark).map((s) => s.id) };
     const p = plan(input(afterKill(), again));
     expect(p.errors).toEqual([]);
     expect(p.steps.filter((s) => s.description.startsWith('mark ')).map((s) => s.description)).toEqual([
@@ -161,5 +162,28 @@ The plan has 2 errors; nothing was changed.
 --- steps ---
 (none)
 `);
+  });
+});
+
+describe('adoption is limited to what the killed apply can have made', () => {
+  /** A foreign bridge under the name the killed apply's first step would have created. */
+  const foreignBridge = (kind: string): LiveState => ({
+    hosts: new Map([['local', { host: 'local', root: { ...emptyNamespace(null), links: [link(null, 'tsn-web', { kind, up: true })] }, namespaces: new Map() }]]),
+  });
+  const bridgeStep = killedPlan.steps.find((s) => s.id === 'local|network.web|create')!;
+
+  it('an object named by a step that never began is foreign: the plan refuses the name clash', () => {
+    const neverRan: Interrupted = { pid: 4242, started: '2026-01-01T00:00:00.000Z', steps: killedPlan.steps, done: [], begun: [] };
+    const p = plan(input(foreignBridge('bridge'), neverRan));
+    expect(p.errors.map((e) => e.message)).toEqual([expect.stringContaining('cannot create bridge "tsn-web": the name is taken by a foreign bridge "tsn-web"')]);
+    expect(p.steps.filter((s) => s.description.startsWith('mark '))).toEqual([]);
+  });
+
+  it('a step that began adopts only an object of the kind it makes (a veth named like its bridge is foreign)', () => {
+    const began: Interrupted = { pid: 4242, started: '2026-01-01T00:00:00.000Z', steps: killedPlan.steps, done: [], begun: [bridgeStep.id] };
+    expect(plan(input(foreignBridge('veth'), began)).errors.map((e) => e.message)).toEqual([expect.stringContaining('the name is taken by a foreign veth "tsn-web"')]);
+    const adopted = plan(input(foreignBridge('bridge'), began));
+    expect(adopted.errors).toEqual([]);
+    expect(adopted.steps.map((s) => s.description)).toContain("mark tsn-web as tsnet's");
   });
 });
