@@ -104,7 +104,11 @@ describe('execute: deleting a link that is already gone', () => {
     const result = await execute(p, { runners: new Map([['local', runner]]), readBack: false });
     expect(result.ok).toBe(true);
     expect(result.completed.map((s) => s.id)).toEqual(['local|endpoint.a.eth0|delete', 'local|network.x|delete']);
-    expect(runner.batches.map((b) => b.lines)).toEqual([['link del tsv1', 'link del tsn-x'], ['link del tsn-x']]);
+    // Each step's lines are followed by a progress marker (a show of lo).
+    expect(runner.batches.map((b) => b.lines)).toEqual([
+      ['link del tsv1', 'link show dev lo', 'link del tsn-x', 'link show dev lo'],
+      ['link del tsn-x', 'link show dev lo'],
+    ]);
   });
 
   it('still fails on any other error of a deletion', async () => {
@@ -113,5 +117,63 @@ describe('execute: deleting a link that is already gone', () => {
     const result = await execute(p, { runners: new Map([['local', runner]]), readBack: false });
     expect(result.ok).toBe(false);
     expect(result.failure?.error).toContain('Operation not permitted');
+  });
+
+  it('does not take an injected or other device named in the error for the one being deleted', async () => {
+    class OtherDevice extends FakeRunner {
+      override async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+        const lines = (opts.input ?? '').split('\n').filter(Boolean);
+        this.batches.push({ argv: [...argv], lines });
+        const i = lines.indexOf('link del tsv1');
+        if (i >= 0 && !argv.includes('-force')) return { stdout: '', stderr: `Cannot find device "tsn-other"\nCommand failed -:${i + 1}\n`, exitCode: 1 };
+        return { stdout: '', stderr: '', exitCode: 0 };
+      }
+    }
+    const runner = new OtherDevice('');
+    const result = await execute({ ...plan, steps: [del('tsv1', 'endpoint.a.eth0'), bridge] }, { runners: new Map([['local', runner]]), readBack: false });
+    expect(result.ok).toBe(false);
+    expect(result.failure?.step.id).toBe('local|endpoint.a.eth0|delete');
+  });
+});
+
+describe('execute: ip exiting 255 without naming the line', () => {
+  /** ip's answer to an argument error: the message, exit 255, no "Command failed"; stdout holds the markers printed so far. */
+  class Exit255Runner extends FakeRunner {
+    override async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+      const lines = (opts.input ?? '').split('\n').filter(Boolean);
+      this.batches.push({ argv: [...argv], lines });
+      const i = argv.includes('-force') ? -1 : lines.indexOf('route add default via 198.18.0.1 proto 116');
+      if (i < 0) return { stdout: '', stderr: '', exitCode: 0 };
+      const markers = lines.slice(0, i).filter((l) => l === 'link show dev lo').length;
+      return { stdout: '[{"ifname":"lo"}]\n'.repeat(markers), stderr: 'Error: argument "x" is wrong: Device does not exist\n', exitCode: 255 };
+    }
+  }
+  // In the host's own stack (ns null): one batch run alone, which carries the markers.
+  const mk = (id: string, lines: string[], undo: string[]): Step => ({
+    id: `local|${id}|create`,
+    host: 'local',
+    ns: null,
+    tool: 'ip',
+    address: id,
+    action: 'create',
+    description: id,
+    do: lines.map((l) => l.split(' ')),
+    undo: undo.map((l) => ({ host: 'local', ns: null, tool: 'ip' as const, argv: l.split(' ') })),
+    after: [],
+  });
+
+  it('counts the steps before the failing one as done from the markers, and undoes the failing one whole', async () => {
+    const runner = new Exit255Runner('');
+    const steps = [
+      mk('endpoint.a.eth0', ['addr add 198.18.0.2/24 dev eth0'], ['addr del 198.18.0.2/24 dev eth0']),
+      mk('route.a.default', ['link set eth0 up', 'route add default via 198.18.0.1 proto 116'], ['link set eth0 down']),
+    ];
+    const result = await execute({ ...plan, steps }, { runners: new Map([['local', runner]]), readBack: false });
+    expect(result.ok).toBe(false);
+    expect(result.failure?.step.id).toBe('local|route.a.default|create');
+    expect(result.failure?.error).toBe('Error: argument "x" is wrong: Device does not exist');
+    expect(result.completed.map((s) => s.id)).toEqual(['local|endpoint.a.eth0|create']);
+    const undone = runner.batches.filter((b) => b.argv.includes('-force')).map((b) => b.lines);
+    expect(undone).toEqual([['link set eth0 down'], ['addr del 198.18.0.2/24 dev eth0']]);
   });
 });

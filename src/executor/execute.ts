@@ -4,7 +4,7 @@
 // The last batch of each namespace also reads the namespace back, so verifying costs no
 // extra process.
 import { pool, defaultConcurrency, parseDump, READ_FLAGS, READ_LINES, oneLine } from '../state/read.js';
-import { runInNamespaces } from '../state/fanout.js';
+import { runInNamespaces, UNKNOWN_PROGRESS } from '../state/fanout.js';
 import type { RunResult, Runner } from '../state/runner.js';
 import type { KNamespace } from '../state/types.js';
 import type { Plan, Step, Tool } from '../planner/types.js';
@@ -51,6 +51,8 @@ interface BatchOutcome {
   done: Step[];
   /** Steps that ran some but not all of their lines. */
   partial?: Step;
+  /** Steps that may or may not have run (their process's outcome could not be told). */
+  unknown?: Step[];
   failure?: Failure;
   read?: KNamespace;
 }
@@ -79,6 +81,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
   });
 
   const completed: Step[] = [];
+  const unknown: Step[] = [];
   const reads = new Map<string, Map<string, KNamespace>>();
   let failure: Failure | undefined;
   let partial: Step | undefined;
@@ -88,6 +91,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
   };
   const settle = (batch: Batch, outcome: BatchOutcome, journal = true) => {
     completed.push(...outcome.done);
+    unknown.push(...(outcome.unknown ?? []));
     for (const s of outcome.done) emit({ type: 'step-done', step: s });
     if (journal) opts.journal?.record({ type: 'batch', done: outcome.done.map((s) => s.id), at: new Date().toISOString() });
     if (outcome.read) {
@@ -136,6 +140,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
         READ_FLAGS,
         prepared.map((p) => ({ ns: p.batch.ns!, input: inputOf(p.lines, p.readBack), outputLines: p.readBack ? READ_LINES.length : 0 })),
         concurrency,
+        false,
       );
     } catch (err) {
       for (const b of group) settle(b, crashed(b, err as Error));
@@ -189,7 +194,11 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
     return { ok: true, rollbackErrors: [], completed, reads };
   }
   const toUndo = partial ? [...completed, partial] : completed;
-  emit({ type: 'rollback-start', steps: toUndo.length });
+  emit({ type: 'rollback-start', steps: toUndo.length + unknown.length });
+  // Steps that may not have run are undone first (they came last); their undo may find nothing
+  // to undo, so its errors mean nothing. The engine's check after the rollback compares the
+  // owned state with the state before.
+  if (unknown.length) await rollback(unknown, opts.runners, concurrency);
   const rollbackErrors = await rollback(toUndo, opts.runners, concurrency);
   emit({ type: 'rollback-done', undone: toUndo.length, errors: rollbackErrors });
   opts.journal?.record({ type: 'rolled-back', undone: toUndo.map((s) => s.id), errors: rollbackErrors, at: new Date().toISOString() });
@@ -200,6 +209,21 @@ interface Line {
   step: Step;
   first: boolean;
   text: string;
+  /** A progress marker after the step's last line: prints one JSON line when reached. */
+  marker?: boolean;
+}
+
+/** The marker line: cheap, prints one line under -json, and lo is in every namespace. */
+const MARKER = 'link show dev lo';
+
+/** The lines with a marker after each step's last line, so that stdout counts finished steps. */
+function withMarkers(lines: readonly Line[]): Line[] {
+  const out: Line[] = [];
+  lines.forEach((l, i) => {
+    out.push(l);
+    if (lines[i + 1]?.step !== l.step) out.push({ step: l.step, first: false, text: MARKER, marker: true });
+  });
+  return out;
 }
 
 /** How a tool's line is made from an argv: sysctl takes k=v as real arguments (values may hold spaces); ip and bridge read batch lines; nft a script. */
@@ -233,13 +257,17 @@ async function runBatch(runner: Runner, batch: Batch, readBack: boolean): Promis
     const error = res.stderr.split('\n').find((l) => /Error:/.test(l))?.replace(/^.*?Error:\s*/, '').trim() || oneLine(res.stderr) || `nft exited with ${res.exitCode}`;
     return { done: [], failure: { step: failed.step, error, command: `nft ${failed.text}` } };
   }
-  const argv = [PROGRAM[batch.tool], ...(readBack ? READ_FLAGS : []), '-batch', '-'];
-  const outcome = outcomeOf(batch, lines, await runner.run(argv, { ns: batch.ns, input: inputOf(lines, readBack) }), readBack, argv);
+  // ip batches carry progress markers: ip exits 255 on some argument errors without naming the
+  // line, and then the markers printed tell how many steps finished.
+  const marked = batch.tool === 'ip' ? withMarkers(lines) : lines;
+  const flags = readBack ? READ_FLAGS : batch.tool === 'ip' ? ['-json'] : [];
+  const argv = [PROGRAM[batch.tool], ...flags, '-batch', '-'];
+  const outcome = outcomeOf(batch, marked, await runner.run(argv, { ns: batch.ns, input: inputOf(marked, readBack) }), readBack, argv);
   // A link deletion that finds the link already gone has nothing left to do: the kernel took it
   // with its namespace (veths go with their namespace, in the background). That step is done;
   // the batch goes on after it.
   const f = outcome.failure;
-  if (f && !outcome.partial && f.step.do.length === 1 && f.step.do[0]![0] === 'link' && f.step.do[0]![1] === 'del' && ALREADY_GONE.test(f.error)) {
+  if (f && !outcome.partial && f.step.do.length === 1 && f.step.do[0]![0] === 'link' && f.step.do[0]![1] === 'del' && alreadyGone(f.error, f.step.do[0]![2]!)) {
     const rest = batch.steps.slice(batch.steps.indexOf(f.step) + 1);
     const again = rest.length ? await runBatch(runner, { ...batch, steps: rest }, readBack) : { done: [] };
     return { ...again, done: [...outcome.done, f.step, ...again.done] };
@@ -247,8 +275,8 @@ async function runBatch(runner: Runner, batch: Batch, readBack: boolean): Promis
   return outcome;
 }
 
-/** What ip says when the device to delete does not exist (any more). */
-const ALREADY_GONE = /Cannot find device|No such device/;
+/** True when ip says that the device to delete, by its name, does not exist (any more). */
+const alreadyGone = (error: string, dev: string): boolean => error.includes(`Cannot find device "${dev}"`) || (error.includes('No such device') && !/Cannot find device/.test(error));
 
 /** What a finished batch process means: which steps ran, which failed, what it read back. */
 function outcomeOf(batch: Batch, lines: readonly Line[], res: RunResult, readBack: boolean, argv: readonly string[]): BatchOutcome {
@@ -263,10 +291,31 @@ function outcomeOf(batch: Batch, lines: readonly Line[], res: RunResult, readBac
     }
     return { done: batch.steps, ...(read ? { read } : {}) };
   }
+  if (res.exitCode === UNKNOWN_PROGRESS) {
+    return { done: [], unknown: batch.steps, failure: { step: batch.steps[0]!, error: res.stderr, command: `${argv.join(' ')} in ${batch.ns ?? 'the host'}` } };
+  }
   // "Command failed -:N": lines before N ran, line N failed, the rest did not run.
   const m = /Command failed -:(\d+)/.exec(res.stderr);
   const failedIndex = m ? Number(m[1]) - 1 : -1;
   const errorText = oneLine(res.stderr.replace(/Command failed -:\d+/g, '')) || `${argv[0]} exited with ${res.exitCode}`;
+  if (failedIndex < 0 && lines.some((l) => l.marker)) {
+    // No line named (ip exits 255 from the middle of some argument errors): each marker on
+    // stdout is a finished step; the next step failed somewhere in its lines.
+    const finished = res.stdout.split('\n').filter((l) => l.trim() !== '').length;
+    if (finished >= batch.steps.length) return { done: batch.steps };
+    const step = batch.steps[finished]!;
+    return {
+      done: batch.steps.slice(0, finished),
+      // How many of its lines ran is not known: its undo runs whole, and may find nothing.
+      ...(res.exitCode === 255 ? { unknown: [step] } : {}),
+      failure: { step, error: errorText, command: `${argv[0]} ${step.do.map((l) => l.join(' ')).join(' / ')}` },
+    };
+  }
+  if (failedIndex < 0 && res.exitCode === 255) {
+    // ip died in the middle without naming the line, in a batch without markers (one of many
+    // namespaces' batches): any of its steps may have run. All are undone.
+    return { done: [], unknown: batch.steps, failure: { step: batch.steps[0]!, error: errorText, command: `${argv.join(' ')} in ${batch.ns ?? 'the host'}` } };
+  }
   if (failedIndex < 0 || failedIndex >= lines.length) {
     // The process failed outside our lines (could not enter the namespace, reads failed).
     if (failedIndex >= lines.length) return { done: batch.steps };
@@ -274,6 +323,11 @@ function outcomeOf(batch: Batch, lines: readonly Line[], res: RunResult, readBac
     return { done: [], failure: { step, error: errorText, command: argv.join(' ') } };
   }
   const failedLine = lines[failedIndex]!;
+  if (failedLine.marker) {
+    // Its step's own lines all ran.
+    const through = [...new Set(lines.slice(0, failedIndex + 1).map((l) => l.step))];
+    return { done: through, failure: { step: failedLine.step, error: errorText, command: `${argv[0]} ${failedLine.text}` } };
+  }
   const done = [...new Set(lines.slice(0, failedIndex).map((l) => l.step))].filter((s) => s !== failedLine.step);
   return {
     done,

@@ -10,7 +10,8 @@
 // ("Command failed FILE:N"), which tells whose error it is.
 //
 // Anything that does not add up (an unexpected number of output lines, an error that cannot be
-// attributed) falls back to running the affected namespaces one by one: never a guess.
+// attributed) is never a guess: reads fall back to running the affected namespaces one by one;
+// changes (which must not run twice) come back as UNKNOWN_PROGRESS, for the executor to undo.
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,12 @@ export interface NsJob {
    */
   outputLines: number;
 }
+
+/**
+ * The exit code of a job whose outcome could not be told apart from its neighbours' (xargs
+ * stops at a child that exits 255, and output no longer adds up): it may or may not have run.
+ */
+export const UNKNOWN_PROGRESS = -2;
 
 /** Below this many jobs, the processes are started from Node directly. */
 export const FANOUT_MIN = 4;
@@ -62,7 +69,14 @@ function batchDir(): string {
 }
 
 /** Runs `ip <flags> -batch -` in each job's namespace; results in job order. */
-export async function runInNamespaces(runner: Runner, flags: readonly string[], jobs: readonly NsJob[], parallel: number): Promise<RunResult[]> {
+export async function runInNamespaces(
+  runner: Runner,
+  flags: readonly string[],
+  jobs: readonly NsJob[],
+  parallel: number,
+  /** false for jobs that change the kernel: never run twice (see UNKNOWN_PROGRESS). */
+  rerunnable = true,
+): Promise<RunResult[]> {
   if (!runner.fanOut || jobs.length < FANOUT_MIN || process.env.TSNET_NO_FANOUT) {
     return oneByOne(runner, flags, jobs, parallel);
   }
@@ -86,9 +100,13 @@ export async function runInNamespaces(runner: Runner, flags: readonly string[], 
     const results = new Array<RunResult>(jobs.length);
     await Promise.all(
       groups.filter((g) => g.length).map(async (group) => {
-        const out = await xargsGroup(group.map((i) => ({ job: jobs[i]!, file: fileOf[i]! })), flags);
+        const { results: out, stderr } = await xargsGroup(group.map((i) => ({ job: jobs[i]!, file: fileOf[i]! })), flags);
         if (out) group.forEach((i, k) => (results[i] = out[k]!));
-        else {
+        else if (!rerunnable) {
+          const said = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('xargs:')).join('; ');
+          const why = `${said ? `${said} (` : ''}one of ${group.length} namespaces' batches run by one xargs failed, and which ones ran could not be told${said ? ')' : ''}`;
+          group.forEach((i) => (results[i] = { stdout: '', stderr: why, exitCode: UNKNOWN_PROGRESS }));
+        } else {
           const again = await oneByOne(runner, flags, group.map((i) => jobs[i]!), 1);
           group.forEach((i, k) => (results[i] = again[k]!));
         }
@@ -100,8 +118,8 @@ export async function runInNamespaces(runner: Runner, flags: readonly string[], 
   }
 }
 
-/** One xargs for a share of the jobs; undefined when its output cannot be attributed for sure. */
-async function xargsGroup(items: { job: NsJob; file: string }[], flags: readonly string[]): Promise<RunResult[] | undefined> {
+/** One xargs for a share of the jobs; no results when its output cannot be attributed for sure. */
+async function xargsGroup(items: { job: NsJob; file: string }[], flags: readonly string[]): Promise<{ results?: RunResult[]; stderr: string }> {
   const perJob = 5 + flags.length; // --net=NS -- ip <flags> -batch FILE
   const tokens: string[] = [];
   for (const { job, file } of items) tokens.push(`--net=${NETNS_DIR}/${job.ns}`, '--', 'ip', ...flags, '-batch', file);
@@ -128,13 +146,13 @@ async function xargsGroup(items: { job: NsJob; file: string }[], flags: readonly
       // The next job at or after the cursor that uses this file and has not failed yet.
       let k = cursor;
       while (k < items.length && (items[k]!.file !== cmd[1] || failed.has(k))) k++;
-      if (k >= items.length) return undefined;
+      if (k >= items.length) return { stderr };
       failed.set(k, [...pending, line].join('\n'));
       pending = [];
       cursor = k + 1;
     } else if (nsErr) {
       const k = items.findIndex((it, i) => i >= cursor && it.job.ns === nsErr[1] && !failed.has(i));
-      if (k < 0) return undefined;
+      if (k < 0) return { stderr };
       failed.set(k, [...pending, line].join('\n'));
       pending = [];
       cursor = k + 1;
@@ -142,11 +160,11 @@ async function xargsGroup(items: { job: NsJob; file: string }[], flags: readonly
       pending.push(line);
     }
   }
-  if (pending.length) return undefined; // something wrote to stderr that we cannot place
+  if (pending.length) return { stderr }; // something wrote to stderr that we cannot place
   // A failed job stops before its reads (they come last): it printed nothing.
   const lines = stdout.split('\n').filter((l) => l.trim() !== '');
   const expected = items.reduce((s, it, k) => s + (failed.has(k) ? 0 : it.job.outputLines), 0);
-  if (lines.length !== expected) return undefined;
+  if (lines.length !== expected) return { stderr };
   const results: RunResult[] = [];
   let at = 0;
   items.forEach((it, k) => {
@@ -158,7 +176,7 @@ async function xargsGroup(items: { job: NsJob; file: string }[], flags: readonly
     at += it.job.outputLines;
     results.push({ stdout: mine.length ? `${mine.join('\n')}\n` : '', stderr: '', exitCode: 0 });
   });
-  return results;
+  return { results, stderr };
 }
 
 async function oneByOne(runner: Runner, flags: readonly string[], jobs: readonly NsJob[], parallel: number): Promise<RunResult[]> {

@@ -61,7 +61,8 @@ export class SshRunner implements Runner {
   }
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    const remote = (opts.ns ? [...enterNetns(opts.ns), ...argv] : [...argv]).map(shellQuote).join(' ');
+    // env LC_ALL=C: the error texts tsnet reads are the C locale's (ssh may forward LANG).
+    const remote = ['env', 'LC_ALL=C', ...(opts.ns ? [...enterNetns(opts.ns), ...argv] : argv)].map(shellQuote).join(' ');
     trace(1, ['ssh', this.destination, remote]);
     const res = await execa('ssh', [...this.baseArgs(), '--', this.destination, remote], {
       input: opts.input ?? '',
@@ -69,12 +70,24 @@ export class SshRunner implements Runner {
       stripFinalNewline: false,
       maxBuffer: 512 * 1024 * 1024,
     });
+    if (res.exitCode === 255 && (await this.connected())) {
+      // ssh passes the remote command's code through, and ip itself exits 255 on some argument
+      // errors: with the connection up, the 255 is ip's.
+      return { stdout: String(res.stdout ?? ''), stderr: String(res.stderr ?? ''), exitCode: 255 };
+    }
     if (res.exitCode === 255 || (res.failed && res.exitCode === undefined)) {
-      // 255 is ssh's own failure (the remote command's codes pass through).
+      // 255 is ssh's own failure.
       const why = String(res.stderr ?? res.shortMessage ?? '').trim().split('\n').filter(Boolean).pop() ?? 'ssh failed';
       throw new SshError(`cannot reach host "${this.host}" (ssh ${this.destination}): ${why}`);
     }
     return { stdout: String(res.stdout ?? ''), stderr: String(res.stderr ?? ''), exitCode: res.exitCode ?? 1 };
+  }
+
+  /** True when this runner's ssh connection (the control master) is up. */
+  private async connected(): Promise<boolean> {
+    if (!this.controlDir) return false;
+    const res = await execa('ssh', [...this.baseArgs(), '-O', 'check', '--', this.destination], { reject: false });
+    return res.exitCode === 0;
   }
 
   async listNetns(): Promise<string[]> {

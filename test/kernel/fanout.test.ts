@@ -3,6 +3,8 @@
 // kernel next to the one-by-one path, with failures in the middle, and apply a topology whose
 // failure can only be seen through it.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { execute } from '../../src/executor/execute.js';
+import type { Plan, Step } from '../../src/planner/types.js';
 import { runInNamespaces, type NsJob } from '../../src/state/fanout.js';
 import { LocalRunner } from '../../src/state/runner.js';
 import { describeInLab, must, netnsNames, removeAll, run, tsnet } from '../support/lab.js';
@@ -63,5 +65,67 @@ describeInLab('an apply that fails inside the fan-out', () => {
     expect(await netnsNames()).toEqual(before);
     const bridge = await run(['ip', 'link', 'show', 'tsn-fanout']);
     expect(bridge.code).not.toBe(0);
+  });
+});
+
+// ip exits 255 without naming the line on some argument errors (here `master` naming a device
+// that does not exist), and xargs stops at a child that exits 255. Nothing may run twice, and
+// everything that ran is undone.
+describeInLab('ip exiting 255 in the middle of a batch', () => {
+  const NS = ['x255-n1', 'x255-n2', 'x255-n3', 'x255-n4'];
+  const runners = new Map([['h', new LocalRunner('h')]]);
+  const addr = (i: number) => `198.18.86.${i}/32`;
+  const step = (id: string, ns: string | null, lines: string[][], undo: string[][]): Step => ({
+    id,
+    host: 'h',
+    ns,
+    tool: 'ip',
+    address: id.split('|')[1]!,
+    action: 'update',
+    description: id,
+    do: lines,
+    undo: undo.map((argv) => ({ host: 'h', ns, tool: 'ip', argv })),
+    after: [],
+  });
+  const planOf = (steps: Step[]): Plan => ({ topology: 'x255', changes: [], errors: [], hosts: ['h'], implicitHost: true, steps });
+  const loAddresses = async (ns: string) => (await must(['ip', '-4', '-o', 'addr', 'show', 'dev', 'lo'], { ns })).split('\n').filter((l) => l.includes('198.18.86.')).length;
+
+  beforeAll(async () => {
+    await removeAll({ netns: NS, links: ['x255-a', 'x255-b'] });
+    for (const ns of NS) await must(['ip', 'netns', 'add', ns]);
+  });
+  afterAll(async () => {
+    await removeAll({ netns: NS, links: ['x255-a', 'x255-b'] });
+  });
+
+  it("in the host's batch: the steps before it are done and undone, the failing step named with ip's text and undone", async () => {
+    const res = await execute(
+      planOf([
+        step('h|network.a|create', null, [['link', 'add', 'x255-a', 'type', 'bridge']], [['link', 'del', 'x255-a']]),
+        step('h|network.b|create', null, [['link', 'add', 'x255-b', 'type', 'bridge'], ['link', 'set', 'x255-b', 'master', 'x255-gone']], [['link', 'del', 'x255-b']]),
+      ]),
+      { runners, concurrency: 1, readBack: false },
+    );
+    expect(res.ok).toBe(false);
+    expect(res.failure?.step.id).toBe('h|network.b|create');
+    expect(res.failure?.error).toContain('Device does not exist');
+    expect(res.completed.map((s) => s.id)).toEqual(['h|network.a|create']);
+    expect(res.rollbackErrors).toEqual([]);
+    for (const l of ['x255-a', 'x255-b']) expect((await run(['ip', 'link', 'show', l])).code, l).not.toBe(0);
+  });
+
+  it('in the fan-out: no batch runs twice, the real error is kept, and every namespace is put back', async () => {
+    const steps = NS.map((ns, i) =>
+      step(
+        `h|sandbox.${ns}|config`,
+        ns,
+        [['addr', 'add', addr(i + 1), 'dev', 'lo'], ...(i === 1 ? [['link', 'set', 'lo', 'master', 'x255-gone']] : [])],
+        [['addr', 'del', addr(i + 1), 'dev', 'lo']],
+      ),
+    );
+    const res = await execute(planOf(steps), { runners, concurrency: 1, readBack: false });
+    expect(res.ok).toBe(false);
+    expect(res.failure?.error).toContain('argument "x255-gone" is wrong: Device does not exist');
+    for (const ns of NS) expect(await loAddresses(ns), ns).toBe(0);
   });
 });

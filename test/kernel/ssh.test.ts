@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { deleteNetns, eventually, ipBatch, link, linkNames, must, netnsList, pings, planChanges, tsnet } from '../support/kernel.js';
 import { describeInLab } from '../support/lab.js';
+import { SshRunner } from '../../src/state/ssh.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const REMOTE = join(FIXTURES, 'ssh-remote.yaml');
@@ -140,6 +141,23 @@ describeInLab('ssh runner against a real sshd', () => {
     expect(res.code, res.all).toBe(0);
     expect((await netnsList()).filter((n) => n.startsWith('sshk-'))).toEqual([REMOTE_NS]);
     await eventually(async () => expect(await linkNames(REMOTE_NS)).toEqual(['lo', 'up1']));
+  });
+
+  it("ip's own exit 255 comes back as ip's failure, not as an unreachable host", async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    const runner = new SshRunner('far', ADDRESS);
+    try {
+      const ok = await runner.run(['ip', '-json', 'link', 'show', 'dev', 'lo']);
+      expect(ok.exitCode, ok.stderr).toBe(0);
+      // `master` naming a device that does not exist: ip exits 255 without "Command failed".
+      const res = await runner.run(['ip', '-batch', '-'], { input: 'link set lo master sshk-no-such-device\n' });
+      expect(res.exitCode).toBe(255);
+      expect(res.stderr).toContain('argument "sshk-no-such-device" is wrong: Device does not exist');
+    } finally {
+      await runner.close();
+      process.env = saved;
+    }
   });
 
   const expectUnreachable = (res: { code: number; stdout: string; stderr: string; all: string }, destination: string, port: number) => {

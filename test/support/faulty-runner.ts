@@ -17,6 +17,12 @@ export const FAULT_IP_LINE = `link set dev ${FAULT_DEVICE} up`;
 export const FAULT_SYSCTL = 'net.ipv4.tsnet_injected_fault';
 /** What ip prints for the injected line (part of its own error text). */
 export const FAULT_IP_ERROR = `Cannot find device "${FAULT_DEVICE}"`;
+/**
+ * The other way ip fails: some argument errors make it exit 255 from the middle of a batch,
+ * without "Command failed -:N" (Fault kind 'exit255').
+ */
+export const FAULT_IP_EXIT255_LINE = `link set lo master ${FAULT_DEVICE}`;
+export const FAULT_IP_EXIT255_ERROR = `argument "${FAULT_DEVICE}" is wrong: Device does not exist`;
 export const FAULT_NFT_LINE = 'add chain inet tsnet-injected-fault fault';
 /** What nft prints for the injected line. */
 export const FAULT_NFT_ERROR = 'No such file or directory';
@@ -38,7 +44,11 @@ export class Fault {
   readonly seen: Counted[] = [];
   /** The line replaced, once fired. */
   fired?: Counted;
-  constructor(public at = 0) {}
+  constructor(
+    public at = 0,
+    /** How an ip line fails: refused by the kernel (Command failed -:N), or ip exiting 255. */
+    public kind: 'refused' | 'exit255' = 'refused',
+  ) {}
 }
 
 export class FaultyRunner implements Runner {
@@ -63,7 +73,8 @@ export class FaultyRunner implements Runner {
     if ((tool === 'ip' || tool === 'bridge') && argv.includes('-batch') && !argv.includes('-force') && opts.input !== undefined && !this.fault.fired) {
       const lines = opts.input.split('\n').map((text) => {
         if (!text.trim() || READS.test(text.trim())) return text;
-        return this.count({ host: this.host, ns, tool, line: text }) ? FAULT_IP_LINE : text;
+        if (!this.count({ host: this.host, ns, tool, line: text })) return text;
+        return tool === 'ip' && this.fault.kind === 'exit255' ? FAULT_IP_EXIT255_LINE : FAULT_IP_LINE;
       });
       return this.inner.run(argv, { ...opts, input: lines.join('\n') });
     }
