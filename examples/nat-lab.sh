@@ -3,9 +3,9 @@
 # that the sandbox reaches it only through the NAT. The "internet" is a namespace made by hand
 # (tsnet does not own it and never touches it), joined to the host by a veth pair:
 #
-#   nat-app (198.18.60.2) -- tsn-private (198.18.60.1) == host == uplink (203.0.113.1) -- internet (203.0.113.2)
+#   nat-app (198.18.64.2) -- tsn-private (198.18.64.1) == host == uplink (203.0.113.1) -- internet (203.0.113.2)
 #
-# The internet has no route back to 198.18.60.0/24: its replies reach the sandbox only because
+# The internet has no route back to 198.18.64.0/24: its replies reach the sandbox only because
 # the host rewrote the source to 203.0.113.1. Run it inside the lab (needs nft and ping):
 #   scripts/lab sh examples/nat-lab.sh
 set -eu

@@ -218,7 +218,7 @@ case_drift_nat_rule_removed() { nat_applied; nft flush chain inet tsnet-nat nat-
 case_drift_nat_rule_changed() {
   nat_applied
   nft flush chain inet tsnet-nat nat-private
-  nft add rule inet tsnet-nat nat-private ip saddr 198.18.60.0/24 oifname != '"tsn-private"' accept
+  nft add rule inet tsnet-nat nat-private ip saddr 198.18.64.0/24 oifname != '"tsn-private"' accept
   nat_capture
 }
 case_drift_nat_table_deleted() { nat_applied; nft delete table inet tsnet-nat; nat_capture; }

@@ -119,7 +119,9 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
     const dying = have ? ctx.dyingNs.get(have.spec.netns) : undefined;
     // The kernel removes the veths of a deleted namespace only later (asynchronously), and the
     // replacement makes a host end of the same name: then the pair is deleted first, itself.
-    const beforeNs = dying !== undefined && action === 'replace' && have?.outer !== undefined;
+    // So it is when processes are in the namespace: it outlives its name, with the veth.
+    const held = have ? (ctx.view.namespace(have.spec.netns)?.inUse?.length ?? 0) > 0 : false;
+    const beforeNs = dying !== undefined && ((action === 'replace' && have?.outer !== undefined) || held);
     if (have && dying && !beforeNs) {
       // Deleting the namespace deletes the endpoint (both veth ends); its undo must rebuild it.
       if (!broken) sink.extendUndo(dying, endpointCreateCommands(ctx, have.spec));
@@ -145,7 +147,9 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
     const nsNew = ctx.newNs.get(s.netns);
     if (s.type === 'veth') {
       const holder = ctx.view.holder(null, s.hostIfname);
-      if (holder && !(have?.outer?.ifname === s.hostIfname)) return sink.error(host, address, `cannot create veth "${s.hostIfname}": the name is taken by ${holder}`);
+      // Our own host end that lost its peer (the namespace went) is deleted by this plan first.
+      const stale = broken ? ctx.view.owned(address + PEER_SUFFIX, null)?.ifname : undefined;
+      if (holder && !(have?.outer?.ifname === s.hostIfname) && stale !== s.hostIfname) return sink.error(host, address, `cannot create veth "${s.hostIfname}": the name is taken by ${holder}`);
       if (!ctx.desired.has(`network.${networkOf(ctx, s)}`) && !ctx.view.link(null, s.master))
         return sink.error(host, address, `bridge "${s.master}" does not exist`);
     } else {
@@ -164,7 +168,7 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
       description: s.type === 'veth' ? `create veth ${s.hostIfname} <-> ${s.netns}/${s.ifname}` : `create macvlan ${s.netns}/${s.ifname} on ${s.parent}`,
       do: outerLines(ctx, s),
       undo: [s.type === 'veth' ? cmd(host, null, ['link', 'del', s.hostIfname]) : cmd(host, s.netns, ['link', 'del', s.ifname])],
-      after: [`${sandboxAddress}|create`, `network.${networkOf(ctx, s)}|create`, ...(have ? [`${address}|delete`] : [])],
+      after: [`${sandboxAddress}|create`, `network.${networkOf(ctx, s)}|create`, ...(have || broken ? [`${address}|delete`] : [])],
     });
     sink.step(host, address, {
       phase: 'config',

@@ -38,6 +38,12 @@ export function planSandbox(ctx: Context, address: string, want: SandboxSpec | u
       sink.error(host, address, `cannot delete namespace "${old.netns}": interfaces tsnet does not own are in it: ${names.join(', ')}; move them out or delete them first`);
       return;
     }
+    const pids = have!.ns.inUse ?? [];
+    if (pids.length) {
+      sink.note(
+        `Namespace "${old.netns}" (${address}) has processes in it (pid ${pids.slice(0, 5).join(', ')}${pids.length > 5 ? ', ...' : ''}): deleting its name leaves them the namespace, so its interfaces are deleted first, one by one.`,
+      );
+    }
     const id = sink.step(host, address, {
       phase: 'delete',
       ns: null,

@@ -1,6 +1,7 @@
 // Reading the live state: one `ip -d -json -batch -` per namespace (links with details and
 // addresses, then routes), namespaces read in parallel, each machine's namespaces read once.
 // Whatever cannot be read is an error naming it, never "absent".
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { canonicalIp, formatCidr, parseCidr } from '../model/addresses.js';
 import { runInNamespaces } from './fanout.js';
@@ -95,7 +96,9 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
       const cached = machine === 'local' ? opts.cached : undefined;
       const read = await readNamespaces(runner, wanted.filter((n) => !cached?.has(n)), concurrency, opts.sysctls);
       const byName = new Map(read.map((ns) => [ns.name!, ns]));
-      machineNamespaces.set(machine, new Map(wanted.map((n) => [n, byName.get(n) ?? cached!.get(n)!])));
+      const namespaces = new Map(wanted.map((n) => [n, byName.get(n) ?? cached!.get(n)!]));
+      if (machine === 'local') markInUse(namespaces);
+      machineNamespaces.set(machine, namespaces);
     }),
   );
   const rootOf = new Map(await roots);
@@ -122,6 +125,40 @@ export async function readNatOf(runner: Runner, table: string): Promise<NatRead>
   } catch (err) {
     const e = err as Error;
     throw new StateReadError(runner.host, e.name === 'SshError' ? e.message : `host "${runner.host}" (${runner.describe}): ${e.message}`);
+  }
+}
+
+/**
+ * Sets `inUse` on the namespaces of this machine that processes are in: the inode of
+ * /run/netns/NAME against every process's /proc/PID/ns/net (one readlink each, no process).
+ */
+export function markInUse(namespaces: Map<string, KNamespace>, netnsDir = '/run/netns', proc = '/proc'): void {
+  const byInode = new Map<number, KNamespace>();
+  for (const [name, ns] of namespaces) {
+    delete ns.inUse;
+    try {
+      byInode.set(statSync(`${netnsDir}/${name}`).ino, ns);
+    } catch {
+      /* gone since it was listed */
+    }
+  }
+  if (!byInode.size) return;
+  let pids: string[];
+  try {
+    pids = readdirSync(proc).filter((p) => /^\d+$/.test(p));
+  } catch {
+    return;
+  }
+  for (const pid of pids) {
+    let link: string;
+    try {
+      link = readlinkSync(`${proc}/${pid}/ns/net`);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    const m = /^net:\[(\d+)\]$/.exec(link);
+    const ns = m ? byInode.get(Number(m[1])) : undefined;
+    if (ns) (ns.inUse ??= []).push(Number(pid));
   }
 }
 

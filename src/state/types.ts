@@ -70,6 +70,11 @@ export interface KNamespace {
   sysctls: Record<string, string>;
   fdb: KFdb[];
   neigh: KNeigh[];
+  /**
+   * Processes inside the namespace (pids), where tsnet can tell (namespaces of this machine):
+   * deleting the name then leaves the namespace alive, with its interfaces, for them.
+   */
+  inUse?: number[];
 }
 
 /** A masquerade rule as tsnet writes it: from `subnet`, leaving through any interface but `notOut`. */

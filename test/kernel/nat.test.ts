@@ -159,7 +159,7 @@ describeInLab('examples/nat-lab.sh', () => {
     const res = await run(['sh', 'examples/nat-lab.sh']);
     expect(res.code, res.all).toBe(0);
     expect(res.stdout).toMatch(/1 packets transmitted, 1 received/);
-    expect(res.stdout).toContain('ip saddr 198.18.60.0/24 oifname != "tsn-private" masquerade comment "tsnet:nat:nat.private"');
+    expect(res.stdout).toContain('ip saddr 198.18.64.0/24 oifname != "tsn-private" masquerade comment "tsnet:nat:nat.private"');
   });
 
   it('destroy removes the table and leaves the stand-in internet alone', async () => {
