@@ -44,7 +44,7 @@ function outerLines(ctx: Context, s: EndpointSpec): string[][] {
       ...(s.hostMac ? ['address', s.hostMac] : []),
       'master',
       s.master,
-      ...(s.mtu !== undefined ? ['mtu', String(s.mtu)] : []),
+      ...((s.hostMtu ?? s.mtu) !== undefined ? ['mtu', String(s.hostMtu ?? s.mtu)] : []),
       'up',
     ],
   ];
@@ -86,7 +86,7 @@ export function observeEndpoint(ctx: Context, address: string): { found?: Observ
     return { found: { inner, spec: { ...base, type: 'macvlan', parent, mode: (inner.macvlanMode ?? 'bridge') as MacvlanSpec['mode'] } } };
   }
   if (!outer) return { broken: `${inner.ifname} in ${inner.ns} has no host end`, found: { inner, spec: { ...base, type: 'veth', hostIfname: '', master: '' } } };
-  return { found: { inner, outer, spec: { ...base, type: 'veth', hostIfname: outer.ifname, hostMac: outer.mac, master: outer.master ?? '' } } };
+  return { found: { inner, outer, spec: { ...base, type: 'veth', hostIfname: outer.ifname, hostMac: outer.mac, hostMtu: outer.mtu, master: outer.master ?? '' } } };
 }
 
 function summary(s: EndpointSpec): string {
@@ -220,10 +220,12 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
       if (bridgeDeletion) sink.extendUndo(bridgeDeletion, [cmd(host, null, ['link', 'set', o.ifname, 'master', o.master!])]);
       outerUndo.push(cmd(host, null, o.master && !bridgeDeletion ? ['link', 'set', o.ifname, 'master', o.master] : ['link', 'set', o.ifname, 'nomaster']));
     }
-    if (want.mtu !== undefined && o.mtu !== want.mtu) {
-      outerDo.push(['link', 'set', o.ifname, 'mtu', String(want.mtu)]);
+    const hostMtu = want.hostMtu ?? want.mtu;
+    if (hostMtu !== undefined && o.mtu !== hostMtu) {
+      outerDo.push(['link', 'set', o.ifname, 'mtu', String(hostMtu)]);
       outerUndo.push(cmd(host, null, ['link', 'set', o.ifname, 'mtu', String(o.mtu)]));
-      if (have.inner.mtu === want.mtu) reasons.push(`host end mtu ${o.mtu} -> ${want.mtu}`);
+      // One reason when both ends go to the same mtu ("mtu A -> B", below).
+      if (!(have.inner.mtu !== want.mtu && hostMtu === want.mtu)) reasons.push(`host end mtu ${o.mtu} -> ${hostMtu}`);
     }
     if (!want.ipv6 && o.addrGenMode !== 'none') {
       reasons.push(`IPv6 is on at host end ${o.ifname}, the network has none`);

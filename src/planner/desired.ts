@@ -75,6 +75,11 @@ export interface VethSpec extends EndpointBase {
   hostIfname: string;
   /** MAC of the host end (observed endpoints only: the undo of a deletion puts it back). */
   hostMac?: string;
+  /**
+   * MTU of the host end: the network's, whatever the endpoint's own (the inner end's) is. A
+   * bridge takes the smallest MTU of its ports, so a smaller host end would shrink it.
+   */
+  hostMtu?: number;
   /** The bridge the host end is enslaved to. */
   master: string;
 }
@@ -198,7 +203,7 @@ export function expand(t: Topology): Desired {
         ...(ep.mac ? { mac: ep.mac } : {}),
       };
       if (net.driver === 'macvlan') put({ ...base, type: 'macvlan', parent: net.parent, mode: net.mode });
-      else put({ ...base, type: 'veth', hostIfname: ep.hostIfname!, master: net.bridge });
+      else put({ ...base, type: 'veth', hostIfname: ep.hostIfname!, master: net.bridge, ...(net.mtu !== undefined ? { hostMtu: net.mtu } : {}) });
     }
     for (const r of sb.routes) {
       put({ kind: 'route', host: sb.host, address: r.address, netns: sb.netns, to: r.to, via: r.via, family: r.family });

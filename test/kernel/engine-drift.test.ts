@@ -237,3 +237,27 @@ describeInLab('engine: drift made by hand is named by plan and repaired by apply
     }
   });
 });
+
+// A bridge takes the smallest MTU of its ports: an endpoint with a smaller MTU of its own must
+// not shrink the network. The host end keeps the network's MTU; only the inner end gets the
+// endpoint's. One apply converges.
+describeInLab('engine: an endpoint MTU below its network MTU', () => {
+  const MTU_FILE = join(FIXTURES, 'engine-endpoint-mtu.yaml');
+  beforeAll(async () => {
+    await removeAll({ netns: ['ktm-a', 'ktm-b'], links: ['tsn-mtu'] });
+  });
+  afterAll(async () => {
+    await tsnet('destroy', '--auto-approve', '-q', MTU_FILE);
+  });
+
+  it('converges in one apply: inner end at the endpoint MTU, host end and bridge at the network MTU', async () => {
+    const res = await tsnet('apply', '--auto-approve', '-q', MTU_FILE);
+    expect(res.code, res.all).toBe(0);
+    const mtuOf = async (ns: string | null, name: string) => (await linksIn(ns)).find((l) => l.ifname === name || l.ifalias === name)?.mtu;
+    expect(await mtuOf(null, 'tsn-mtu')).toBe(1500);
+    expect(await mtuOf('ktm-a', 'eth0')).toBe(1400);
+    expect(await mtuOf(null, 'tsnet:ktm:endpoint.a.eth0/peer')).toBe(1500);
+    expect(await mtuOf('ktm-b', 'eth0')).toBe(1500);
+    expect((await tsnet('plan', '--detailed-exitcode', MTU_FILE)).code).toBe(0);
+  });
+});
