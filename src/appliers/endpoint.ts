@@ -211,8 +211,12 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
   const ns = want.netns;
   if (want.type === 'veth' && h.type === 'veth' && have.outer) {
     const o = have.outer;
-    if (o.master !== want.master) {
-      reasons.push(o.master ? `host end is on ${o.master}, not ${want.master}` : `host end is not on bridge ${want.master}`);
+    // A bridge this plan deletes and makes again under the same name takes its ports off it.
+    const remade = o.master === want.master && ctx.dyingLinks.has(`/${o.master}`);
+    if (o.master !== want.master || remade) {
+      reasons.push(
+        remade ? `host end goes back on ${want.master} when the bridge is made again` : o.master ? `host end is on ${o.master}, not ${want.master}` : `host end is not on bridge ${want.master}`,
+      );
       outerDo.push(['link', 'set', o.ifname, 'master', want.master]);
       // When this plan deletes the old bridge, that deletion takes the port off it first, and
       // its undo puts the port back on the rebuilt bridge.

@@ -116,6 +116,8 @@ export function planOverlay(ctx: Context, address: string, want: OverlaySpec | u
       sink.error(host, address, `cannot delete bridge "${bridge!.ifname}": interfaces tsnet does not own are attached to it: ${foreign.join(', ')}; detach them first`);
       return;
     }
+    // The bridge's ports go off it with it: endpoints put their host ends back on the new one.
+    for (const l of links) ctx.dyingLinks.set(`/${l.ifname}`, `${host}|${address}|delete`);
     sink.step(host, address, {
       phase: 'delete',
       ns: null,

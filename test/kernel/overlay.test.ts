@@ -1,6 +1,7 @@
 // Overlay (VXLAN) networks across hosts simulated by namespaces on one underlay (see
 // test/support/hosts.ts). Fixtures: test/kernel/fixtures/overlay-*.yaml, topology "ovk".
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -252,6 +253,24 @@ describeInLab('examples/overlay-lab.sh', () => {
     expect(res.code, res.all).toBe(0);
     expect(res.stdout).toMatch(/1 packets transmitted, 1 received/);
     expect(await pings('overlay-b', '198.18.50.2')).toBe(true);
+  });
+
+  it('a new VNI replaces the overlay on both hosts and puts the endpoints back on it, in one apply', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsnet-ovk-vni-'));
+    try {
+      const file = join(dir, 'overlay.yaml');
+      writeFileSync(file, readFileSync('examples/overlay.yaml', 'utf8').replace(/vni: \d+/, 'vni: 4321'));
+      const plan = await tsnet(['plan', file]);
+      expect(plan.stdout).toMatch(/-\/\+ network\.tenant .*\n\s+vni \d+ -> 4321 \(forces replacement\)/);
+      expect(plan.stdout).toContain('host end goes back on tsn-tenant when the bridge is made again');
+      const res = await tsnet(['apply', '--auto-approve', '-q', file]);
+      expect(res.code, res.all).toBe(0);
+      expect(await pings('overlay-a', '198.18.50.3')).toBe(true);
+      // Back to the example's VNI for the next test.
+      expect((await tsnet(['apply', '--auto-approve', '-q', 'examples/overlay.yaml'])).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('tsnet destroy examples/overlay.yaml leaves only the host namespaces and the wire', async () => {
