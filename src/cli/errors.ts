@@ -1,5 +1,6 @@
 // The few error classes the CLI catches in one place (changesets' habit): an ExitError carries
 // its code and a message for the user; anything else is a bug and says so.
+import { writeFileSync } from 'node:fs';
 
 export class ExitError extends Error {
   constructor(
@@ -20,3 +21,22 @@ export const EXIT = {
   /** `plan --detailed-exitcode` only: the plan has changes. */
   changes: 2,
 } as const;
+
+const WRITE_PROBLEM: Record<string, string> = {
+  ENOENT: 'no such directory',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  ENOTDIR: 'a part of the path is not a directory',
+};
+
+/** Writes a file the user named (--out), or fails with an ExitError saying why in words. */
+export function writeOut(path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ExitError(`cannot write ${path}: ${WRITE_PROBLEM[e.code ?? ''] ?? e.message}`);
+  }
+}

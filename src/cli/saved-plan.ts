@@ -2,12 +2,12 @@
 // topology file and of the owned live state; `tsnet apply plan.json` carries out exactly that
 // plan, and refuses it when either fingerprint no longer matches.
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { belongsTo, type Session } from '../engine/index.js';
 import type { Plan } from '../planner/types.js';
 import { snapshot, snapshotDiff, type Snapshot } from '../state/fingerprint.js';
-import { ExitError } from './errors.js';
+import { ExitError, writeOut } from './errors.js';
 import { JSON_FORMAT_VERSION } from './output.js';
 import { planToJson } from './plan-json.js';
 
@@ -42,7 +42,8 @@ export async function savePlan(path: string, s: Session): Promise<void> {
     state: stateSnapshot(s, s.plan),
     plan: planToJson(s.plan, s.load.source.file),
   };
-  writeFileSync(path, `${JSON.stringify(saved, null, 2)}\n`);
+  if (path === '-') throw new ExitError('--out takes a file name: a saved plan is applied from a file ("tsnet apply plan.json")');
+  writeOut(path, `${JSON.stringify(saved, null, 2)}\n`);
 }
 
 /** The saved plan in `path`, or undefined when the file is not one (a topology file). */

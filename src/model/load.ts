@@ -25,6 +25,22 @@ export function loadText(file: string, text: string, held: Held = {}): LoadResul
   const source = new SourceFile(file, text);
   if (source.syntax.length) return { source, diagnostics: sortDiagnostics(source.syntax) };
   const data = source.toJS();
+  const saved = savedPlanOf(data);
+  if (saved !== undefined) {
+    return {
+      source,
+      diagnostics: [
+        {
+          severity: 'error',
+          code: 'saved-plan',
+          message: `${file} is a saved plan (tsnet plan --out), not a topology file: only "tsnet apply ${file}" takes it${saved ? `; the topology it was made from is ${saved}` : ''}`,
+          file,
+          path: '/kind',
+          ...(source.locate(['kind']) ?? {}),
+        },
+      ],
+    };
+  }
   const schema = checkSchema(source, data);
   const prepared = prepare(data as TopologyFile, schema.brokenPaths);
   const diagnostics = [...schema.diagnostics, ...runRules(prepared, source)];
@@ -38,6 +54,13 @@ export function loadText(file: string, text: string, held: Held = {}): LoadResul
     diagnostics: all,
     ...(normalized.topology && !hasErrors(all) ? { topology: normalized.topology } : {}),
   };
+}
+
+/** The topology file a saved plan names ('' when it names none); undefined when `data` is no saved plan. */
+function savedPlanOf(data: unknown): string | undefined {
+  if (data === null || typeof data !== 'object' || (data as { kind?: unknown }).kind !== 'tsnet-plan') return undefined;
+  const file = (data as { file?: unknown }).file;
+  return typeof file === 'string' ? file : '';
 }
 
 export async function loadFile(file: string, held: Held = {}): Promise<LoadResult> {

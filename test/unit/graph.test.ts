@@ -121,6 +121,19 @@ describe('graph errors', () => {
     expect(res.stderr).toContain('svg output needs Graphviz\'s "dot" (Debian: apt-get install graphviz)');
   });
 
+  it('--out into a missing directory or onto a directory exits 1 saying why (not an internal error); --out - is stdout', async () => {
+    const router = join(ROOT, 'examples', 'router.yaml');
+    const missing = await cli(['graph', '--out', join(bin, 'no', 'such', 'x.dot'), router]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`tsnet: cannot write ${join(bin, 'no', 'such', 'x.dot')}: no such directory\n`);
+    const dir = await cli(['graph', '--out', bin, router]);
+    expect(dir.code).toBe(1);
+    expect(dir.stderr).toBe(`tsnet: cannot write ${bin}: it is a directory\n`);
+    const stdout = await cli(['graph', '--out', '-', router]);
+    expect(stdout.code).toBe(0);
+    expect(stdout.stdout).toMatch(/^flowchart LR/);
+  });
+
   it('an unknown format and an invalid file exit 1', async () => {
     const format = await cli(['graph', '--format', 'png', join(ROOT, 'examples', 'router.yaml')]);
     expect(format.code).toBe(1);

@@ -1,9 +1,8 @@
 // tsnet graph FILE --format mermaid|dot|svg: a picture of the topology (no kernel access).
-import { writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { loadChecked } from '../../engine/index.js';
 import { withEngineErrors } from '../engine-errors.js';
-import { ExitError } from '../errors.js';
+import { ExitError, writeOut } from '../errors.js';
 import { toDot, toMermaid } from '../graph.js';
 
 export interface GraphOptions {
@@ -27,6 +26,6 @@ export async function graphCommand(file: string, opts: GraphOptions): Promise<vo
     }
     text = String(res.stdout);
   }
-  if (opts.out) writeFileSync(opts.out, text);
+  if (opts.out && opts.out !== '-') writeOut(opts.out, text);
   else process.stdout.write(text);
 }
