@@ -178,6 +178,16 @@ describe('mtuRange', () => {
       'mtu-range /sandboxes/x/endpoints/0/mtu',
     ]);
   });
+
+  it('refuses an MTU below 1280 on a network with IPv6, or on its endpoints; not on IPv4-only ones', () => {
+    const ds = ['198.18.0.0/24', '2001:db8::/64'];
+    expect(found(mtuRange, { networks: { a: bridge(ds, { mtu: 1279 }) }, sandboxes: { x: sb(ep('a', { mtu: 1000 })) } })).toEqual([
+      'mtu-too-small-for-ipv6 /networks/a/mtu',
+      'mtu-too-small-for-ipv6 /sandboxes/x/endpoints/0/mtu',
+    ]);
+    expect(found(mtuRange, { networks: { a: bridge(ds, { mtu: 1280 }) } })).toEqual([]);
+    expect(found(mtuRange, { networks: { a: bridge('198.18.0.0/24', { mtu: 576 }) }, sandboxes: { x: sb(ep('a', { mtu: 576 })) } })).toEqual([]);
+  });
 });
 
 describe('macvlanParent and macvlanPassthru', () => {

@@ -220,13 +220,22 @@ function checkInSubnets(r: Reporter, net: PreparedNetwork, field: 'gateway' | 'i
   });
 }
 
+/** The smallest MTU a link with IPv6 may have (RFC 8200); below it the kernel drops IPv6 from the link. */
+const IPV6_MTU_MIN = 1280;
+
 export const mtuRange: Rule = (p, r) => {
-  const check = (mtu: number | undefined, path: PathSegment[], res: string) => {
-    if (mtu !== undefined && (mtu < MTU_MIN || mtu > MTU_MAX))
-      r.error('mtu-range', `mtu ${mtu} is out of range: Linux takes ${MTU_MIN} to ${MTU_MAX}`, path, { resource: res });
+  const hasIpv6 = (network: string | undefined) => {
+    const net = network === undefined ? undefined : p.networks.get(network);
+    return net !== undefined && asList(net.raw.subnet).some((s) => typeof s === 'string' && s.includes(':'));
   };
-  for (const net of p.networks.values()) check(net.raw.mtu, [...net.path, 'mtu'], `network.${net.name}`);
-  for (const sb of p.sandboxes.values()) for (const ep of sb.endpoints) check(ep.raw.mtu, [...ep.path, 'mtu'], ep.address);
+  const check = (mtu: number | undefined, path: PathSegment[], res: string, network: string | undefined) => {
+    if (mtu === undefined) return;
+    if (mtu < MTU_MIN || mtu > MTU_MAX) r.error('mtu-range', `mtu ${mtu} is out of range: Linux takes ${MTU_MIN} to ${MTU_MAX}`, path, { resource: res });
+    else if (mtu < IPV6_MTU_MIN && hasIpv6(network))
+      r.error('mtu-too-small-for-ipv6', `mtu ${mtu} is too small for the IPv6 subnet of network "${network}": IPv6 needs at least ${IPV6_MTU_MIN}, and the kernel refuses IPv6 addresses below it`, path, { resource: res });
+  };
+  for (const net of p.networks.values()) check(net.raw.mtu, [...net.path, 'mtu'], `network.${net.name}`, net.name);
+  for (const sb of p.sandboxes.values()) for (const ep of sb.endpoints) check(ep.raw.mtu, [...ep.path, 'mtu'], ep.address, ep.raw.network);
 };
 
 export const macvlanParent: Rule = (p, r) => {
