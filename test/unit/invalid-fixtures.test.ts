@@ -37,7 +37,7 @@ const errorsOf = (diags: readonly Diagnostic[]) =>
 function annotations(text: string): Expected[] {
   const out: Expected[] = [];
   text.split('\n').forEach((line, i) => {
-    const m = /#\s*error(?:@(\d+))?:\s*([a-z][a-z-]*(?:\s*,\s*[a-z][a-z-]*)*)/.exec(line);
+    const m = /#\s*error(?:@(\d+))?:\s*([a-z][a-z0-9-]*(?:\s*,\s*[a-z][a-z0-9-]*)*)/.exec(line);
     if (!m) return;
     for (const code of m[2]!.split(',')) out.push({ code: code.trim(), line: m[1] ? Number(m[1]) : i + 1 });
   });
