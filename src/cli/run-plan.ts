@@ -91,7 +91,7 @@ export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy
       process.stderr.write(`${p.red('Error:')} step "${f.step.description}" (${f.step.address}) failed\n  ${f.command}\n  ${f.error}\n`);
       process.stderr.write(
         restored
-          ? `Rolled back the ${result.completed.length} completed step${result.completed.length === 1 ? '' : 's'}: the kernel is as it was before.\n`
+          ? `Rolled back what the apply had done (${result.completed.length} finished step${result.completed.length === 1 ? '' : 's'}, and the failed one as far as it ran): the kernel is as it was before.\n`
           : `Rolled back, but the kernel is not as it was before:\n${[...result.rollbackErrors, ...differs].map((e) => `  ${e}`).join('\n')}\nRun "tsnet plan ${file}" to see what to repair.\n`,
       );
     }
