@@ -15,6 +15,7 @@ interface ShowJson {
   interfaces: { sandbox: string; netns: string; interface: string; kind: string; state: string; addresses: string[]; master?: string }[];
   routes: { sandbox: string; to: string; via: string }[];
   missing: string[];
+  differs: string[];
 }
 
 describeInLab('engine: CLI approval, destroy twice, show', () => {
@@ -93,6 +94,8 @@ describeInLab('engine: CLI approval, destroy twice, show', () => {
     expect(await settledDump(empty)).toEqual(empty);
     const show = JSON.parse((await tsnet('show', '--json', FILE)).stdout) as ShowJson;
     expect(show.interfaces).toEqual([]);
-    expect(show.missing).toEqual(['sandbox.a', 'sandbox.b', 'sandbox.c']);
+    // Everything the file names is missing: sandboxes, the network, its NAT, endpoints, routes.
+    expect(show.missing).toEqual(expect.arrayContaining(['sandbox.a', 'sandbox.b', 'sandbox.c', 'network.net', 'nat.net', 'endpoint.a.eth0', 'route.c.198.18.81.0/24', 'route.a.default']));
+    expect(show.differs).toEqual([]);
   });
 });

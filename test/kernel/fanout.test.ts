@@ -57,10 +57,10 @@ describeInLab('an apply that fails inside the fan-out', () => {
 
   it('rolls back every namespace and says which step failed', async () => {
     const before = await netnsNames();
-    // Six sandboxes; the fifth gets an address the kernel refuses inside its own batch.
+    // Six sandboxes; the fifth asks for a route the kernel refuses inside its own batch.
     const res = await tsnet('apply', '--auto-approve', file);
     expect(res.code, res.all).toBe(1);
-    expect(res.stderr).toMatch(/step "configure fanout-s4\/eth0" \(endpoint\.s4\.eth0\) failed/);
+    expect(res.stderr).toMatch(/step "add route 198\.18\.90\.0\/24 via 198\.18\.90\.1 in fanout-s4" \(route\.s4\.198\.18\.90\.0\/24\) failed/);
     expect(res.stderr).toContain('the kernel is as it was before');
     expect(await netnsNames()).toEqual(before);
     const bridge = await run(['ip', 'link', 'show', 'tsn-fanout']);

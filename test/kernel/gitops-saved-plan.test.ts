@@ -249,17 +249,17 @@ describeInLab('gitops: JSON output', () => {
   });
 
   it('a failing apply with --json reports step_failed, rollback_started and rolled_back, then a result with ok false', async () => {
-    // fanout-clash.yaml: the kernel refuses s4's IPv6 address (MTU below 1280) in s4's own batch.
+    // fanout-clash.yaml: the kernel refuses s4's route to its own subnet in s4's own batch.
     const res = await tsnet('apply', '--auto-approve', '--json', join(FIXTURES, 'fanout-clash.yaml'));
     expect(res.code, res.all).toBe(1);
     const lines = jsonLines(res.stdout);
     for (const l of lines) expect(l.format_version).toMatch(FORMAT_1X);
     const failed = lines.find((l) => l.type === 'step_failed');
-    expect(failed).toMatchObject({ address: 'endpoint.s4.eth0', description: 'configure fanout-s4/eth0', error: expect.any(String) });
+    expect(failed).toMatchObject({ address: 'route.s4.198.18.90.0/24', error: expect.stringContaining('File exists') });
     const order = lines.map((l) => l.type).filter((t) => ['step_failed', 'rollback_started', 'rolled_back', 'result'].includes(t));
     expect(order).toEqual(['step_failed', 'rollback_started', 'rolled_back', 'result']);
     expect(lines.find((l) => l.type === 'rolled_back')).toMatchObject({ errors: [] });
-    expect(lines.at(-1)).toMatchObject({ type: 'result', ok: false, rolled_back: true, restored: true, failed: { step: 'local|endpoint.s4.eth0|config' } });
+    expect(lines.at(-1)).toMatchObject({ type: 'result', ok: false, rolled_back: true, restored: true, failed: { step: 'local|route.s4.198.18.90.0/24|create' } });
     expect(await settledDump(empty)).toEqual(empty);
   });
 

@@ -55,10 +55,14 @@ export async function showCommand(file: string, opts: ShowOptions): Promise<void
           routes.push({ host, sandbox, netns: ns.name!, to: r.dst, via: r.gateway ?? '-', dev: `${r.dev ?? '-'}${r.protocol === ROUTE_PROTO ? '' : ' (not tsnet\'s)'}` });
         }
       }
-      for (const sb of t.sandboxes.values()) if (sb.host === host && sb.ownsNetns && !view.ownedNs.has(`sandbox.${sb.name}`)) missing.push(`sandbox.${sb.name}`);
     }
+    // What the file names and the kernel lacks: the resources the plan would create; and what
+    // differs from the file: those it would change or replace.
+    const named = (c: { address: string; host: string }) => `${c.address}${t.implicitHost ? '' : ` (host ${c.host})`}`;
+    for (const c of s.plan.changes) if (c.action === 'create') missing.push(named(c));
+    const differs = s.plan.changes.filter((c) => c.action === 'update' || c.action === 'replace').map(named);
     if (opts.json) {
-      writeJson({ format_version: JSON_FORMAT_VERSION, topology: t.name, file, interfaces: rows, routes, missing });
+      writeJson({ format_version: JSON_FORMAT_VERSION, topology: t.name, file, interfaces: rows, routes, missing, differs });
       return;
     }
     const p = painter(useColor());
@@ -90,6 +94,7 @@ export async function showCommand(file: string, opts: ShowOptions): Promise<void
       process.stdout.write(`\n${table(rHead, routes.map((r) => [...(multiHost ? [r.host] : []), r.sandbox, r.to, r.via, r.dev]))}\n`);
     }
     if (missing.length) process.stdout.write(`\n${p.yellow('missing')}: ${missing.join(', ')} (run "tsnet plan ${file}")\n`);
+    if (differs.length) process.stdout.write(`\n${p.yellow('differs from the file')}: ${differs.join(', ')} (run "tsnet plan ${file}")\n`);
   } finally {
     await closeRunners(s.runners);
   }
