@@ -157,3 +157,24 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
     sink.change(host, address, 'route', 'update', summary(want), [`via ${have.via} -> ${want.via}`]);
   }
 }
+
+/**
+ * Routes tsnet did not make (a user's, in a sandbox tsnet owns) on a link this plan deletes, or
+ * on one that loses its last IPv4 address: the kernel drops them with it. The plan says so, and
+ * the undo of that step puts them back exactly, so a failed apply leaves them as they were.
+ */
+export function keepForeignRoutes(ctx: Context): void {
+  for (const [address, ns] of ctx.view.ownedNs) {
+    const name = ns.name!;
+    if (ctx.dyingNs.has(name)) continue;
+    for (const r of ns.routes) {
+      if (!r.dev || r.protocol === ROUTE_PROTO || r.protocol === 'kernel') continue;
+      const key = `${name}/${r.dev}`;
+      const step = ctx.dyingLinks.get(key) ?? (r.family === 4 ? ctx.flushedLinks.get(key) : undefined);
+      if (!step) continue;
+      const line = ['route', 'replace', dst({ to: r.dst, family: r.family }), ...(r.gateway ? ['via', r.gateway] : []), 'dev', r.dev, ...(r.protocol ? ['proto', r.protocol] : [])];
+      ctx.sink.extendUndo(step, [cmd(ctx.host, name, line)]);
+      ctx.sink.note(`${address}: the route ${describeRoute(r)} in ${name} is not tsnet's; the kernel drops it with ${r.dev}'s ${ctx.dyingLinks.has(key) ? 'deletion' : 'last IPv4 address'}, and tsnet does not add it again (a failed apply puts it back).`);
+    }
+  }
+}

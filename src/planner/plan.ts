@@ -7,7 +7,7 @@ import { planEndpoint } from '../appliers/endpoint.js';
 import { planNatHost } from '../appliers/nat.js';
 import { planSandbox } from '../appliers/namespace.js';
 import { planOverlay, overlayAddresses } from '../appliers/overlay.js';
-import { observeRoutes, planRoute } from '../appliers/route.js';
+import { keepForeignRoutes, observeRoutes, planRoute } from '../appliers/route.js';
 import { natTableName } from '../state/nft.js';
 import { markText, parseMark } from '../state/ownership.js';
 import type { LiveState } from '../state/types.js';
@@ -168,6 +168,7 @@ function planHost(ctx: Context): void {
 
   const observed = observeRoutes(ctx);
   for (const a of addresses('route.', observed.keys())) planRoute(ctx, a, desired.get(a) as RouteSpec | undefined, observed.get(a));
+  keepForeignRoutes(ctx);
 
   planNatHost(ctx, natTableName(ctx.topology));
 }

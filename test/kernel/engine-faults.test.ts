@@ -10,7 +10,7 @@ import type { Plan } from '../../src/planner/types.js';
 import { runnerFor } from '../../src/state/runner.js';
 import { dumpDiff, quietDump, settledDump, type KernelDump } from '../support/dump.js';
 import { Fault, FAULT_IP_ERROR, FAULT_IP_EXIT255_ERROR, FAULT_NFT_ERROR, FAULT_SYSCTL, FaultyRunner, type Counted } from '../support/faulty-runner.js';
-import { FIXTURES, describeInLab, removeAll } from '../support/lab.js';
+import { FIXTURES, describeInLab, must, removeAll } from '../support/lab.js';
 
 const BASE = join(FIXTURES, 'engine-three.yaml');
 const UPDATE = join(FIXTURES, 'engine-three-update.yaml');
@@ -186,5 +186,23 @@ describeInLab('engine: failure injection at every step', () => {
     await converge(SWAP, 'destroy');
     expect(await settledDump(empty)).toEqual(empty);
     void before;
+  });
+
+  it("a user's route that the kernel drops with an address tsnet changes is named in the plan and comes back on rollback", async () => {
+    const READDRESS = join(FIXTURES, 'engine-readdress.yaml');
+    await converge(BASE);
+    // The user's own route in sandbox a, through the address the plan takes away.
+    await must(['ip', 'route', 'add', '198.51.100.0/24', 'via', '198.18.80.1'], { ns: 'kt3-a' });
+    const before = await quietDump();
+    const s = await planSession(READDRESS, 'apply');
+    await closeRunners(s.runners);
+    expect(s.plan.notes ?? []).toContainEqual(expect.stringContaining("the route 198.51.100.0/24 via 198.18.80.1 dev eth0 proto boot in kt3-a is not tsnet's"));
+    // Fail the last line: everything before it, the address change included, is rolled back.
+    const r = await engineRun(READDRESS, 'apply', new Fault(planLines(s.plan)), 1);
+    expect(r.result.ok).toBe(false);
+    expect(r.result.rollbackErrors).toEqual([]);
+    expect(await settledDump(before)).toEqual(before);
+    await must(['ip', 'route', 'del', '198.51.100.0/24'], { ns: 'kt3-a' });
+    await converge(BASE, 'destroy');
   });
 });
