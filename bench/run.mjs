@@ -6,6 +6,7 @@
 // and the pure planner at 10,000 sandboxes. Results: bench/results/results.json and README.md.
 //
 // Environment: BENCH_N (default "50,200,1000"), BENCH_REPEATS (default 5; 3 at N >= 1000).
+// `node bench/run.mjs --report` writes the Markdown table again from results.json.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
@@ -16,6 +17,13 @@ import { CLEANUP, prepare } from './baselines.mjs';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TSNET = join(ROOT, 'bin', 'tsnet.js');
 const RESULTS = join(ROOT, 'bench', 'results');
+
+// --report: write bench/results/README.md again from results.json (no measuring, no lab).
+if (process.argv.includes('--report')) {
+  const r = JSON.parse(readFileSync(join(RESULTS, 'results.json'), 'utf8'));
+  writeFileSync(join(RESULTS, 'README.md'), report(r));
+  process.exit(0);
+}
 
 if (process.env.TSNET_LAB !== '1') {
   console.error('bench/run.mjs runs inside the lab only: npm run bench (scripts/lab node bench/run.mjs)');
@@ -213,13 +221,13 @@ function report(r) {
     '',
     '## Building N sandboxes from empty',
     '',
-    '| N | tsnet apply | hand-written batch | one `ip` per command | CNI bridge plugin | tsnet vs batch | script vs tsnet | CNI vs tsnet |',
-    '|---|---|---|---|---|---|---|---|',
+    '| N | tsnet apply | hand-written batch | one `ip` per command | CNI bridge plugin | tsnet vs batch | script vs batch | CNI vs batch | script vs tsnet | CNI vs tsnet |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const e of Object.values(r.build)) {
     const b = e.build;
     lines.push(
-      `| ${e.n} | ${b.tsnet.medianMs} ms (${b.tsnet.perSandboxMs}/sandbox) | ${b.batch.medianMs} ms (${b.batch.perSandboxMs}) | ${b.naive.medianMs} ms (${b.naive.perSandboxMs}) | ${b.cni ? `${b.cni.medianMs} ms (${b.cni.perSandboxMs})` : 'not installed'} | ${x(b.tsnet.medianMs, b.batch.medianMs)} | ${x(b.naive.medianMs, b.tsnet.medianMs)} | ${b.cni ? x(b.cni.medianMs, b.tsnet.medianMs) : '-'} |`,
+      `| ${e.n} | ${b.tsnet.medianMs} ms (${b.tsnet.perSandboxMs}/sandbox) | ${b.batch.medianMs} ms (${b.batch.perSandboxMs}) | ${b.naive.medianMs} ms (${b.naive.perSandboxMs}) | ${b.cni ? `${b.cni.medianMs} ms (${b.cni.perSandboxMs})` : 'not installed'} | ${x(b.tsnet.medianMs, b.batch.medianMs)} | ${x(b.naive.medianMs, b.batch.medianMs)} | ${b.cni ? x(b.cni.medianMs, b.batch.medianMs) : '-'} | ${x(b.naive.medianMs, b.tsnet.medianMs)} | ${b.cni ? x(b.cni.medianMs, b.tsnet.medianMs) : '-'} |`,
     );
   }
   lines.push(
