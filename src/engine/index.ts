@@ -1,5 +1,6 @@
 // The flow of DESIGN.md in one place: load -> read -> normalize with what is held -> expand ->
 // plan -> execute -> verify. The CLI, the kernel tests and the benchmark all go through here.
+import { existsSync } from 'node:fs';
 import type { Diagnostic } from '../model/diagnostics.js';
 import { hasErrors } from '../model/diagnostics.js';
 import { loadFile, renormalize, type LoadResult } from '../model/load.js';
@@ -116,6 +117,7 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   const desired: Desired =
     mode === 'destroy' ? new Map([...topology.hosts.keys()].map((h) => [h, new Map<string, Spec>()])) : expand(topology);
   const plan = planFor(topology, desired, live, runners, interruptedApply(topology.name));
+  if (mode === 'apply') plan.errors.push(...unknownSysctls(topology, runners));
   phase('plan');
   if (cached?.size) {
     const used = [...live.hosts.values()].reduce((n, h) => n + [...h.namespaces.keys()].filter((k) => cached.has(k)).length, 0);
@@ -126,6 +128,25 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   }
   if (mode === 'destroy') for (const c of plan.changes) if (!c.reasons.some((r) => r.startsWith('left half-made'))) c.reasons = [];
   return { load, topology, runners, live, desired, plan, readOptions };
+}
+
+/**
+ * Sysctls of the file that this machine's kernel does not have (a typo, a module not loaded):
+ * plan errors, rather than an apply that fails and rolls back. Only for hosts on this machine
+ * (the same kernel), and not for per-interface keys (net.ipv4.conf.eth0....), whose interface
+ * the apply may make.
+ */
+export function unknownSysctls(topology: Topology, runners: ReadonlyMap<string, Runner>, procSys = '/proc/sys'): Plan['errors'] {
+  const errors: Plan['errors'] = [];
+  for (const sb of topology.sandboxes.values()) {
+    if (runners.get(sb.host)?.machine !== 'local') continue;
+    for (const key of Object.keys(sb.sysctls)) {
+      if (/\.(conf|neigh)\.(?!all\.|default\.)[^.]+\./.test(key)) continue;
+      const path = `${procSys}/${key.replace(/\./g, '/')}`;
+      if (!existsSync(path)) errors.push({ host: sb.host, address: `sandbox.${sb.name}`, message: `sysctl "${key}" does not exist in this kernel (no ${path}): a typo, or a module that is not loaded` });
+    }
+  }
+  return errors;
 }
 
 export function planFor(topology: Topology, desired: Desired, live: LiveState, runners: ReadonlyMap<string, Runner>, interrupted?: Interrupted): Plan {
