@@ -14,6 +14,9 @@ import { rollback } from '../executor/execute.js';
 import { isAlive, Lock, processStartTime, type LockInfo } from '../executor/lock.js';
 import { stateDir } from '../executor/journal.js';
 import { runnerFor, type Runner } from '../state/runner.js';
+import { readState } from '../state/read.js';
+import { parseMark } from '../state/ownership.js';
+import type { LiveState } from '../state/types.js';
 import { ExitError } from './errors.js';
 
 export interface PendingConfirm {
@@ -88,6 +91,27 @@ export async function confirmCommand(topology: string): Promise<void> {
   process.stdout.write(`Confirmed: the change to "${topology}" stays.\n`);
 }
 
+/**
+ * The steps with their undo deletions (`link del`, `netns del`) kept only where the object is
+ * still there and still this topology's: what took a name since the apply is left alone.
+ */
+export function ownDeletionsOnly(steps: readonly Step[], live: LiveState, topology: string): Step[] {
+  const ours = (host: string, ns: string | null, argv: readonly string[]): boolean => {
+    const state = live.hosts.get(host);
+    if (!state) return false;
+    if (argv[0] === 'netns' && argv[1] === 'del') {
+      const target = state.namespaces.get(argv[2]!);
+      return parseMark(target?.links.find((l) => l.ifname === 'lo')?.alias)?.topology === topology;
+    }
+    if (argv[0] === 'link' && argv[1] === 'del') {
+      const where = ns === null ? state.root : state.namespaces.get(ns);
+      return parseMark(where?.links.find((l) => l.ifname === argv[2])?.alias)?.topology === topology;
+    }
+    return true;
+  };
+  return steps.map((s) => ({ ...s, undo: s.undo.filter((c) => c.tool !== 'ip' || ours(c.host, c.ns, c.argv)) }));
+}
+
 /** The detached timer: waits for the deadline, then rolls back unless confirmed. */
 export async function confirmTimer(topology: string): Promise<void> {
   const p = paths(topology);
@@ -104,7 +128,9 @@ export async function confirmTimer(topology: string): Promise<void> {
   try {
     if (pending.hosts.some((h) => h.via.kind === 'ssh')) await import('../state/ssh.js');
     const runners = new Map<string, Runner>(pending.hosts.map((h) => [h.name, runnerFor(h)]));
-    const errors = await rollback(pending.steps, runners, 2);
+    // The kernel may have changed in the window: never delete what no longer carries our mark.
+    const live = await readState([...runners.values()]);
+    const errors = await rollback(ownDeletionsOnly(pending.steps, live, topology), runners, 2);
     await Promise.all([...runners.values()].map((r) => r.close()));
     writeFileSync(
       p.log,
