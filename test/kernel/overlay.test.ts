@@ -8,6 +8,10 @@ import { parse } from 'yaml';
 import { makeUnderlay, type SimHost, type Underlay } from '../support/hosts.js';
 import { deleteNetns, eventually, link, linkNames, links, must, netnsInode, netnsList, parsePlan, pings, planChanges, run, tsnet, type Ran } from '../support/kernel.js';
 import { describeInLab } from '../support/lab.js';
+import { applySession, closeRunners, planSession } from '../../src/engine/index.js';
+import { runnerFor } from '../../src/state/runner.js';
+import { quietDump, settledDump } from '../support/dump.js';
+import { Fault, FaultyRunner } from '../support/faulty-runner.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const TWO = join(FIXTURES, 'overlay-2hosts.yaml');
@@ -230,6 +234,35 @@ describeInLab('overlay networks across simulated hosts', () => {
     expect(await pings('ovk-r1', '198.18.60.12')).toBe(true);
     const again = await tsnet(['plan', '--detailed-exitcode', IDLE]);
     expect(again.code, again.all).toBe(0);
+  });
+
+  it('a step failing on one host rolls back every host: kernel dumps and overlay entries as before', async () => {
+    const nets = ['red', 'blue'];
+    const entries = async () => {
+      const out: Record<string, Entries | undefined> = {};
+      for (const h of HOSTS) for (const net of nets) out[`${h.name}/${net}`] = await kernelEntries(h.netns, net);
+      return out;
+    };
+    const before = await quietDump();
+    const entriesBefore = await entries();
+    const counted = await planSession(THREE, 'apply');
+    await closeRunners(counted.runners);
+    const total = counted.plan.steps.reduce((n, st) => n + st.do.length, 0);
+    // The last line fails: by then the other hosts have done their part.
+    const fault = new Fault(total);
+    const s = await planSession(THREE, 'apply', { runnerFactory: (h) => new FaultyRunner(runnerFor(h), fault) });
+    try {
+      const out = await applySession(s, { journal: false, concurrency: 1 });
+      expect(out.result.ok).toBe(false);
+      const failedOn = fault.fired!.host;
+      expect(out.result.completed.some((st) => st.host !== failedOn), `steps done on hosts other than ${failedOn}`).toBe(true);
+      expect(out.result.rollbackErrors).toEqual([]);
+      expect(out.rollbackDiff).toEqual([]);
+    } finally {
+      await closeRunners(s.runners);
+    }
+    expect(await settledDump(before)).toEqual(before);
+    expect(await entries()).toEqual(entriesBefore);
   });
 
   it('destroy leaves only the hosts and their wires', async () => {
