@@ -33,6 +33,8 @@ export class SshRunner implements Runner {
   readonly machine: string;
   readonly describe: string;
   private controlDir: string | undefined;
+  /** The connection every command goes through, made once before the first (see run()). */
+  private master: Promise<void> | undefined;
 
   constructor(
     readonly host: string,
@@ -60,7 +62,25 @@ export class SshRunner implements Runner {
     ];
   }
 
+  /**
+   * Makes the connection the run's commands share. Without it, commands started at the same
+   * moment (reads run in parallel) would each open a connection before the first became the
+   * master.
+   */
+  private connect(): Promise<void> {
+    this.master ??= (async () => {
+      const res = await execa('ssh', [...this.baseArgs(), '--', this.destination, 'true'], { reject: false });
+      if (res.exitCode !== 0) {
+        this.master = undefined; // a later call may try again
+        const why = String(res.stderr ?? res.shortMessage ?? '').trim().split('\n').filter(Boolean).pop() ?? `ssh exited with ${res.exitCode}`;
+        throw new SshError(`cannot reach host "${this.host}" (ssh ${this.destination}): ${why}`);
+      }
+    })();
+    return this.master;
+  }
+
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    await this.connect();
     // env LC_ALL=C: the error texts tsnet reads are the C locale's (ssh may forward LANG).
     const remote = ['env', 'LC_ALL=C', ...(opts.ns ? [...enterNetns(opts.ns), ...argv] : argv)].map(shellQuote).join(' ');
     trace(1, ['ssh', this.destination, remote]);
@@ -103,6 +123,7 @@ export class SshRunner implements Runner {
     await execa('ssh', [...this.baseArgs(), '-O', 'exit', '--', this.destination], { reject: false });
     rmSync(this.controlDir, { recursive: true, force: true });
     this.controlDir = undefined;
+    this.master = undefined;
     unclosed.delete(this);
   }
 
@@ -112,6 +133,7 @@ export class SshRunner implements Runner {
     spawnSync('ssh', [...this.baseArgs(), '-O', 'exit', '--', this.destination], { stdio: 'ignore' });
     rmSync(this.controlDir, { recursive: true, force: true });
     this.controlDir = undefined;
+    this.master = undefined;
   }
 }
 

@@ -136,6 +136,26 @@ describeInLab('ssh runner against a real sshd', () => {
     expect(controlDirs()).toEqual([]);
   });
 
+  it('one ssh connection serves the whole run (ControlMaster), however many commands it runs', async () => {
+    const accepted = () => readFileSync(join(dir, 'sshd.log'), 'utf8').split('\n').filter((l) => l.includes('Accepted publickey')).length;
+    const before = accepted();
+    const traceFile = join(dir, 'trace.txt');
+    const res = await tsnet(['plan', REMOTE], { ...env, TSNET_TRACE: traceFile });
+    expect(res.code, res.all).toBe(0);
+    const commands = readFileSync(traceFile, 'utf8').split('\n').filter((l) => / ssh /.test(` ${l}`)).length;
+    expect(commands).toBeGreaterThan(3);
+    await eventually(async () => expect(accepted()).toBe(before + 1));
+  });
+
+  it("a host key that is not in the user's known_hosts is refused, naming the host", async () => {
+    const strict = join(dir, 'ssh_config_empty_known_hosts');
+    writeFileSync(join(dir, 'known_hosts_empty'), '');
+    writeFileSync(strict, readFileSync(env.TSNET_SSH_CONFIG!, 'utf8').replaceAll(join(dir, 'known_hosts'), join(dir, 'known_hosts_empty')));
+    const res = await tsnet(['plan', REMOTE], { ...env, TSNET_SSH_CONFIG: strict });
+    expect(res.code, res.all).toBe(1);
+    expect(res.stderr).toContain(`tsnet: cannot reach host "far" (ssh ${ADDRESS}): Host key verification failed.`);
+  });
+
   it('destroy removes it from the remote host', async () => {
     const res = await tsnet(['destroy', '--auto-approve', '-q', REMOTE], env);
     expect(res.code, res.all).toBe(0);
