@@ -90,6 +90,27 @@ describeInLab('macvlan networks', () => {
     expect(again.code, again.all).toBe(0);
   });
 
+  it('changing the parent replaces the endpoints, the plan says why, and both parents stay as they were', async () => {
+    await must(['ip', 'link', 'add', 'mvk1', 'type', 'veth', 'peer', 'name', 'mvk1-peer']);
+    try {
+      await must(['ip', 'link', 'set', 'mvk1', 'up']);
+      const other = await link(undefined, 'mvk1');
+      const file = variant(PAIR, 'parent.yaml', (t) => t.replace('parent: mvk0', 'parent: mvk1'));
+      const plan = await tsnet(['plan', file]);
+      expect(plan.code, plan.all).toBe(0);
+      expect(plan.stdout).toMatch(/-\/\+ endpoint\.a\.eth0 .*\n\s+parent mvk0 -> mvk1 \(forces replacement\)/);
+      const res = await tsnet(['apply', '--auto-approve', '-q', file]);
+      expect(res.code, res.all).toBe(0);
+      for (const ns of SANDBOXES) expect((await macvlanOf(ns)).parent).toBe(other.ifindex);
+      expect((await tsnet(['plan', '--detailed-exitcode', file])).code).toBe(0);
+      // Back on mvk0; mvk1 as it was, once its macvlans are freed.
+      expect((await tsnet(['apply', '--auto-approve', '-q', PAIR])).code).toBe(0);
+      await eventually(async () => expect(withoutRefcounts(await link(undefined, 'mvk1'))).toEqual(withoutRefcounts(other)));
+    } finally {
+      await run(['ip', 'link', 'del', 'mvk1']);
+    }
+  });
+
   it('destroy leaves the parent exactly as it was', async () => {
     const res = await tsnet(['destroy', '--auto-approve', '-q', PAIR]);
     expect(res.code, res.all).toBe(0);
