@@ -25,7 +25,7 @@ const HOSTS: SimHost[] = [
   { name: 'h3', netns: 'ovk-h3', underlay: '198.19.10.3' },
 ];
 const hostNs = (h: string) => HOSTS.find((x) => x.name === h)!.netns;
-const SANDBOXES = ['r1', 'r2', 'r3', 'b1', 'b2'];
+const SANDBOXES = ['r1', 'r2', 'r3', 'r4', 'b1', 'b2'];
 
 // ------------------------------------------------------------- what the topology implies
 
@@ -166,6 +166,27 @@ describeInLab('overlay networks across simulated hosts', () => {
 
   it('two hosts: the forwarding and neighbour entries are exactly those the topology implies', async () => {
     await expectEntriesOf(TWO);
+  });
+
+  it('adding an endpoint on a host already on the overlay changes only the other host\'s entries; removing it takes them away', async () => {
+    const PLUS = join(FIXTURES, 'overlay-2hosts-plus.yaml');
+    const before = await identities(['h1', 'h2'], ['r1', 'r2', 'b1', 'b2']);
+    const plan = await tsnet(['plan', PLUS]);
+    expect(plan.code, plan.all).toBe(0);
+    const changes = planChanges(plan.stdout);
+    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red']);
+    expect(changes.get('h2')?.sort(), plan.stdout).toEqual(['+ endpoint.r4.eth0', '+ sandbox.r4']);
+    const added = await tsnet(['apply', '--auto-approve', '-q', PLUS]);
+    expect(added.code, added.all).toBe(0);
+    await expectEntriesOf(PLUS);
+    expect(await pings('ovk-r1', '198.18.60.14')).toBe(true);
+    // Everything that was there is untouched (h2 has r4's host end besides).
+    expect(await identities(['h1', 'h2'], ['r1', 'r2', 'b1', 'b2'])).toMatchObject(before);
+    const removed = await tsnet(['apply', '--auto-approve', '-q', TWO]);
+    expect(removed.code, removed.all).toBe(0);
+    await expectEntriesOf(TWO);
+    // r4's host end goes with its namespace, in the background.
+    await eventually(async () => expect(await identities(['h1', 'h2'], ['r1', 'r2', 'b1', 'b2'])).toEqual(before));
   });
 
   it('sandboxes on two overlays with different VNIs do not reach each other', async () => {
