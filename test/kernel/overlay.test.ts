@@ -189,6 +189,35 @@ describeInLab('overlay networks across simulated hosts', () => {
     await eventually(async () => expect(await identities(['h1', 'h2'], ['r1', 'r2', 'b1', 'b2'])).toEqual(before));
   });
 
+  it('a UDP port of its own and a MAC given in the file: the tunnel uses the port, the entries the MAC', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsnet-ovk-port-'));
+    try {
+      const file = join(dir, 'port.yaml');
+      writeFileSync(
+        file,
+        readFileSync(TWO, 'utf8')
+          .replace('red: {driver: overlay, vni: 1001,', 'red: {driver: overlay, vni: 1001, port: 4790,')
+          .replace('{network: red, ip: 198.18.60.12}', '{network: red, ip: 198.18.60.12, mac: "02:00:00:00:aa:12"}'),
+      );
+      const res = await tsnet(['apply', '--auto-approve', '-q', file]);
+      expect(res.code, res.all).toBe(0);
+      for (const h of ['h1', 'h2']) expect((await link(hostNs(h), 'tsx-red')).linkinfo?.info_data).toMatchObject({ port: 4790 });
+      expect((await link('ovk-r2', 'eth0')).address).toBe('02:00:00:00:aa:12');
+      expect((await kernelEntries('ovk-h1', 'red'))?.fdb).toContain('02:00:00:00:aa:12 dst 198.19.10.2');
+      expect((await kernelEntries('ovk-h1', 'red'))?.neigh).toContain('198.18.60.12 lladdr 02:00:00:00:aa:12 PERMANENT');
+      // r1 learned r2's old MAC by ARP in the tests before: like any host, it keeps it for a
+      // while after the MAC changes. Forgotten, the new one is answered by the VXLAN proxy.
+      await must(['ip', 'neigh', 'flush', 'dev', 'eth0'], { ns: 'ovk-r1' });
+      expect(await pings('ovk-r1', '198.18.60.12')).toBe(true);
+      expect((await tsnet(['plan', '--detailed-exitcode', file])).code).toBe(0);
+      // Back to the fixture: port 4789 and the derived MAC again.
+      expect((await tsnet(['apply', '--auto-approve', '-q', TWO])).code).toBe(0);
+      await expectEntriesOf(TWO);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('sandboxes on two overlays with different VNIs do not reach each other', async () => {
     expect(await pings('ovk-r1', '198.18.61.22')).toBe(false);
     // A stronger form: r1 (red, vni 1001, on h1) sends its echo requests in broadcast frames,
