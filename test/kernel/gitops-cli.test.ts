@@ -130,6 +130,31 @@ describeInLab('gitops: terminal manners, errors on stderr, --quiet, exit codes',
     expect(await settledDump(empty)).toEqual(empty);
   });
 
+  it("on a terminal apply and destroy ask: anything but 'yes' cancels and changes nothing; 'yes' goes ahead", async (ctx) => {
+    if (!(await has('script'))) ctx.skip();
+    // What is typed reaches the program through script's terminal.
+    const answered = (answer: string, ...args: string[]) =>
+      run(['script', '-qec', `stty cols 100 rows 40; exec node ${[BIN, ...args].map(sq).join(' ')}`, '/dev/null'], {
+        input: `${answer}\n`,
+        env: { NO_COLOR: '1', FORCE_COLOR: undefined, TERM: 'xterm' },
+      });
+    const no = await answered('no', 'apply', FILE);
+    expect(no.code, no.all).toBe(1);
+    expect(no.all).toContain("Do you want to perform these actions? Only 'yes' will be accepted:");
+    expect(no.all).toContain('apply cancelled; nothing was changed');
+    expect(await settledDump(empty)).toEqual(empty);
+    const yes = await answered('yes', 'apply', FILE);
+    expect(yes.code, yes.all).toBe(0);
+    expect(yes.all).toContain('Apply complete! Resources: 7 added');
+    const keep = await answered('nope', 'destroy', FILE);
+    expect(keep.code, keep.all).toBe(1);
+    expect(keep.all).toContain('destroy cancelled; nothing was changed');
+    expect((await tsnet('plan', '--detailed-exitcode', FILE)).code).toBe(0);
+    const gone = await answered('yes', 'destroy', FILE);
+    expect(gone.code, gone.all).toBe(0);
+    expect(await settledDump(empty)).toEqual(empty);
+  });
+
   it('errors go to stderr, with nothing on stdout: an invalid file, a plan error', async () => {
     for (const cmd of [['plan'], ['apply', '--auto-approve'], ['show']]) {
       const res = await tsnet(...cmd, INVALID);
