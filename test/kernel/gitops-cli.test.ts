@@ -220,6 +220,23 @@ describeInLab('gitops: terminal manners, errors on stderr, --quiet, exit codes',
     }
   });
 
+  it('exit 1: a namespace that cannot be read is an error naming it, never taken as absent', async () => {
+    // A name under /run/netns that is no namespace (a plain file): it could be one of ours.
+    writeFileSync('/run/netns/kcli-broken', '');
+    try {
+      for (const cmd of [['plan'], ['apply', '--auto-approve'], ['destroy', '--auto-approve']]) {
+        const res = await tsnet(...cmd, FILE);
+        expect(res.code, res.all).toBe(1);
+        expect(res.stderr).toContain('cannot read namespace "kcli-broken" on host "local"');
+        expect(res.all).not.toMatch(/internal error|\n\s+at /);
+      }
+    } finally {
+      rmSync('/run/netns/kcli-broken', { force: true });
+    }
+    // Nothing was made meanwhile (the dump reads every namespace, so only now).
+    expect(await settledDump(empty)).toEqual(empty);
+  });
+
   it('exit 1: apply and destroy without CAP_NET_ADMIN and CAP_SYS_ADMIN, before touching anything', async (ctx) => {
     if (!(await has('setpriv'))) ctx.skip();
     const drop = ['setpriv', '--bounding-set=-net_admin,-sys_admin', '--inh-caps=-net_admin,-sys_admin', 'node', BIN];

@@ -119,16 +119,19 @@ export async function quietDump(ms = 5000): Promise<KernelDump> {
  * they may still be listed. The caller compares the returned dump to show the difference.
  */
 export async function settledDump(before: KernelDump, ms = 3000): Promise<KernelDump> {
-  let last: KernelDump = before;
+  let last: KernelDump | undefined;
   try {
     await eventually(async () => {
+      last = undefined;
       last = await dumpKernel();
       if (JSON.stringify(last) !== JSON.stringify(before)) throw new Error('differs');
     }, ms);
-  } catch {
-    // The caller's expect() shows how.
+  } catch (err) {
+    // A dump that differs: the caller's expect() shows how. A dump that could not be made at
+    // all is an error of its own (never "as before").
+    if (last === undefined) throw err;
   }
-  return last;
+  return last!;
 }
 
 /** `ip -d -json link show dev X` plus its addresses: one interface, fully. */
