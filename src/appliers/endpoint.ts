@@ -184,7 +184,9 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
 
   if (!want && (have || broken)) {
     remove('delete');
-    sink.change(host, address, 'endpoint', 'delete', have ? summary(have.spec) : address, ['not in the topology any more']);
+    const stale = ctx.view.owned(address + PEER_SUFFIX, null);
+    const what = have ? summary(have.spec) : stale ? `veth ${stale.ifname}${stale.master ? ` on ${stale.master}` : ''} (${broken})` : address;
+    sink.change(host, address, 'endpoint', 'delete', what, ['not in the topology any more']);
     return;
   }
   if (want && !have && !broken) return create('create', []);
