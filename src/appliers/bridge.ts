@@ -47,6 +47,10 @@ function hostRouteClashes(ctx: Context, want: BridgeSpec): string[] {
       if (r.dst === 'default' || r.family !== subnet.family) continue;
       const dst = parseCidr(r.dst, false);
       if (!dst || !overlaps(dst, subnet)) continue;
+      // A route inside the subnet (or equal to it) would be shadowed; a broader one clashes only
+      // when it is a LAN the host sits on (the kernel's connected route): the bridge would take
+      // part of it. Broader routes via gateways or tunnels (a VPN's 0.0.0.0/1) do not conflict.
+      if (dst.prefixLength < subnet.prefixLength && r.protocol !== 'kernel') continue;
       const dev = r.dev ? root.links.find((l) => l.ifname === r.dev) : undefined;
       const mark = parseMark(dev?.alias);
       if (mark?.topology === ctx.topology || (r.dev && ctx.view.halfMade.has(`/${r.dev}`))) continue;

@@ -1,11 +1,15 @@
 // Sandboxes: a named network namespace with lo up, marked on lo, and its sysctls.
 import type { SandboxSpec } from '../planner/desired.js';
-import type { KNamespace } from '../state/types.js';
+import type { KLink, KNamespace } from '../state/types.js';
 import { parseMark } from '../state/ownership.js';
 import { cmd, mark, type Context } from './common.js';
 import type { Command } from '../planner/types.js';
 
 const normalizeValue = (v: string | undefined) => v?.trim().replace(/\s+/g, ' ');
+
+/** Devices the kernel itself puts in every new namespace when tunnel modules are loaded. */
+const FALLBACK_TUNNELS = new Set(['tunl0', 'sit0', 'gre0', 'gretap0', 'erspan0', 'ip_vti0', 'ip6_vti0', 'ip6tnl0', 'ip6gre0', 'ip6erspan0']);
+const kernelFallback = (l: KLink) => FALLBACK_TUNNELS.has(l.ifname) && !l.alias;
 
 /** Commands that make a sandbox's namespace as `spec` describes (also the undo of its deletion). */
 export function createCommands(ctx: Context, spec: SandboxSpec): Command[] {
@@ -32,7 +36,9 @@ export function planSandbox(ctx: Context, address: string, want: SandboxSpec | u
     const old = have!.spec;
     // Deleting a namespace destroys what is in it (a veth takes its peer along): interfaces that
     // are not this topology's stop the plan, as foreign ports of a bridge do.
-    const foreign = have!.ns.links.filter((l) => l.ifname !== 'lo' && parseMark(l.alias)?.topology !== ctx.topology && !ctx.view.halfMade.has(`${old.netns}/${l.ifname}`));
+    const foreign = have!.ns.links.filter(
+      (l) => l.ifname !== 'lo' && !kernelFallback(l) && parseMark(l.alias)?.topology !== ctx.topology && !ctx.view.halfMade.has(`${old.netns}/${l.ifname}`),
+    );
     if (foreign.length) {
       const names = foreign.map((l) => `${l.ifname} (${l.kind ?? 'interface'}, ${parseMark(l.alias) ? `owned by topology "${parseMark(l.alias)!.topology}"` : 'not made by tsnet'})`);
       sink.error(host, address, `cannot delete namespace "${old.netns}": interfaces tsnet does not own are in it: ${names.join(', ')}; move them out or delete them first`);

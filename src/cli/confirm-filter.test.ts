@@ -49,4 +49,24 @@ describe('ownDeletionsOnly', () => {
     const [kept] = ownDeletionsOnly([step], live, 't');
     expect(kept!.undo.map((c) => c.argv.join(' '))).toEqual(['link del tsv-ours', 'netns del t-a', 'addr del 198.18.0.2/24 dev eth0']);
   });
+
+  it("runs nothing inside a namespace that is no longer the topology's, and leaves hosts it could not read as they were", () => {
+    const live: LiveState = {
+      hosts: new Map([['local', { host: 'local', root: emptyNamespace(null), namespaces: new Map([['t-b', { ...emptyNamespace('t-b'), links: [link('lo')] }]]) }]]),
+    };
+    const step: Step = {
+      id: 'local|x|create',
+      host: 'local',
+      ns: null,
+      tool: 'ip',
+      address: 'x',
+      action: 'create',
+      description: 'x',
+      do: [],
+      after: [],
+      undo: [cmd('t-b', 'addr del 198.18.0.3/24 dev eth0'), cmd(null, 'netns del t-b'), { ...cmd(null, 'link del tsv-far'), host: 'far' }],
+    };
+    const [kept] = ownDeletionsOnly([step], live, 't');
+    expect(kept!.undo.map((c) => `${c.host} ${c.argv.join(' ')}`)).toEqual(['far link del tsv-far']);
+  });
 });

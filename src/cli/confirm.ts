@@ -98,7 +98,7 @@ export async function confirmCommand(topology: string): Promise<void> {
 export function ownDeletionsOnly(steps: readonly Step[], live: LiveState, topology: string): Step[] {
   const ours = (host: string, ns: string | null, argv: readonly string[]): boolean => {
     const state = live.hosts.get(host);
-    if (!state) return false;
+    if (!state) return true; // not read: as before (the caller says so)
     if (argv[0] === 'netns' && argv[1] === 'del') {
       const target = state.namespaces.get(argv[2]!);
       return parseMark(target?.links.find((l) => l.ifname === 'lo')?.alias)?.topology === topology;
@@ -109,7 +109,16 @@ export function ownDeletionsOnly(steps: readonly Step[], live: LiveState, topolo
     }
     return true;
   };
-  return steps.map((s) => ({ ...s, undo: s.undo.filter((c) => c.tool !== 'ip' || ours(c.host, c.ns, c.argv)) }));
+  // A namespace that is no longer ours gets no command at all: neither its deletion nor what
+  // would have run inside it.
+  const foreignNs = new Set<string>();
+  for (const s of steps)
+    for (const c of s.undo)
+      if (c.tool === 'ip' && c.argv[0] === 'netns' && c.argv[1] === 'del' && !ours(c.host, null, c.argv)) foreignNs.add(`${c.host}\u0000${c.argv[2]}`);
+  return steps.map((s) => ({
+    ...s,
+    undo: s.undo.filter((c) => !(c.ns !== null && foreignNs.has(`${c.host}\u0000${c.ns}`)) && (c.tool !== 'ip' || ours(c.host, c.ns, c.argv))),
+  }));
 }
 
 /** The detached timer: waits for the deadline, then rolls back unless confirmed. */
@@ -129,8 +138,18 @@ export async function confirmTimer(topology: string): Promise<void> {
     if (pending.hosts.some((h) => h.via.kind === 'ssh')) await import('../state/ssh.js');
     const runners = new Map<string, Runner>(pending.hosts.map((h) => [h.name, runnerFor(h)]));
     // The kernel may have changed in the window: never delete what no longer carries our mark.
-    const live = await readState([...runners.values()]);
-    const errors = await rollback(ownDeletionsOnly(pending.steps, live, topology), runners, 2);
+    // Each host is read on its own; one that cannot be read is rolled back unchecked.
+    const live: LiveState = { hosts: new Map() };
+    const unread: string[] = [];
+    for (const runner of runners.values()) {
+      try {
+        const state = (await readState([runner])).hosts.get(runner.host);
+        if (state) live.hosts.set(runner.host, state);
+      } catch (err) {
+        unread.push(`host ${runner.host} could not be read (${(err as Error).message}): its undo ran unchecked`);
+      }
+    }
+    const errors = [...unread, ...(await rollback(ownDeletionsOnly(pending.steps, live, topology), runners, 2))];
     await Promise.all([...runners.values()].map((r) => r.close()));
     writeFileSync(
       p.log,

@@ -94,6 +94,10 @@ function savedPlanProblems(saved: Partial<SavedPlan>): string[] {
  * state: a saved plan never runs a command the planner would not (a hand-edited step).
  */
 export function checkSteps(saved: SavedPlan, path: string, fresh: Plan): void {
+  if (fresh.errors.length)
+    throw new ExitError(
+      `the plan tsnet makes now for ${saved.file} has errors, so ${path} is not run:\n${fresh.errors.map((e) => `  ${e.address}: ${e.message}`).join('\n')}`,
+    );
   const key = (steps: readonly Plan['steps'][number][]) =>
     JSON.stringify(steps.map((st) => [st.id, st.host, st.ns, st.tool, st.do, st.undo.map((u) => [u.host, u.ns, u.tool, u.argv]), [...st.after].sort()]));
   if (key(saved.plan.steps) !== key(fresh.steps))

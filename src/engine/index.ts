@@ -170,7 +170,7 @@ export function interruptedApply(topology: string): Interrupted | undefined {
   const h = record.header;
   if (h.startTime && isAlive({ pid: h.pid, startTime: h.startTime })) return undefined; // still running
   if (!Array.isArray(h.steps) || h.steps.some((st) => !Array.isArray(st.do))) return undefined; // a journal of another version
-  return { pid: h.pid, started: h.started, steps: h.steps, done: journalDone(record), begun: journalStarted(record) };
+  return { pid: h.pid, started: h.started, steps: h.steps, done: journalDone(record), begun: (h.version ?? 1) >= 2 ? journalStarted(record) : h.steps.map((st) => st.id) };
 }
 
 export interface ApplyOutcome {

@@ -177,3 +177,40 @@ describe('execute: ip exiting 255 without naming the line', () => {
     expect(undone).toEqual([['link set eth0 down'], ['addr del 198.18.0.2/24 dev eth0']]);
   });
 });
+
+describe('execute: several batches failing at once', () => {
+  /** Fails the line "link set bad up" wherever it is, as ip reports it; -force batches succeed. */
+  class BadLineRunner extends FakeRunner {
+    override async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+      const lines = (opts.input ?? '').split('\n').filter(Boolean);
+      this.batches.push({ argv: [...argv], lines, ns: opts.ns ?? null } as never);
+      const i = argv.includes('-force') ? -1 : lines.indexOf('link set bad up');
+      if (i >= 0) return { stdout: '', stderr: `Cannot find device "bad"\nCommand failed -:${i + 1}\n`, exitCode: 1 };
+      return { stdout: '', stderr: '', exitCode: 0 };
+    }
+  }
+  const inNs = (ns: string): Step => ({
+    id: `local|endpoint.${ns}.eth0|update`,
+    host: 'local',
+    ns,
+    tool: 'ip',
+    address: `endpoint.${ns}.eth0`,
+    action: 'update',
+    description: `update ${ns}`,
+    do: [['addr', 'add', '198.18.0.2/24', 'dev', 'eth0'], ['link', 'set', 'bad', 'up']],
+    undo: [
+      { host: 'local', ns, tool: 'ip', argv: ['link', 'set', 'bad', 'down'] },
+      { host: 'local', ns, tool: 'ip', argv: ['addr', 'del', '198.18.0.2/24', 'dev', 'eth0'] },
+    ],
+    after: [],
+  });
+
+  it('undoes what ran of every failed batch, not only of the first', async () => {
+    const runner = new BadLineRunner('');
+    const result = await execute({ ...plan, steps: [inNs('n1'), inNs('n2')] }, { runners: new Map([['local', runner]]), readBack: false, concurrency: 2 });
+    expect(result.ok).toBe(false);
+    const undone = (runner.batches as unknown as { argv: string[]; lines: string[]; ns: string | null }[]).filter((b) => b.argv.includes('-force'));
+    expect(undone.map((b) => b.ns).sort()).toEqual(['n1', 'n2']);
+    for (const b of undone) expect(b.lines).toEqual(['addr del 198.18.0.2/24 dev eth0']);
+  });
+});

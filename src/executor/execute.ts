@@ -9,7 +9,7 @@ import type { RunResult, Runner } from '../state/runner.js';
 import type { KNamespace } from '../state/types.js';
 import type { Plan, Step, Tool } from '../planner/types.js';
 import { batchLine, commandBatches, groupKey, nftLine, schedule, sysctlArg, type Batch, type ScheduledBatch } from './batch.js';
-import type { Journal } from './journal.js';
+import { JOURNAL_VERSION, type Journal } from './journal.js';
 import { processStartTime } from './proc.js';
 import { phase } from '../timing.js';
 
@@ -72,6 +72,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
   const created = namespaces('add');
 
   opts.journal?.begin({
+    version: JOURNAL_VERSION,
     topology: plan.topology,
     file: '',
     pid: process.pid,
@@ -84,7 +85,8 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
   const unknown: Step[] = [];
   const reads = new Map<string, Map<string, KNamespace>>();
   let failure: Failure | undefined;
-  let partial: Step | undefined;
+  /** Steps that ran in part: of every failed batch, not only the first (batches run at once). */
+  const partials: Step[] = [];
   const readBackOf = (batch: Batch) => {
     const key = `${batch.host}\u0000${batch.ns ?? ''}`;
     return (opts.readBack ?? true) && batch.tool === 'ip' && lastIp.get(groupKey(batch)) === batch && !(batch.ns !== null && deleted.has(key) && !created.has(key));
@@ -99,9 +101,9 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
       byNs.set(batch.ns ?? '', outcome.read);
       reads.set(batch.host, byNs);
     }
+    if (outcome.partial) partials.push(outcome.partial);
     if (outcome.failure && !failure) {
       failure = outcome.failure;
-      partial = outcome.partial;
       emit({ type: 'step-failed', step: failure.step, error: failure.error });
       opts.journal?.record({ type: 'failed', step: failure.step.id, error: failure.error, at: new Date().toISOString() });
     }
@@ -193,7 +195,7 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
     opts.journal?.record({ type: 'finished', at: new Date().toISOString() });
     return { ok: true, rollbackErrors: [], completed, reads };
   }
-  const toUndo = partial ? [...completed, partial] : completed;
+  const toUndo = [...completed, ...partials];
   emit({ type: 'rollback-start', steps: toUndo.length + unknown.length });
   // Steps that may not have run are undone first (they came last); their undo may find nothing
   // to undo, so its errors mean nothing. The engine's check after the rollback compares the

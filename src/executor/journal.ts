@@ -6,7 +6,14 @@ import type { Step } from '../planner/types.js';
 
 export const stateDir = (): string => process.env.TSNET_STATE_DIR ?? '/run/tsnet';
 
+/**
+ * 2: the progress holds a "started" line before each batch. A journal without a version is
+ * older: every step of it may have begun.
+ */
+export const JOURNAL_VERSION = 2;
+
 export interface JournalHeader {
+  version?: number;
   topology: string;
   file: string;
   pid: number;
