@@ -172,7 +172,20 @@ export function keepForeignRoutes(ctx: Context): void {
       const key = `${name}/${r.dev}`;
       const step = ctx.dyingLinks.get(key) ?? (r.family === 4 ? ctx.flushedLinks.get(key) : undefined);
       if (!step) continue;
-      const line = ['route', 'replace', dst({ to: r.dst, family: r.family }), ...(r.gateway ? ['via', r.gateway] : []), 'dev', r.dev, ...(r.protocol ? ['proto', r.protocol] : [])];
+      // As it was: next hop, interface, protocol, metric, source, scope, onlink.
+      const line = [
+        'route',
+        'replace',
+        dst({ to: r.dst, family: r.family }),
+        ...(r.gateway ? ['via', r.gateway] : []),
+        'dev',
+        r.dev,
+        ...(r.protocol ? ['proto', r.protocol] : []),
+        ...(r.metric !== undefined ? ['metric', String(r.metric)] : []),
+        ...(r.prefsrc ? ['src', r.prefsrc] : []),
+        ...(r.scope && r.scope !== 'global' && r.scope !== 'universe' ? ['scope', r.scope] : []),
+        ...(r.onlink ? ['onlink'] : []),
+      ];
       ctx.sink.extendUndo(step, [cmd(ctx.host, name, line)]);
       ctx.sink.note(`${address}: the route ${describeRoute(r)} in ${name} is not tsnet's; the kernel drops it with ${r.dev}'s ${ctx.dyingLinks.has(key) ? 'deletion' : 'last IPv4 address'}, and tsnet does not add it again (a failed apply puts it back).`);
     }

@@ -274,6 +274,9 @@ interface IpRoute {
   table?: string;
   protocol?: string;
   scope?: string;
+  metric?: number;
+  prefsrc?: string;
+  flags?: string[];
 }
 
 interface IpNeigh {
@@ -337,6 +340,9 @@ export function parseRoute(j: IpRoute): KRoute | undefined {
   if (j.dev) route.dev = j.dev;
   if (j.protocol) route.protocol = j.protocol;
   if (j.scope) route.scope = j.scope;
+  if (typeof j.metric === 'number') route.metric = j.metric;
+  if (j.prefsrc) route.prefsrc = canonicalIp(j.prefsrc) ?? j.prefsrc;
+  if (j.flags?.includes('onlink')) route.onlink = true;
   return route;
 }
 

@@ -43,6 +43,10 @@ export interface KRoute {
   type?: string;
   table?: string;
   scope?: string;
+  metric?: number;
+  /** Preferred source address. */
+  prefsrc?: string;
+  onlink?: boolean;
 }
 
 /** A forwarding-database entry of a VXLAN device (bridge fdb). */

@@ -192,7 +192,8 @@ describeInLab('engine: failure injection at every step', () => {
     const READDRESS = join(FIXTURES, 'engine-readdress.yaml');
     await converge(BASE);
     // The user's own route in sandbox a, through the address the plan takes away.
-    await must(['ip', 'route', 'add', '198.51.100.0/24', 'via', '198.18.80.1'], { ns: 'kt3-a' });
+    await must(['ip', 'route', 'add', '198.51.100.0/24', 'via', '198.18.80.1', 'metric', '50'], { ns: 'kt3-a' });
+    await must(['ip', 'route', 'add', '203.0.113.0/24', 'via', '192.0.2.77', 'dev', 'eth0', 'onlink'], { ns: 'kt3-a' });
     const before = await quietDump();
     const s = await planSession(READDRESS, 'apply');
     await closeRunners(s.runners);
@@ -203,6 +204,7 @@ describeInLab('engine: failure injection at every step', () => {
     expect(r.result.rollbackErrors).toEqual([]);
     expect(await settledDump(before)).toEqual(before);
     await must(['ip', 'route', 'del', '198.51.100.0/24'], { ns: 'kt3-a' });
+    await must(['ip', 'route', 'del', '203.0.113.0/24'], { ns: 'kt3-a' });
     await converge(BASE, 'destroy');
   });
 });
