@@ -8,6 +8,8 @@ import { ownDeletionsOnly } from './confirm.js';
 
 const link = (ifname: string, alias?: string): KLink => ({ ifindex: 1, ifname, ns: null, kind: 'veth', up: true, mtu: 1500, mac: '02:00:00:00:00:01', addresses: [], ...(alias ? { alias } : {}) });
 const cmd = (ns: string | null, line: string) => ({ host: 'local', ns, tool: 'ip' as const, argv: line.split(' ') });
+/** A completed step whose undo is `undo`. */
+const undoing = (undo: Step['undo']): Step => ({ id: 'local|x|create', host: 'local', ns: null, tool: 'ip', address: 'x', action: 'create', description: 'x', do: [], after: [], undo });
 
 describe('ownDeletionsOnly', () => {
   it("keeps deletions of objects still marked as the topology's and drops the others; other commands stay", () => {
@@ -26,17 +28,7 @@ describe('ownDeletionsOnly', () => {
         ],
       ]),
     };
-    const step: Step = {
-      id: 'local|x|create',
-      host: 'local',
-      ns: null,
-      tool: 'ip',
-      address: 'x',
-      action: 'create',
-      description: 'x',
-      do: [],
-      after: [],
-      undo: [
+    const step = undoing([
         cmd(null, 'link del tsv-ours'),
         cmd(null, 'link del tsv-taken'),
         cmd(null, 'link del tsn-other'),
@@ -44,8 +36,7 @@ describe('ownDeletionsOnly', () => {
         cmd(null, 'netns del t-a'),
         cmd(null, 'netns del t-b'),
         cmd('t-a', 'addr del 198.18.0.2/24 dev eth0'),
-      ],
-    };
+      ]);
     const [kept] = ownDeletionsOnly([step], live, 't');
     expect(kept!.undo.map((c) => c.argv.join(' '))).toEqual(['link del tsv-ours', 'netns del t-a', 'addr del 198.18.0.2/24 dev eth0']);
   });
@@ -54,18 +45,7 @@ describe('ownDeletionsOnly', () => {
     const live: LiveState = {
       hosts: new Map([['local', { host: 'local', root: emptyNamespace(null), namespaces: new Map([['t-b', { ...emptyNamespace('t-b'), links: [link('lo')] }]]) }]]),
     };
-    const step: Step = {
-      id: 'local|x|create',
-      host: 'local',
-      ns: null,
-      tool: 'ip',
-      address: 'x',
-      action: 'create',
-      description: 'x',
-      do: [],
-      after: [],
-      undo: [cmd('t-b', 'addr del 198.18.0.3/24 dev eth0'), cmd(null, 'netns del t-b'), { ...cmd(null, 'link del tsv-far'), host: 'far' }],
-    };
+    const step = undoing([cmd('t-b', 'addr del 198.18.0.3/24 dev eth0'), cmd(null, 'netns del t-b'), { ...cmd(null, 'link del tsv-far'), host: 'far' }]);
     const [kept] = ownDeletionsOnly([step], live, 't');
     expect(kept!.undo.map((c) => `${c.host} ${c.argv.join(' ')}`)).toEqual(['far link del tsv-far']);
   });
