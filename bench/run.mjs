@@ -13,6 +13,7 @@ import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLEANUP, prepare } from './baselines.mjs';
+import { checkLab } from '../dist/lab-check.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TSNET = join(ROOT, 'bin', 'tsnet.js');
@@ -25,7 +26,7 @@ if (process.argv.includes('--report')) {
   process.exit(0);
 }
 
-if (process.env.TSNET_LAB !== '1') {
+if (!checkLab().inLab) {
   console.error('bench/run.mjs runs inside the lab only: npm run bench (scripts/lab node bench/run.mjs)');
   process.exit(1);
 }

@@ -9,6 +9,8 @@
 # the host rewrote the source to 203.0.113.1. Run it inside the lab (needs nft and ping):
 #   scripts/lab sh examples/nat-lab.sh
 set -eu
+# It changes what it finds (namespaces, a veth, forwarding): only inside the lab.
+[ "${TSNET_LAB:-}" = 1 ] || { echo "$0: run it inside the lab: scripts/lab sh $0" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 ip netns add internet
 ip link add uplink type veth peer name eth0 netns internet

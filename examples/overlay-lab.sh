@@ -9,6 +9,8 @@
 # and afterwards, in the same lab shell:
 #   ip netns exec overlay-a ping -c1 198.18.50.3      # a (on h1) reaches b (on h2) over VXLAN
 set -eu
+# It changes what it finds (namespaces, a veth, forwarding): only inside the lab.
+[ "${TSNET_LAB:-}" = 1 ] || { echo "$0: run it inside the lab: scripts/lab sh $0" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 ip netns add overlay-h1
 ip netns add overlay-h2

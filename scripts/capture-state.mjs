@@ -9,9 +9,10 @@
 import { mkdirSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { checkLab } from '../dist/lab-check.js';
 
 const [dir, host = 'local'] = process.argv.slice(2);
-if (!dir || process.env.TSNET_LAB !== '1') {
+if (!dir || !checkLab().inLab) {
   console.error('usage: scripts/lab node scripts/capture-state.mjs DIR [HOST]  (inside the lab only)');
   process.exit(1);
 }

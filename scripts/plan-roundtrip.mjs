@@ -4,9 +4,10 @@
 // plan finds nothing to do, then runs every step's undo commands in reverse order and checks
 // that the plan is the same as at the start, i.e. the undo put the kernel back. Local host only.
 import { execFileSync } from 'node:child_process';
+import { checkLab } from '../dist/lab-check.js';
 
 const file = process.argv[2];
-if (!file || process.env.TSNET_LAB !== '1') {
+if (!file || !checkLab().inLab) {
   console.error('usage: scripts/lab node scripts/plan-roundtrip.mjs FILE  (inside the lab only)');
   process.exit(1);
 }

@@ -93,7 +93,8 @@ export function planBridge(ctx: Context, address: string, want: BridgeSpec | und
   };
   const create = (action: 'create' | 'replace', reasons: string[]) => {
     const holder = ctx.view.holder(null, want!.ifname);
-    if (holder && !(have && have.spec.ifname === want!.ifname)) {
+    // A name this plan frees first (our own link, deleted before anything is made) is no clash.
+    if (holder && !(have && have.spec.ifname === want!.ifname) && !ctx.dyingLinks.has(`/${want!.ifname}`)) {
       sink.error(host, address, `cannot create bridge "${want!.ifname}": the name is taken by ${holder}`);
       return;
     }
@@ -104,7 +105,7 @@ export function planBridge(ctx: Context, address: string, want: BridgeSpec | und
       description: `create bridge ${want!.ifname}`,
       do: bridgeCreateLines(ctx, want!),
       undo: [cmd(host, null, ['link', 'del', want!.ifname])],
-      after: have ? [`${address}|delete`] : [],
+      after: have || action === 'replace' ? [`${address}|delete`] : [],
     });
     sink.change(host, address, 'network', action, summary(want!), reasons);
   };
@@ -118,7 +119,8 @@ export function planBridge(ctx: Context, address: string, want: BridgeSpec | und
     const stray = ctx.view.owned(address, null);
     if (stray) {
       // Our mark on something that is not a bridge: rebuild it.
-      sink.step(host, address, { phase: 'delete', ns: null, action: 'replace', description: `delete ${stray.ifname}`, do: [['link', 'del', stray.ifname]], undo: [] });
+      const id = sink.step(host, address, { phase: 'delete', ns: null, action: 'replace', description: `delete ${stray.ifname}`, do: [['link', 'del', stray.ifname]], undo: [] });
+      ctx.dyingLinks.set(`/${stray.ifname}`, id);
       return create('replace', [`${stray.ifname} is a ${stray.kind ?? 'plain link'}, not a bridge (forces replacement)`]);
     }
     return create('create', []);

@@ -224,6 +224,10 @@ export class Sink {
     return id;
   }
 
+  has(stepId: string): boolean {
+    return this.byId.has(stepId);
+  }
+
   /** Makes an existing step wait for another one (ids as the steps have them). */
   addAfter(stepId: string, dependency: string): void {
     this.byId.get(stepId)?.after.push(dependency);

@@ -1,7 +1,7 @@
 // Endpoints: the interface that joins a sandbox to a network. A veth pair for bridge and
 // overlay networks (host end on the bridge, inner end in the sandbox), or a macvlan
 // sub-interface of the network's parent created directly in the sandbox.
-import type { EndpointSpec, MacvlanSpec, VethSpec } from '../planner/desired.js';
+import type { EndpointSpec, MacvlanSpec } from '../planner/desired.js';
 import type { Command } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
 import { PEER_SUFFIX, addrAdd, cmd, diffAddresses, managedAddresses, mark, type Context } from './common.js';
@@ -125,6 +125,7 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
     if (have && dying && !beforeNs) {
       // Deleting the namespace deletes the endpoint (both veth ends); its undo must rebuild it.
       if (!broken) sink.extendUndo(dying, endpointCreateCommands(ctx, have.spec));
+      if (have.outer) ctx.dyingLinks.set(`/${have.outer.ifname}`, dying);
       return;
     }
     const outer = have?.outer ?? ctx.view.owned(address + PEER_SUFFIX, null);

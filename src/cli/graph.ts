@@ -2,14 +2,15 @@
 // host. Mermaid renders in GitHub comments; DOT goes through Graphviz (svg).
 import type { Topology } from '../model/types.js';
 
-const id = (kind: string, name: string) => `${kind}_${name.replace(/[^A-Za-z0-9_]/g, '_')}`;
+/** A node id from a name: letters and digits kept, anything else (even '_') as _XX, its hex code, so no two names share an id. */
+const id = (kind: string, name: string) => `${kind}_${name.replace(/[^A-Za-z0-9]/g, (c) => `_${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`;
 const mq = (s: string) => s.replace(/"/g, '#quot;');
 
 function networkLabel(t: Topology, name: string): string[] {
   const n = t.networks.get(name)!;
   const subnets = n.subnets.map((s) => s.cidr).join(', ');
   const detail =
-    n.driver === 'bridge' ? `bridge ${n.bridge}` : n.driver === 'macvlan' ? `macvlan ${n.mode} on ${n.parent}` : `overlay vni ${n.vni}`;
+    n.driver === 'bridge' ? `bridge ${n.bridge}${n.nat ? ', NAT' : ''}` : n.driver === 'macvlan' ? `macvlan ${n.mode} on ${n.parent}` : `overlay vni ${n.vni}`;
   return [`${name}`, detail, ...(subnets ? [subnets] : []), ...(n.driver !== 'overlay' && n.subnets.length ? [`gw ${n.subnets.map((s) => s.gateway).join(', ')}`] : [])];
 }
 

@@ -79,6 +79,8 @@ export function buildProgram(): Command {
 /** plan, apply, destroy, show: they share the options that reach the kernel. */
 function registerEngineCommands(program: Command): void {
   const jsonOption = () => new Option('--json', 'machine-readable output on stdout (see README "JSON output")');
+  const noRefreshOption = () =>
+    new Option('--no-refresh', 'take namespaces from the state the last apply verified instead of reading each again (fast; drift inside them is not seen)');
   program
     .command('plan')
     .description('show the changes that would make the kernel match FILE')
@@ -86,7 +88,7 @@ function registerEngineCommands(program: Command): void {
     .addOption(jsonOption())
     .option('--out <path>', 'save the plan to a file for "tsnet apply <path>"')
     .option('--detailed-exitcode', 'exit 0 when there is nothing to do, 2 when there are changes, 1 on error')
-    .option('--no-refresh', 'take namespaces from the state the last apply verified instead of reading each again (fast; drift inside them is not seen)')
+    .addOption(noRefreshOption())
     .option('-q, --quiet', 'print only the summary line')
     .action(async (file: string, opts) => {
       const { planCommand } = await import('./commands/plan.js');
@@ -99,7 +101,7 @@ function registerEngineCommands(program: Command): void {
     .argument('<file>', 'topology file or saved plan')
     .option('--auto-approve', 'do not ask for confirmation')
     .addOption(jsonOption())
-    .option('--no-refresh', 'take namespaces from the state the last apply verified instead of reading each again (fast; drift inside them is not seen)')
+    .addOption(noRefreshOption())
     .option('--lock-timeout <duration>', 'wait this long for another apply or destroy of the topology (e.g. 30s)', '0s')
     .option('--confirm-within <duration>', 'roll back automatically unless "tsnet confirm NAME" runs within this time (e.g. 60s)')
     .option('-q, --quiet', 'print only errors and the summary line')
@@ -114,7 +116,7 @@ function registerEngineCommands(program: Command): void {
     .argument('<file>', 'topology file')
     .option('--auto-approve', 'do not ask for confirmation')
     .addOption(jsonOption())
-    .option('--no-refresh', 'take namespaces from the state the last apply verified instead of reading each again (fast)')
+    .addOption(noRefreshOption())
     .option('--lock-timeout <duration>', 'wait this long for another apply or destroy of the topology (e.g. 30s)', '0s')
     .option('-q, --quiet', 'print only errors and the summary line')
     .action(async (file: string, opts) => {

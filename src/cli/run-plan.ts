@@ -5,9 +5,8 @@ import type { ExecEvent } from '../executor/execute.js';
 import { renderPlan, summaryLine } from '../planner/render.js';
 import { countChanges, type Plan } from '../planner/types.js';
 import { EXIT, ExitError } from './errors.js';
-import { JSON_FORMAT_VERSION, painter, useColor, writeJson } from './output.js';
+import { JSON_FORMAT_VERSION, painter, useColor } from './output.js';
 import { hostDescriptions, planToJson } from './plan-json.js';
-import { missingCapabilities } from './privileges.js';
 
 export interface RunOptions {
   autoApprove?: boolean;
@@ -15,15 +14,6 @@ export interface RunOptions {
   quiet?: boolean;
   /** A saved plan was given: carry it out without asking. */
   saved?: boolean;
-}
-
-/** One line before anything is touched when the process cannot change this machine's network. */
-export function checkPrivileges(s: Session, verb: string): void {
-  const local = [...s.runners.values()].some((r) => r.machine === 'local');
-  if (!local) return;
-  const missing = missingCapabilities();
-  if (missing.length)
-    throw new ExitError(`${verb} needs root (${missing.join(' and ')}) to change network namespaces; run it with sudo, or inside scripts/lab`, EXIT.error);
 }
 
 async function approve(verb: 'apply' | 'destroy'): Promise<void> {
@@ -62,7 +52,6 @@ export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy
     return undefined;
   }
   try {
-    checkPrivileges(s, verb);
     if (!opts.autoApprove && !opts.saved) await approve(verb);
   } catch (err) {
     // --json: the last line is always the result, also when nothing ran.

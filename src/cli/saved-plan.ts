@@ -5,13 +5,14 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { belongsTo, type Session } from '../engine/index.js';
+import { SAVED_PLAN_KIND } from '../model/load.js';
 import type { Plan } from '../planner/types.js';
 import { snapshot, snapshotDiff, type Snapshot } from '../state/fingerprint.js';
 import { ExitError, writeOut } from './errors.js';
 import { JSON_FORMAT_VERSION } from './output.js';
 import { planToJson } from './plan-json.js';
 
-export const SAVED_PLAN_KIND = 'tsnet-plan';
+export { SAVED_PLAN_KIND };
 
 export interface SavedPlan {
   format_version: string;

@@ -261,13 +261,14 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
   // Sysctls are not part of the read-back: the namespaces whose sysctls this apply wrote are
   // read again (what the kernel holds, not what was written: two names for one value, such as
   // ip_forward and conf.all.forwarding, may not both win); the others keep what was read.
-  const wrote = new Set(result.completed.filter((st) => st.tool === 'sysctl' && st.ns).map((st) => `${st.host}\u0000${st.ns}`));
+  // Keyed by machine and namespace: netns hosts share one machine's namespaces.
+  const machineOf = (host: string) => s.runners.get(host)!.machine;
+  const wrote = new Map(result.completed.filter((st) => st.tool === 'sysctl' && st.ns).map((st) => [`${machineOf(st.host)}\u0000${st.ns}`, st] as const));
   const sysctlsNow = new Map<string, Record<string, string>>();
   await Promise.all(
-    [...wrote].map(async (key) => {
-      const [host, ns] = key.split('\u0000') as [string, string];
-      const keys = s.readOptions.sysctls?.get(ns) ?? [];
-      if (keys.length) sysctlsNow.set(ns, await readSysctls(s.runners.get(host)!, ns, keys, `namespace "${ns}" on host "${host}"`));
+    [...wrote].map(async ([key, st]) => {
+      const keys = s.readOptions.sysctls?.get(st.ns!) ?? [];
+      if (keys.length) sysctlsNow.set(key, await readSysctls(s.runners.get(st.host)!, st.ns, keys, `namespace "${st.ns}" on host "${st.host}"`));
     }),
   );
   const listed = new Map<string, string[]>();
@@ -284,11 +285,19 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
         ns = await readNamespace(runner, name, s.readOptions.sysctls?.get(name) ?? []);
         fresh.set(name, ns);
       }
-      const sysctls = sysctlsNow.get(name) ?? before.namespaces.get(name)?.sysctls ?? {};
-      namespaces.set(name, { ...ns, sysctls: Object.keys(ns.sysctls).length ? ns.sysctls : sysctls });
+      // What was read after writing first; then what this read holds; then what was read before.
+      const sysctls = sysctlsNow.get(`${runner.machine}\u0000${name}`) ?? (Object.keys(ns.sysctls).length ? ns.sysctls : before.namespaces.get(name)?.sysctls ?? {});
+      namespaces.set(name, { ...ns, sysctls });
     }
+    // The host's own stack: the read-back has links, addresses and routes; forwarding and
+    // neighbour entries (overlays) are read again only where this apply changed them.
     const rootRead = result.reads.get(host)?.get('');
-    const root = rootRead ? { ...rootRead, fdb: before.root.fdb, neigh: rootRead.neigh.length ? rootRead.neigh : before.root.neigh } : before.root;
+    const entriesChanged = result.completed.some((st) => st.host === host && st.ns === null && (st.tool === 'bridge' || st.do.some((l) => l[0] === 'neigh')));
+    const root: KNamespace = entriesChanged
+      ? await readNamespace(runner, null, s.readOptions.sysctls?.get('') ?? [], s.readOptions.overlayHosts?.has(host) ?? false)
+      : rootRead
+        ? { ...rootRead, fdb: before.root.fdb, neigh: before.root.neigh, sysctls: before.root.sysctls }
+        : { ...before.root };
     // The host ends of the veths of a namespace this apply deleted: the kernel frees them with
     // the namespace, in the background, a moment after `netns del`. They are on their way out,
     // not a difference to report (or to wait for).

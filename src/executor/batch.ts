@@ -134,7 +134,7 @@ export function nftLine(argv: readonly string[]): string {
 /** A sysctl `key=value` argument: one argv entry (never a shell word), refused if it could span lines. */
 export function sysctlArg(argv: readonly string[]): string {
   const arg = argv.join(' ');
-  if (/[\n\r\0]/.test(arg) || !/^net\.[A-Za-z0-9_./-]+=/.test(arg)) throw new Error(`internal: refusing sysctl argument ${JSON.stringify(arg)}`);
+  if (/[\n\r\0]/.test(arg) || !/^net\.[A-Za-z0-9_.-]+=/.test(arg)) throw new Error(`internal: refusing sysctl argument ${JSON.stringify(arg)}`);
   return arg;
 }
 

@@ -3,7 +3,7 @@
 // batches, lets running ones finish, and runs the undo of every completed step in reverse.
 // The last batch of each namespace also reads the namespace back, so verifying costs no
 // extra process.
-import { pool, defaultConcurrency, parseDump, READ_FLAGS, READ_LINES, oneLine } from '../state/read.js';
+import { defaultConcurrency, parseDump, READ_FLAGS, READ_LINES, oneLine } from '../state/read.js';
 import { runInNamespaces, UNKNOWN_PROGRESS } from '../state/fanout.js';
 import type { RunResult, Runner } from '../state/runner.js';
 import type { KNamespace } from '../state/types.js';

@@ -49,8 +49,10 @@ export class Journal {
     mkdirSync(join(this.path, '..'), { recursive: true, mode: 0o700 });
     const tmp = `${this.path}.tmp`;
     writeFileSync(tmp, JSON.stringify(header));
-    writeFileSync(this.progressPath, '');
+    // The new header first: a kill in between must not pair an old, finished run's header with
+    // empty progress (that would read as an interrupted run).
     renameSync(tmp, this.path);
+    writeFileSync(this.progressPath, '');
   }
 
   record(entry: JournalEntry): void {

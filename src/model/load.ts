@@ -56,9 +56,12 @@ export function loadText(file: string, text: string, held: Held = {}): LoadResul
   };
 }
 
+/** What a saved plan (tsnet plan --out) says it is. */
+export const SAVED_PLAN_KIND = 'tsnet-plan';
+
 /** The topology file a saved plan names ('' when it names none); undefined when `data` is no saved plan. */
 function savedPlanOf(data: unknown): string | undefined {
-  if (data === null || typeof data !== 'object' || (data as { kind?: unknown }).kind !== 'tsnet-plan') return undefined;
+  if (data === null || typeof data !== 'object' || (data as { kind?: unknown }).kind !== SAVED_PLAN_KIND) return undefined;
   const file = (data as { file?: unknown }).file;
   return typeof file === 'string' ? file : '';
 }

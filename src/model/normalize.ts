@@ -22,7 +22,6 @@ import { makeReporter } from './rules.js';
 import type { SourceFile } from './source.js';
 import type {
   Endpoint,
-  Family,
   Host,
   MacvlanMode,
   Network,
@@ -306,4 +305,3 @@ function allocate(
 }
 
 /** The families a network carries. */
-export const networkFamilies = (net: Network): Family[] => net.subnets.map((s) => s.family);

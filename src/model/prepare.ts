@@ -2,15 +2,8 @@
 // names defaulted, subnets parsed, references looked up, each item remembering its JSON path.
 // Parts that failed the schema are left out (rules must not pile more errors on them), but
 // their names are kept so that references to them are not reported as unknown.
-import {
-  canonicalIp,
-  firstHost,
-  parseCidr,
-  parseIp,
-  formatIp,
-  type Cidr,
-} from './addresses.js';
-import { bridgeName, hostVethName, netnsName, vxlanName } from './names.js';
+import { firstHost, parseCidr, parseIp, type Cidr } from './addresses.js';
+import { bridgeName, hostVethName, netnsName } from './names.js';
 import { pointerToPath, valueAt, type PathSegment } from './source.js';
 import {
   IMPLICIT_HOST,
@@ -246,6 +239,3 @@ export function networkHosts(p: Prepared, network: string): string[] {
 }
 
 export const hostVeth = (p: Prepared, sandbox: string, ifname: string): string => hostVethName(p.name, sandbox, ifname);
-export const overlayVxlan = (network: string): string => vxlanName(network);
-export const ipText = (family: Family, value: bigint): string => formatIp(family, value);
-export const canonical = canonicalIp;

@@ -26,11 +26,6 @@ export interface BridgeSpec {
   ipv6: boolean;
 }
 
-export interface OverlayPeer {
-  /** Underlay address of the remote host. */
-  underlay: string;
-}
-
 export interface OverlayEntry {
   mac: string;
   /** Address of the remote endpoint (neighbour entry). */

@@ -115,13 +115,16 @@ function markHalfMade(ctx: Context, interrupted: Interrupted | undefined): void 
   if (!interrupted || !ctx.view.halfMade.size) return;
   const { host, sink } = ctx;
   const reason = `left half-made by the interrupted apply (process ${interrupted.pid}): marked as this topology's`;
-  const deleted = (base: string) => sink.steps.some((st) => st.id === `${host}|${base}|delete`);
+  const deleted = (base: string) => sink.has(`${host}|${base}|delete`);
+  const changeOf = new Map(sink.changes.filter((c) => c.host === host).map((c) => [c.address, c]));
   const explain = (base: string, kind: Change['kind'], summary: string) => {
-    const change = sink.changes.find((c) => c.host === host && c.address === base);
+    const change = changeOf.get(base);
     if (change) {
       if (!change.reasons.includes(reason)) change.reasons.push(reason); // once for both ends of a veth
+    } else {
+      sink.change(host, base, kind, 'update', summary, [reason]);
+      changeOf.set(base, sink.changes[sink.changes.length - 1]!);
     }
-    else sink.change(host, base, kind, 'update', summary, [reason]);
   };
   for (const [key, address] of ctx.view.halfMade) {
     const base = address.replace(/\/(peer|vxlan)$/, '');
@@ -135,7 +138,7 @@ function markHalfMade(ctx: Context, interrupted: Interrupted | undefined): void 
     const slash = key.indexOf('/');
     const ns = key.slice(0, slash) || null;
     const ifname = key.slice(slash + 1);
-    if ((ns && ctx.dyingNs.has(ns)) || deleted(base)) continue;
+    if ((ns && ctx.dyingNs.has(ns)) || ctx.dyingLinks.has(key) || deleted(base)) continue;
     sink.step(host, base, {
       phase: `mark-${ifname}`,
       ns,

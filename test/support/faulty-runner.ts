@@ -11,6 +11,7 @@
 // It leaves Runner.fanOut unset, so the executor sends every batch through run() (not through
 // the xargs fan-out of src/state/fanout.ts), where it can be counted and rewritten.
 import type { Runner, RunOptions, RunResult } from '../../src/state/runner.js';
+import { assertInLab } from './lab.js';
 
 export const FAULT_DEVICE = 'tsnet-injected-fault';
 export const FAULT_IP_LINE = `link set dev ${FAULT_DEVICE} up`;
@@ -55,7 +56,10 @@ export class FaultyRunner implements Runner {
   constructor(
     private readonly inner: Runner,
     private readonly fault: Fault,
-  ) {}
+  ) {
+    // It runs real commands: like every helper of the kernel tests, only inside the lab.
+    assertInLab(['FaultyRunner', inner.describe]);
+  }
 
   get host(): string {
     return this.inner.host;

@@ -7,49 +7,13 @@
 // where PID 1 cannot be read). Anything else, including not being able to compare, skips the
 // whole file with the reason, and no command runs: every helper below also refuses to start a
 // process outside the lab, whatever a test does.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, it } from 'vitest';
 
-export type LabCheck = { inLab: true } | { inLab: false; reason: string };
-
-export function checkLab(): LabCheck {
-  const env = process.env.TSNET_LAB;
-  if (env !== '1') {
-    return {
-      inLab: false,
-      reason: env?.startsWith('unavailable:')
-        ? `the lab is not available here: ${env.slice('unavailable:'.length)}`
-        : 'not inside the lab (TSNET_LAB is not "1"): run them with scripts/lab npx vitest run --project kernel',
-    };
-  }
-  let self: number;
-  try {
-    self = statSync('/proc/self/ns/net').ino;
-  } catch (err) {
-    return { inLab: false, reason: `cannot read this process's network namespace: ${(err as Error).message}` };
-  }
-  // The machine's own namespace is PID 1's. Where PID 1 cannot be inspected (here PID 1 is a VM's
-  // init that even root may not stat), PID 2 stands in for it when it is kthreadd: a kernel
-  // thread, always in the initial namespaces. With neither readable, the file is skipped.
-  let compared = 0;
-  const errors: string[] = [];
-  for (const pid of [1, 2]) {
-    let other: number;
-    try {
-      if (pid === 2 && readFileSync('/proc/2/comm', 'utf8').trim() !== 'kthreadd') continue;
-      other = statSync(`/proc/${pid}/ns/net`).ino;
-    } catch (err) {
-      errors.push(`PID ${pid}: ${(err as Error).message}`);
-      continue;
-    }
-    if (other === self) return { inLab: false, reason: `TSNET_LAB is 1, but this process is in the network namespace of PID ${pid} (the machine's own)` };
-    compared++;
-  }
-  if (!compared) return { inLab: false, reason: `cannot compare this process's network namespace with the machine's (${errors.join('; ') || 'PID 2 is not kthreadd'})` };
-  return { inLab: true };
-}
+export { checkLab, type LabCheck } from '../../src/lab-check.js';
+import { checkLab, type LabCheck } from '../../src/lab-check.js';
 
 export const LAB: LabCheck = checkLab();
 
@@ -78,7 +42,7 @@ export function describeInLab(name: string, body: () => void): void {
   });
 }
 
-function assertInLab(argv: readonly string[]): void {
+export function assertInLab(argv: readonly string[]): void {
   if (!LAB.inLab) throw new Error(`refusing to run "${argv.join(' ')}" outside the lab: ${LAB.reason}`);
 }
 

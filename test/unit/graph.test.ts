@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toDot, toMermaid } from '../../src/cli/graph.js';
-import { loadFile } from '../../src/model/load.js';
+import { loadFile, loadText } from '../../src/model/load.js';
 import type { Topology } from '../../src/model/types.js';
 import { ROOT, ensureBuilt } from '../support/build.js';
 
@@ -72,7 +72,7 @@ for (const example of ['router', 'overlay']) {
       expect(text.startsWith('flowchart LR\n')).toBe(true);
       for (const w of expectedWords(t)) expect(text, w).toContain(w);
       for (const sb of t.sandboxes.keys()) expect(text).toMatch(new RegExp(`^ +sb_${sb}\\["${sb}<br/>`, 'm'));
-      for (const n of t.networks.keys()) expect(text).toMatch(new RegExp(`^ +net_${n.replace(/-/g, '_')}\\{\\{"${n}<br/>`, 'm'));
+      for (const n of t.networks.keys()) expect(text).toMatch(new RegExp(`^ +net_${n.replace(/-/g, '_2d')}\\{\\{"${n}<br/>`, 'm'));
       const edges = text.split('\n').filter((l) => l.includes(' --- net_'));
       expect(edges).toHaveLength([...t.sandboxes.values()].reduce((k, sb) => k + sb.endpoints.length, 0));
     });
@@ -104,6 +104,16 @@ for (const example of ['router', 'overlay']) {
     });
   });
 }
+
+describe('node ids', () => {
+  it('names that differ only in "-" and "_" stay two nodes', () => {
+    const t = loadText('c.yaml', 'version: 1\nname: c\nnetworks:\n  a-b: {driver: bridge, subnet: 198.18.1.0/24}\n  a_b: {driver: bridge, subnet: 198.18.2.0/24}\n').topology!;
+    for (const text of [toMermaid(t), toDot(t)]) {
+      const ids = new Set([...text.matchAll(/\bnet_[A-Za-z0-9_]+/g)].map((m) => m[0]));
+      expect(ids.size, text).toBe(2);
+    }
+  });
+});
 
 describe('graph errors', () => {
   let bin: string;

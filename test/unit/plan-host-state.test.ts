@@ -62,3 +62,19 @@ describe('deleting a namespace that holds devices', () => {
     ]);
   });
 });
+
+describe("a link with the network's mark that is not a bridge", () => {
+  it('is deleted and the bridge made under its name, with no name clash', () => {
+    const live: LiveState = {
+      hosts: new Map([
+        ['local', { host: 'local', root: { ...emptyNamespace(null), links: [link('tsn-web', { kind: 'veth', alias: markText('t', 'network.web') })] }, namespaces: new Map(), nat: null }],
+      ]),
+    };
+    const p = plan({ topology: 't', hosts: ['local'], implicitHost: true, desired: expand(topology), live });
+    expect(p.errors).toEqual([]);
+    const ids = p.steps.map((s) => s.id);
+    expect(ids.indexOf('local|network.web|delete')).toBeGreaterThanOrEqual(0);
+    expect(ids.indexOf('local|network.web|delete')).toBeLessThan(ids.indexOf('local|network.web|create'));
+    expect(p.changes.find((c) => c.address === 'network.web')).toMatchObject({ action: 'replace', reasons: ['tsn-web is a veth, not a bridge (forces replacement)'] });
+  });
+});
