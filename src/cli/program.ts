@@ -114,14 +114,15 @@ function registerEngineCommands(program: Command): void {
 
   program
     .command('destroy')
-    .description('remove everything the topology in FILE owns, and nothing else')
-    .argument('<file>', 'topology file')
+    .description('remove everything the topology in FILE owns, and nothing else; with --name, a topology whose file is gone')
+    .argument('[file]', 'topology file')
+    .option('--name <name>', 'destroy the topology of this name without its file: what carries its marks on the hosts of its last apply (this machine when unrecorded)')
     .option('--auto-approve', 'do not ask for confirmation')
     .addOption(jsonOption())
     .addOption(noRefreshOption())
     .option('--lock-timeout <duration>', 'wait this long for another apply or destroy of the topology (e.g. 30s)', '0s')
     .option('-q, --quiet', 'print only errors and the summary line')
-    .action(async (file: string, opts) => {
+    .action(async (file: string | undefined, opts) => {
       const { destroyCommand } = await import('./commands/destroy.js');
       await destroyCommand(file, opts);
     });
