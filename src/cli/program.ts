@@ -142,13 +142,17 @@ function registerEngineCommands(program: Command): void {
 function registerUseCommands(program: Command): void {
   program
     .command('exec')
-    .description(
-      'run a command in sandboxes\' network namespaces, wherever they live (this machine, netns or ssh hosts);\n' +
-        'without a command, an interactive shell ($SHELL, else sh). The command comes after "--":\n' +
-        '  tsnet exec FILE SANDBOX                 a shell in SANDBOX\n' +
-        '  tsnet exec FILE SANDBOX -- CMD ARGS...  CMD in SANDBOX: stdin, output and exit code pass through\n' +
-        '  tsnet exec FILE A B -- CMD ARGS...      in A and B at once, each line of output after its sandbox\'s name\n' +
+    .description('run a command in sandboxes\' network namespaces, wherever they live (this machine, netns or ssh hosts)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'The command comes after "--"; without one, an interactive shell ($SHELL, else sh):',
+        '  tsnet exec FILE SANDBOX                 a shell in SANDBOX',
+        '  tsnet exec FILE SANDBOX -- CMD ARGS...  CMD in SANDBOX; stdin, output and exit code pass through',
+        '  tsnet exec FILE A B -- CMD ARGS...      in A and B at once, lines prefixed by sandbox',
         '  tsnet exec FILE --all -- CMD ARGS...    in every sandbox of FILE',
+      ].join('\n'),
     )
     .usage('[options] FILE [SANDBOX...] [-- COMMAND [ARGS...]]')
     .argument('<file>', 'topology file')
