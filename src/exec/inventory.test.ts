@@ -1,6 +1,6 @@
 // countMarks: what `tsnet list` counts per topology from the marks on a machine.
 import { describe, expect, it } from 'vitest';
-import { countMarks, unmarkedNamespaces, type MachineMarks } from './inventory.js';
+import { countMarks, hostStandIns, type MachineMarks } from './inventory.js';
 
 const m = (over: Partial<MachineMarks> = {}): MachineMarks => ({ root: [], namespaces: new Map(), tables: new Map(), ...over });
 
@@ -34,12 +34,13 @@ describe('countMarks', () => {
     expect(countMarks(m({ root: [{ ifname: 'eth0', alias: 'uplink' }], tables: new Map([['', ['filter']]]) }))).toEqual([]);
   });
 
-  it('unmarkedNamespaces: those whose lo carries no tsnet mark', () => {
+  it('hostStandIns: no mark on lo, a mark on some link; not sandboxes, not plain foreign namespaces', () => {
     const namespaces = new Map([
-      ['s', [{ ifname: 'lo', alias: 'tsnet:a:sandbox.s' }]],
-      ['h', [{ ifname: 'lo' }]],
-      ['odd', [{ ifname: 'lo', alias: 'not a mark' }]],
+      ['s', [{ ifname: 'lo', alias: 'tsnet:a:sandbox.s' }, { ifname: 'eth0', alias: 'tsnet:a:endpoint.s.eth0' }]],
+      ['h', [{ ifname: 'lo' }, { ifname: 'tsn-n', alias: 'tsnet:b:network.n' }]],
+      ['foreign', [{ ifname: 'lo' }, { ifname: 'veth0', alias: 'not a mark' }]],
+      ['empty', [{ ifname: 'lo' }]],
     ]);
-    expect(unmarkedNamespaces({ namespaces })).toEqual(['h', 'odd']);
+    expect(hostStandIns({ namespaces })).toEqual(['h']);
   });
 });

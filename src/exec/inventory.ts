@@ -52,9 +52,16 @@ export function countMarks(m: MachineMarks): TopologyCounts[] {
   return [...counts.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** A namespace whose lo carries no tsnet mark: foreign, or one standing for a host. */
-export const unmarkedNamespaces = (m: Pick<MachineMarks, 'namespaces'>): string[] =>
-  [...m.namespaces].filter(([, links]) => !parseMark(links.find((l) => l.ifname === 'lo')?.alias)).map(([n]) => n);
+/**
+ * Namespaces that may stand for hosts: no tsnet mark on their lo (not a sandbox), but links
+ * that carry one (a bridge, veth host ends). Only these can hold a topology's nftables table
+ * besides the machine's own stack (NAT goes with a bridge network on that host); a plain
+ * foreign namespace holds nothing of tsnet's and is not asked.
+ */
+export const hostStandIns = (m: Pick<MachineMarks, 'namespaces'>): string[] =>
+  [...m.namespaces]
+    .filter(([, links]) => !parseMark(links.find((l) => l.ifname === 'lo')?.alias) && links.some((l) => l.ifname !== 'lo' && parseMark(l.alias)))
+    .map(([n]) => n);
 
 /** The names of nftables tables of family inet in a stack; [] where nft is missing. */
 export async function readTables(runner: Runner, ns: string | null): Promise<string[]> {
@@ -87,8 +94,8 @@ export async function readMachineMarks(runner: Runner, opts: { tables?: boolean;
   const tables = new Map<string, string[]>();
   if (opts.tables !== false) {
     // tsnet's tables live in a host's own stack: this machine's, or a namespace standing for a
-    // host (no tsnet mark on its lo). Sandboxes never hold one.
-    const stacks: (string | null)[] = [null, ...unmarkedNamespaces({ namespaces })];
+    // host. Sandboxes never hold one.
+    const stacks: (string | null)[] = [null, ...hostStandIns({ namespaces })];
     const found = await pool(stacks, concurrency, (ns) => readTables(runner, ns));
     stacks.forEach((ns, i) => tables.set(ns ?? '', found[i]!));
   }
