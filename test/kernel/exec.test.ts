@@ -9,11 +9,11 @@
 // sandbox's /sys and a hosts file under /etc/netns/NS/ (the lab's /etc is never written: the
 // test lays a throwaway overlay over it in a mount namespace of its own).
 // Fixtures: fixtures/exec-local.yaml (kexl), exec-netns.yaml (kexn), exec-ssh.yaml (kexs).
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipBatch } from '../support/kernel.js';
-import { FIXTURES, ROOT, describeInLab, must, removeAll, run, tsnet, type Ran } from '../support/lab.js';
+import { FIXTURES, ROOT, alive, descendants, describeInLab, eventually, must, removeAll, run, start, tsnet, type Ran } from '../support/lab.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
 
 const BIN = join(ROOT, 'bin', 'tsnet.js');
@@ -147,6 +147,47 @@ describeInLab('tsnet exec', () => {
     it('a command a signal ends exits 128+N', async () => {
       const res = await tx(w, ['exec', LOCAL, 'a', '--', 'sh', '-c', 'kill -TERM $$']);
       expect(res.code).toBe(128 + 15);
+    });
+
+    it('SIGTERM to tsnet reaches the command (one sandbox: its 143 is tsnet\'s; several: all end, exit 1 naming them)', async () => {
+      /** The `sleep` processes under a tsnet process. */
+      const sleepers = (pid: number) =>
+        descendants(pid).filter((p) => {
+          try {
+            return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'sleep';
+          } catch {
+            return false; // gone meanwhile
+          }
+        });
+      const one = start(['node', BIN, 'exec', LOCAL, 'a', '--', 'sleep', '60'], { env: { NO_COLOR: '1' } });
+      try {
+        const [sleeper] = await eventually(() => {
+          const found = sleepers(one.pid);
+          expect(found).toHaveLength(1);
+          return found;
+        }, 10_000);
+        one.kill('SIGTERM');
+        const res = await one.done;
+        expect(res.code, res.all).toBe(143);
+        expect(alive(sleeper!)).toBe(false);
+      } finally {
+        one.kill('SIGKILL');
+      }
+      const many = start(['node', BIN, 'exec', LOCAL, 'a', 'bb', '--', 'sleep', '60'], { env: { NO_COLOR: '1' } });
+      try {
+        const found = await eventually(() => {
+          const f = sleepers(many.pid);
+          expect(f).toHaveLength(2);
+          return f;
+        }, 10_000);
+        many.kill('SIGTERM');
+        const res = await many.done;
+        expect(res.code, res.all).toBe(1);
+        expect(res.stderr).toContain('2 of 2 sandboxes failed: a (signal SIGTERM, exit 143), bb (signal SIGTERM, exit 143)');
+        expect(found.filter(alive)).toEqual([]);
+      } finally {
+        many.kill('SIGKILL');
+      }
     });
 
     it('several sandboxes: each line after its sandbox\'s name, aligned; stderr lines too; no stdin', async () => {
