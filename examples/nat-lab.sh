@@ -21,5 +21,5 @@ ip -n internet link set lo up
 ip -n internet link set eth0 up
 sysctl -q -w net.ipv4.ip_forward=1       # the host forwards (in the lab: the lab's own setting)
 ./bin/tsnet.js apply --auto-approve examples/nat.yaml
-ip netns exec nat-app ping -c1 -W2 203.0.113.2
+./bin/tsnet.js exec examples/nat.yaml app -- ping -c1 -W2 203.0.113.2
 nft list table inet tsnet-nat

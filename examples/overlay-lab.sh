@@ -7,7 +7,7 @@
 # Run it inside the lab, where nothing touches the machine's real network:
 #   scripts/lab sh examples/overlay-lab.sh
 # and afterwards, in the same lab shell:
-#   ip netns exec overlay-a ping -c1 198.18.50.3      # a (on h1) reaches b (on h2) over VXLAN
+#   ./bin/tsnet.js exec examples/overlay.yaml a -- ping -c1 198.18.50.3   # a (on h1) reaches b (on h2) over VXLAN
 set -eu
 # It changes what it finds (namespaces, a veth, forwarding): only inside the lab.
 [ "${TSNET_LAB:-}" = 1 ] || { echo "$0: run it inside the lab: scripts/lab sh $0" >&2; exit 1; }
@@ -21,4 +21,4 @@ for h in overlay-h1 overlay-h2; do ip -n "$h" link set lo up; done
 ip -n overlay-h1 link set wire-h1 up
 ip -n overlay-h2 link set wire-h2 up
 ./bin/tsnet.js apply --auto-approve examples/overlay.yaml
-ip netns exec overlay-a ping -c1 -W2 198.18.50.3
+./bin/tsnet.js exec examples/overlay.yaml a -- ping -c1 -W2 198.18.50.3

@@ -45,6 +45,8 @@ export function buildProgram(): Command {
 
   registerEngineCommands(program);
 
+  registerUseCommands(program);
+
   program
     .command('confirm')
     .description('keep a change applied with --confirm-within (otherwise it rolls back when the time is up)')
@@ -112,14 +114,15 @@ function registerEngineCommands(program: Command): void {
 
   program
     .command('destroy')
-    .description('remove everything the topology in FILE owns, and nothing else')
-    .argument('<file>', 'topology file')
+    .description('remove everything the topology in FILE owns, and nothing else; with --name, a topology whose file is gone')
+    .argument('[file]', 'topology file')
+    .option('--name <name>', 'destroy the topology of this name without its file: what carries its marks on the hosts of its last apply (this machine when unrecorded)')
     .option('--auto-approve', 'do not ask for confirmation')
     .addOption(jsonOption())
     .addOption(noRefreshOption())
     .option('--lock-timeout <duration>', 'wait this long for another apply or destroy of the topology (e.g. 30s)', '0s')
     .option('-q, --quiet', 'print only errors and the summary line')
-    .action(async (file: string, opts) => {
+    .action(async (file: string | undefined, opts) => {
       const { destroyCommand } = await import('./commands/destroy.js');
       await destroyCommand(file, opts);
     });
@@ -132,6 +135,50 @@ function registerEngineCommands(program: Command): void {
     .action(async (file: string, opts) => {
       const { showCommand } = await import('./commands/show.js');
       await showCommand(file, opts);
+    });
+}
+
+/** exec and list: using what was built. */
+function registerUseCommands(program: Command): void {
+  program
+    .command('exec')
+    .description('run a command in sandboxes\' network namespaces, wherever they live (this machine, netns or ssh hosts)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'The command comes after "--"; without one, an interactive shell ($SHELL, else sh):',
+        '  tsnet exec FILE SANDBOX                 a shell in SANDBOX',
+        '  tsnet exec FILE SANDBOX -- CMD ARGS...  CMD in SANDBOX; stdin, output and exit code pass through',
+        '  tsnet exec FILE A B -- CMD ARGS...      in A and B at once, lines prefixed by sandbox',
+        '  tsnet exec FILE --all -- CMD ARGS...    in every sandbox of FILE',
+      ].join('\n'),
+    )
+    .usage('[options] FILE [SANDBOX...] [-- COMMAND [ARGS...]]')
+    .argument('<file>', 'topology file')
+    .argument('[args...]', 'sandbox names, then "--" and the command')
+    .option('--all', 'every sandbox of the file')
+    .option('--json', 'capture each sandbox\'s output and exit code into one JSON document on stdout (see README "JSON output")')
+    .option('--parallel <n>', 'with several sandboxes: at most this many commands at once', '16')
+    .option('-t, --tty', 'give the command a terminal over ssh (ssh -t), as an interactive shell gets')
+    .action(async (file: string, args: string[], opts, cmd: Command) => {
+      const { splitExecArgs } = await import('../exec/args.js');
+      // Commander drops "--" from the operands, so where it was is read from the arguments as
+      // given (rawArgs: set by parse(), missing from commander's typings).
+      const raw = (cmd.parent as { rawArgs?: string[] } | null)?.rawArgs ?? [];
+      const split = splitExecArgs(args, raw.slice(raw.indexOf('exec', 2) + 1));
+      if (!split.ok) throw new ExitError(split.error);
+      const { execCommand } = await import('./commands/exec.js');
+      await execCommand(file, split.args.names, split.args.command, opts);
+    });
+
+  program
+    .command('list')
+    .description('list the topologies tsnet has built on this machine (found by their ownership marks), with object counts and last apply')
+    .addOption(new Option('--json', 'machine-readable output on stdout (see README "JSON output")'))
+    .action(async (opts) => {
+      const { listCommand } = await import('./commands/list.js');
+      await listCommand(opts);
     });
 }
 

@@ -2,6 +2,7 @@
 // either in the host's own stack or inside one of the host's named namespaces.
 import { appendFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { execa } from 'execa';
 import type { Host } from '../model/types.js';
 
@@ -35,10 +36,50 @@ export interface Runner {
    */
   readonly fanOut?: boolean;
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  /**
+   * Runs a person's command (`tsnet exec`) with its standard streams attached rather than
+   * captured; resolves once it has started. An empty argv starts the shell of the host's user
+   * (an interactive shell). Optional: runners that only carry tsnet's own commands (tests'
+   * wrappers) leave it out.
+   */
+  attach?(argv: readonly string[], opts: AttachOptions): Promise<Attached>;
   /** Names of the namespaces under /run/netns. */
   listNetns(): Promise<string[]>;
   /** Releases connections (ssh control masters). */
   close(): Promise<void>;
+}
+
+/** How Runner.attach() connects a command to the person or program running tsnet. */
+export interface AttachOptions {
+  /** A named network namespace on the host; null or absent: the host's own stack. */
+  ns?: string | null;
+  /**
+   * 'inherit': the command shares tsnet's stdin, stdout and stderr (one sandbox, a terminal);
+   * 'pipe': its output goes to onStdout/onStderr (prefixed lines, JSON) and stdin is empty
+   * unless `stdin` says otherwise.
+   */
+  stdio: 'inherit' | 'pipe';
+  /** With 'pipe': tsnet's stdin still passes through (one sandbox with --json). */
+  stdin?: boolean;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** The command wants a terminal (an interactive shell): over ssh, `ssh -t`. */
+  terminal?: boolean;
+}
+
+export interface AttachResult {
+  /** The command's exit code; 128+N when signal N ended it, as shells report it. */
+  exitCode: number;
+  /** The signal that ended it, when one did. */
+  signal?: string;
+  /** Why the command could not be started at all (exitCode is then 127). */
+  error?: string;
+}
+
+export interface Attached {
+  /** Sends a signal to the started process (tsnet relays SIGTERM and SIGHUP). */
+  kill(signal: NodeJS.Signals): void;
+  done: Promise<AttachResult>;
 }
 
 export const NETNS_DIR = '/run/netns';
@@ -73,6 +114,43 @@ async function exec(argv: readonly string[], input: string | undefined): Promise
   return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? 1 };
 }
 
+/**
+ * The argv prefix that runs a person's command in a named namespace: `ip netns exec`, not
+ * nsenter. Besides entering the network namespace it gives the command a mount namespace of
+ * its own where /sys is remounted (so /sys/class/net lists the sandbox's interfaces) and every
+ * file under /etc/netns/NS/ is bind-mounted over /etc (a hosts or resolv.conf written there for
+ * the sandbox is what the command reads), as `ip netns exec` users expect.
+ */
+export const netnsExec = (ns: string): string[] => ['ip', 'netns', 'exec', ns];
+
+/** 128+N for signal N, as a shell reports a command a signal ended. */
+export const signalExitCode = (signal: string): number => 128 + ((osConstants.signals as Record<string, number | undefined>)[signal] ?? 0);
+
+/** The shell of the person running tsnet: $SHELL, else sh. */
+export const localShell = (): string[] => [process.env.SHELL || 'sh'];
+
+/** Starts argv on this machine with its streams attached as `opts` says (Runner.attach). */
+export function attachProcess(argv: readonly string[], opts: AttachOptions): Attached {
+  trace(1, argv);
+  const [file, ...args] = argv;
+  const piped = opts.stdio === 'pipe';
+  const child = execa(file!, args, {
+    stdin: !piped || opts.stdin ? 'inherit' : 'ignore',
+    stdout: piped ? 'pipe' : 'inherit',
+    stderr: piped ? 'pipe' : 'inherit',
+    buffer: false,
+    reject: false,
+  });
+  if (opts.onStdout) child.stdout?.on('data', opts.onStdout);
+  if (opts.onStderr) child.stderr?.on('data', opts.onStderr);
+  const done = child.then((res): AttachResult => {
+    if (res.signal) return { exitCode: signalExitCode(res.signal), signal: res.signal };
+    if (res.exitCode !== undefined) return { exitCode: res.exitCode };
+    return { exitCode: 127, error: res.shortMessage ?? String(res.message) };
+  });
+  return { kill: (signal) => child.kill(signal), done };
+}
+
 async function listLocalNetns(): Promise<string[]> {
   try {
     return (await readdir(NETNS_DIR)).sort();
@@ -90,6 +168,10 @@ export class LocalRunner implements Runner {
   constructor(readonly host: string) {}
   run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     return exec(opts.ns ? [...enterNetns(opts.ns), ...argv] : argv, opts.input);
+  }
+  async attach(argv: readonly string[], opts: AttachOptions): Promise<Attached> {
+    const command = argv.length ? argv : localShell();
+    return attachProcess(opts.ns ? [...netnsExec(opts.ns), ...command] : command, opts);
   }
   listNetns(): Promise<string[]> {
     return listLocalNetns();
@@ -113,6 +195,10 @@ export class NetnsRunner implements Runner {
   }
   run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     return exec([...enterNetns(opts.ns ?? this.netns), ...argv], opts.input);
+  }
+  /** The host's own stack is its namespace; a sandbox's namespace is one of this machine's. */
+  async attach(argv: readonly string[], opts: AttachOptions): Promise<Attached> {
+    return attachProcess([...netnsExec(opts.ns ?? this.netns), ...(argv.length ? argv : localShell())], opts);
   }
   listNetns(): Promise<string[]> {
     return listLocalNetns();

@@ -12,10 +12,37 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Host } from '../model/types.js';
-import { enterNetns, registerSshRunner, trace, type RunOptions, type RunResult, type Runner } from './runner.js';
+import {
+  attachProcess,
+  enterNetns,
+  netnsExec,
+  registerSshRunner,
+  trace,
+  type AttachOptions,
+  type Attached,
+  type RunOptions,
+  type RunResult,
+  type Runner,
+} from './runner.js';
 
 /** POSIX single quoting: 'it'\''s'. */
 export const shellQuote = (arg: string): string => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * The remote shell of the user ssh logs in as: sshd sets SHELL to it. These words are tsnet's
+ * own, never the user's: a person's arguments are only ever quoted one by one.
+ */
+export const REMOTE_SHELL = ['sh', '-c', 'exec "${SHELL:-sh}"'];
+
+/**
+ * The command line ssh hands the remote side for `tsnet exec`: every argument quoted on its
+ * own (shellQuote), so the remote shell splits it back into exactly the argv given. No
+ * `env LC_ALL=C` here: a person's command keeps their locale.
+ */
+export function attachCommandLine(argv: readonly string[], ns: string | null | undefined): string {
+  const command = argv.length ? argv : REMOTE_SHELL;
+  return [...(ns ? netnsExec(ns) : []), ...command].map(shellQuote).join(' ');
+}
 
 export class SshError extends Error {
   override name = 'SshError';
@@ -101,6 +128,16 @@ export class SshRunner implements Runner {
       throw new SshError(`cannot reach host "${this.host}" (ssh ${this.destination}): ${why}`);
     }
     return { stdout: String(res.stdout ?? ''), stderr: String(res.stderr ?? ''), exitCode: res.exitCode ?? 1 };
+  }
+
+  /**
+   * A person's command on the remote host (tsnet exec), through the run's shared connection.
+   * `ssh -t` when a terminal is wanted and tsnet has one to give.
+   */
+  async attach(argv: readonly string[], opts: AttachOptions): Promise<Attached> {
+    await this.connect();
+    const tty = opts.terminal && process.stdin.isTTY ? ['-t'] : [];
+    return attachProcess(['ssh', ...this.baseArgs(), ...tty, '--', this.destination, attachCommandLine(argv, opts.ns)], opts);
   }
 
   /** True when this runner's ssh connection (the control master) is up. */

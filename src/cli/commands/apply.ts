@@ -2,6 +2,8 @@
 // `tsnet plan FILE --out plan.json` exactly, refusing it when it is stale.
 import { closeRunners, loadChecked, planSession } from '../../engine/index.js';
 import { Lock, LockError, parseDuration } from '../../executor/lock.js';
+import type { Host } from '../../model/types.js';
+import { writeApplied } from '../applied.js';
 import { refuseWhilePending, startConfirmTimer } from '../confirm.js';
 import { withEngineErrors } from '../engine-errors.js';
 import { ExitError } from '../errors.js';
@@ -37,18 +39,32 @@ export async function lockTopology(
 ): Promise<{ lock: Lock; loaded: Awaited<ReturnType<typeof loadChecked>> }> {
   const loaded = await withEngineErrors(json, () => loadChecked(file));
   const { topology } = loaded;
+  return { lock: await lockName(topology.name, [...topology.hosts.values()], command, timeout), loaded };
+}
+
+/** Takes the lock of the topology NAME whose hosts are given (lockTopology, and destroy --name). */
+export async function lockName(name: string, hosts: readonly Host[], command: string, timeout: string | undefined): Promise<Lock> {
   const verb = command.split(' ')[1] ?? 'apply';
-  if ([...topology.hosts.values()].some((h) => h.via.kind !== 'ssh')) {
+  if (hosts.some((h) => h.via.kind !== 'ssh')) {
     const missing = missingCapabilities();
     if (missing.length)
       throw new ExitError(`${verb} needs root (${missing.join(' and ')}) to change network namespaces; run it with sudo, or inside scripts/lab`);
   }
-  refuseWhilePending(topology.name);
+  refuseWhilePending(name);
   try {
-    return { lock: await Lock.acquire(topology.name, command, duration(timeout, '--lock-timeout')), loaded };
+    return await Lock.acquire(name, command, duration(timeout, '--lock-timeout'));
   } catch (err) {
     if (err instanceof LockError) throw new ExitError(err.message);
-    throw new ExitError(`cannot take the lock of topology "${topology.name}": ${(err as Error).message}`);
+    throw new ExitError(`cannot take the lock of topology "${name}": ${(err as Error).message}`);
+  }
+}
+
+/** The record of a successful apply; failing to write it does not fail the apply. */
+function recordApply(name: string, file: string, hosts: Host[]): void {
+  try {
+    writeApplied(name, file, hosts);
+  } catch (err) {
+    process.stderr.write(`tsnet: warning: the apply is not recorded (tsnet list will not show its time): ${(err as Error).message}\n`);
   }
 }
 
@@ -69,6 +85,9 @@ export async function applyCommand(file: string, opts: ApplyOptions): Promise<vo
         s.plan = toPlan(saved);
       }
       const outcome = await runPlan(s, topologyFile, 'apply', { ...opts, saved: Boolean(saved) });
+      // Reached only when the apply succeeded (runPlan throws otherwise): tsnet list shows it,
+      // destroy --name finds the hosts in it.
+      recordApply(s.topology.name, topologyFile, [...s.topology.hosts.values()]);
       if (confirmMs !== undefined && outcome?.result.ok) {
         const deadline = startConfirmTimer(s.topology.name, topologyFile, [...s.topology.hosts.values()], outcome.result.completed, confirmMs);
         const msg = `This change rolls back at ${deadline} unless you run: tsnet confirm ${s.topology.name}`;
