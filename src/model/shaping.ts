@@ -520,11 +520,15 @@ export function qdiscChanges(before: Qdisc | undefined, after: Qdisc | undefined
   const b = qdiscValues(before);
   const a = qdiscValues(after);
   const rate = a.rate ?? b.rate;
+  const context = rate === undefined ? {} : { rate };
   for (const key of SHAPING_KEYS) {
-    const bv = b[key];
-    const av = a[key];
+    // A netem key at zero is the key absent (the kernel reports 0 jitter, tsnet leaves it out).
+    const zeroIsNone = (NETEM_KEYS as readonly string[]).includes(key);
+    const bv = zeroIsNone && b[key] === 0 ? undefined : b[key];
+    const av = zeroIsNone && a[key] === 0 ? undefined : a[key];
     if (bv === undefined && av === undefined) continue;
-    if (bv !== undefined && av !== undefined && same(key, bv, av, rate === undefined ? {} : { rate })) continue;
+    if (bv !== undefined && av !== undefined && same(key, bv, av, context)) continue;
+    if (zeroIsNone && same(key, bv ?? 0, av ?? 0, context)) continue;
     const bt = bv === undefined ? undefined : formatValue(key, bv);
     const at = av === undefined ? undefined : formatValue(key, av);
     out.push({ key, ...(bt ? { before: bt } : {}), ...(at ? { after: at } : {}), text: changeText(key, bt, at) });
