@@ -24,6 +24,7 @@ import {
   PERCENT_PATTERN,
   qdiscChanges,
   qdiscKind,
+  readShaping,
   RATE_PATTERN,
   SHAPING_KEY_SYNONYMS,
   SHAPING_KEYS,
@@ -374,6 +375,21 @@ describe('rules', () => {
     expect(list).toEqual([
       { code: 'duplicate-shaping', message: 'rate of this interface is set twice: by endpoint.r1.eth1 and by endpoint.r2.eth1 (ingress)', path: 'sandboxes/r2/endpoints/0/shaping/ingress/rate', hint: 'keep one of them', severity: 'error' },
     ]);
+  });
+});
+
+describe('readShaping', () => {
+  it('parses, then checks only the directions whose values all parsed', () => {
+    const { report, list } = collect();
+    const out = readShaping({ rate: '0mbit', burst: '32kb', ingress: { jitter: '5ms' } }, report, { ingressAllowed: true });
+    expect(list.map((d) => `${d.code} ${d.path}`)).toEqual(['bad-rate rate', 'jitter-needs-delay ingress/jitter']);
+    expect(out).toEqual({ egress: { burst: 32_768 }, ingress: { jitter: 5000 } });
+  });
+
+  it('ingress where it is not allowed, even with nothing wrong in it', () => {
+    const { report, list } = collect();
+    readShaping({ ingress: { rate: '1mbit' } }, report, { ingressAllowed: false });
+    expect(list.map((d) => d.code)).toEqual(['ingress-not-allowed']);
   });
 });
 

@@ -619,6 +619,23 @@ export function checkShaping(parsed: ParsedShaping, report: ShapingReport, opts:
   for (const rule of SHAPING_RULES) rule(parsed.ingress, { report, at: ['ingress'], mtu });
 }
 
+/**
+ * parseShaping then checkShaping, the way the topology rules should call them: the rules run only
+ * on a direction whose values all parsed (a bad rate would otherwise also read as "burst needs
+ * a rate"). Returns the parsed values (bad ones left out).
+ */
+export function readShaping(raw: ShapingFile, report: ShapingReport, opts: CheckShapingOptions = {}): ParsedShaping {
+  const broken = new Set<string>();
+  const parsed = parseShaping(raw, (code, message, path, hint, severity) => {
+    broken.add(path[0] === 'ingress' ? 'ingress' : 'egress');
+    report(code, message, path, hint, severity);
+  });
+  const checked: ParsedShaping = { egress: broken.has('egress') ? {} : parsed.egress };
+  if (parsed.ingress) checked.ingress = broken.has('ingress') ? {} : parsed.ingress;
+  checkShaping(checked, report, opts);
+  return parsed;
+}
+
 /** One direction's values that shape one kernel interface, and where they were written. */
 export interface ShapingClaim {
   /** Resource address or description of the writer, e.g. "endpoint.r1.eth1 (ingress)". */
