@@ -12,7 +12,7 @@
 // Anything that does not add up (an unexpected number of output lines, an error that cannot be
 // attributed) is never a guess: reads fall back to running the affected namespaces one by one;
 // changes (which must not run twice) come back as UNKNOWN_PROGRESS, for the executor to undo.
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -40,10 +40,20 @@ export const FANOUT_MIN = 4;
 
 let chosenDir: string | undefined;
 
+/** A batch directory untouched for this long belongs to a run that is gone (see batchDir). */
+export const BATCH_DIR_MAX_AGE_MS = 24 * 3_600_000;
+
 /**
- * Where batch files go: TSNET_TMPDIR, else /dev/shm (memory: writing a file per namespace costs
- * little there), else the system's temporary directory. The first time, directories left by
- * runs that were killed (their pid is gone) are removed.
+ * Where batch directories go: TSNET_TMPDIR, else /dev/shm (memory: writing a file per
+ * namespace costs little there), else the system's temporary directory.
+ *
+ * Each fan-out makes a directory of its own there and removes it when it ends (finally), so
+ * normally nothing is left. A run killed meanwhile leaves its directory; another run removes it
+ * only once it is provably dead: untouched for a day (BATCH_DIR_MAX_AGE_MS), while a live
+ * fan-out lasts at most as long as its xargs may run (TSNET_COMMAND_TIMEOUT, src/state/timeout.ts)
+ * and writes its files when it starts. Liveness is never judged by a pid: /dev/shm is shared
+ * between PID namespaces and /proc is not, so a run in a container (or `unshare --pid`) looks
+ * dead from outside and lost its batch files mid-apply.
  */
 function batchDir(): string {
   if (chosenDir) return chosenDir;
@@ -56,16 +66,29 @@ function batchDir(): string {
       /* no /dev/shm: the temporary directory */
     }
   }
-  try {
-    for (const name of readdirSync(dir)) {
-      const m = /^tsnet-batch-(\d+)-/.exec(name);
-      if (m && !existsSync(`/proc/${m[1]}`)) rmSync(join(dir, name), { recursive: true, force: true });
-    }
-  } catch {
-    /* cleaning up is a courtesy */
-  }
+  removeDeadBatchDirs(dir);
   chosenDir = dir;
   return dir;
+}
+
+/** Removes the batch directories in `dir` untouched for `maxAgeMs`; a courtesy, so errors are ignored. */
+export function removeDeadBatchDirs(dir: string, maxAgeMs = BATCH_DIR_MAX_AGE_MS, now = Date.now()): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith('tsnet-batch-')) continue;
+    const path = join(dir, name);
+    try {
+      const st = lstatSync(path);
+      if (st.isDirectory() && now - st.mtimeMs > maxAgeMs) rmSync(path, { recursive: true, force: true });
+    } catch {
+      /* gone meanwhile, or not ours to remove */
+    }
+  }
 }
 
 /** Runs `ip <flags> -batch -` in each job's namespace; results in job order. */
@@ -80,7 +103,7 @@ export async function runInNamespaces(
   if (!runner.fanOut || jobs.length < FANOUT_MIN || process.env.TSNET_NO_FANOUT) {
     return oneByOne(runner, flags, jobs, parallel);
   }
-  const dir = mkdtempSync(join(batchDir(), `tsnet-batch-${process.pid}-`));
+  const dir = mkdtempSync(join(batchDir(), 'tsnet-batch-'));
   try {
     // Identical inputs (reads) share one file.
     const files = new Map<string, string>();
