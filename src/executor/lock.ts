@@ -108,9 +108,12 @@ export class Lock {
         }
         return lock;
       }
-      const holder = readLock(path);
+      // The file names its holder only once the holder has written it: until then it may still
+      // name the last holder, gone since. A holder in another PID namespace cannot be seen either.
+      const read = readLock(path);
+      const holder = read && isAlive(read) ? read : undefined;
       if (Date.now() >= deadline) {
-        const who = holder ? `process ${holder.pid} (${holder.command}, since ${holder.since})` : 'a process that is starting';
+        const who = holder ? `process ${holder.pid} (${holder.command}, since ${holder.since})` : 'a process that is starting (or runs in another PID namespace)';
         throw new LockError(
           `topology "${topology}" is locked by ${who}; wait for it to finish${timeoutMs ? '' : ', or retry with --lock-timeout 60s to wait'}`,
           holder,

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { NETNS_DIR, trace, type RunResult, type Runner } from './runner.js';
+import { commandTimeoutMs, timedOutMessage, UNKNOWN_PROGRESS, withTimeout } from './timeout.js';
 
 export interface NsJob {
   ns: string;
@@ -31,9 +32,10 @@ export interface NsJob {
 
 /**
  * The exit code of a job whose outcome could not be told apart from its neighbours' (xargs
- * stops at a child that exits 255, and output no longer adds up): it may or may not have run.
+ * stops at a child that exits 255, and output no longer adds up), or that ran out of time: it
+ * may or may not have run.
  */
-export const UNKNOWN_PROGRESS = -2;
+export { UNKNOWN_PROGRESS };
 
 /** Below this many jobs, the processes are started from Node directly. */
 export const FANOUT_MIN = 4;
@@ -123,9 +125,12 @@ export async function runInNamespaces(
     const results = new Array<RunResult>(jobs.length);
     await Promise.all(
       groups.filter((g) => g.length).map(async (group) => {
-        const { results: out, stderr } = await xargsGroup(group.map((i) => ({ job: jobs[i]!, file: fileOf[i]! })), flags);
+        const { results: out, stderr, timedOut } = await xargsGroup(group.map((i) => ({ job: jobs[i]!, file: fileOf[i]! })), flags);
         if (out) group.forEach((i, k) => (results[i] = out[k]!));
-        else if (!rerunnable) {
+        else if (timedOut) {
+          // Never again one by one: each would wait as long.
+          group.forEach((i) => (results[i] = { stdout: '', stderr: timedOut, exitCode: UNKNOWN_PROGRESS }));
+        } else if (!rerunnable) {
           const said = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('xargs:')).join('; ');
           const why = `${said ? `${said} (` : ''}one of ${group.length} namespaces' batches run by one xargs failed, and which ones ran could not be told${said ? ')' : ''}`;
           group.forEach((i) => (results[i] = { stdout: '', stderr: why, exitCode: UNKNOWN_PROGRESS }));
@@ -141,19 +146,29 @@ export async function runInNamespaces(
   }
 }
 
-/** One xargs for a share of the jobs; no results when its output cannot be attributed for sure. */
-async function xargsGroup(items: { job: NsJob; file: string }[], flags: readonly string[]): Promise<{ results?: RunResult[]; stderr: string }> {
+/**
+ * One xargs for a share of the jobs; no results when its output cannot be attributed for sure,
+ * and `timedOut` (the message) when it ran out of time and was killed.
+ */
+async function xargsGroup(items: { job: NsJob; file: string }[], flags: readonly string[]): Promise<{ results?: RunResult[]; stderr: string; timedOut?: string }> {
   const perJob = 5 + flags.length; // --net=NS -- ip <flags> -batch FILE
   const tokens: string[] = [];
   for (const { job, file } of items) tokens.push(`--net=${NETNS_DIR}/${job.ns}`, '--', 'ip', ...flags, '-batch', file);
   trace(items.length, ['xargs', 'nsenter', '...', 'ip', ...flags, '-batch', `(${items.length} namespaces)`]);
-  const res = await execa('xargs', ['-0', '-n', String(perJob), 'nsenter'], {
+  // The limit of the whole share: the base once, and the lines of every job.
+  const limit = commandTimeoutMs(items.map((it) => it.job.input).join('\n'));
+  const child = execa('xargs', ['-0', '-n', String(perJob), 'nsenter'], {
     input: `${tokens.join('\0')}\0`,
     reject: false,
     stripFinalNewline: false,
     maxBuffer: 1024 * 1024 * 1024,
     env: { LC_ALL: 'C' },
   });
+  const { result: res, timedOut } = await withTimeout(child.pid, child, limit);
+  if (timedOut) {
+    const what = `ip ${flags.join(' ')} -batch in ${items.length} namespace${items.length === 1 ? '' : 's'} (${items[0]!.job.ns}${items.length > 1 ? ', ...' : ''}), started by one xargs,`;
+    return { stderr: '', timedOut: timedOutMessage(what, limit) };
+  }
   const stdout = String(res.stdout ?? '');
   const stderr = String(res.stderr ?? '');
   // Who failed: "Command failed FILE:N" names the file, but reads share one file, so the

@@ -111,7 +111,7 @@ describe('Lock between processes', () => {
     const pids = outcomes.filter((o) => o.won).map((o) => o.pid);
     for (const o of outcomes.filter((x) => !x.won)) {
       expect(o.lockError, o.message).toBe(true);
-      const m = /topology "race" is locked by (?:process (\d+) \(racer \d\b|a process that is starting)/.exec(o.message ?? '');
+      const m = /topology "race" is locked by (?:process (\d+) \(racer \d\b|a process that is starting \(or runs in another PID namespace\))/.exec(o.message ?? '');
       expect(m, o.message).not.toBeNull();
       if (m![1]) expect(pids, `${o.message} names a process that never held the lock`).toContain(Number(m![1]));
     }
@@ -151,7 +151,7 @@ describe('Lock between processes', () => {
       utimesSync(path, old, old);
       const err = await Lock.acquire('quiet', 'tsnet apply y.yaml', 1500, dir).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(LockError);
-      expect((err as LockError).message).toBe('topology "quiet" is locked by a process that is starting; wait for it to finish');
+      expect((err as LockError).message).toBe('topology "quiet" is locked by a process that is starting (or runs in another PID namespace); wait for it to finish');
       expect(readFileSync(path, 'utf8')).toBe('');
     } finally {
       await holder.kill();
