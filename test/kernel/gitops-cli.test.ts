@@ -3,11 +3,14 @@
 // - Output that is not a terminal has no escape codes, NO_COLOR or not; on a terminal (a pty
 //   made by `script`) NO_COLOR leaves out every colour, and a terminal without a width gets
 //   plain progress lines instead of listr2's (which would print one character per line).
+// - Ctrl+C or Ctrl+D at the `yes` question of apply and destroy cancels: it says so, exits 1,
+//   and the kernel is unchanged.
 // - Errors go to stderr with nothing on stdout: an invalid file, a plan error.
 // - --quiet prints only the summary line.
 // - Exit 1 for: a host whose state cannot be read (plan and show), an apply or destroy without
 //   CAP_NET_ADMIN and CAP_SYS_ADMIN, and an apply after which the kernel still differs (made
 //   here by a runner that silently drops the route lines, through the CLI's own runPlan).
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +20,7 @@ import { runPlan } from '../../src/cli/run-plan.js';
 import { closeRunners, planSession } from '../../src/engine/index.js';
 import { runnerFor, type Runner, type RunOptions, type RunResult } from '../../src/state/runner.js';
 import { quietDump, settledDump, type KernelDump } from '../support/dump.js';
-import { FIXTURES, ROOT, describeInLab, must, removeAll, run, tsnet, type Ran } from '../support/lab.js';
+import { FIXTURES, ROOT, assertInLab, describeInLab, must, removeAll, run, tsnet, type Ran } from '../support/lab.js';
 
 const FILE = join(FIXTURES, 'gitops-cli.yaml');
 const NETNS = ['kcli-a', 'kcli-b'];
@@ -152,6 +155,52 @@ describeInLab('gitops: terminal manners, errors on stderr, --quiet, exit codes',
     expect((await tsnet('plan', '--detailed-exitcode', FILE)).code).toBe(0);
     const gone = await answered('yes', 'destroy', FILE);
     expect(gone.code, gone.all).toBe(0);
+    expect(await settledDump(empty)).toEqual(empty);
+  });
+
+  it('Ctrl+C or Ctrl+D at the question is a cancel: says so, changes nothing, exits 1', async (ctx) => {
+    if (!(await has('script'))) ctx.skip();
+    /** tsnet on a pty; `key` is typed once the question is on the screen (earlier, the pty would turn ^C into SIGINT). */
+    const pressAtQuestion = (key: string, ...args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> => {
+      const argv = ['script', '-qec', `stty cols 100 rows 40; exec node ${[BIN, ...args].map(sq).join(' ')}`, '/dev/null'];
+      assertInLab(argv);
+      const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, TERM: 'xterm', LC_ALL: 'C' } });
+      let out = '';
+      let typed = false;
+      child.stdout.on('data', (d: Buffer) => {
+        out += String(d);
+        if (!typed && out.includes("Only 'yes' will be accepted: ")) {
+          typed = true;
+          setTimeout(() => child.stdin.write(key), 200);
+        }
+      });
+      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      return new Promise((resolve) =>
+        child.on('close', (code, signal) => {
+          clearTimeout(killer);
+          resolve({ code, signal, out });
+        }),
+      );
+    };
+    const CTRL_C = '\u0003';
+    const CTRL_D = '\u0004';
+    for (const [key, name] of [[CTRL_C, 'Ctrl+C'], [CTRL_D, 'Ctrl+D']] as const) {
+      const res = await pressAtQuestion(key, 'apply', FILE);
+      expect(res.code, `${name}: ${res.out}`).toBe(1);
+      expect(res.out).toMatch(/Only 'yes' will be accepted: .*\r?\nApply cancelled\.\r?\n$/s);
+      expect(res.out).not.toMatch(/internal error|This is a bug/);
+      expect(await settledDump(empty)).toEqual(empty);
+    }
+    expect((await tsnet('apply', '--auto-approve', '-q', FILE)).code).toBe(0);
+    const applied = await quietDump();
+    for (const [key, name] of [[CTRL_C, 'Ctrl+C'], [CTRL_D, 'Ctrl+D']] as const) {
+      const res = await pressAtQuestion(key, 'destroy', FILE);
+      expect(res.code, `${name}: ${res.out}`).toBe(1);
+      expect(res.out).toMatch(/Only 'yes' will be accepted: .*\r?\nDestroy cancelled\.\r?\n$/s);
+      expect(res.out).not.toMatch(/internal error|This is a bug/);
+      expect(await settledDump(applied)).toEqual(applied);
+    }
+    expect((await tsnet('destroy', '--auto-approve', '-q', FILE)).code).toBe(0);
     expect(await settledDump(empty)).toEqual(empty);
   });
 
