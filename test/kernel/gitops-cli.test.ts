@@ -8,8 +8,9 @@
 // - Errors go to stderr with nothing on stdout: an invalid file, a plan error.
 // - --quiet prints only the summary line.
 // - Exit 1 for: a host whose state cannot be read (plan and show), an apply or destroy without
-//   CAP_NET_ADMIN and CAP_SYS_ADMIN, and an apply after which the kernel still differs (made
-//   here by a runner that silently drops the route lines, through the CLI's own runPlan).
+//   CAP_NET_ADMIN and CAP_SYS_ADMIN, a plan or show by an unprivileged user (they say it needs
+//   root), and an apply after which the kernel still differs (made here by a runner that
+//   silently drops the route lines, through the CLI's own runPlan).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -295,6 +296,31 @@ describeInLab('gitops: terminal manners, errors on stderr, --quiet, exit codes',
       expect(res.stderr).toContain(`tsnet: ${cmd} needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to change network namespaces`);
     }
     expect(await settledDump(empty)).toEqual(empty);
+  });
+
+  it('exit 1: plan and show as an unprivileged user say they need root, as apply does', async (ctx) => {
+    if (!(await has('setpriv'))) ctx.skip();
+    const nobody = (...args: string[]) => run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'node', BIN, ...args], { env: { NO_COLOR: '1' } });
+    const check = async (what: string) => {
+      for (const cmd of ['plan', 'show']) {
+        const res = await nobody(cmd, FILE);
+        expect(res.code, `${what}: ${res.all}`).toBe(1);
+        expect(res.stderr, what).toBe(`tsnet: ${cmd} needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to read network namespaces and nftables; run it with sudo, or inside scripts/lab`);
+        expect(res.stdout).toBe('');
+      }
+      const json = await nobody('plan', '--json', FILE);
+      expect(json.code, json.all).toBe(1);
+      expect(JSON.parse(json.stdout)).toMatchObject({ error: { kind: 'read', host: 'local', message: expect.stringContaining('plan needs root') } });
+    };
+    // Nothing to enter: nftables refuses the read of tsnet's table.
+    await check('no namespaces');
+    // The topology's namespaces exist: entering them is refused.
+    expect((await tsnet('apply', '--auto-approve', '-q', FILE)).code).toBe(0);
+    try {
+      await check('namespaces to enter');
+    } finally {
+      expect((await tsnet('destroy', '--auto-approve', '-q', FILE)).code).toBe(0);
+    }
   });
 
   it('exit 1: an apply after which the kernel still differs says so', async () => {

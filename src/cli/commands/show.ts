@@ -25,7 +25,7 @@ interface Row {
 }
 
 export async function showCommand(file: string, opts: ShowOptions): Promise<void> {
-  const s = await withEngineErrors(opts.json, () => planSession(file, 'apply'));
+  const s = await withEngineErrors(opts.json, () => planSession(file, 'apply'), 'show');
   try {
     const t = s.topology;
     const rows: Row[] = [];
