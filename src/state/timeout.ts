@@ -18,6 +18,11 @@ import { parseDuration } from '../executor/lock.js';
 export const UNKNOWN_PROGRESS = -2;
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
+/**
+ * The most TSNET_COMMAND_TIMEOUT may be: well under the day after which a batch directory
+ * counts as a dead run's (src/state/fanout.ts), so that no live run's is ever removed.
+ */
+export const MAX_COMMAND_TIMEOUT_MS = 6 * 3_600_000;
 export const TIMEOUT_PER_LINE_MS = 10;
 
 /** TSNET_COMMAND_TIMEOUT as milliseconds (the base limit); an error naming it when it is not a duration. */
@@ -31,6 +36,7 @@ export function baseTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
     throw new Error(`TSNET_COMMAND_TIMEOUT: ${(err as Error).message}`);
   }
   if (ms <= 0) throw new Error('TSNET_COMMAND_TIMEOUT must be longer than 0s');
+  if (ms > MAX_COMMAND_TIMEOUT_MS) throw new Error('TSNET_COMMAND_TIMEOUT must be at most 6h');
   return ms;
 }
 

@@ -34,9 +34,11 @@ describe('command time limits', () => {
     expect(commandTimeoutMs(undefined, { TSNET_COMMAND_TIMEOUT: '2m' })).toBe(120_000);
   });
 
-  it('a TSNET_COMMAND_TIMEOUT that is no duration, or 0, is an error naming it', () => {
+  it('a TSNET_COMMAND_TIMEOUT that is no duration, 0 or over 6h is an error naming it', () => {
     expect(() => commandTimeoutMs(undefined, { TSNET_COMMAND_TIMEOUT: 'soon' })).toThrow('TSNET_COMMAND_TIMEOUT: "soon" is not a duration like 30s, 2m or 500ms');
     expect(() => commandTimeoutMs(undefined, { TSNET_COMMAND_TIMEOUT: '0' })).toThrow('TSNET_COMMAND_TIMEOUT must be longer than 0s');
+    expect(() => commandTimeoutMs(undefined, { TSNET_COMMAND_TIMEOUT: '7h' })).toThrow('TSNET_COMMAND_TIMEOUT must be at most 6h');
+    expect(commandTimeoutMs(undefined, { TSNET_COMMAND_TIMEOUT: '6h' })).toBe(6 * 3_600_000);
   });
 
   it('names a command entered into a namespace by the command and the namespace', () => {
