@@ -1,12 +1,23 @@
 // Turns the engine's failures into what the user sees: diagnostics, or one line, and exit 1.
 import { InvalidTopologyError, StateReadError } from '../engine/index.js';
 import { ExitError } from './errors.js';
+import { isPermissionError, missingCapabilities, needsRoot } from './privileges.js';
 import { printDiagnostics, writeJson, JSON_FORMAT_VERSION } from './output.js';
 
-export async function withEngineErrors<T>(json: boolean | undefined, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn`, turning the engine's failures into ExitErrors. `verb` (plan, show, ...) names the
+ * command in the message for a read refused for want of root.
+ */
+export async function withEngineErrors<T>(json: boolean | undefined, fn: () => Promise<T>, verb = 'tsnet'): Promise<T> {
   try {
     return await fn();
   } catch (err) {
+    if (err instanceof StateReadError && isPermissionError(err.message)) {
+      // Not root here: say that, as apply does, rather than nsenter's or nft's own words. (A
+      // refusal on a remote host, where this process is root, keeps its message.)
+      const missing = missingCapabilities();
+      if (missing.length) err = new StateReadError(err.host, needsRoot(verb, missing, 'read network namespaces and nftables'));
+    }
     if (err instanceof InvalidTopologyError) {
       if (json) writeJson({ format_version: JSON_FORMAT_VERSION, valid: false, diagnostics: err.diagnostics });
       else printDiagnostics(err.diagnostics, err.sources);

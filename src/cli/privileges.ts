@@ -1,5 +1,7 @@
-// apply and destroy change the kernel: without CAP_NET_ADMIN (and CAP_SYS_ADMIN to enter
-// namespaces) they say so in one line before touching anything.
+// Changing, and reading, network namespaces and nftables needs CAP_NET_ADMIN and CAP_SYS_ADMIN
+// (entering a namespace is setns(2)). apply and destroy say so in one line before touching
+// anything; plan and show say the same when a read was refused for want of them, instead of
+// the raw "nsenter: reassociate ... Operation not permitted".
 import { readFileSync } from 'node:fs';
 
 const CAP_NET_ADMIN = 12;
@@ -20,3 +22,10 @@ export function missingCapabilities(): string[] {
   if (!(eff & (1n << BigInt(CAP_SYS_ADMIN)))) missing.push('CAP_SYS_ADMIN');
   return missing;
 }
+
+/** The one line for a command run without the capabilities it needs (`doing`: what for). */
+export const needsRoot = (verb: string, missing: readonly string[], doing: string): string =>
+  `${verb} needs root (${missing.join(' and ')}) to ${doing}; run it with sudo, or inside scripts/lab`;
+
+/** True for the texts a tool prints when the kernel refused it for want of privileges. */
+export const isPermissionError = (text: string): boolean => /Operation not permitted|you must be root|EPERM/.test(text);

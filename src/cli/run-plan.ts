@@ -21,8 +21,18 @@ async function approve(verb: 'apply' | 'destroy'): Promise<void> {
     throw new ExitError(`${verb} changes the kernel and there is no terminal to ask on: run "tsnet ${verb} --auto-approve" to go ahead without asking`);
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const answer = await rl.question(`\nDo you want to ${verb === 'apply' ? 'perform these actions' : 'destroy all of these resources'}? Only 'yes' will be accepted: `);
-  rl.close();
+  let answer: string;
+  try {
+    answer = await rl.question(`\nDo you want to ${verb === 'apply' ? 'perform these actions' : 'destroy all of these resources'}? Only 'yes' will be accepted: `);
+  } catch (err) {
+    // Ctrl+C or Ctrl+D at the question (readline rejects with an AbortError): a cancel, not a bug.
+    if ((err as Error).name !== 'AbortError') throw err;
+    const cancelled = `${verb === 'apply' ? 'Apply' : 'Destroy'} cancelled.`;
+    process.stderr.write(`\n${cancelled}\n`);
+    throw new ExitError(cancelled, EXIT.error, true);
+  } finally {
+    rl.close();
+  }
   if (answer.trim() !== 'yes') throw new ExitError(`${verb} cancelled; nothing was changed`);
 }
 

@@ -12,11 +12,12 @@
 // Anything that does not add up (an unexpected number of output lines, an error that cannot be
 // attributed) is never a guess: reads fall back to running the affected namespaces one by one;
 // changes (which must not run twice) come back as UNKNOWN_PROGRESS, for the executor to undo.
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { NETNS_DIR, trace, type RunResult, type Runner } from './runner.js';
+import { commandTimeoutMs, timedOutMessage, UNKNOWN_PROGRESS, withTimeout } from './timeout.js';
 
 export interface NsJob {
   ns: string;
@@ -31,19 +32,30 @@ export interface NsJob {
 
 /**
  * The exit code of a job whose outcome could not be told apart from its neighbours' (xargs
- * stops at a child that exits 255, and output no longer adds up): it may or may not have run.
+ * stops at a child that exits 255, and output no longer adds up), or that ran out of time: it
+ * may or may not have run.
  */
-export const UNKNOWN_PROGRESS = -2;
+export { UNKNOWN_PROGRESS };
 
 /** Below this many jobs, the processes are started from Node directly. */
 export const FANOUT_MIN = 4;
 
 let chosenDir: string | undefined;
 
+/** A batch directory untouched for this long belongs to a run that is gone (see batchDir). */
+export const BATCH_DIR_MAX_AGE_MS = 24 * 3_600_000;
+
 /**
- * Where batch files go: TSNET_TMPDIR, else /dev/shm (memory: writing a file per namespace costs
- * little there), else the system's temporary directory. The first time, directories left by
- * runs that were killed (their pid is gone) are removed.
+ * Where batch directories go: TSNET_TMPDIR, else /dev/shm (memory: writing a file per
+ * namespace costs little there), else the system's temporary directory.
+ *
+ * Each fan-out makes a directory of its own there and removes it when it ends (finally), so
+ * normally nothing is left. A run killed meanwhile leaves its directory; another run removes it
+ * only once it is provably dead: untouched for a day (BATCH_DIR_MAX_AGE_MS), while a live
+ * fan-out lasts at most as long as its xargs may run (TSNET_COMMAND_TIMEOUT, src/state/timeout.ts)
+ * and writes its files when it starts. Liveness is never judged by a pid: /dev/shm is shared
+ * between PID namespaces and /proc is not, so a run in a container (or `unshare --pid`) looks
+ * dead from outside and lost its batch files mid-apply.
  */
 function batchDir(): string {
   if (chosenDir) return chosenDir;
@@ -56,16 +68,29 @@ function batchDir(): string {
       /* no /dev/shm: the temporary directory */
     }
   }
-  try {
-    for (const name of readdirSync(dir)) {
-      const m = /^tsnet-batch-(\d+)-/.exec(name);
-      if (m && !existsSync(`/proc/${m[1]}`)) rmSync(join(dir, name), { recursive: true, force: true });
-    }
-  } catch {
-    /* cleaning up is a courtesy */
-  }
+  removeDeadBatchDirs(dir);
   chosenDir = dir;
   return dir;
+}
+
+/** Removes the batch directories in `dir` untouched for `maxAgeMs`; a courtesy, so errors are ignored. */
+export function removeDeadBatchDirs(dir: string, maxAgeMs = BATCH_DIR_MAX_AGE_MS, now = Date.now()): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith('tsnet-batch-')) continue;
+    const path = join(dir, name);
+    try {
+      const st = lstatSync(path);
+      if (st.isDirectory() && now - st.mtimeMs > maxAgeMs) rmSync(path, { recursive: true, force: true });
+    } catch {
+      /* gone meanwhile, or not ours to remove */
+    }
+  }
 }
 
 /** Runs `ip <flags> -batch -` in each job's namespace; results in job order. */
@@ -80,7 +105,7 @@ export async function runInNamespaces(
   if (!runner.fanOut || jobs.length < FANOUT_MIN || process.env.TSNET_NO_FANOUT) {
     return oneByOne(runner, flags, jobs, parallel);
   }
-  const dir = mkdtempSync(join(batchDir(), `tsnet-batch-${process.pid}-`));
+  const dir = mkdtempSync(join(batchDir(), 'tsnet-batch-'));
   try {
     // Identical inputs (reads) share one file.
     const files = new Map<string, string>();
@@ -100,9 +125,12 @@ export async function runInNamespaces(
     const results = new Array<RunResult>(jobs.length);
     await Promise.all(
       groups.filter((g) => g.length).map(async (group) => {
-        const { results: out, stderr } = await xargsGroup(group.map((i) => ({ job: jobs[i]!, file: fileOf[i]! })), flags);
+        const { results: out, stderr, timedOut } = await xargsGroup(group.map((i) => ({ job: jobs[i]!, file: fileOf[i]! })), flags);
         if (out) group.forEach((i, k) => (results[i] = out[k]!));
-        else if (!rerunnable) {
+        else if (timedOut) {
+          // Never again one by one: each would wait as long.
+          group.forEach((i) => (results[i] = { stdout: '', stderr: timedOut, exitCode: UNKNOWN_PROGRESS }));
+        } else if (!rerunnable) {
           const said = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('xargs:')).join('; ');
           const why = `${said ? `${said} (` : ''}one of ${group.length} namespaces' batches run by one xargs failed, and which ones ran could not be told${said ? ')' : ''}`;
           group.forEach((i) => (results[i] = { stdout: '', stderr: why, exitCode: UNKNOWN_PROGRESS }));
@@ -118,19 +146,29 @@ export async function runInNamespaces(
   }
 }
 
-/** One xargs for a share of the jobs; no results when its output cannot be attributed for sure. */
-async function xargsGroup(items: { job: NsJob; file: string }[], flags: readonly string[]): Promise<{ results?: RunResult[]; stderr: string }> {
+/**
+ * One xargs for a share of the jobs; no results when its output cannot be attributed for sure,
+ * and `timedOut` (the message) when it ran out of time and was killed.
+ */
+async function xargsGroup(items: { job: NsJob; file: string }[], flags: readonly string[]): Promise<{ results?: RunResult[]; stderr: string; timedOut?: string }> {
   const perJob = 5 + flags.length; // --net=NS -- ip <flags> -batch FILE
   const tokens: string[] = [];
   for (const { job, file } of items) tokens.push(`--net=${NETNS_DIR}/${job.ns}`, '--', 'ip', ...flags, '-batch', file);
   trace(items.length, ['xargs', 'nsenter', '...', 'ip', ...flags, '-batch', `(${items.length} namespaces)`]);
-  const res = await execa('xargs', ['-0', '-n', String(perJob), 'nsenter'], {
+  // The limit of the whole share: the base once, and the lines of every job.
+  const limit = commandTimeoutMs(items.map((it) => it.job.input).join('\n'));
+  const child = execa('xargs', ['-0', '-n', String(perJob), 'nsenter'], {
     input: `${tokens.join('\0')}\0`,
     reject: false,
     stripFinalNewline: false,
     maxBuffer: 1024 * 1024 * 1024,
     env: { LC_ALL: 'C' },
   });
+  const { result: res, timedOut } = await withTimeout(child.pid, child, limit);
+  if (timedOut) {
+    const what = `ip ${flags.join(' ')} -batch in ${items.length} namespace${items.length === 1 ? '' : 's'} (${items[0]!.job.ns}${items.length > 1 ? ', ...' : ''}), started by one xargs,`;
+    return { stderr: '', timedOut: timedOutMessage(what, limit) };
+  }
   const stdout = String(res.stdout ?? '');
   const stderr = String(res.stderr ?? '');
   // Who failed: "Command failed FILE:N" names the file, but reads share one file, so the

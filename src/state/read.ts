@@ -254,6 +254,7 @@ interface IpLink {
   ifindex: number;
   ifname: string;
   flags?: string[];
+  operstate?: string;
   mtu: number;
   address?: string;
   master?: string;
@@ -306,6 +307,8 @@ export function parseLink(j: IpLink, ns: string | null): KLink {
     mac: (j.address ?? '').toLowerCase(),
     addresses,
   };
+  if (j.operstate) link.operstate = j.operstate;
+  if (j.flags?.includes('NO-CARRIER')) link.noCarrier = true;
   if (j.master) link.master = j.master;
   if (j.ifalias) link.alias = j.ifalias;
   if (j.inet6_addr_gen_mode) link.addrGenMode = j.inet6_addr_gen_mode;

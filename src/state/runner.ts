@@ -5,6 +5,7 @@ import { readdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { execa } from 'execa';
 import type { Host } from '../model/types.js';
+import { commandText, commandTimeoutMs, timedOutMessage, UNKNOWN_PROGRESS, withTimeout } from './timeout.js';
 
 export interface RunResult {
   stdout: string;
@@ -99,7 +100,8 @@ export function trace(count: number, argv: readonly string[]): void {
 async function exec(argv: readonly string[], input: string | undefined): Promise<RunResult> {
   trace(1, argv);
   const [file, ...args] = argv;
-  const result = await execa(file!, args, {
+  const limit = commandTimeoutMs(input);
+  const child = execa(file!, args, {
     input: input ?? '',
     reject: false,
     stripFinalNewline: false,
@@ -107,6 +109,10 @@ async function exec(argv: readonly string[], input: string | undefined): Promise
     extendEnv: true,
     maxBuffer: 512 * 1024 * 1024,
   });
+  const { result, timedOut } = await withTimeout(child.pid, child, limit);
+  if (timedOut) {
+    return { stdout: String(result.stdout ?? ''), stderr: timedOutMessage(commandText(argv), limit), exitCode: UNKNOWN_PROGRESS };
+  }
   if (result.failed && result.exitCode === undefined) {
     // The program could not be started at all (ENOENT, EACCES).
     return { stdout: '', stderr: result.shortMessage ?? String(result.message), exitCode: 127 };

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { onExit } from 'signal-exit';
 import type { Host } from '../model/types.js';
 import {
   attachProcess,
@@ -24,6 +25,17 @@ import {
   type RunResult,
   type Runner,
 } from './runner.js';
+import { commandText, commandTimeoutMs, timedOutMessage, UNKNOWN_PROGRESS, withTimeout } from './timeout.js';
+
+/** How long making the connection may take (ConnectTimeout covers the TCP connection only). */
+const CONNECT_TIMEOUT_MS = 30_000;
+/** How long a control command (`ssh -O check`, `-O exit`) to the local master may take. */
+const CONTROL_TIMEOUT_MS = 10_000;
+/** The local ssh is killed this long after the remote command's own limit. */
+const REMOTE_TIMEOUT_MARGIN_MS = 10_000;
+/** coreutils `timeout`: the command ran out of time (124), or had to be killed after it (137). */
+const TIMEOUT_EXIT = 124;
+const TIMEOUT_KILL_EXIT = 137;
 
 /** POSIX single quoting: 'it'\''s'. */
 export const shellQuote = (arg: string): string => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
@@ -51,10 +63,26 @@ export class SshError extends Error {
 /**
  * Runners whose control directory is still there. A caller that fails before close() (a read
  * error, an exit) would leave the directory, and a control master for ControlPersist seconds:
- * they are ended when the process exits.
+ * they are ended when the process exits, also when a signal ends it (SIGINT, SIGTERM, SIGHUP),
+ * where Node itself runs no 'exit' handler. signal-exit (which execa uses too) does that: it
+ * runs the callback, then ends the process by the same signal, but only when no one else
+ * listens for the signal; one who does (an apply that rolls back first) exits in its own time,
+ * and the callback runs then. Only SIGKILL leaves a master behind, which ends by itself after
+ * ControlPersist seconds without a command.
  */
 const unclosed = new Set<SshRunner>();
-let exitHook = false;
+let hooked = false;
+/** Set once the masters were closed at exit: no new connection is made after that. */
+let ended = false;
+
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  onExit(() => {
+    ended = true;
+    for (const r of unclosed) r.closeAtExit();
+  });
+}
 
 export class SshRunner implements Runner {
   readonly machine: string;
@@ -73,10 +101,10 @@ export class SshRunner implements Runner {
 
   private baseArgs(): string[] {
     if (!this.controlDir) {
+      if (ended) throw new SshError(`not connecting to host "${this.host}" (ssh ${this.destination}): tsnet is ending`);
       this.controlDir = mkdtempSync(join(tmpdir(), 'tsnet-ssh-'));
       unclosed.add(this);
-      if (!exitHook) process.once('exit', () => unclosed.forEach((r) => r.closeAtExit()));
-      exitHook = true;
+      hookExit();
     }
     return [
       ...(process.env.TSNET_SSH_CONFIG ? ['-F', process.env.TSNET_SSH_CONFIG] : []),
@@ -85,7 +113,9 @@ export class SshRunner implements Runner {
       '-o', `ControlPath=${join(this.controlDir, '%C')}`,
       '-o', 'ControlPersist=120',
       '-o', 'ConnectTimeout=10',
+      // A connection that stops answering is given up after 3 unanswered keep-alives (45 s).
       '-o', 'ServerAliveInterval=15',
+      '-o', 'ServerAliveCountMax=3',
     ];
   }
 
@@ -96,10 +126,13 @@ export class SshRunner implements Runner {
    */
   private connect(): Promise<void> {
     this.master ??= (async () => {
-      const res = await execa('ssh', [...this.baseArgs(), '--', this.destination, 'true'], { reject: false });
-      if (res.exitCode !== 0) {
+      const limit = CONNECT_TIMEOUT_MS;
+      const { res, timedOut } = await this.ssh([...this.baseArgs(), '--', this.destination, 'true'], limit);
+      if (timedOut || res.exitCode !== 0) {
         this.master = undefined; // a later call may try again
-        const why = String(res.stderr ?? res.shortMessage ?? '').trim().split('\n').filter(Boolean).pop() ?? `ssh exited with ${res.exitCode}`;
+        const why = timedOut
+          ? timedOutMessage(`ssh ${this.destination} true`, limit)
+          : (String(res.stderr ?? res.shortMessage ?? '').trim().split('\n').filter(Boolean).pop() ?? `ssh exited with ${res.exitCode}`);
         throw new SshError(`cannot reach host "${this.host}" (ssh ${this.destination}): ${why}`);
       }
     })();
@@ -108,15 +141,18 @@ export class SshRunner implements Runner {
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     await this.connect();
+    const command = opts.ns ? [...enterNetns(opts.ns), ...argv] : argv;
+    const limit = commandTimeoutMs(opts.input);
+    // `timeout` ends the remote command at the limit (killing the local ssh alone would leave
+    // it running there); the local limit, a little later, covers a connection that hangs.
     // env LC_ALL=C: the error texts tsnet reads are the C locale's (ssh may forward LANG).
-    const remote = ['env', 'LC_ALL=C', ...(opts.ns ? [...enterNetns(opts.ns), ...argv] : argv)].map(shellQuote).join(' ');
+    const remote = ['timeout', '-k', '5', `${Math.ceil(limit / 1000)}`, 'env', 'LC_ALL=C', ...command].map(shellQuote).join(' ');
     trace(1, ['ssh', this.destination, remote]);
-    const res = await execa('ssh', [...this.baseArgs(), '--', this.destination, remote], {
-      input: opts.input ?? '',
-      reject: false,
-      stripFinalNewline: false,
-      maxBuffer: 512 * 1024 * 1024,
-    });
+    const { res, timedOut } = await this.ssh([...this.baseArgs(), '--', this.destination, remote], limit + REMOTE_TIMEOUT_MARGIN_MS, opts.input ?? '');
+    if (timedOut || res.exitCode === TIMEOUT_EXIT || res.exitCode === TIMEOUT_KILL_EXIT) {
+      // The remote command may have run, or part of it: as with a local one, nobody knows.
+      return { stdout: String(res.stdout ?? ''), stderr: timedOutMessage(`${commandText(command)} on host "${this.host}" (ssh ${this.destination})`, limit), exitCode: UNKNOWN_PROGRESS };
+    }
     if (res.exitCode === 255 && (await this.connected())) {
       // ssh passes the remote command's code through, and ip itself exits 255 on some argument
       // errors: with the connection up, the 255 is ip's.
@@ -143,8 +179,15 @@ export class SshRunner implements Runner {
   /** True when this runner's ssh connection (the control master) is up. */
   private async connected(): Promise<boolean> {
     if (!this.controlDir) return false;
-    const res = await execa('ssh', [...this.baseArgs(), '-O', 'check', '--', this.destination], { reject: false });
-    return res.exitCode === 0;
+    const { res, timedOut } = await this.ssh([...this.baseArgs(), '-O', 'check', '--', this.destination], CONTROL_TIMEOUT_MS);
+    return !timedOut && res.exitCode === 0;
+  }
+
+  /** One ssh process, killed (with what it started) when it runs longer than `limitMs`. */
+  private async ssh(args: string[], limitMs: number, input = '') {
+    const child = execa('ssh', args, { input, reject: false, stripFinalNewline: false, maxBuffer: 512 * 1024 * 1024 });
+    const { result, timedOut } = await withTimeout(child.pid, child, limitMs);
+    return { res: result, timedOut };
   }
 
   async listNetns(): Promise<string[]> {
@@ -157,7 +200,7 @@ export class SshRunner implements Runner {
 
   async close(): Promise<void> {
     if (!this.controlDir) return;
-    await execa('ssh', [...this.baseArgs(), '-O', 'exit', '--', this.destination], { reject: false });
+    await this.ssh([...this.baseArgs(), '-O', 'exit', '--', this.destination], CONTROL_TIMEOUT_MS);
     rmSync(this.controlDir, { recursive: true, force: true });
     this.controlDir = undefined;
     this.master = undefined;
@@ -167,10 +210,11 @@ export class SshRunner implements Runner {
   /** close() for the 'exit' event, where only synchronous work runs. */
   closeAtExit(): void {
     if (!this.controlDir) return;
-    spawnSync('ssh', [...this.baseArgs(), '-O', 'exit', '--', this.destination], { stdio: 'ignore' });
+    spawnSync('ssh', [...this.baseArgs(), '-O', 'exit', '--', this.destination], { stdio: 'ignore', timeout: CONTROL_TIMEOUT_MS, killSignal: 'SIGKILL' });
     rmSync(this.controlDir, { recursive: true, force: true });
     this.controlDir = undefined;
     this.master = undefined;
+    unclosed.delete(this);
   }
 }
 

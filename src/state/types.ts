@@ -18,6 +18,14 @@ export interface KLink {
   kind: string | null;
   /** Administratively up (the UP flag). */
   up: boolean;
+  /**
+   * Operational state as the kernel reports it (RFC 2863): UP, DOWN, LOWERLAYERDOWN (its lower
+   * device, e.g. a macvlan's parent, is down or has no carrier), DORMANT, UNKNOWN (lo and other
+   * devices that do not report one). Shown only; plans do not compare it.
+   */
+  operstate?: string;
+  /** The NO-CARRIER flag: administratively up, but the link has no carrier (LOWER_UP missing). */
+  noCarrier?: boolean;
   mtu: number;
   mac: string;
   master?: string;

@@ -1,11 +1,12 @@
-// The examples that use bridges and the sandbox modes, applied for real with the CLI: apply
-// exits 0, a second plan says "No changes", sandboxes on one network reach each other and their
-// gateway, the router forwards between its two sides, sandboxes on two bridges do not reach
-// each other, and destroy leaves the lab's kernel exactly as it was before (full dumps, see
-// test/support/dump.ts).
+// The examples that use bridges and the sandbox modes, and macvlan.yaml on the stand-in NIC its
+// comment makes, applied for real with the CLI: apply exits 0, a second plan says "No changes",
+// sandboxes on one network reach each other and their gateway, the router forwards between its
+// two sides, sandboxes on two bridges do not reach each other, and destroy leaves the lab's
+// kernel exactly as it was before (full dumps, see test/support/dump.ts).
 //
 // auto-subnet.yaml picks Docker's first default pool, 172.17.0.0/16: those addresses exist only
 // inside the lab's private namespace (which has no interface to the outside), like all others.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { quietDump, settledDump, type KernelDump } from '../support/dump.js';
@@ -59,9 +60,9 @@ async function roundTrip(file: string, check: () => Promise<void>): Promise<void
 
 const ALL_NETNS = [
   'bridge-server', 'bridge-client', 'modes-app', 'modes-isolated', 'router-router', 'router-left', 'router-right',
-  'dualstack-one', 'dualstack-two', 'auto-one', 'auto-two', 'kt2br-r1', 'kt2br-r2', 'kt2br-b1',
+  'dualstack-one', 'dualstack-two', 'auto-one', 'auto-two', 'kt2br-r1', 'kt2br-r2', 'kt2br-b1', 'macvlan-cam1', 'macvlan-cam2',
 ];
-const ALL_BRIDGES = ['tsn-web', 'tsn-app', 'tsn-lan-left', 'tsn-lan-right', 'tsn-ds', 'tsn-default', 'tsn-red', 'tsn-blue'];
+const ALL_BRIDGES = ['tsn-web', 'tsn-app', 'tsn-lan-left', 'tsn-lan-right', 'tsn-ds', 'tsn-default', 'tsn-red', 'tsn-blue', 'uplink0'];
 
 describeInLab('engine: examples applied, reached by ping, destroyed without a trace', () => {
   beforeAll(async () => {
@@ -86,6 +87,29 @@ describeInLab('engine: examples applied, reached by ping, destroyed without a tr
         ]),
       ).toEqual([]);
     });
+  });
+
+  it('macvlan.yaml, set up as its own comment says: the two sandboxes reach each other through the stand-in NIC', async () => {
+    const file = join(EXAMPLES, 'macvlan.yaml');
+    const text = readFileSync(file, 'utf8');
+    // The commands the comment gives, one per "#   " line, run as written (split on spaces).
+    const commands = text
+      .split('\n')
+      .filter((l) => /^# {3}\S/.test(l))
+      .map((l) => l.slice(4).trim().split(/\s+/));
+    const setup = commands.filter((c) => c[0] === 'ip' && c[1] === 'link');
+    const check = commands.filter((c) => c[0] === 'ip' && c[1] === 'netns' && c[2] === 'exec');
+    expect(setup.length, 'the comment says how to make the stand-in NIC').toBeGreaterThan(0);
+    expect(check, 'the comment says how to see the sandboxes reach each other').toHaveLength(1);
+    try {
+      for (const c of setup) await must(c);
+      await roundTrip(file, async () => {
+        expect((await run(check[0]!)).code, check[0]!.join(' ')).toBe(0);
+        expect(await unreachable([['macvlan-cam1', '198.18.40.64'], ['macvlan-cam2', '198.18.40.10']])).toEqual([]);
+      });
+    } finally {
+      await run(['ip', 'link', 'del', 'uplink0']);
+    }
   });
 
   it('modes.yaml: own, container:, none and host modes', async () => {

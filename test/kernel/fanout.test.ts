@@ -2,12 +2,17 @@
 // cuts their shared output back into each namespace's. These tests run it against the real
 // kernel next to the one-by-one path, with failures in the middle, and apply a topology whose
 // failure can only be seen through it.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execute } from '../../src/executor/execute.js';
 import type { Plan, Step } from '../../src/planner/types.js';
 import { runInNamespaces, type NsJob } from '../../src/state/fanout.js';
 import { LocalRunner } from '../../src/state/runner.js';
-import { describeInLab, must, netnsNames, removeAll, run, tsnet } from '../support/lab.js';
+import { ROOT, describeInLab, eventually, must, netnsNames, removeAll, run, start, tsnet } from '../support/lab.js';
+
+const BIN = join(ROOT, 'bin', 'tsnet.js');
 
 const NAMES = Array.from({ length: 12 }, (_, i) => `fo-${i}`);
 const READ = 'link show\naddr show\nroute show table all\n';
@@ -128,4 +133,54 @@ describeInLab('ip exiting 255 in the middle of a batch', () => {
     expect(res.failure?.error).toContain('argument "x255-gone" is wrong: Device does not exist');
     for (const ns of NS) expect(await loAddresses(ns), ns).toBe(0);
   });
+});
+
+// Batch directories (src/state/fanout.ts batchDir): /dev/shm is shared between PID namespaces
+// and /proc is not. A run in a PID namespace of its own (unshare --pid, as in a container) with
+// a pid that does not exist outside it keeps its batch files while a run outside starts a
+// fan-out (which is when batch directories of dead runs are cleaned up).
+describeInLab('batch directories of a run in another PID namespace', () => {
+  const NS = Array.from({ length: 5 }, (_, i) => `fopid-s${i}`);
+  let dir = '';
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tsnet-fopid-'));
+    writeFileSync(join(dir, 'fopid.yaml'), `version: 1\nname: fopid\nsandboxes:\n${NS.map((_, i) => `  s${i}: {mode: none}\n`).join('')}`);
+    // An ip that takes its time over batch files: the fan-out is caught running.
+    mkdirSync(join(dir, 'bin'));
+    const realIp = (await must(['sh', '-c', 'command -v ip'])).trim();
+    writeFileSync(join(dir, 'bin', 'ip'), `#!/bin/sh\ncase " $* " in *" -batch ${dir}/tmp/"*) sleep 3;; esac\nexec ${realIp} "$@"\n`, { mode: 0o755 });
+    mkdirSync(join(dir, 'tmp'));
+    expect((await tsnet('apply', '--auto-approve', '-q', join(dir, 'fopid.yaml'))).code).toBe(0);
+  });
+  afterAll(async () => {
+    await tsnet('destroy', '--auto-approve', '-q', join(dir, 'fopid.yaml'));
+    await removeAll({ netns: NS });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a fan-out outside does not remove the batch files of a live run inside another PID namespace', async () => {
+    const file = join(dir, 'fopid.yaml');
+    const tmp = join(dir, 'tmp');
+    // A pid free out here, so that out here /proc has no such process.
+    let pid = 30_000;
+    while (existsSync(`/proc/${pid + 1}`) || existsSync(`/proc/${pid + 2}`)) pid -= 7;
+    const env = { NO_COLOR: '1', TSNET_TMPDIR: tmp, PATH: `${join(dir, 'bin')}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
+    const inside = start(['unshare', '--pid', '--fork', '--mount-proc', 'sh', '-c', `echo ${pid} > /proc/sys/kernel/ns_last_pid && node "$0" plan -q "$1"`, BIN, file], { env });
+    // Its fan-out is running once its batch directory holds files.
+    const batch = await eventually(() => {
+      const d = readdirSync(tmp).find((n) => n.startsWith('tsnet-batch-'));
+      expect(d, 'the run inside made its batch directory').toBeDefined();
+      expect(readdirSync(join(tmp, d!)).length).toBeGreaterThan(0);
+      return d!;
+    }, 20_000);
+    expect(existsSync(`/proc/${pid + 1}`), 'the run inside has a pid unknown out here').toBe(false);
+    // A run out here, fanning out through the same directory.
+    const outside = await run(['node', BIN, 'plan', '-q', file], { env: { NO_COLOR: '1', TSNET_TMPDIR: tmp } });
+    expect(outside.code, outside.all).toBe(0);
+    expect(readdirSync(tmp), 'the live run\'s batch directory is still there').toContain(batch);
+    const res = await inside.done;
+    expect(res.code, res.all).toBe(0);
+    expect(res.stdout).toBe(`No changes. The kernel matches ${file}.`);
+    expect(readdirSync(tmp), 'each run removed its own directory').toEqual([]);
+  }, 60_000);
 });

@@ -3,11 +3,15 @@
 // - Output that is not a terminal has no escape codes, NO_COLOR or not; on a terminal (a pty
 //   made by `script`) NO_COLOR leaves out every colour, and a terminal without a width gets
 //   plain progress lines instead of listr2's (which would print one character per line).
+// - Ctrl+C or Ctrl+D at the `yes` question of apply and destroy cancels: it says so, exits 1,
+//   and the kernel is unchanged.
 // - Errors go to stderr with nothing on stdout: an invalid file, a plan error.
 // - --quiet prints only the summary line.
 // - Exit 1 for: a host whose state cannot be read (plan and show), an apply or destroy without
-//   CAP_NET_ADMIN and CAP_SYS_ADMIN, and an apply after which the kernel still differs (made
-//   here by a runner that silently drops the route lines, through the CLI's own runPlan).
+//   CAP_NET_ADMIN and CAP_SYS_ADMIN, a plan or show by an unprivileged user (they say it needs
+//   root), and an apply after which the kernel still differs (made here by a runner that
+//   silently drops the route lines, through the CLI's own runPlan).
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +21,7 @@ import { runPlan } from '../../src/cli/run-plan.js';
 import { closeRunners, planSession } from '../../src/engine/index.js';
 import { runnerFor, type Runner, type RunOptions, type RunResult } from '../../src/state/runner.js';
 import { quietDump, settledDump, type KernelDump } from '../support/dump.js';
-import { FIXTURES, ROOT, describeInLab, must, removeAll, run, tsnet, type Ran } from '../support/lab.js';
+import { FIXTURES, ROOT, assertInLab, describeInLab, must, removeAll, run, tsnet, type Ran } from '../support/lab.js';
 
 const FILE = join(FIXTURES, 'gitops-cli.yaml');
 const NETNS = ['kcli-a', 'kcli-b'];
@@ -155,6 +159,52 @@ describeInLab('gitops: terminal manners, errors on stderr, --quiet, exit codes',
     expect(await settledDump(empty)).toEqual(empty);
   });
 
+  it('Ctrl+C or Ctrl+D at the question is a cancel: says so, changes nothing, exits 1', async (ctx) => {
+    if (!(await has('script'))) ctx.skip();
+    /** tsnet on a pty; `key` is typed once the question is on the screen (earlier, the pty would turn ^C into SIGINT). */
+    const pressAtQuestion = (key: string, ...args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> => {
+      const argv = ['script', '-qec', `stty cols 100 rows 40; exec node ${[BIN, ...args].map(sq).join(' ')}`, '/dev/null'];
+      assertInLab(argv);
+      const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, TERM: 'xterm', LC_ALL: 'C' } });
+      let out = '';
+      let typed = false;
+      child.stdout.on('data', (d: Buffer) => {
+        out += String(d);
+        if (!typed && out.includes("Only 'yes' will be accepted: ")) {
+          typed = true;
+          setTimeout(() => child.stdin.write(key), 200);
+        }
+      });
+      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      return new Promise((resolve) =>
+        child.on('close', (code, signal) => {
+          clearTimeout(killer);
+          resolve({ code, signal, out });
+        }),
+      );
+    };
+    const CTRL_C = '\u0003';
+    const CTRL_D = '\u0004';
+    for (const [key, name] of [[CTRL_C, 'Ctrl+C'], [CTRL_D, 'Ctrl+D']] as const) {
+      const res = await pressAtQuestion(key, 'apply', FILE);
+      expect(res.code, `${name}: ${res.out}`).toBe(1);
+      expect(res.out).toMatch(/Only 'yes' will be accepted: .*\r?\nApply cancelled\.\r?\n$/s);
+      expect(res.out).not.toMatch(/internal error|This is a bug/);
+      expect(await settledDump(empty)).toEqual(empty);
+    }
+    expect((await tsnet('apply', '--auto-approve', '-q', FILE)).code).toBe(0);
+    const applied = await quietDump();
+    for (const [key, name] of [[CTRL_C, 'Ctrl+C'], [CTRL_D, 'Ctrl+D']] as const) {
+      const res = await pressAtQuestion(key, 'destroy', FILE);
+      expect(res.code, `${name}: ${res.out}`).toBe(1);
+      expect(res.out).toMatch(/Only 'yes' will be accepted: .*\r?\nDestroy cancelled\.\r?\n$/s);
+      expect(res.out).not.toMatch(/internal error|This is a bug/);
+      expect(await settledDump(applied)).toEqual(applied);
+    }
+    expect((await tsnet('destroy', '--auto-approve', '-q', FILE)).code).toBe(0);
+    expect(await settledDump(empty)).toEqual(empty);
+  });
+
   it('errors go to stderr, with nothing on stdout: an invalid file, a plan error', async () => {
     for (const cmd of [['plan'], ['apply', '--auto-approve'], ['show']]) {
       const res = await tsnet(...cmd, INVALID);
@@ -246,6 +296,31 @@ describeInLab('gitops: terminal manners, errors on stderr, --quiet, exit codes',
       expect(res.stderr).toContain(`tsnet: ${cmd} needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to change network namespaces`);
     }
     expect(await settledDump(empty)).toEqual(empty);
+  });
+
+  it('exit 1: plan and show as an unprivileged user say they need root, as apply does', async (ctx) => {
+    if (!(await has('setpriv'))) ctx.skip();
+    const nobody = (...args: string[]) => run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'node', BIN, ...args], { env: { NO_COLOR: '1' } });
+    const check = async (what: string) => {
+      for (const cmd of ['plan', 'show']) {
+        const res = await nobody(cmd, FILE);
+        expect(res.code, `${what}: ${res.all}`).toBe(1);
+        expect(res.stderr, what).toBe(`tsnet: ${cmd} needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to read network namespaces and nftables; run it with sudo, or inside scripts/lab`);
+        expect(res.stdout).toBe('');
+      }
+      const json = await nobody('plan', '--json', FILE);
+      expect(json.code, json.all).toBe(1);
+      expect(JSON.parse(json.stdout)).toMatchObject({ error: { kind: 'read', host: 'local', message: expect.stringContaining('plan needs root') } });
+    };
+    // Nothing to enter: nftables refuses the read of tsnet's table.
+    await check('no namespaces');
+    // The topology's namespaces exist: entering them is refused.
+    expect((await tsnet('apply', '--auto-approve', '-q', FILE)).code).toBe(0);
+    try {
+      await check('namespaces to enter');
+    } finally {
+      expect((await tsnet('destroy', '--auto-approve', '-q', FILE)).code).toBe(0);
+    }
   });
 
   it('exit 1: an apply after which the kernel still differs says so', async () => {

@@ -5,12 +5,14 @@
 // one after the other: one makes the changes, the others find nothing to do. A lock left by an
 // apply killed with -9, one naming a dead pid, and one naming a pid now used by another process
 // are taken over; one held by a live process is not.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// A full state directory is a clean refusal that leaves no lock behind, and the next run, once
+// there is room, goes ahead.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { processStartTime } from '../../src/executor/proc.js';
-import { ROOT, alive, describeInLab, descendants, eventually, removeAll, start, startTsnet, tsnet, type Started } from '../support/lab.js';
+import { Lock } from '../../src/executor/lock.js';
+import { ROOT, alive, describeInLab, descendants, eventually, netnsNames, removeAll, run, start, startTsnet, tsnet, type Started } from '../support/lab.js';
 
 const NAME = 'klk';
 const SANDBOXES = 60;
@@ -161,14 +163,44 @@ describeInLab('gitops: one apply or destroy per topology at a time', () => {
     expect(reused.code, reused.all).toBe(0);
     expect(existsSync(LOCK)).toBe(false);
 
-    writeFileSync(LOCK, JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid), command: 'a kernel test holding the lock', since }));
+    // A lock is held through an flock, not by what the file says: this process takes it for real.
+    const held = await Lock.acquire(NAME, 'a kernel test holding the lock');
     try {
       const live = await tsnet('apply', '--auto-approve', '-q', file);
       expect(live.code, live.all).toBe(1);
-      expect(live.stderr).toContain(`topology "klk" is locked by process ${process.pid} (a kernel test holding the lock, since ${since})`);
+      expect(live.stderr).toContain(`topology "klk" is locked by process ${process.pid} (a kernel test holding the lock, since ${readLock()!.since})`);
       expect(readLock()?.pid).toBe(process.pid);
     } finally {
-      rmSync(LOCK, { force: true });
+      held.release();
+    }
+    expect(existsSync(LOCK)).toBe(false);
+  });
+
+  it('a full state directory: a clean refusal that leaves no lock behind; with room again the next run goes ahead', async () => {
+    expect((await tsnet('destroy', '--auto-approve', '-q', file)).code).toBe(0);
+    const state = join(dir, 'state');
+    mkdirSync(state);
+    // A tiny tmpfs of its own (the lab has a private mount namespace), filled up.
+    const mounted = await run(['mount', '-t', 'tmpfs', '-o', 'size=2m', 'tsnet-full', state]);
+    expect(mounted.code, mounted.all).toBe(0);
+    try {
+      const fill = await run(['dd', 'if=/dev/zero', `of=${join(state, 'fill')}`, 'bs=64k']);
+      expect(fill.all).toMatch(/No space left on device/);
+      const cli = (...args: string[]) => run(['node', join(ROOT, 'bin', 'tsnet.js'), ...args], { env: { NO_COLOR: '1', TSNET_STATE_DIR: state } });
+      const full = await cli('apply', '--auto-approve', '-q', file);
+      expect(full.code, full.all).toBe(1);
+      expect(full.stderr).toContain('tsnet: cannot take the lock of topology "klk": ENOSPC: no space left on device');
+      expect(full.all).not.toMatch(/internal error|\n\s+at /);
+      expect(readdirSync(state), 'no lock file is left').toEqual(['fill']);
+      expect((await netnsNames()).filter((n) => n.startsWith(`${NAME}-`))).toEqual([]);
+
+      rmSync(join(state, 'fill'));
+      const next = await cli('apply', '--auto-approve', '-q', file);
+      expect(next.code, next.all).toBe(0);
+      expect(existsSync(join(state, `${NAME}.lock`))).toBe(false);
+      expect((await cli('destroy', '--auto-approve', '-q', file)).code).toBe(0);
+    } finally {
+      await run(['umount', state]);
     }
   });
 });

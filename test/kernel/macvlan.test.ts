@@ -62,6 +62,35 @@ describeInLab('macvlan networks', () => {
     expect(withoutRefcounts(await parentDump())).toEqual(withoutRefcounts(parentBefore));
   });
 
+  it('show gives the operational state beside the admin one: a parent without carrier leaves the sub-interfaces up but without carrier', async () => {
+    interface ShowIf { sandbox: string; interface: string; state: string; operstate: string; carrier: boolean }
+    const show = async () => {
+      const res = await tsnet(['show', '--json', PAIR]);
+      expect(res.code, res.all).toBe(0);
+      return (JSON.parse(res.stdout) as { interfaces: ShowIf[] }).interfaces.filter((i) => i.interface === 'eth0');
+    };
+    // The stand-in NIC's cable pulled: its peer goes down, so it has no carrier.
+    await must(['ip', 'link', 'set', `${PARENT}-peer`, 'down']);
+    try {
+      await eventually(async () => {
+        for (const i of await show()) expect(i, i.sandbox).toMatchObject({ state: 'up', operstate: expect.stringMatching(/^(DOWN|LOWERLAYERDOWN)$/), carrier: false });
+      });
+      const text = await tsnet(['show', PAIR]);
+      expect(text.stdout).toMatch(/^SANDBOX +NETNS +INTERFACE +KIND +STATE +OPERSTATE +MTU/m);
+      expect(text.stdout).toMatch(/^a +mvk-a +eth0 +macvlan +up +(DOWN|LOWERLAYERDOWN) NO-CARRIER +1500 /m);
+      expect(await pings('mvk-a', '198.18.40.11')).toBe(false);
+      // Not drift: nothing tsnet manages differs.
+      expect((await tsnet(['plan', '--detailed-exitcode', PAIR])).code).toBe(0);
+    } finally {
+      await must(['ip', 'link', 'set', `${PARENT}-peer`, 'up']);
+    }
+    await eventually(async () => {
+      for (const i of await show()) expect(i, i.sandbox).toMatchObject({ state: 'up', operstate: 'UP', carrier: true });
+    });
+    expect((await tsnet(['show', PAIR])).stdout).toMatch(/^a +mvk-a +eth0 +macvlan +up +UP +1500 /m);
+    expect(await pings('mvk-a', '198.18.40.11')).toBe(true);
+  });
+
   it('changing the mode replaces the endpoints and the plan says why; in private mode sandboxes do not reach each other', async () => {
     const file = variant(PAIR, 'private.yaml', (t) => t.replace('mode: bridge', 'mode: private'));
     const plan = await tsnet(['plan', file]);

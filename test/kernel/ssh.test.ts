@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { deleteNetns, eventually, ipBatch, link, linkNames, must, netnsList, pings, planChanges, tsnet } from '../support/kernel.js';
-import { describeInLab } from '../support/lab.js';
+import { ROOT, describeInLab, start } from '../support/lab.js';
 import { SshRunner } from '../../src/state/ssh.js';
+import { UNKNOWN_PROGRESS } from '../../src/state/timeout.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const REMOTE = join(FIXTURES, 'ssh-remote.yaml');
@@ -18,6 +19,7 @@ const CLOSED = join(FIXTURES, 'ssh-closed.yaml');
 const REMOTE_NS = 'sshk-remote';
 const ADDRESS = '198.19.20.2';
 const SANDBOXES = ['sshk-s1', 'sshk-s2'];
+const BIN = join(ROOT, 'bin', 'tsnet.js');
 
 /** True while the process runs (a zombie waiting for its reaper does not count). */
 const alive = (pid: number): boolean => {
@@ -180,6 +182,35 @@ describeInLab('ssh runner against a real sshd', () => {
     }
   });
 
+  it('a remote command that hangs is ended at its time limit, there and here, and comes back as unknown naming the host', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, env, { TSNET_COMMAND_TIMEOUT: '1s' });
+    const runner = new SshRunner('far', ADDRESS);
+    const marker = `${60_000 + Math.floor(Math.random() * 1000)}`; // a sleep of this test's own
+    try {
+      const t0 = Date.now();
+      const res = await runner.run(['sleep', marker]);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      expect(res.exitCode).toBe(UNKNOWN_PROGRESS);
+      expect(res.stderr).toContain(`sleep ${marker} on host "far" (ssh ${ADDRESS}) did not finish within 1s and was killed`);
+      // The remote sleep (on this machine, in the namespace standing for the remote host) is gone.
+      const sleeping = () =>
+        readdirSync('/proc').filter((p) => {
+          try {
+            return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'utf8') === `sleep\u0000${marker}\u0000`;
+          } catch {
+            return false;
+          }
+        });
+      await eventually(() => expect(sleeping()).toEqual([]), 10_000);
+      // The connection is still good for the next command.
+      expect((await runner.run(['true'])).exitCode).toBe(0);
+    } finally {
+      await runner.close();
+      process.env = saved;
+    }
+  });
+
   const expectUnreachable = (res: { code: number; stdout: string; stderr: string; all: string }, destination: string, port: number) => {
     expect(res.code, res.all).toBe(1);
     expect(res.stderr).toContain(`tsnet: cannot reach host "far" (ssh ${destination}): ssh: connect to host ${ADDRESS} port ${port}: Connection refused`);
@@ -190,6 +221,40 @@ describeInLab('ssh runner against a real sshd', () => {
   it('a port nothing listens on: plan fails at once with an error naming the host', async () => {
     expectUnreachable(await tsnet(['plan', CLOSED], env), 'sshk-closed', 2222);
   });
+
+  /** Pids of ssh processes (masters included) using a control socket in the test's TMPDIR. */
+  const sshUsingControlDirs = (): number[] =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`ControlPath=${join(dir, 'tsnet-ssh-')}`);
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+
+  it('SIGINT, SIGTERM or SIGHUP in the middle of a run: no ssh master and no control directory outlive tsnet', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+      let caught = false;
+      for (let attempt = 0; attempt < 5 && !caught; attempt++) {
+        const p = start(['node', BIN, 'plan', REMOTE], { env: { NO_COLOR: '1', ...env } });
+        let exited = false;
+        void p.done.then(() => (exited = true));
+        // In the middle of the run: once its master connection is up (the control socket exists).
+        while (!exited && !controlDirs().some((d) => readdirSync(join(dir, d)).length > 0)) await new Promise((r) => setTimeout(r, 1));
+        p.kill('SIGSTOP');
+        p.kill(signal);
+        p.kill('SIGCONT');
+        const res = await p.done;
+        caught = res.signal === signal; // else it had finished first: again
+      }
+      expect(caught, `a run caught by ${signal} in the middle`).toBe(true);
+      expect(controlDirs(), `no control directory after ${signal}`).toEqual([]);
+      await eventually(() => expect(sshUsingControlDirs(), `no ssh master after ${signal}`).toEqual([]), 5000);
+    }
+  }, 60_000);
 
   it('sshd stopped: plan fails with an error naming the host', async () => {
     await stopSshd();

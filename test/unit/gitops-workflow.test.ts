@@ -1,6 +1,7 @@
-// The example pipeline must only use commands and flags the CLI really has.
+// The example pipeline must only use commands and flags the CLI really has, and the merge job
+// must apply the very plan the pull request showed (its saved artifact), never a new one.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -8,15 +9,28 @@ import { buildProgram } from '../../src/cli/program.js';
 
 const WORKFLOW = join(import.meta.dirname, '..', '..', 'examples', 'gitops', '.github', 'workflows', 'tsnet.yml');
 
-interface Workflow {
-  jobs: Record<string, { steps: { run?: string }[] }>;
+interface Step {
+  name?: string;
+  run?: string;
+  uses?: string;
+  with?: Record<string, unknown>;
 }
 
-/** Every tsnet invocation in the workflow's run scripts, as argv after "tsnet". */
-function tsnetInvocations(): string[][] {
-  const wf = parse(readFileSync(WORKFLOW, 'utf8')) as Workflow;
+interface Job {
+  if?: string;
+  steps: Step[];
+}
+
+interface Workflow {
+  jobs: Record<string, Job>;
+}
+
+const workflow = (): Workflow => parse(readFileSync(WORKFLOW, 'utf8')) as Workflow;
+
+/** Every tsnet invocation in a job's run scripts (all jobs' by default), as argv after "tsnet". */
+function tsnetInvocations(jobs: Job[] = Object.values(workflow().jobs)): string[][] {
   const out: string[][] = [];
-  for (const job of Object.values(wf.jobs)) {
+  for (const job of jobs) {
     for (const step of job.steps) {
       for (const line of (step.run ?? '').split('\n')) {
         const m = /(?:^|\s|\()(?:sudo\s+)?tsnet\s+(.*)$/.exec(line);
@@ -28,6 +42,13 @@ function tsnetInvocations(): string[][] {
     }
   }
   return out;
+}
+
+/** The job that runs on `event` (by its `if:`). */
+function jobOn(event: string): Job {
+  const jobs = Object.values(workflow().jobs).filter((j) => (j.if ?? '').includes(`github.event_name == '${event}'`));
+  expect(jobs, `exactly one job runs on ${event}`).toHaveLength(1);
+  return jobs[0]!;
 }
 
 function longFlags(cmd: Command): Map<string, boolean> {
@@ -44,7 +65,43 @@ describe('examples/gitops workflow', () => {
     for (const c of ['validate', 'plan', 'graph', 'apply', 'show']) expect(commands).toContain(c);
     expect(invocations.some((a) => a[0] === 'plan' && a.includes('--detailed-exitcode'))).toBe(true);
     expect(invocations.some((a) => a[0] === 'plan' && a.includes('--out'))).toBe(true);
-    expect(invocations.some((a) => a[0] === 'apply' && a[1] === 'plan.json')).toBe(true);
+    expect(invocations.some((a) => a[0] === 'apply' && a[1]!.endsWith('plan.json'))).toBe(true);
+  });
+
+  it('the pull request job saves its plan and keeps it as an artifact', () => {
+    const pr = jobOn('pull_request');
+    const plan = tsnetInvocations([pr]).find((a) => a[0] === 'plan' && a.includes('--out'));
+    expect(plan, 'the pull request job runs tsnet plan --out').toBeDefined();
+    const saved = plan![plan!.indexOf('--out') + 1]!;
+    const upload = pr.steps.find((st) => st.uses?.startsWith('actions/upload-artifact@'));
+    expect(upload?.with).toMatchObject({ name: 'plan', path: saved });
+  });
+
+  it('the merge job applies the plan the pull request showed, from its artifact, and never plans again', () => {
+    const pr = jobOn('pull_request');
+    const save = tsnetInvocations([pr]).find((a) => a[0] === 'plan' && a.includes('--out'))!;
+    const saved = basename(save[save.indexOf('--out') + 1]!);
+    const artifact = String(pr.steps.find((st) => st.uses?.startsWith('actions/upload-artifact@'))!.with!.name);
+    const merge = jobOn('push');
+    const calls = tsnetInvocations([merge]);
+    expect(calls.filter((a) => a[0] === 'plan'), 'no new plan on merge').toEqual([]);
+    // The artifact of the pull request's run, downloaded into a directory...
+    const steps = merge.steps.map((st) => st.run ?? '');
+    const fetchAt = steps.findIndex((r) => new RegExp(`gh run download "?\\$run"? --name ${artifact} --dir (\\S+)`).test(r));
+    expect(fetchAt, 'the merge job downloads the pull request run\'s plan artifact').toBeGreaterThanOrEqual(0);
+    const dir = new RegExp(`--name ${artifact} --dir (\\S+)`).exec(steps[fetchAt]!)![1]!;
+    // ...of the last successful pull_request run of this workflow on the merged pull request's head.
+    expect(steps[fetchAt]).toMatch(/gh api "repos\/\$GITHUB_REPOSITORY\/commits\/\$GITHUB_SHA\/pulls"/);
+    expect(steps[fetchAt]).toMatch(/gh run list --workflow tsnet\.yml --event pull_request --commit "\$head" --status success/);
+    // ...is what is applied, after it is fetched.
+    const applyAt = steps.findIndex((r) => /tsnet apply /.test(r));
+    expect(applyAt).toBeGreaterThan(fetchAt);
+    expect(calls.filter((a) => a[0] === 'apply')).toEqual([['apply', `${dir}/${saved}`, '--lock-timeout', expect.any(String)]]);
+  });
+
+  it('the merge job runs on a push only; by hand, the drift check runs', () => {
+    expect(jobOn('push').if).toBe("github.event_name == 'push'");
+    expect(jobOn('workflow_dispatch')).toEqual(jobOn('schedule'));
   });
 
   for (const argv of invocations) {

@@ -16,7 +16,7 @@ export interface PlanOptions {
 }
 
 export async function planCommand(file: string, opts: PlanOptions): Promise<void> {
-  const s = await withEngineErrors(opts.json, () => planSession(file, 'apply', { refresh: opts.refresh !== false }));
+  const s = await withEngineErrors(opts.json, () => planSession(file, 'apply', { refresh: opts.refresh !== false }), 'plan');
   try {
     const { plan } = s;
     if (opts.out && !plan.errors.length) {

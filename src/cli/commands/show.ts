@@ -16,7 +16,12 @@ interface Row {
   netns: string;
   interface: string;
   kind: string;
+  /** Administrative state: up or down. */
   state: string;
+  /** The kernel's operational state (UP, DOWN, LOWERLAYERDOWN, UNKNOWN, ...). */
+  operstate: string;
+  /** False when the link has no carrier (NO-CARRIER): up, but nothing gets through. */
+  carrier: boolean;
   mtu: number;
   mac: string;
   addresses: string[];
@@ -24,8 +29,14 @@ interface Row {
   resource: string;
 }
 
+/** The operational state as `ip link` shows it, with NO-CARRIER beside it. */
+const operText = (r: Row): string => `${r.operstate}${r.carrier ? '' : ' NO-CARRIER'}`;
+
+/** An up link that passes traffic: carrier, and operationally up (UNKNOWN: lo and the like). */
+const working = (r: Row): boolean => r.carrier && (r.operstate === 'UP' || r.operstate === 'UNKNOWN');
+
 export async function showCommand(file: string, opts: ShowOptions): Promise<void> {
-  const s = await withEngineErrors(opts.json, () => planSession(file, 'apply'));
+  const s = await withEngineErrors(opts.json, () => planSession(file, 'apply'), 'show');
   try {
     const t = s.topology;
     const rows: Row[] = [];
@@ -40,6 +51,8 @@ export async function showCommand(file: string, opts: ShowOptions): Promise<void
         interface: l.ifname,
         kind: l.kind ?? 'device',
         state: l.up ? 'up' : 'down',
+        operstate: l.operstate ?? 'UNKNOWN',
+        carrier: !l.noCarrier,
         mtu: l.mtu,
         mac: l.mac,
         addresses: l.addresses.filter((a) => a.scope !== 'host').map((a) => a.cidr),
@@ -76,7 +89,7 @@ export async function showCommand(file: string, opts: ShowOptions): Promise<void
       process.stdout.write(`${t.name}: nothing of this topology exists on the kernel (run "tsnet apply ${file}")\n`);
       return;
     }
-    const ifHead = [...(multiHost ? ['HOST'] : []), 'SANDBOX', 'NETNS', 'INTERFACE', 'KIND', 'STATE', 'MTU', 'ADDRESSES', 'MAC'];
+    const ifHead = [...(multiHost ? ['HOST'] : []), 'SANDBOX', 'NETNS', 'INTERFACE', 'KIND', 'STATE', 'OPERSTATE', 'MTU', 'ADDRESSES', 'MAC'];
     const ifBody = rows.map((r) => [
       ...(multiHost ? [r.host] : []),
       r.sandbox,
@@ -84,6 +97,7 @@ export async function showCommand(file: string, opts: ShowOptions): Promise<void
       r.master ? `${r.interface} (on ${r.master})` : r.interface,
       r.kind,
       r.state === 'up' ? r.state : p.red(r.state),
+      r.state === 'up' && !working(r) ? p.red(operText(r)) : operText(r),
       String(r.mtu),
       r.addresses.join(' ') || '-',
       r.mac,
