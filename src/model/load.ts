@@ -1,13 +1,16 @@
 // Loading a topology: text -> YAML (syntax) -> schema -> semantic rules -> normalize.
 // Every stage adds diagnostics; all of them are returned together, none is thrown.
 import { readFile } from 'node:fs/promises';
-import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js';
+import { collapseRepeats, hasErrors, sortDiagnostics as sortOnly, type Diagnostic } from './diagnostics.js';
 import { normalize, type Held } from './normalize.js';
 import { prepare, type Prepared } from './prepare.js';
 import { runRules } from './rules.js';
 import { checkSchema } from './schema-check.js';
 import { SourceFile } from './source.js';
 import type { Topology, TopologyFile } from './types.js';
+
+/** Sorted, with repeats at one place folded into one (an alias reached by many errors). */
+const sortDiagnostics = (diags: Diagnostic[]): Diagnostic[] => sortOnly(collapseRepeats(diags));
 
 export interface LoadResult {
   source: SourceFile;

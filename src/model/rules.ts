@@ -14,7 +14,7 @@ import {
   parseIp,
   type Cidr,
 } from './addresses.js';
-import { nearest, type Diagnostic } from './diagnostics.js';
+import { collector, nearest, type Diagnostic } from './diagnostics.js';
 import { kernelNameProblem } from './names.js';
 import { asList, networkHosts, type Prepared, type PreparedNetwork, type PreparedSandbox } from './prepare.js';
 import { pathToPointer, type PathSegment, type SourceFile } from './source.js';
@@ -34,14 +34,17 @@ interface Extra {
 export type Rule = (p: Prepared, r: Reporter) => void;
 
 export function makeReporter(source: SourceFile, out: Diagnostic[]): Reporter {
+  const { add, repeat } = collector(out); // one per place: what an alias repeats is counted, not repeated
   const push = (severity: 'error' | 'warning') => (code: string, message: string, path: PathSegment[], extra: Extra = {}) => {
     const span = source.locate(path, extra.key ? 'key' : 'value');
-    out.push({
+    const pointer = pathToPointer(path);
+    if (repeat({ file: source.file, severity, code, message, path: pointer, ...(span ? { start: span.start } : {}) })) return;
+    add({
       severity,
       code,
       message,
       file: source.file,
-      path: pathToPointer(path),
+      path: pointer,
       ...(extra.resource ? { resource: extra.resource } : {}),
       ...(span ? { start: span.start, end: span.end } : {}),
       ...(extra.hint ? { hint: extra.hint } : {}),
@@ -347,17 +350,24 @@ export const subnetOverlap: Rule = (p, r) => {
 // ---------------------------------------------------------------- sandboxes and endpoints
 
 export const endpointNetwork: Rule = (p, r) => {
+  // One hint per unknown name: an anchor can repeat one name 100,000 times.
+  const hints = new Map<string, string>();
+  const hintFor = (n: string): string => {
+    let hint = hints.get(n);
+    if (hint === undefined) {
+      const suggestion = nearest(n, p.networks.keys());
+      hint = suggestion ? `did you mean "${suggestion}"?` : p.networks.size ? `declared networks: ${[...p.networks.keys()].join(', ')}` : 'declare it under "networks:"';
+      hints.set(n, hint);
+    }
+    return hint;
+  };
   for (const sb of p.sandboxes.values()) {
     const joined = new Map<string, string>();
     for (const ep of sb.endpoints) {
       const n = ep.raw.network;
       if (!p.networks.has(n) && !p.broken.networks.has(n)) {
         if (p.broken.sections.networks) continue; // the networks did not parse: any name may be right
-        const suggestion = nearest(n, [...p.networks.keys()]);
-        r.error('unknown-network', `${ep.address} joins network "${n}", which is not declared`, [...ep.path, 'network'], {
-          resource: ep.address,
-          hint: suggestion ? `did you mean "${suggestion}"?` : p.networks.size ? `declared networks: ${[...p.networks.keys()].join(', ')}` : 'declare it under "networks:"',
-        });
+        r.error('unknown-network', `${ep.address} joins network "${n}", which is not declared`, [...ep.path, 'network'], { resource: ep.address, hint: hintFor(n) });
       } else if (joined.has(n)) {
         r.error('duplicate-join', `sandbox "${sb.name}" joins network "${n}" twice (${joined.get(n)} and ${ep.address})`, [...ep.path, 'network'], { resource: ep.address });
       } else joined.set(n, ep.address);
