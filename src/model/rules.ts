@@ -18,6 +18,7 @@ import { collector, nearest, type Diagnostic } from './diagnostics.js';
 import { kernelNameProblem } from './names.js';
 import { asList, networkHosts, type Prepared, type PreparedNetwork, type PreparedSandbox } from './prepare.js';
 import { pathToPointer, type PathSegment, type SourceFile } from './source.js';
+import type { Family } from './types.js';
 
 export interface Reporter {
   error(code: string, message: string, path: PathSegment[], extra?: Extra): void;
@@ -125,6 +126,7 @@ const SPECIAL_RANGES = [
   ['127.0.0.0/8', 'loopback'],
   ['224.0.0.0/4', 'multicast'],
   ['240.0.0.0/4', 'reserved, with the broadcast address'],
+  ['169.254.0.0/16', 'link-local'],
   ['::/127', 'the unspecified and loopback addresses'],
   ['fe80::/10', 'link-local'],
   ['ff00::/8', 'multicast'],
@@ -151,8 +153,9 @@ export const networkSubnets: Rule = (p, r) => {
         r.error('subnet-reserved', `subnet ${text} overlaps ${formatCidr(special.cidr)} (${special.what}), which no network can use`, path, { resource: res });
         return;
       }
-      if (cidr.family === 4 && cidr.prefixLength > 30) {
-        r.error('subnet-too-small', `subnet ${text} is too small: a network needs room for a gateway and endpoints (at most /30)`, path, { resource: res });
+      const longest = longestPrefix(cidr.family, { gateway: needsGateway(net) });
+      if (cidr.prefixLength > longest) {
+        r.error('subnet-too-small', `subnet ${text} is too small: ${needsGateway(net) ? `network "${net.name}" needs room for a gateway and endpoints` : 'a link needs room for its two ends'} (at most /${longest})`, path, { resource: res });
       }
       const other = families.get(cidr.family);
       if (other) {
@@ -172,6 +175,23 @@ export const networkSubnets: Rule = (p, r) => {
     checkInSubnets(r, net, 'reserved', res);
   }
 };
+
+/**
+ * Whether the network's driver puts a gateway in its subnet: on the bridge, the LAN's router
+ * (macvlan), the first address kept free (overlay). Every driver does today; one that links two
+ * ends without a gateway would not, and may then use /31 and /127.
+ */
+export const needsGateway = (_net: PreparedNetwork): boolean => true;
+
+/**
+ * The longest prefix a subnet may have. With a gateway: room for it and one endpoint beside
+ * IPv4's network and broadcast addresses or IPv6's Subnet-Router anycast (/30, /126; a /128
+ * would put the default gateway outside the subnet). Without: the two ends of a
+ * point-to-point link (RFC 3021, RFC 6164: /31, /127).
+ */
+export function longestPrefix(family: Family, { gateway }: { gateway: boolean }): number {
+  return family === 4 ? (gateway ? 30 : 31) : gateway ? 126 : 127;
+}
 
 /** gateway, ipRange and reserved: each parseable and inside one of the network's subnets. */
 function checkInSubnets(r: Reporter, net: PreparedNetwork, field: 'gateway' | 'ipRange' | 'reserved', res: string): void {
