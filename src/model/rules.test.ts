@@ -30,6 +30,7 @@ import {
   type Rule,
 } from './rules.js';
 import { checkSchema } from './schema-check.js';
+import { sysctlKeys, sysctlValues } from './sysctls.js';
 import { SourceFile } from './source.js';
 import type { TopologyFile } from './types.js';
 
@@ -574,6 +575,7 @@ describe('RULES', () => {
       hostAddresses, sandboxHost, networkSubnets, mtuRange, macvlanParent, macvlanPassthru, overlayVni, overlayUnderlay,
       localScope, subnetOverlap, endpointNetwork, endpointAddresses, duplicateInterface, modeContents, containerTarget,
       routeVia, kernelNames, macAddresses, sysctlConflicts,
+      sysctlKeys, sysctlValues,
     ];
     expect(new Set(RULES).size).toBe(RULES.length);
     expect([...RULES].sort()).toEqual([...all].sort());

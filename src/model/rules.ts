@@ -18,6 +18,7 @@ import { collector, nearest, type Diagnostic } from './diagnostics.js';
 import { kernelNameProblem } from './names.js';
 import { asList, networkHosts, type Prepared, type PreparedNetwork, type PreparedSandbox } from './prepare.js';
 import { pathToPointer, type PathSegment, type SourceFile } from './source.js';
+import { sysctlKeys, sysctlValues } from './sysctls.js';
 import type { Family } from './types.js';
 
 export interface Reporter {
@@ -712,6 +713,8 @@ export const RULES: readonly Rule[] = [
   kernelNames,
   macAddresses,
   sysctlConflicts,
+  sysctlKeys,
+  sysctlValues,
 ];
 
 export function runRules(p: Prepared, source: SourceFile, rules: readonly Rule[] = RULES): Diagnostic[] {

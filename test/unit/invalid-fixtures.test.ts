@@ -113,6 +113,7 @@ describe('invalid fixtures', () => {
       'mtu-range', 'bad-mac', 'duplicate-mac',
       'unknown-host', 'host-required', 'duplicate-local-host', 'duplicate-host-netns', 'duplicate-underlay',
       'duplicate-kernel-name', 'pool-exhausted', 'no-free-subnet',
+      'subnet-reserved', 'duplicate-sysctl', 'bad-sysctl-value',
     ];
     expect(all.filter((c) => !codes.has(c))).toEqual([]);
   });
