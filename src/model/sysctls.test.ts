@@ -86,12 +86,16 @@ describe('sysctlValues', () => {
     expect(diags.map((d) => `${d.code} ${d.path} ${d.hint ?? ''}`)).toEqual([
       'bad-sysctl-value /sandboxes/r/sysctls/net.ipv4.ip_forward write 1 (or true)',
       'bad-sysctl-value /sandboxes/r/sysctls/net.ipv4.conf.all.forwarding write 0 (or false)',
-      expect.stringMatching(/^bad-sysctl-value \/sandboxes\/r\/sysctls\/net.core.somaxconn /),
-      expect.stringMatching(/^bad-sysctl-value \/sandboxes\/r\/sysctls\/net.ipv4.tcp_ecn /),
+      'bad-sysctl-value /sandboxes/r/sysctls/net.core.somaxconn write a whole number',
+      'bad-sysctl-value /sandboxes/r/sysctls/net.ipv4.tcp_ecn give a value, or leave the key out',
       expect.stringMatching(/^bad-sysctl-value \/sandboxes\/r\/sysctls\/net.ipv4.tcp_congestion_control /),
     ]);
     expect(diags[0]!.message).toBe('net.ipv4.ip_forward of sandbox "r" is "yes": not a number, and this sysctl takes an integer (true and false mean 1 and 0) or integers separated by spaces');
     expect(diags[2]!.message).toBe('net.core.somaxconn of sandbox "r" is 1.5: not a whole number');
+    expect(diags[1]!.hint).toBe('write 0 (or false)');
+    expect(run(sysctlValues, { r: { sysctls: { 'net.ipv4.conf.all.rp_filter': 'strict' } } })[0]!.hint).toBe(
+      'only these take words: net.ipv4.tcp_congestion_control, net.ipv4.tcp_allowed_congestion_control, net.ipv4.tcp_fastopen_key, net.ipv4.ip_local_reserved_ports, net.ipv6.conf.<interface>.stable_secret, net.mptcp.scheduler, net.mptcp.path_manager',
+    );
     expect(sysctlValueProblem('net.ipv4.ip_local_port_range', '32768-60999')).toBeDefined();
     expect(sysctlValueProblem('net.ipv4.conf.eth0.stable_secret', 'x')).toBeDefined();
   });

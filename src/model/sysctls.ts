@@ -28,13 +28,14 @@ export const canonicalKey = (key: string): string => sysctlPath(key).replace(/\/
  * Namespaced net sysctls whose value is a word or a list that is not all integers. Every other
  * one takes an integer, or integers separated by spaces (ip_local_port_range, tcp_rmem).
  */
-export const STRING_SYSCTLS: readonly RegExp[] = [
-  /^net\.ipv4\.tcp_congestion_control$/, // "cubic", "bbr"
-  /^net\.ipv4\.tcp_allowed_congestion_control$/, // "reno cubic"
-  /^net\.ipv4\.tcp_fastopen_key$/, // hex words separated by "-" and ","
-  /^net\.ipv4\.ip_local_reserved_ports$/, // "8080,9000-9100"
-  /^net\.ipv6\.conf\.[^.]+\.stable_secret$/, // an IPv6 address
-  /^net\.mptcp\.(scheduler|path_manager)$/, // "default", "kernel"
+export const STRING_SYSCTLS: readonly { name: string; pattern: RegExp }[] = [
+  { name: 'net.ipv4.tcp_congestion_control', pattern: /^net\.ipv4\.tcp_congestion_control$/ }, // "cubic", "bbr"
+  { name: 'net.ipv4.tcp_allowed_congestion_control', pattern: /^net\.ipv4\.tcp_allowed_congestion_control$/ }, // "reno cubic"
+  { name: 'net.ipv4.tcp_fastopen_key', pattern: /^net\.ipv4\.tcp_fastopen_key$/ }, // hex words
+  { name: 'net.ipv4.ip_local_reserved_ports', pattern: /^net\.ipv4\.ip_local_reserved_ports$/ }, // "8080,9000-9100"
+  { name: 'net.ipv6.conf.<interface>.stable_secret', pattern: /^net\.ipv6\.conf\.[^.]+\.stable_secret$/ }, // an IPv6 address
+  { name: 'net.mptcp.scheduler', pattern: /^net\.mptcp\.scheduler$/ },
+  { name: 'net.mptcp.path_manager', pattern: /^net\.mptcp\.path_manager$/ },
 ];
 
 /** An integer (decimal or 0x hex, as the kernel parses them), or several separated by whitespace. */
@@ -46,7 +47,7 @@ export function sysctlValueProblem(key: string, value: unknown): string | undefi
   if (typeof value === 'number') return Number.isInteger(value) ? undefined : 'not a whole number';
   if (typeof value !== 'string') return undefined; // the schema said so
   if (value.trim() === '') return 'empty';
-  if (INTEGERS.test(value) || STRING_SYSCTLS.some((re) => re.test(canonicalKey(key)))) return undefined;
+  if (INTEGERS.test(value) || STRING_SYSCTLS.some((s) => s.pattern.test(canonicalKey(key)))) return undefined;
   return 'not a number, and this sysctl takes an integer (true and false mean 1 and 0) or integers separated by spaces';
 }
 
@@ -54,9 +55,11 @@ const YES = /^(yes|on|y|enable|enabled)$/i;
 const NO = /^(no|off|n|disable|disabled)$/i;
 
 function valueHint(value: unknown): string {
+  if (typeof value === 'number') return 'write a whole number';
+  if (typeof value === 'string' && value.trim() === '') return 'give a value, or leave the key out';
   if (typeof value === 'string' && YES.test(value.trim())) return 'write 1 (or true)';
   if (typeof value === 'string' && NO.test(value.trim())) return 'write 0 (or false)';
-  return `words are taken only by sysctls that read them (${STRING_SYSCTLS.length} known: tcp_congestion_control and the like)`;
+  return `only these take words: ${STRING_SYSCTLS.map((s) => s.name).join(', ')}`;
 }
 
 /** Sandboxes whose sysctls tsnet would set (the others are refused for having any). */
