@@ -68,13 +68,13 @@ export class SourceFile {
     const deep = tooDeep(tokens);
     if (deep !== undefined) {
       this.syntax.push(
-        this.error('yaml-syntax', `the YAML nests deeper than ${MAX_DEPTH} levels here; a topology needs 6`, deep, deep + 1, 'close the brackets you opened'),
+        this.error('yaml-syntax', `the YAML nests deeper than ${MAX_DEPTH} levels here; a topology needs 6`, deep, deep + 1),
       );
       return [];
     }
     // yaml's own uniqueKeys check compares every key with every other (quadratic: seconds for a
     // map of 10,000 sandboxes); duplicateKeys() below does it with a set.
-    const composer = new Composer({ prettyErrors: false, uniqueKeys: false, stringKeys: true });
+    const composer = new Composer({ uniqueKeys: false, stringKeys: true });
     return Array.from(composer.compose(tokens));
   }
 
@@ -106,13 +106,13 @@ export class SourceFile {
   /** A yaml parse error as a diagnostic, pointing at the opening quote or bracket when one is left open. */
   private yamlError(doc: Document, err: YAMLError, { exact }: { exact: boolean }): Diagnostic {
     const [startOffset, endOffset] = err.pos;
-    if (!exact) return this.error('yaml-syntax', firstLine(err.message), startOffset, endOffset);
     if (err.code === 'NON_STRING_KEY') {
       // stringKeys: a key that is a list, a mapping, an alias or a tagged value.
-      const key = this.nodeAt(doc, (n, isKey) => isKey && n.range?.[0] === startOffset);
-      const what = !key ? 'something else' : isMap(key) ? 'a mapping' : isSeq(key) ? 'a list' : isAlias(key) ? 'an alias' : 'a tagged value';
+      const key = exact ? this.nodeAt(doc, (n, isKey) => isKey && n.range?.[0] === startOffset) : undefined;
+      const what = !key ? 'a list, mapping, alias or tagged value' : isMap(key) ? 'a mapping' : isSeq(key) ? 'a list' : isAlias(key) ? 'an alias' : 'a tagged value';
       return this.error('bad-type', `a key must be a plain name, not ${what}`, startOffset, key?.range?.[1] ?? endOffset);
     }
+    if (!exact) return this.error('yaml-syntax', firstLine(err.message), startOffset, endOffset);
     if (err.code === 'DUPLICATE_KEY') {
       const key = this.nodeAt(doc, (n, isKey) => isKey && n.range?.[0] === startOffset);
       const name = key && isScalar(key) ? String(key.value) : undefined;
