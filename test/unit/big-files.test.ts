@@ -29,6 +29,24 @@ describe('an anchor of 10,000 endpoints used 99 times (a 270 KB file)', () => {
   }, 60_000);
 });
 
+describe('a small anchor used 300 times', () => {
+  it('is a valid topology (yaml refused it for "too many aliases": counting aliases, not what they expand to)', () => {
+    const text = [
+      'version: 1',
+      'name: many',
+      'networks:',
+      '  n: {driver: bridge, subnet: 198.18.0.0/16}',
+      'sandboxes:',
+      '  s0: {endpoints: &ep [{network: n}], sysctls: &fwd {net.ipv4.ip_forward: 1}}',
+      ...Array.from({ length: 300 }, (_, i) => `  s${i + 1}: {endpoints: *ep, sysctls: *fwd}`),
+    ].join('\n');
+    const r = loadText('many.yaml', text);
+    expect(r.diagnostics).toEqual([]);
+    expect(r.topology?.sandboxes.size).toBe(301);
+    expect(r.topology?.sandboxes.get('s300')?.sysctls).toEqual({ 'net.ipv4.ip_forward': '1' });
+  });
+});
+
 describe('an anchor of 10,000 endpoints used 30 times (under the limit)', () => {
   it('reports each error once per place: 10,000 in the anchor, one per alias with a count, within seconds', () => {
     const started = Date.now();
