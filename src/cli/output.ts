@@ -1,6 +1,6 @@
 // Terminal manners: colour only on a terminal and never with NO_COLOR; errors on stderr.
 import type { Diagnostic } from '../model/diagnostics.js';
-import { formatDiagnostic } from '../model/diagnostics.js';
+import { count, formatDiagnostic, SourceLines } from '../model/diagnostics.js';
 
 export const JSON_FORMAT_VERSION = '1.2';
 
@@ -24,13 +24,25 @@ export function painter(enabled: boolean): Painter {
   return { bold: wrap('1'), dim: wrap('2'), green: wrap('32'), yellow: wrap('33'), red: wrap('31'), cyan: wrap('36') };
 }
 
-export function printDiagnostics(diags: readonly Diagnostic[], sources: ReadonlyMap<string, string>): void {
+/** Diagnostics printed in full; the rest are counted (--json lists them all). */
+export const MAX_PRINTED = 100;
+
+export function printDiagnostics(diags: readonly Diagnostic[], sources: ReadonlyMap<string, string>, { limit = MAX_PRINTED }: { limit?: number } = {}): void {
   const color = useColor(process.stderr);
-  for (const d of diags) process.stderr.write(`${formatDiagnostic(d, sources.get(d.file), color)}\n\n`);
+  // Each file's lines are indexed once, however many diagnostics point into it.
+  const lines = new Map<string, SourceLines>();
+  const linesOf = (file: string) => {
+    const text = sources.get(file);
+    if (text === undefined) return undefined;
+    if (!lines.has(file)) lines.set(file, new SourceLines(text));
+    return lines.get(file);
+  };
+  for (const d of diags.slice(0, limit)) process.stderr.write(`${formatDiagnostic(d, linesOf(d.file), color)}\n\n`);
+  if (diags.length > limit) process.stderr.write(`... and ${count(diags.length - limit)} more not shown (--json lists every one)\n\n`);
   const errors = diags.filter((d) => d.severity === 'error').length;
   const warnings = diags.length - errors;
   if (diags.length) {
-    const parts = [errors && `${errors} error${errors === 1 ? '' : 's'}`, warnings && `${warnings} warning${warnings === 1 ? '' : 's'}`].filter(Boolean);
+    const parts = [errors && `${count(errors)} error${errors === 1 ? '' : 's'}`, warnings && `${count(warnings)} warning${warnings === 1 ? '' : 's'}`].filter(Boolean);
     process.stderr.write(`${parts.join(', ')}\n`);
   }
 }

@@ -1,13 +1,16 @@
 // Loading a topology: text -> YAML (syntax) -> schema -> semantic rules -> normalize.
 // Every stage adds diagnostics; all of them are returned together, none is thrown.
 import { readFile } from 'node:fs/promises';
-import { hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js';
+import { collapseRepeats, hasErrors, sortDiagnostics, type Diagnostic } from './diagnostics.js';
 import { normalize, type Held } from './normalize.js';
 import { prepare, type Prepared } from './prepare.js';
 import { runRules } from './rules.js';
 import { checkSchema } from './schema-check.js';
 import { SourceFile } from './source.js';
 import type { Topology, TopologyFile } from './types.js';
+
+/** Sorted, with repeats at one place folded into one (an alias reached by many errors). */
+const ordered = (diags: Diagnostic[]): Diagnostic[] => sortDiagnostics(collapseRepeats(diags));
 
 export interface LoadResult {
   source: SourceFile;
@@ -23,7 +26,7 @@ export interface LoadResult {
 /** Checks and normalizes topology text. `held` is what the kernel holds now (empty for validate). */
 export function loadText(file: string, text: string, held: Held = {}): LoadResult {
   const source = new SourceFile(file, text);
-  if (source.syntax.length) return { source, diagnostics: sortDiagnostics(source.syntax) };
+  if (source.syntax.length) return { source, diagnostics: ordered(source.syntax) };
   const data = source.toJS();
   const saved = savedPlanOf(data);
   if (saved !== undefined) {
@@ -44,9 +47,9 @@ export function loadText(file: string, text: string, held: Held = {}): LoadResul
   const schema = checkSchema(source, data);
   const prepared = prepare(data as TopologyFile, schema.brokenPaths);
   const diagnostics = [...schema.diagnostics, ...runRules(prepared, source)];
-  if (hasErrors(diagnostics)) return { source, diagnostics: sortDiagnostics(diagnostics) };
+  if (hasErrors(diagnostics)) return { source, diagnostics: ordered(diagnostics) };
   const normalized = normalize(prepared, source, held);
-  const all = sortDiagnostics([...diagnostics, ...normalized.diagnostics]);
+  const all = ordered([...diagnostics, ...normalized.diagnostics]);
   return {
     source,
     prepared,
@@ -84,7 +87,7 @@ export async function loadFile(file: string, held: Held = {}): Promise<LoadResul
 export function renormalize(result: LoadResult, held: Held): LoadResult {
   if (!result.prepared) return result;
   const normalized = normalize(result.prepared, result.source, held);
-  const diagnostics = sortDiagnostics([...result.diagnostics.filter((d) => d.severity !== 'error'), ...normalized.diagnostics]);
+  const diagnostics = ordered([...result.diagnostics.filter((d) => d.severity !== 'error'), ...normalized.diagnostics]);
   const { topology: _old, ...rest } = result;
   return { ...rest, diagnostics, ...(normalized.topology && !hasErrors(diagnostics) ? { topology: normalized.topology } : {}) };
 }

@@ -13,6 +13,7 @@ import {
   hostAddresses,
   kernelNames,
   localScope,
+  longestPrefix,
   macAddresses,
   macvlanParent,
   macvlanPassthru,
@@ -29,6 +30,7 @@ import {
   type Rule,
 } from './rules.js';
 import { checkSchema } from './schema-check.js';
+import { sysctlKeys, sysctlValues } from './sysctls.js';
 import { SourceFile } from './source.js';
 import type { TopologyFile } from './types.js';
 
@@ -126,10 +128,10 @@ describe('networkSubnets', () => {
   });
 
   it('refuses subnets that overlap ranges no network can use, and only those', () => {
-    for (const subnet of ['0.0.0.0/0', '0.1.0.0/16', '127.0.0.0/8', '224.0.0.0/24', '240.0.0.0/24', '255.255.255.0/24', '::/0', 'fe80::/64', 'ff02::/16']) {
+    for (const subnet of ['0.0.0.0/0', '0.1.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '169.254.7.0/24', '169.0.0.0/8', '224.0.0.0/24', '240.0.0.0/24', '255.255.255.0/24', '::/0', 'fe80::/64', 'ff02::/16']) {
       expect(found(networkSubnets, { networks: { n: bridge(subnet) } }), subnet).toEqual(['subnet-reserved /networks/n/subnet']);
     }
-    for (const subnet of ['1.0.0.0/8', '126.255.255.0/24', '128.0.0.0/16', '223.255.255.0/24', '2001:db8::/64', 'fd00::/8', 'fec0::/10']) {
+    for (const subnet of ['1.0.0.0/8', '126.255.255.0/24', '128.0.0.0/16', '169.253.0.0/16', '169.255.0.0/16', '223.255.255.0/24', '2001:db8::/64', 'fd00::/8', 'fec0::/10']) {
       expect(found(networkSubnets, { networks: { n: bridge(subnet) } }), subnet).toEqual([]);
     }
   });
@@ -139,7 +141,24 @@ describe('networkSubnets', () => {
     expect(run(networkSubnets, { networks: { a: bridge('198.18.0.5/24') } })[0]?.hint).toBe('did you mean "198.18.0.0/24"?');
     expect(found(networkSubnets, { networks: { a: bridge('198.18.0.0/31') } })).toEqual(['subnet-too-small /networks/a/subnet']);
     expect(found(networkSubnets, { networks: { a: bridge('198.18.0.0/30') } })).toEqual([]);
+    expect(found(networkSubnets, { networks: { a: bridge('198.18.0.1/32') } })).toEqual(['subnet-too-small /networks/a/subnet']);
     expect(found(networkSubnets, { networks: { a: bridge(['198.18.0.0/24', '198.18.1.0/24']) } })).toEqual(['duplicate-family /networks/a/subnet/1']);
+  });
+
+  it('refuses IPv6 subnets with no room for a gateway and an endpoint: /127 and /128 (the default gateway of a /128 is outside it)', () => {
+    for (const subnet of ['2001:db8::1/128', '2001:db8::/127'])
+      expect(run(networkSubnets, { networks: { a: bridge(subnet) } }).map((d) => `${d.code} ${d.message}`), subnet).toEqual([
+        `subnet-too-small subnet ${subnet} is too small: network "a" needs room for a gateway and endpoints (at most /126)`,
+      ]);
+    expect(found(networkSubnets, { networks: { a: bridge(['198.18.0.0/24', '2001:db8::1/128']) } })).toEqual(['subnet-too-small /networks/a/subnet/1']);
+    expect(found(networkSubnets, { networks: { a: bridge('2001:db8::/126') } })).toEqual([]);
+    for (const driver of [macvlan({ subnet: '2001:db8::1/128' }), overlay(1, '2001:db8::1/128')])
+      expect(found(networkSubnets, { networks: { a: driver } }), driver.driver).toEqual(['subnet-too-small /networks/a/subnet']);
+  });
+
+  it('sizes subnets by whether the network needs a gateway: without one, the two ends of a link fit a /31 or /127', () => {
+    expect([longestPrefix(4, { gateway: true }), longestPrefix(6, { gateway: true })]).toEqual([30, 126]);
+    expect([longestPrefix(4, { gateway: false }), longestPrefix(6, { gateway: false })]).toEqual([31, 127]);
   });
 
   it('requires a subnet for macvlan and overlay networks, but not for bridges', () => {
@@ -556,6 +575,7 @@ describe('RULES', () => {
       hostAddresses, sandboxHost, networkSubnets, mtuRange, macvlanParent, macvlanPassthru, overlayVni, overlayUnderlay,
       localScope, subnetOverlap, endpointNetwork, endpointAddresses, duplicateInterface, modeContents, containerTarget,
       routeVia, kernelNames, macAddresses, sysctlConflicts,
+      sysctlKeys, sysctlValues,
     ];
     expect(new Set(RULES).size).toBe(RULES.length);
     expect([...RULES].sort()).toEqual([...all].sort());

@@ -14,10 +14,12 @@ import {
   parseIp,
   type Cidr,
 } from './addresses.js';
-import { nearest, type Diagnostic } from './diagnostics.js';
+import { collector, nearest, type Diagnostic } from './diagnostics.js';
 import { kernelNameProblem } from './names.js';
 import { asList, networkHosts, type Prepared, type PreparedNetwork, type PreparedSandbox } from './prepare.js';
 import { pathToPointer, type PathSegment, type SourceFile } from './source.js';
+import { sysctlKeys, sysctlValues } from './sysctls.js';
+import type { Family } from './types.js';
 
 export interface Reporter {
   error(code: string, message: string, path: PathSegment[], extra?: Extra): void;
@@ -34,14 +36,17 @@ interface Extra {
 export type Rule = (p: Prepared, r: Reporter) => void;
 
 export function makeReporter(source: SourceFile, out: Diagnostic[]): Reporter {
+  const { add, repeat } = collector(out); // one per place: what an alias repeats is counted, not repeated
   const push = (severity: 'error' | 'warning') => (code: string, message: string, path: PathSegment[], extra: Extra = {}) => {
     const span = source.locate(path, extra.key ? 'key' : 'value');
-    out.push({
+    const pointer = pathToPointer(path);
+    if (repeat({ file: source.file, severity, code, message, path: pointer, ...(span ? { start: span.start } : {}) })) return;
+    add({
       severity,
       code,
       message,
       file: source.file,
-      path: pathToPointer(path),
+      path: pointer,
       ...(extra.resource ? { resource: extra.resource } : {}),
       ...(span ? { start: span.start, end: span.end } : {}),
       ...(extra.hint ? { hint: extra.hint } : {}),
@@ -122,6 +127,7 @@ const SPECIAL_RANGES = [
   ['127.0.0.0/8', 'loopback'],
   ['224.0.0.0/4', 'multicast'],
   ['240.0.0.0/4', 'reserved, with the broadcast address'],
+  ['169.254.0.0/16', 'link-local'],
   ['::/127', 'the unspecified and loopback addresses'],
   ['fe80::/10', 'link-local'],
   ['ff00::/8', 'multicast'],
@@ -148,8 +154,9 @@ export const networkSubnets: Rule = (p, r) => {
         r.error('subnet-reserved', `subnet ${text} overlaps ${formatCidr(special.cidr)} (${special.what}), which no network can use`, path, { resource: res });
         return;
       }
-      if (cidr.family === 4 && cidr.prefixLength > 30) {
-        r.error('subnet-too-small', `subnet ${text} is too small: a network needs room for a gateway and endpoints (at most /30)`, path, { resource: res });
+      const longest = longestPrefix(cidr.family, { gateway: needsGateway(net) });
+      if (cidr.prefixLength > longest) {
+        r.error('subnet-too-small', `subnet ${text} is too small: ${needsGateway(net) ? `network "${net.name}" needs room for a gateway and endpoints` : 'a link needs room for its two ends'} (at most /${longest})`, path, { resource: res });
       }
       const other = families.get(cidr.family);
       if (other) {
@@ -169,6 +176,23 @@ export const networkSubnets: Rule = (p, r) => {
     checkInSubnets(r, net, 'reserved', res);
   }
 };
+
+/**
+ * Whether the network's driver puts a gateway in its subnet: on the bridge, the LAN's router
+ * (macvlan), the first address kept free (overlay). Every driver does today; one that links two
+ * ends without a gateway would not, and may then use /31 and /127.
+ */
+export const needsGateway = (_net: PreparedNetwork): boolean => true;
+
+/**
+ * The longest prefix a subnet may have. With a gateway: room for it and one endpoint beside
+ * IPv4's network and broadcast addresses or IPv6's Subnet-Router anycast (/30, /126; a /128
+ * would put the default gateway outside the subnet). Without: the two ends of a
+ * point-to-point link (RFC 3021, RFC 6164: /31, /127).
+ */
+export function longestPrefix(family: Family, { gateway }: { gateway: boolean }): number {
+  return family === 4 ? (gateway ? 30 : 31) : gateway ? 126 : 127;
+}
 
 /** gateway, ipRange and reserved: each parseable and inside one of the network's subnets. */
 function checkInSubnets(r: Reporter, net: PreparedNetwork, field: 'gateway' | 'ipRange' | 'reserved', res: string): void {
@@ -347,17 +371,24 @@ export const subnetOverlap: Rule = (p, r) => {
 // ---------------------------------------------------------------- sandboxes and endpoints
 
 export const endpointNetwork: Rule = (p, r) => {
+  // One hint per unknown name: an anchor can repeat one name 100,000 times.
+  const hints = new Map<string, string>();
+  const hintFor = (n: string): string => {
+    let hint = hints.get(n);
+    if (hint === undefined) {
+      const suggestion = nearest(n, p.networks.keys());
+      hint = suggestion ? `did you mean "${suggestion}"?` : p.networks.size ? `declared networks: ${[...p.networks.keys()].join(', ')}` : 'declare it under "networks:"';
+      hints.set(n, hint);
+    }
+    return hint;
+  };
   for (const sb of p.sandboxes.values()) {
     const joined = new Map<string, string>();
     for (const ep of sb.endpoints) {
       const n = ep.raw.network;
       if (!p.networks.has(n) && !p.broken.networks.has(n)) {
         if (p.broken.sections.networks) continue; // the networks did not parse: any name may be right
-        const suggestion = nearest(n, [...p.networks.keys()]);
-        r.error('unknown-network', `${ep.address} joins network "${n}", which is not declared`, [...ep.path, 'network'], {
-          resource: ep.address,
-          hint: suggestion ? `did you mean "${suggestion}"?` : p.networks.size ? `declared networks: ${[...p.networks.keys()].join(', ')}` : 'declare it under "networks:"',
-        });
+        r.error('unknown-network', `${ep.address} joins network "${n}", which is not declared`, [...ep.path, 'network'], { resource: ep.address, hint: hintFor(n) });
       } else if (joined.has(n)) {
         r.error('duplicate-join', `sandbox "${sb.name}" joins network "${n}" twice (${joined.get(n)} and ${ep.address})`, [...ep.path, 'network'], { resource: ep.address });
       } else joined.set(n, ep.address);
@@ -682,6 +713,8 @@ export const RULES: readonly Rule[] = [
   kernelNames,
   macAddresses,
   sysctlConflicts,
+  sysctlKeys,
+  sysctlValues,
 ];
 
 export function runRules(p: Prepared, source: SourceFile, rules: readonly Rule[] = RULES): Diagnostic[] {

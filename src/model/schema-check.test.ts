@@ -33,6 +33,30 @@ describe('checkSchema', () => {
     expect(one({ colour: 'blue' }).hint).toBe('known keys: version, name, hosts, networks, sandboxes');
   });
 
+  it('names a required key written with a trailing space at its own line, not as a missing key of its object', () => {
+    const text = 'version: 1\nname: t\nnetworks:\n  web:\n    subnet: 198.18.0.0/24\n    "driver ": bridge\n';
+    const { diagnostics } = check({}, text);
+    expect(diagnostics).toEqual([
+      expect.objectContaining({
+        code: 'unknown-key',
+        message: 'unknown key "driver " in network "web"',
+        path: '/networks/web/driver ',
+        start: { line: 6, col: 5 },
+        hint: 'did you mean "driver"? (the key has a trailing space)',
+      }),
+    ]);
+  });
+
+  it('says when spaces are all that tell an unknown key from a known one', () => {
+    const spaced = (key: string) => one({ networks: { web: { driver: 'bridge', [key]: '198.18.0.0/24' } } });
+    expect(spaced('subnet ').hint).toBe('did you mean "subnet"? (the key has a trailing space)');
+    expect(spaced(' subnet').hint).toBe('did you mean "subnet"? (the key has a leading space)');
+    expect(spaced('  subnet  ').hint).toBe('did you mean "subnet"? (the key has 2 leading spaces and 2 trailing spaces)');
+    // An endpoint's required key: reported once, at the key.
+    const d = one({ networks: { n: { driver: 'bridge' } }, sandboxes: { a: { endpoints: [{ 'network ': 'n' }] } } });
+    expect(d).toMatchObject({ code: 'unknown-key', path: '/sandboxes/a/endpoints/0/network ', hint: 'did you mean "network"? (the key has a trailing space)' });
+  });
+
   it('reports a missing key at the object that lacks it, once (not again as a discriminator error)', () => {
     const d = one({ networks: { web: { subnet: '198.18.0.0/24' } } });
     expect(d).toMatchObject({ code: 'missing-key', message: 'network "web" needs "driver"', start: { line: 4, col: 3 } });

@@ -162,6 +162,21 @@ function knownKeys(schema: unknown): string[] {
   return [];
 }
 
+/** A key of `obj` that is `wanted` but for spaces around it. */
+function spacedKey(obj: unknown, wanted: string): string | undefined {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return undefined;
+  return Object.keys(obj).find((k) => k !== wanted && k.trim() === wanted);
+}
+
+/** " (the key has a trailing space)" when spaces are all that tell `key` from `meant`. */
+function spaceNote(key: string, meant: string): string {
+  if (key === meant || key.trim() !== meant) return '';
+  const lead = key.length - key.trimStart().length;
+  const trail = key.length - key.trimEnd().length;
+  const what = (n: number, where: string) => (n === 1 ? `a ${where} space` : `${n} ${where} spaces`);
+  return ` (the key has ${lead && trail ? `${what(lead, 'leading')} and ${what(trail, 'trailing')}` : lead ? what(lead, 'leading') : what(trail, 'trailing')})`;
+}
+
 function patternMeaning(path: readonly PathSegment[], propertyName: boolean): { code: string; what: string } {
   const field = String(path[path.length - 1] ?? '');
   const [top] = path;
@@ -197,19 +212,22 @@ function toDiagnostic(source: SourceFile, data: unknown, e: ErrorObject): Diagno
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
-      const suggestion = suggestKey(key, knownKeys(e.parentSchema));
+      const known = knownKeys(e.parentSchema);
+      const suggestion = known.includes(key.trim()) ? key.trim() : suggestKey(key, known);
       return {
         ...base,
         code: 'unknown-key',
         message: `unknown key "${key}" in ${where}`,
         ...at([...path, key], 'key'),
-        hint: suggestion
-          ? `did you mean "${suggestion}"?`
-          : `known keys: ${knownKeys(e.parentSchema).join(', ')}`,
+        hint: suggestion ? `did you mean "${suggestion}"?${spaceNote(key, suggestion)}` : `known keys: ${known.join(', ')}`,
       };
     }
     case 'required': {
       const key = String((e.params as { missingProperty: string }).missingProperty);
+      // "driver " for "driver": name the key that is there, at its own line, rather than the one that is not.
+      const spaced = spacedKey(valueAt(data, path), key);
+      if (spaced !== undefined)
+        return { ...base, code: 'unknown-key', message: `unknown key "${spaced}" in ${where}`, ...at([...path, spaced], 'key'), hint: `did you mean "${key}"?${spaceNote(spaced, key)}` };
       return { ...base, code: 'missing-key', message: `${where} needs "${key}"`, ...at(path, 'key') };
     }
     case 'const': {

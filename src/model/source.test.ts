@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SourceFile, pathToPointer, pointerToPath } from './source.js';
+import { MAX_ALIAS_EXPANSION, MAX_DEPTH } from './yaml-limits.js';
 
 const TEXT = `version: 1
 name: lab
@@ -79,22 +80,85 @@ describe('SourceFile problems', () => {
     expect(problems('a: *later\nb: &later 1\n')).toMatchObject([{ code: 'yaml-syntax', line: 1, col: 4 }]);
   });
 
-  it('refuses an alias bomb instead of expanding or throwing', () => {
-    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]'].join('\n');
-    const src = new SourceFile('x.yaml', bomb);
-    expect(src.syntax.map((d) => d.code)).toEqual(['yaml-syntax']);
+  it('refuses an alias bomb at the alias where the expansion passes the limit, quickly', () => {
+    // "Billion laughs": nine levels of ten aliases each would expand to 10^9 nodes.
+    const levels = Array.from({ length: 9 }, (_, i) => {
+      const name = String.fromCharCode(97 + i);
+      const items = i === 0 ? 'x' : `*${String.fromCharCode(96 + i)}`;
+      return `${name}: &${name} [${Array(10).fill(items).join(', ')}]`;
+    });
+    const started = Date.now();
+    const src = new SourceFile('x.yaml', levels.join('\n'));
+    expect(Date.now() - started).toBeLessThan(5000);
+    // Levels a..e add 123,400 nodes; each *e adds 111,110 more: the 8th on line 6 passes 1,000,000.
+    expect(problems(levels.join('\n'))).toEqual([
+      {
+        code: 'yaml-aliases',
+        line: 6,
+        col: 8 + 4 * 7,
+        message: `the aliases up to "*e" expand to more than ${MAX_ALIAS_EXPANSION.toLocaleString('en-US')} nodes: the file would be enormous`,
+      },
+    ]);
     expect(src.toJS()).toBeNull();
   });
 
-  it('allows a few aliases', () => {
-    const src = new SourceFile('x.yaml', 'a: &a {x: 1}\nb: *a\n');
+  it('measures what aliases expand to, not how many there are: a small anchor used 300 times is fine', () => {
+    const text = ['ep: &ep [{network: n}]', ...Array.from({ length: 300 }, (_, i) => `s${i}: {endpoints: *ep}`)].join('\n');
+    const src = new SourceFile('x.yaml', text);
     expect(src.syntax).toEqual([]);
-    expect(src.toJS()).toEqual({ a: { x: 1 }, b: { x: 1 } });
+    const data = src.toJS() as Record<string, { endpoints: unknown }>;
+    expect(data.s299!.endpoints).toEqual([{ network: 'n' }]);
+    // Like yaml's own toJS: an alias is the anchor's value, not a copy.
+    expect(data.s299!.endpoints).toBe(data.ep);
+  });
+
+  it('refuses an alias inside its own anchor (a cycle)', () => {
+    expect(problems('a: &a {b: *a}\n')).toMatchObject([{ code: 'yaml-aliases', line: 1, col: 11, message: 'the alias "*a" is inside its own anchor: expanding it never ends' }]);
+    expect(problems('a: &a [1, [2, *a]]\n')).toMatchObject([{ code: 'yaml-aliases', line: 1, col: 15 }]);
+  });
+
+  it('refuses aliases that nest the data deeper than the limit, though each anchor is shallow', () => {
+    const deep = (n: number) => `${'['.repeat(n)}x${']'.repeat(n)}`;
+    const ok = `a: &a ${deep(40)}\nb: &b [${deep(40).replace('x', '*a')}]\n`;
+    expect(problems(ok)).toEqual([]);
+    const text = `${ok}c: [${deep(40).replace('x', '*b')}]\n`;
+    expect(problems(text)).toMatchObject([{ code: 'yaml-aliases', line: 3, col: 45, message: `the alias "*b" nests the data deeper than ${MAX_DEPTH} levels` }]);
+  });
+
+  it('refuses 100,000 nested "[" at the first level past the limit, quickly and without a stack overflow', () => {
+    const cases: [string, number][] = [
+      [`a: ${'['.repeat(100_000)}\n`, 3 + MAX_DEPTH], // the root mapping is the first level
+      [`a: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`, 3 + MAX_DEPTH],
+      [`${'- '.repeat(50_000)}x\n`, 2 * MAX_DEPTH + 1],
+    ];
+    for (const [text, col] of cases) {
+      const started = Date.now();
+      const found = problems(text);
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(found).toEqual([{ code: 'yaml-syntax', line: 1, col, message: `the YAML nests deeper than ${MAX_DEPTH} levels here; a topology needs 6` }]);
+    }
+    expect(problems(`a: ${'['.repeat(MAX_DEPTH - 1)}${']'.repeat(MAX_DEPTH - 1)}\n`)).toEqual([]);
+  }, 60_000);
+
+  it('keeps keys as written: "010" is not the number 10, "true" not a boolean', () => {
+    const src = new SourceFile('x.yaml', '010: a\n10: b\n0x1F: c\ntrue: d\n1e3: e\n~: f\n');
+    expect(src.syntax).toEqual([]);
+    expect(Object.keys(src.toJS() as object)).toEqual(['10', '010', '0x1F', 'true', '1e3', '~']);
+    expect(src.locate(['010'])?.start).toEqual({ line: 1, col: 6 });
+    expect(problems('010: a\n"010": b\n')).toMatchObject([{ code: 'duplicate-key', line: 2 }]);
+  });
+
+  it('keeps a "__proto__" key as a plain key', () => {
+    const data = new SourceFile('x.yaml', '__proto__: {polluted: 1}\n').toJS() as Record<string, unknown>;
+    expect(Object.keys(data)).toEqual(['__proto__']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.getPrototypeOf(data)).toBe(Object.prototype);
   });
 
   it('refuses keys that are collections', () => {
     expect(problems('? [a, b]\n: 1\n')).toMatchObject([{ code: 'bad-type', line: 1, col: 3 }]);
-    expect(problems('{x: 1}: 2\n')).toMatchObject([{ code: 'bad-type', line: 1, col: 1 }]);
+    expect(problems('{x: 1}: 2\n')).toMatchObject([{ code: 'bad-type', line: 1, col: 1, message: 'a key must be a plain name, not a mapping' }]);
+    expect(problems('a: &a x\n*a : 2\n')).toMatchObject([{ code: 'bad-type', line: 2, col: 1, message: 'a key must be a plain name, not an alias' }]);
   });
 
   it('gives every problem a position', () => {

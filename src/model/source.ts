@@ -1,20 +1,26 @@
 // A topology file as text + YAML document, with positions for every node (yaml's LineCounter).
 import {
+  Composer,
   LineCounter,
+  Parser,
   isAlias,
   isCollection,
   isMap,
   isPair,
   isScalar,
   isSeq,
-  parseAllDocuments,
   visit,
   type Document,
   type Node,
   type Pair,
   type YAMLError,
+  type YAMLMap,
 } from 'yaml';
 import type { Diagnostic, Position } from './diagnostics.js';
+import { MAX_ALIAS_EXPANSION, MAX_DEPTH, toData, tooDeep, type AliasProblem } from './yaml-limits.js';
+
+/** yaml errors past this many are reported where yaml puts them, without searching the document for a better place. */
+const EXACT_ERRORS = 20;
 
 export type PathSegment = string | number;
 
@@ -34,38 +40,55 @@ export class SourceFile {
     readonly file: string,
     readonly text: string,
   ) {
-    // yaml's own uniqueKeys check compares every key with every other (quadratic: seconds for a
-    // map of 10,000 sandboxes); duplicateKeys() below does it with a set.
-    const docs = parseAllDocuments(text, { lineCounter: this.lineCounter, prettyErrors: false, uniqueKeys: false });
-    const list = Array.isArray(docs) ? docs : [];
-    this.doc = list[0];
-    for (const doc of list) for (const err of doc.errors) this.syntax.push(this.yamlError(doc, err));
-    if (list.length > 1) {
-      const second = list[1]!;
+    const docs = this.parse(text);
+    this.doc = docs[0];
+    for (const [i, doc] of docs.entries()) for (const [j, err] of doc.errors.entries()) this.syntax.push(this.yamlError(doc, err, { exact: i === 0 && j < EXACT_ERRORS }));
+    if (docs.length > 1) {
+      const second = docs[1]!;
       const offset = second.range?.[0] ?? 0;
       this.syntax.push(this.error('multiple-documents', 'a topology file holds one YAML document; this is a second one', offset));
     }
     if (this.syntax.length || !this.doc) return;
     this.duplicateKeys(this.doc);
     if (this.syntax.length) return;
-    this.checkKeysAndAliases(this.doc);
+    this.checkAliases(this.doc);
     if (this.syntax.length) return;
-    try {
-      this.data = this.doc.toJS({ maxAliasCount: 100 }) ?? null;
-    } catch (err) {
-      // yaml refuses alias bombs (and anything else it cannot turn into data) by throwing.
-      const firstAlias = this.firstAlias(this.doc);
+    const result = toData(this.doc);
+    if ('data' in result) this.data = result.data ?? null;
+    else this.syntax.push(this.aliasError(result.problem));
+  }
+
+  /**
+   * The YAML documents of `text`, composed only when no collection nests deeper than MAX_DEPTH
+   * (yaml composes recursively: 100,000 nested "[" would exhaust the stack). Keys are kept as
+   * written (stringKeys): a network "010" stays "010", not the number 10.
+   */
+  private parse(text: string): Document[] {
+    const tokens = Array.from(new Parser(this.lineCounter.addNewLine).parse(text));
+    const deep = tooDeep(tokens);
+    if (deep !== undefined) {
       this.syntax.push(
-        this.error(
-          'yaml-syntax',
-          /alias/i.test((err as Error).message)
-            ? 'too many aliases: expanding them would make the file enormous'
-            : `the YAML cannot be read as data: ${(err as Error).message}`,
-          firstAlias?.range?.[0] ?? 0,
-          firstAlias?.range?.[1],
-        ),
+        this.error('yaml-syntax', `the YAML nests deeper than ${MAX_DEPTH} levels here; a topology needs 6`, deep, deep + 1),
       );
+      return [];
     }
+    // yaml's own uniqueKeys check compares every key with every other (quadratic: seconds for a
+    // map of 10,000 sandboxes); duplicateKeys() below does it with a set.
+    const composer = new Composer({ uniqueKeys: false, stringKeys: true });
+    return Array.from(composer.compose(tokens));
+  }
+
+  /** An alias that makes a cycle, or expands to too much, as a diagnostic at the alias. */
+  private aliasError({ alias, kind }: AliasProblem): Diagnostic {
+    const [from, to] = alias.range ?? [0, 1];
+    const name = `*${alias.source}`;
+    const message =
+      kind === 'cycle'
+        ? `the alias "${name}" is inside its own anchor: expanding it never ends`
+        : kind === 'depth'
+          ? `the alias "${name}" nests the data deeper than ${MAX_DEPTH} levels`
+          : `the aliases up to "${name}" expand to more than ${MAX_ALIAS_EXPANSION.toLocaleString('en-US')} nodes: the file would be enormous`;
+    return this.error('yaml-aliases', message, from, to, kind === 'cycle' ? 'refer to an anchor outside it' : 'write the repeated parts out, or repeat less');
   }
 
   private error(code: string, message: string, offset: number, endOffset?: number, hint?: string): Diagnostic {
@@ -81,8 +104,15 @@ export class SourceFile {
   }
 
   /** A yaml parse error as a diagnostic, pointing at the opening quote or bracket when one is left open. */
-  private yamlError(doc: Document, err: YAMLError): Diagnostic {
-    let [startOffset, endOffset] = err.pos;
+  private yamlError(doc: Document, err: YAMLError, { exact }: { exact: boolean }): Diagnostic {
+    const [startOffset, endOffset] = err.pos;
+    if (err.code === 'NON_STRING_KEY') {
+      // stringKeys: a key that is a list, a mapping, an alias or a tagged value.
+      const key = exact ? this.nodeAt(doc, (n, isKey) => isKey && n.range?.[0] === startOffset) : undefined;
+      const what = !key ? 'a list, mapping, alias or tagged value' : isMap(key) ? 'a mapping' : isSeq(key) ? 'a list' : isAlias(key) ? 'an alias' : 'a tagged value';
+      return this.error('bad-type', `a key must be a plain name, not ${what}`, startOffset, key?.range?.[1] ?? endOffset);
+    }
+    if (!exact) return this.error('yaml-syntax', firstLine(err.message), startOffset, endOffset);
     if (err.code === 'DUPLICATE_KEY') {
       const key = this.nodeAt(doc, (n, isKey) => isKey && n.range?.[0] === startOffset);
       const name = key && isScalar(key) ? String(key.value) : undefined;
@@ -149,24 +179,13 @@ export class SourceFile {
     return found;
   }
 
-  private firstAlias(doc: Document): Node | undefined {
-    return this.nodeAt(doc, (n) => isAlias(n));
-  }
-
-  /** Keys must be plain names (JSON has no other kind), and every alias needs an anchor before it. */
-  private checkKeysAndAliases(doc: Document): void {
+  /** Every alias needs an anchor before it (keys that are not plain names yaml reports: stringKeys). */
+  private checkAliases(doc: Document): void {
     // Anchors seen so far, in document order (the order yaml resolves aliases in).
     const anchors = new Set<string>();
     visit(doc, {
       Node: (_k, node) => {
         if (!isAlias(node) && node.anchor) anchors.add(node.anchor);
-      },
-      Pair: (_k, pair) => {
-        if (isCollection(pair.key) && pair.key.range) {
-          this.syntax.push(
-            this.error('bad-type', `a key must be a plain name, not a ${isMap(pair.key) ? 'mapping' : 'list'}`, pair.key.range[0], pair.key.range[1]),
-          );
-        }
       },
       Alias: (_k, alias) => {
         if (!anchors.has(alias.source)) {
@@ -201,7 +220,7 @@ export class SourceFile {
       let next: unknown;
       let pair: Pair | undefined;
       if (isMap(node)) {
-        pair = node.items.find((p) => isPair(p) && keyText(p.key) === String(seg));
+        pair = this.pairOf(node, String(seg));
         next = pair?.value;
       } else if (isSeq(node) && typeof seg === 'number') {
         next = node.items[seg];
@@ -220,6 +239,22 @@ export class SourceFile {
       node = next;
     }
     return (best ? this.span(best) : undefined) ?? { start: this.position(0), end: this.position(1) };
+  }
+
+  private readonly pairs = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+  /** The pair of `map` with this key (the first, as yaml keeps), through an index built once per map. */
+  private pairOf(map: YAMLMap, key: string): Pair | undefined {
+    let index = this.pairs.get(map);
+    if (!index) {
+      index = new Map();
+      for (const p of map.items) {
+        const k = isPair(p) ? keyText(p.key) : undefined;
+        if (k !== undefined && !index.has(k)) index.set(k, p);
+      }
+      this.pairs.set(map, index);
+    }
+    return index.get(key);
   }
 
   private span(node: Node): Span | undefined {

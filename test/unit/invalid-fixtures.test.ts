@@ -97,7 +97,7 @@ describe('invalid fixtures', () => {
     // The codes of src/model (schema-check.ts, source.ts, rules.ts, normalize.ts); read-file is
     // tested below, as it has no file to point into.
     const all = [
-      'yaml-syntax', 'duplicate-key', 'multiple-documents',
+      'yaml-syntax', 'yaml-aliases', 'duplicate-key', 'multiple-documents',
       'unknown-key', 'missing-key', 'bad-type', 'bad-value', 'bad-version', 'bad-topology-name', 'bad-name',
       'bad-via', 'bad-mode', 'bad-sysctl', 'unknown-driver', 'kernel-name',
       'unknown-network', 'duplicate-join',
@@ -113,6 +113,7 @@ describe('invalid fixtures', () => {
       'mtu-range', 'bad-mac', 'duplicate-mac',
       'unknown-host', 'host-required', 'duplicate-local-host', 'duplicate-host-netns', 'duplicate-underlay',
       'duplicate-kernel-name', 'pool-exhausted', 'no-free-subnet',
+      'subnet-reserved', 'duplicate-sysctl', 'bad-sysctl-value',
     ];
     expect(all.filter((c) => !codes.has(c))).toEqual([]);
   });

@@ -32,7 +32,8 @@ export async function validateCommand(files: string[], opts: ValidateOptions): P
     for (const r of results) {
       if (!r.topology) continue;
       if (opts.show) {
-        process.stdout.write(`# ${r.source.file}: the normalized topology (defaults, kernel names and addresses filled in)\n`);
+        // One YAML document per file, each opened with "---": several files make one valid stream.
+        process.stdout.write(`---\n# ${r.source.file}: the normalized topology (defaults, kernel names and addresses filled in)\n`);
         process.stdout.write(stringify(topologyToPlain(r.topology), { lineWidth: 0 }));
       } else if (!opts.quiet) {
         const t = r.topology;
