@@ -29,6 +29,7 @@ import {
   type Rule,
 } from './rules.js';
 import { checkSchema } from './schema-check.js';
+import { checkReferences } from '../check/rules.js';
 import { SourceFile } from './source.js';
 import type { TopologyFile } from './types.js';
 
@@ -555,7 +556,7 @@ describe('RULES', () => {
     const all = [
       hostAddresses, sandboxHost, networkSubnets, mtuRange, macvlanParent, macvlanPassthru, overlayVni, overlayUnderlay,
       localScope, subnetOverlap, endpointNetwork, endpointAddresses, duplicateInterface, modeContents, containerTarget,
-      routeVia, kernelNames, macAddresses, sysctlConflicts,
+      routeVia, kernelNames, macAddresses, sysctlConflicts, checkReferences,
     ];
     expect(new Set(RULES).size).toBe(RULES.length);
     expect([...RULES].sort()).toEqual([...all].sort());

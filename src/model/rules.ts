@@ -18,6 +18,7 @@ import { nearest, type Diagnostic } from './diagnostics.js';
 import { kernelNameProblem } from './names.js';
 import { asList, networkHosts, type Prepared, type PreparedNetwork, type PreparedSandbox } from './prepare.js';
 import { pathToPointer, type PathSegment, type SourceFile } from './source.js';
+import { checkReferences } from '../check/rules.js';
 
 export interface Reporter {
   error(code: string, message: string, path: PathSegment[], extra?: Extra): void;
@@ -682,6 +683,8 @@ export const RULES: readonly Rule[] = [
   kernelNames,
   macAddresses,
   sysctlConflicts,
+  // checks: (src/check/rules.ts) come last: they name what the rules above checked.
+  checkReferences,
 ];
 
 export function runRules(p: Prepared, source: SourceFile, rules: readonly Rule[] = RULES): Diagnostic[] {

@@ -30,7 +30,7 @@ describe('checkSchema', () => {
   });
 
   it('lists the known keys when nothing is near', () => {
-    expect(one({ colour: 'blue' }).hint).toBe('known keys: version, name, hosts, networks, sandboxes');
+    expect(one({ colour: 'blue' }).hint).toBe('known keys: version, name, hosts, networks, sandboxes, checks');
   });
 
   it('reports a missing key at the object that lacks it, once (not again as a discriminator error)', () => {
