@@ -37,13 +37,15 @@ export function pingOutcome(res: RunResult, wallMs: number): Outcome {
   }
   if (res.exitCode === 1) {
     // iputils prints ICMP errors it receives: "From 198.18.0.1 icmp_seq=1 Destination Host Unreachable".
-    const icmp = /(Destination [^\n]*?[Uu]nreachable[^\n]*|Packet filtered|Time to live exceeded)/.exec(res.stdout);
-    if (icmp) return { kind: 'unreachable', detail: icmp[1]!.trim(), ms };
+    const icmp = /From (\S+) icmp_seq=\d+ (Destination [^\n]*?[Uu]nreachable[^\n]*|Packet filtered|Time to live exceeded)/.exec(res.stdout);
+    if (icmp) return { kind: 'unreachable', detail: `${icmp[2]!.trim()}, from ${icmp[1]}`, ms };
     if (/Operation not permitted/.test(res.stderr)) return { kind: 'unreachable', detail: 'sending refused here (Operation not permitted: a local firewall)', ms };
     return { kind: 'timeout', ms };
   }
   const err = firstLine(res.stderr);
   if (/Network is unreachable|No route to host/.test(err)) return { kind: 'unreachable', detail: 'no route', ms };
+  // connect() refused here (EACCES): a prohibit route or a local firewall rule; ping words it oddly.
+  if (/check your local firewall rules|Permission denied|Operation not permitted/.test(err)) return { kind: 'unreachable', detail: 'refused by this sandbox (a prohibit route or a firewall rule)', ms };
   if (res.exitCode === 127) return { kind: 'error', detail: err || 'ping not found', ms };
   return { kind: 'error', detail: err || `ping exited with ${res.exitCode}`, ms };
 }
@@ -64,12 +66,12 @@ export function clientOutcome(res: RunResult, wallMs: number): Outcome {
   return { kind: 'error', detail: firstLine(res.stderr) || `the probe exited with ${res.exitCode} without a result`, ms };
 }
 
-export const REACHED: readonly OutcomeKind[] = ['reply', 'connected', 'answered'];
+const PORT_REACHED: readonly OutcomeKind[] = ['connected', 'answered'];
 const BLOCKED: readonly OutcomeKind[] = ['timeout', 'unreachable'];
 
 /** Whether a probe's outcomes are what the check expects (see the top of the file). */
 export function passes(expect: 'reach' | 'blocked', icmp: Outcome | undefined, port: Outcome | undefined): boolean {
-  if (expect === 'reach') return port ? REACHED.includes(port.kind) : icmp !== undefined && icmp.kind === 'reply';
+  if (expect === 'reach') return port ? PORT_REACHED.includes(port.kind) : icmp !== undefined && icmp.kind === 'reply';
   return icmp !== undefined && BLOCKED.includes(icmp.kind) && (!port || BLOCKED.includes(port.kind));
 }
 
