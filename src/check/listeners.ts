@@ -5,6 +5,7 @@ import type { Attached, Runner } from '../state/runner.js';
 import type { ListenerState } from './classify.js';
 import type { Probe } from './probes.js';
 import { missingTool, programArgv, type HostTools } from './tools.js';
+import { within } from './within.js';
 
 export interface ListenerGroup {
   host: string;
@@ -56,7 +57,6 @@ interface ListenerLine {
   failed: { address: string; code: string }[];
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Starts one group's listener and waits for its line (which addresses it holds). */
 async function startOne(runner: Runner, tools: HostTools, g: ListenerGroup, lifetimeMs: number): Promise<{ reports: ListenerReport[]; stop: () => Promise<void> }> {
@@ -82,7 +82,7 @@ async function startOne(runner: Runner, tools: HostTools, g: ListenerGroup, life
     return { reports: each(() => ({ kind: 'none', why: (e as Error).message })), stop: async () => {} };
   }
   void child.done.then(() => settle(undefined));
-  const line = await Promise.race([first, sleep(10_000).then(() => undefined)]);
+  const line = await within(first, 10_000);
   let parsed: ListenerLine | undefined;
   try {
     parsed = line ? (JSON.parse(line) as ListenerLine) : undefined;
@@ -102,8 +102,7 @@ async function startOne(runner: Runner, tools: HostTools, g: ListenerGroup, life
     if (!p.ready.length) return; // it ended by itself
     // By pid, through the host's runner: over ssh, ending the local ssh client would not end it.
     await runner.run(['sh', '-c', 'kill -TERM "$1" 2>/dev/null; exit 0', 'sh', String(p.pid)]).catch(() => undefined);
-    const ended = await Promise.race([child.done.then(() => true), sleep(3000).then(() => false)]);
-    if (!ended) child.kill('SIGKILL');
+    if (!(await within(child.done, 3000))) child.kill('SIGKILL');
   };
   return { reports, stop };
 }

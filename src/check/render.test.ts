@@ -73,6 +73,9 @@ describe('the human report', () => {
   it('counts checks and pairs apart', () => {
     expect(countResults(input.run, true)).toEqual({ checks: { passed: 2, failed: 1 }, pairs: { tried: 2, reached: 1, failed: 1 } });
     expect(countResults(input.run, false)).toEqual({ checks: { passed: 2, failed: 1 } });
+    // A check of the file passes only when each of its rows (one per address) does.
+    const twoRows = [results[0]!, { ...results[0]!, probe: { ...results[0]!.probe, address: '2001:db8::20', family: 6 as const }, ok: false }];
+    expect(countResults({ results: twoRows }, false)).toEqual({ checks: { passed: 0, failed: 1 } });
   });
 });
 

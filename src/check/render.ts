@@ -16,18 +16,20 @@ export interface Paint {
 const plain: Paint = { green: (s) => s, red: (s) => s, bold: (s) => s };
 
 export interface Counts {
+  /** Checks of the file: one passes when every row (address) of it passes. */
   checks: { passed: number; failed: number };
   /** Present with --all-pairs. */
   pairs?: { tried: number; reached: number; failed: number };
 }
 
 export function countResults(run: Pick<CheckRun, 'results'>, allPairs: boolean): Counts {
-  const checks = run.results.filter((r) => r.probe.source.kind === 'check');
+  const byCheck = new Map<number, boolean>();
+  for (const r of run.results) if (r.probe.source.kind === 'check') byCheck.set(r.probe.source.index, (byCheck.get(r.probe.source.index) ?? true) && r.ok);
   const pairs = run.results.filter((r) => r.probe.source.kind === 'pair');
-  const passed = checks.filter((r) => r.ok).length;
+  const passed = [...byCheck.values()].filter(Boolean).length;
   const reached = pairs.filter((r) => r.ok).length;
   return {
-    checks: { passed, failed: checks.length - passed },
+    checks: { passed, failed: byCheck.size - passed },
     ...(allPairs ? { pairs: { tried: pairs.length, reached, failed: pairs.length - reached } } : {}),
   };
 }
@@ -83,10 +85,11 @@ export function pairsLines(reports: readonly PairsReport[], results: readonly Pr
   });
 }
 
+/** "Checks: 11 passed, 1 failed." (left out for a file without checks run with --all-pairs), then the pairs' line. */
 export function summaryLines(c: Counts, paint: Paint = plain): string[] {
   const lines: string[] = [];
   const checks = `Checks: ${c.checks.passed} passed, ${c.checks.failed} failed.`;
-  lines.push(c.checks.failed ? paint.red(checks) : paint.green(checks));
+  if (!c.pairs || c.checks.passed + c.checks.failed > 0) lines.push(c.checks.failed ? paint.red(checks) : paint.green(checks));
   if (c.pairs) {
     const pairs = `All pairs: ${c.pairs.tried} tried, ${c.pairs.reached} reached, ${c.pairs.failed} failed.`;
     lines.push(c.pairs.failed ? paint.red(pairs) : paint.green(pairs));

@@ -4,6 +4,8 @@
 // through the host's runner in the `from` sandbox's namespace: ping, or the fixed client of
 // scripts.ts with the address and port as arguments.
 import type { Runner } from '../state/runner.js';
+import { phase } from '../timing.js';
+import { within } from './within.js';
 import { clientOutcome, passes, pingOutcome, type ListenerState, type Outcome } from './classify.js';
 import { listenerFor, listenerGroups, startListeners, type ListenerReport } from './listeners.js';
 import type { Probe, ProbePlan } from './probes.js';
@@ -36,13 +38,11 @@ export interface CheckRun {
   seconds: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /** Runs argv and times it; a runner that throws (an ssh host lost) or hangs past `limitMs` gives an error outcome. */
 async function timed(runner: Runner, argv: readonly string[], ns: string | null, limitMs: number, read: (res: { stdout: string; stderr: string; exitCode: number }, ms: number) => Outcome): Promise<Outcome> {
   const t0 = performance.now();
   try {
-    const res = await Promise.race([runner.run(argv, { ns }), sleep(limitMs).then(() => undefined)]);
+    const res = await within(runner.run(argv, { ns }), limitMs);
     if (!res) return { kind: 'error', detail: `the probe did not end within ${limitMs} ms`, ms: Math.round(performance.now() - t0) };
     return read(res, performance.now() - t0);
   } catch (err) {
@@ -106,8 +106,10 @@ export async function runProbes(plan: ProbePlan, runners: ReadonlyMap<string, Ru
   const started = Date.now();
   const deadline = started + opts.deadlineMs;
   const tools = await toolsOfHosts(plan, runners, opts.toolsFor ?? detectTools);
+  phase('check: tools');
   // A listener outlives the run by a margin at most, even if tsnet were killed before stopping it.
   const running = await startListeners(listenerGroups(plan.probes), runners, tools, { lifetimeMs: opts.deadlineMs + 30_000, parallel: opts.parallel });
+  phase('check: listeners');
   try {
     const results = new Array<ProbeResult>(plan.probes.length);
     let next = 0;
@@ -122,8 +124,10 @@ export async function runProbes(plan: ProbePlan, runners: ReadonlyMap<string, Ru
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallel, plan.probes.length)) }, worker));
+    phase('check: probes');
     return { results, listeners: running.reports, seconds: (Date.now() - started) / 1000 };
   } finally {
     await running.stop();
+    phase('check: listeners stopped');
   }
 }

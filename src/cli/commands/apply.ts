@@ -96,7 +96,7 @@ export async function applyCommand(file: string, opts: ApplyOptions): Promise<vo
         confirmMs !== undefined && outcome?.result.ok
           ? startConfirmTimer(s.topology.name, topologyFile, [...s.topology.hosts.values()], outcome.result.completed, confirmMs)
           : undefined;
-      if (opts.check) await checkAfterApply(s.topology, s.runners, { json: Boolean(opts.json), quiet: Boolean(opts.quiet), pending: deadline !== undefined });
+      if (opts.check) await checkAfterApply(s.topology, s.runners, { json: Boolean(opts.json), quiet: Boolean(opts.quiet), pending: deadline !== undefined, changed: outcome !== undefined });
       if (deadline) {
         const msg = `This change rolls back at ${deadline} unless you run: tsnet confirm ${s.topology.name}`;
         if (opts.json) process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'confirm_pending', topology: s.topology.name, deadline })}\n`);
@@ -115,7 +115,11 @@ export async function applyCommand(file: string, opts: ApplyOptions): Promise<vo
  * the table; with a change pending confirmation, that change is rolled back at once (the
  * timer's rollback, now) and the output says so.
  */
-async function checkAfterApply(topology: Topology, runners: ReadonlyMap<string, Runner>, opts: { json: boolean; quiet: boolean; pending: boolean }): Promise<void> {
+async function checkAfterApply(
+  topology: Topology,
+  runners: ReadonlyMap<string, Runner>,
+  opts: { json: boolean; quiet: boolean; pending: boolean; changed: boolean },
+): Promise<void> {
   const { checkSettings, printChecks, runChecks } = await import('./check.js');
   const { reportJson } = await import('../../check/render.js');
   const input = await runChecks(topology, runners, checkSettings({}));
@@ -128,7 +132,12 @@ async function checkAfterApply(topology: Topology, runners: ReadonlyMap<string, 
   } else passed = printChecks(input, { quiet: opts.quiet });
   if (passed) return;
   if (!opts.pending) {
-    if (!opts.json) process.stderr.write(`tsnet: the checks failed after the apply; the change stays applied (with --confirm-within, a failing check rolls it back at once)\n`);
+    if (!opts.json)
+      process.stderr.write(
+        opts.changed
+          ? 'tsnet: the checks failed after the apply; the change stays applied (with --confirm-within, a failing check rolls it back at once)\n'
+          : 'tsnet: the checks failed; the apply changed nothing, so there is nothing to roll back\n',
+      );
     throw new ExitError('', 1, true);
   }
   const errors = await rollBackNow(topology.name, 'checks failed after the apply');
