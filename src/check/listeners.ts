@@ -100,7 +100,8 @@ async function startOne(runner: Runner, tools: HostTools, g: ListenerGroup, life
   );
   const stop = async () => {
     if (!p.ready.length) return; // it ended by itself
-    // By pid, through the host's runner: over ssh, ending the local ssh client would not end it.
+    // By pid, through the host's runner: over ssh, a signal to the local ssh client (a client of
+    // the run's ControlMaster) does not end the remote command.
     await runner.run(['sh', '-c', 'kill -TERM "$1" 2>/dev/null; exit 0', 'sh', String(p.pid)]).catch(() => undefined);
     if (!(await within(child.done, 3000))) child.kill('SIGKILL');
   };
@@ -123,10 +124,10 @@ export async function startListeners(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallel, groups.length)) }, worker));
+  let stopping: Promise<void> | undefined;
   return {
     reports: started.flatMap((s) => s.reports),
-    stop: async () => {
-      await Promise.all(started.map((s) => s.stop()));
-    },
+    // Once, whoever asks first (the end of the run, or a signal).
+    stop: () => (stopping ??= Promise.all(started.map((s) => s.stop())).then(() => undefined)),
   };
 }

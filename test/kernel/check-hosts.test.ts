@@ -11,7 +11,7 @@ import { detectTools } from '../../src/check/tools.js';
 import { SshRunner } from '../../src/state/ssh.js';
 import { checkSchemaErrors } from '../support/check-json.js';
 import { makeUnderlay, type Underlay } from '../support/hosts.js';
-import { FIXTURES, ROOT, describeInLab, must, removeAll, run, type Ran } from '../support/lab.js';
+import { FIXTURES, ROOT, describeInLab, eventually, must, removeAll, run, start, type Ran } from '../support/lab.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
 
 const BIN = join(ROOT, 'bin', 'tsnet.js');
@@ -31,7 +31,10 @@ const rows = (stdout: string): string[] =>
       return `${status} ${from} -> ${to} ${what} ${expected}: ${got}`;
     });
 
-/** Processes running tsnet's listener script, on this machine (an ssh host in the lab is this machine too). */
+/**
+ * Processes running tsnet's listener script, or an ssh client carrying it, on this machine (an
+ * ssh host in the lab is this machine too).
+ */
 function listenerProcesses(): number[] {
   return readdirSync('/proc').flatMap((e) => {
     if (!/^\d+$/.test(e)) return [];
@@ -147,9 +150,10 @@ describeInLab('tsnet check on netns and ssh hosts', () => {
         'ok quiet -> s (198.18.147.10) icmp blocked: unreachable (no route)',
         'ok quiet -> s (2001:db8:147::10) icmp blocked: unreachable (no route)',
         'ok hst -> 198.18.147.1 icmp reach: reply',
+        'ok t -> 198.18.147.99 icmp blocked: no reply',
       ]);
       expect(res.stdout).toContain('Listened on tcp/5432 on 198.18.147.10 (namespace kcks-s on host far) for the checks; stopped after.');
-      expect(res.stdout).toMatch(/Checks: 6 passed, 0 failed\.$/);
+      expect(res.stdout).toMatch(/Checks: 7 passed, 0 failed\.$/);
       expect(listenerProcesses()).toEqual([]);
       expect(controlDirs()).toEqual([]);
     });
@@ -166,8 +170,21 @@ describeInLab('tsnet check on netns and ssh hosts', () => {
       expect(listenerProcesses()).toEqual([]);
       const back = await tx(env(), 'apply', '--auto-approve', '--check', '-q', SSH);
       expect(back.code, back.all).toBe(0);
-      expect(back.stdout).toContain('Checks: 6 passed, 0 failed.');
+      expect(back.stdout).toContain('Checks: 7 passed, 0 failed.');
       expect(controlDirs()).toEqual([]);
+    });
+
+    it('SIGTERM while the probes run: no listener is left on the ssh host, nor an ssh client running one', async () => {
+      const running = start(['node', BIN, 'check', SSH], { env: { NO_COLOR: '1', ...env() } });
+      try {
+        await eventually(() => expect(listenerProcesses().length).toBeGreaterThan(0), 30_000);
+        running.kill('SIGTERM');
+        const res = await running.done;
+        expect(res.signal).toBe('SIGTERM');
+        await eventually(() => expect(listenerProcesses()).toEqual([]), 5000);
+      } finally {
+        running.kill('SIGKILL');
+      }
     });
   });
 });

@@ -18,7 +18,7 @@ import { LocalRunner } from '../../src/state/runner.js';
 import { checkSchemaErrors } from '../support/check-json.js';
 import { quietDump, settledDump } from '../support/dump.js';
 import { jsonLines } from '../support/json.js';
-import { FIXTURES, describeInLab, eventually, must, removeAll, run, start, tsnet, tsnetOk, type Started } from '../support/lab.js';
+import { FIXTURES, ROOT, describeInLab, eventually, must, removeAll, run, start, tsnet, tsnetOk, type Started } from '../support/lab.js';
 
 const FILE = join(FIXTURES, 'check-local.yaml');
 const MOVED = join(FIXTURES, 'check-moved.yaml');
@@ -301,6 +301,20 @@ describeInLab('tsnet check', () => {
       else expect(r.ok, JSON.stringify(r)).toBe(true);
     }
     expect(run.listeners.every((l) => l.state.kind === 'none' && l.state.why === missing)).toBe(true);
+  });
+
+  it('SIGTERM while the probes run: tsnet stops its listeners before it ends', async () => {
+    // Blocked checks wait their whole timeout: 20 s here, time enough to interrupt.
+    const running = start(['node', join(ROOT, 'bin', 'tsnet.js'), 'check', '--timeout', '20s', FILE], { env: { NO_COLOR: '1' } });
+    try {
+      await eventually(() => expect(listenerProcesses().length).toBeGreaterThan(0), 30_000);
+      running.kill('SIGTERM');
+      const res = await running.done;
+      expect(res.signal).toBe('SIGTERM');
+      expect(listenerProcesses()).toEqual([]);
+    } finally {
+      running.kill('SIGKILL');
+    }
   });
 
   it('the deadline: probes it leaves unstarted fail as not run', async () => {
