@@ -104,6 +104,17 @@ describe('planProbes: --all-pairs', () => {
     expect(plan.probes.every((p) => !p.port && p.expect === 'reach' && p.source.kind === 'pair')).toBe(true);
   });
 
+  it('1000 sandboxes on one network: 1000 of 999000 pairs per family, every sandbox sending and probed', () => {
+    const plan = planProbes(big(1000), { allPairs: true, maxPairs: 1000, seed: 1 });
+    expect(plan.pairs.slice(0, 2)).toEqual([
+      { network: 'web', family: 4, endpoints: 1000, total: 999000, tried: 1000, sampled: true, seed: 1 },
+      { network: 'web', family: 6, endpoints: 1000, total: 999000, tried: 1000, sampled: true, seed: 1 },
+    ]);
+    const v4 = plan.probes.filter((p) => p.source.kind === 'pair' && p.source.network === 'web' && p.family === 4);
+    expect(new Set(v4.map((p) => p.from)).size).toBe(1000);
+    expect(new Set(v4.map((p) => p.to)).size).toBe(1000);
+  });
+
   it('past --max-pairs: sampled, the same on every run, with the count of all', () => {
     const a = planProbes(big(60), { allPairs: true, maxPairs: 100, seed: 9 });
     expect(a.pairs[0]).toEqual({ network: 'web', family: 4, endpoints: 60, total: 3540, tried: 100, sampled: true, seed: 9 });
