@@ -102,6 +102,22 @@ async function toolsOfHosts(plan: ProbePlan, runners: ReadonlyMap<string, Runner
   return tools;
 }
 
+/**
+ * SIGINT, SIGTERM or SIGHUP while listeners run: stop them first, then end as the signal would.
+ * (Without it they end too, but only as side effects: execa kills this machine's children, and
+ * an ssh host's end with their session; this does not rely on either.) Returns the undo.
+ */
+function stopOnSignals(stop: () => Promise<void>): () => void {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const handler = (sig: NodeJS.Signals) => {
+    dispose();
+    void stop().finally(() => process.kill(process.pid, sig));
+  };
+  const dispose = () => signals.forEach((sig) => process.off(sig, handler));
+  signals.forEach((sig) => process.on(sig, handler));
+  return dispose;
+}
+
 export async function runProbes(plan: ProbePlan, runners: ReadonlyMap<string, Runner>, opts: RunOptions): Promise<CheckRun> {
   const started = Date.now();
   const deadline = started + opts.deadlineMs;
@@ -110,6 +126,7 @@ export async function runProbes(plan: ProbePlan, runners: ReadonlyMap<string, Ru
   // A listener outlives the run by a margin at most, even if tsnet were killed before stopping it.
   const running = await startListeners(listenerGroups(plan.probes), runners, tools, { lifetimeMs: opts.deadlineMs + 30_000, parallel: opts.parallel });
   phase('check: listeners');
+  const dispose = stopOnSignals(running.stop);
   try {
     const results = new Array<ProbeResult>(plan.probes.length);
     let next = 0;
@@ -127,6 +144,7 @@ export async function runProbes(plan: ProbePlan, runners: ReadonlyMap<string, Ru
     phase('check: probes');
     return { results, listeners: running.reports, seconds: (Date.now() - started) / 1000 };
   } finally {
+    dispose();
     await running.stop();
     phase('check: listeners stopped');
   }
