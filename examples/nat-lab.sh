@@ -23,3 +23,4 @@ sysctl -q -w net.ipv4.ip_forward=1       # the host forwards (in the lab: the la
 ./bin/tsnet.js apply --auto-approve examples/nat.yaml
 ./bin/tsnet.js exec examples/nat.yaml app -- ping -c1 -W2 203.0.113.2
 nft list table inet tsnet-nat
+./bin/tsnet.js check examples/nat.yaml       # the file's checks

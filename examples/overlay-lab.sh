@@ -8,6 +8,7 @@
 #   scripts/lab sh examples/overlay-lab.sh
 # and afterwards, in the same lab shell:
 #   ./bin/tsnet.js exec examples/overlay.yaml a -- ping -c1 198.18.50.3   # a (on h1) reaches b (on h2) over VXLAN
+#   ./bin/tsnet.js check examples/overlay.yaml                            # the checks written in the file
 set -eu
 # It changes what it finds (namespaces, a veth, forwarding): only inside the lab.
 [ "${TSNET_LAB:-}" = 1 ] || { echo "$0: run it inside the lab: scripts/lab sh $0" >&2; exit 1; }
@@ -22,3 +23,4 @@ ip -n overlay-h1 link set wire-h1 up
 ip -n overlay-h2 link set wire-h2 up
 ./bin/tsnet.js apply --auto-approve examples/overlay.yaml
 ./bin/tsnet.js exec examples/overlay.yaml a -- ping -c1 -W2 198.18.50.3
+./bin/tsnet.js check examples/overlay.yaml   # the file's checks, run inside the sandboxes on both hosts

@@ -135,8 +135,56 @@ export async function confirmTimer(topology: string): Promise<void> {
   }
   const lock = await Lock.acquire(topology, 'tsnet confirm timer (rolling back)', 120_000);
   try {
-    if (pending.hosts.some((h) => h.via.kind === 'ssh')) await import('../state/ssh.js');
-    const runners = new Map<string, Runner>(pending.hosts.map((h) => [h.name, runnerFor(h)]));
+    const errors = await rollbackPending(pending);
+    writeFileSync(
+      p.log,
+      errors.length
+        ? `not confirmed by ${pending.deadline}: rolled back with errors: ${errors.join('; ')}\n`
+        : `not confirmed by ${pending.deadline}: rolled back at ${new Date().toISOString()}\n`,
+    );
+  } finally {
+    rmSync(p.rolling, { force: true });
+    lock.release();
+  }
+}
+
+/**
+ * The pending change's rollback, now rather than at the deadline (`apply --check
+ * --confirm-within` when a check fails). The caller holds the topology's lock. Returns the
+ * rollback's errors; undefined when nothing was pending any more (confirmed meanwhile).
+ */
+export async function rollBackNow(topology: string, why: string): Promise<string[] | undefined> {
+  const p = paths(topology);
+  const pending = readPending(topology);
+  if (!pending) return undefined;
+  try {
+    renameSync(p.pending, p.rolling); // the timer, finding nothing to rename, ends without acting
+  } catch {
+    return undefined;
+  }
+  try {
+    if (pending.timer && isAlive(pending.timer)) process.kill(pending.timer.pid, 'SIGTERM');
+  } catch {
+    /* already gone */
+  }
+  try {
+    const errors = await rollbackPending(pending);
+    writeFileSync(
+      p.log,
+      errors.length ? `${why}: rolled back at once with errors: ${errors.join('; ')}\n` : `${why}: rolled back at once at ${new Date().toISOString()}\n`,
+    );
+    return errors;
+  } finally {
+    rmSync(p.rolling, { force: true });
+  }
+}
+
+/** Undoes a pending change's steps, deleting only what still carries the topology's mark. */
+async function rollbackPending(pending: PendingConfirm): Promise<string[]> {
+  const { topology } = pending;
+  if (pending.hosts.some((h) => h.via.kind === 'ssh')) await import('../state/ssh.js');
+  const runners = new Map<string, Runner>(pending.hosts.map((h) => [h.name, runnerFor(h)]));
+  try {
     // The kernel may have changed in the window: never delete what no longer carries our mark.
     // Each host is read on its own; one that cannot be read is rolled back unchecked.
     const live: LiveState = { hosts: new Map() };
@@ -149,16 +197,8 @@ export async function confirmTimer(topology: string): Promise<void> {
         unread.push(`host ${runner.host} could not be read (${(err as Error).message}): its undo ran unchecked`);
       }
     }
-    const errors = [...unread, ...(await rollback(ownDeletionsOnly(pending.steps, live, topology), runners, 2))];
-    await Promise.all([...runners.values()].map((r) => r.close()));
-    writeFileSync(
-      p.log,
-      errors.length
-        ? `not confirmed by ${pending.deadline}: rolled back with errors: ${errors.join('; ')}\n`
-        : `not confirmed by ${pending.deadline}: rolled back at ${new Date().toISOString()}\n`,
-    );
+    return [...unread, ...(await rollback(ownDeletionsOnly(pending.steps, live, topology), runners, 2))];
   } finally {
-    rmSync(p.rolling, { force: true });
-    lock.release();
+    await Promise.all([...runners.values()].map((r) => r.close()));
   }
 }

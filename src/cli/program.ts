@@ -106,6 +106,7 @@ function registerEngineCommands(program: Command): void {
     .addOption(noRefreshOption())
     .option('--lock-timeout <duration>', 'wait this long for another apply or destroy of the topology (e.g. 30s)', '0s')
     .option('--confirm-within <duration>', 'roll back automatically unless "tsnet confirm NAME" runs within this time (e.g. 60s)')
+    .option('--check', 'after the apply is verified, run the checks of the file; one failing exits 1 (with --confirm-within: rolls the change back at once)')
     .option('-q, --quiet', 'print only errors and the summary line')
     .action(async (file: string, opts) => {
       const { applyCommand } = await import('./commands/apply.js');
@@ -170,6 +171,23 @@ function registerUseCommands(program: Command): void {
       if (!split.ok) throw new ExitError(split.error);
       const { execCommand } = await import('./commands/exec.js');
       await execCommand(file, split.args.names, split.args.command, opts);
+    });
+
+  program
+    .command('check')
+    .description('run the checks of FILE inside its sandboxes, on their hosts (reach and blocked, ICMP, TCP and UDP), and report a table')
+    .argument('<file>', 'topology file (applied)')
+    .addOption(new Option('--json', 'machine-readable output on stdout (see README "JSON output")'))
+    .option('--all-pairs', 'also ping between every two endpoints of each network (sampled past --max-pairs)')
+    .option('--timeout <duration>', 'how long each probe waits for an answer', '1s')
+    .option('--deadline <duration>', 'no probe starts after this long; those left fail as not run', '60s')
+    .option('--parallel <n>', 'probes at once', '16')
+    .option('--max-pairs <n>', 'with --all-pairs: at most this many pairs per network and family', '1000')
+    .option('--seed <n>', 'with --all-pairs: the seed of the sample (the same seed tries the same pairs)', '1')
+    .option('-q, --quiet', 'print only the summary lines (and errors)')
+    .action(async (file: string, opts) => {
+      const { checkCommand } = await import('./commands/check.js');
+      await checkCommand(file, opts);
     });
 
   program

@@ -19,6 +19,7 @@ import type { Diagnostic } from './diagnostics.js';
 import { vxlanName } from './names.js';
 import { asList, hostVeth, networkHosts, type Prepared, type PreparedNetwork } from './prepare.js';
 import { makeReporter } from './rules.js';
+import { toCheck } from '../check/spec.js';
 import type { SourceFile } from './source.js';
 import type {
   Endpoint,
@@ -192,7 +193,8 @@ export function normalize(p: Prepared, source: SourceFile, held: Held = {}): { t
   }
 
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
-  return { topology: { name: p.name, file: source.file, hosts, networks, sandboxes, implicitHost: p.implicitHost }, diagnostics };
+  const checks = (p.file.checks ?? []).flatMap((c, i) => toCheck(c, i) ?? []);
+  return { topology: { name: p.name, file: source.file, hosts, networks, sandboxes, implicitHost: p.implicitHost, checks }, diagnostics };
 }
 
 function toSubnet(net: PreparedNetwork, cidr: Cidr, origin: 'file' | 'pool'): Subnet {

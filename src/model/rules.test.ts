@@ -31,6 +31,7 @@ import {
 } from './rules.js';
 import { checkSchema } from './schema-check.js';
 import { sysctlKeys, sysctlValues } from './sysctls.js';
+import { checkReferences } from '../check/rules.js';
 import { SourceFile } from './source.js';
 import type { TopologyFile } from './types.js';
 
@@ -576,6 +577,7 @@ describe('RULES', () => {
       localScope, subnetOverlap, endpointNetwork, endpointAddresses, duplicateInterface, modeContents, containerTarget,
       routeVia, kernelNames, macAddresses, sysctlConflicts,
       sysctlKeys, sysctlValues,
+      checkReferences,
     ];
     expect(new Set(RULES).size).toBe(RULES.length);
     expect([...RULES].sort()).toEqual([...all].sort());

@@ -20,6 +20,7 @@ import { asList, networkHosts, type Prepared, type PreparedNetwork, type Prepare
 import { pathToPointer, type PathSegment, type SourceFile } from './source.js';
 import { sysctlKeys, sysctlValues } from './sysctls.js';
 import type { Family } from './types.js';
+import { checkReferences } from '../check/rules.js';
 
 export interface Reporter {
   error(code: string, message: string, path: PathSegment[], extra?: Extra): void;
@@ -715,6 +716,8 @@ export const RULES: readonly Rule[] = [
   sysctlConflicts,
   sysctlKeys,
   sysctlValues,
+  // checks: (src/check/rules.ts) come last: they name what the rules above checked.
+  checkReferences,
 ];
 
 export function runRules(p: Prepared, source: SourceFile, rules: readonly Rule[] = RULES): Diagnostic[] {

@@ -82,6 +82,7 @@ function describe(path: readonly PathSegment[]): string {
     if (sub === 'sysctls') return `the sysctls of sandbox "${name}"`;
     return `sandbox "${name}"`;
   }
+  if (top === 'checks' && name !== undefined) return `check ${Number(name) + 1}`;
   if (top === 'networks') return 'networks';
   if (top === 'sandboxes') return 'sandboxes';
   if (top === 'hosts') return 'hosts';

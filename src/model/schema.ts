@@ -211,5 +211,31 @@ export const topologySchema = {
         },
       },
     },
+    checks: {
+      description:
+        'Reachability and isolation checks that `tsnet check` (and `tsnet apply --check`) runs inside the sandboxes. Sandbox names, endpoints, ports and addresses are checked by the semantic rules.',
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['from', 'to'],
+        properties: {
+          from: { description: 'The sandbox the probe starts in.', type: 'string' },
+          to: {
+            description:
+              'A sandbox (all its addresses), one endpoint ("db.eth1"), or an address of the topology (inside one of its subnets, a route\'s destination, or a host\'s underlay).',
+            type: 'string',
+          },
+          port: {
+            description: 'A TCP port (5432, "5432/tcp") or a UDP port ("53/udp"), 1..65535. Without it: ICMP echo (ping).',
+            type: ['integer', 'string'],
+          },
+          expect: {
+            description: '"reach" (default): the probe must get through. "blocked": no ICMP answer and, with a port, no connection or answer.',
+            enum: ['reach', 'blocked'],
+          },
+        },
+      },
+    },
   },
 } as const;

@@ -9,6 +9,7 @@ export type NetworkFile = NonNullable<TopologyFile['networks']>[string];
 export type SandboxFile = NonNullable<TopologyFile['sandboxes']>[string];
 export type EndpointFile = NonNullable<SandboxFile['endpoints']>[number];
 export type HostFile = NonNullable<TopologyFile['hosts']>[string];
+export type CheckFile = NonNullable<TopologyFile['checks']>[number];
 
 export type Family = 4 | 6;
 export type Driver = 'bridge' | 'macvlan' | 'overlay';
@@ -125,6 +126,26 @@ export interface Sandbox {
   sysctls: Record<string, string>;
 }
 
+/** Where a check's probe goes: a sandbox (all its addresses), one of its endpoints, or an address. */
+export type CheckTarget =
+  | { kind: 'sandbox'; sandbox: string }
+  | { kind: 'endpoint'; sandbox: string; ifname: string }
+  | { kind: 'address'; address: string; family: Family };
+
+/** A check of the file (`checks:`), its names resolved; src/check turns it into probes. */
+export interface Check {
+  /** Position in the file's list (0-based). */
+  index: number;
+  /** The sandbox the probe starts in. */
+  from: string;
+  to: CheckTarget;
+  /** `to` as written, for tables. */
+  toText: string;
+  /** Without it: ICMP echo. */
+  port?: { number: number; proto: 'tcp' | 'udp' };
+  expect: 'reach' | 'blocked';
+}
+
 /** A normalized topology: defaults filled, references resolved, addresses allocated. */
 export interface Topology {
   name: string;
@@ -135,4 +156,6 @@ export interface Topology {
   sandboxes: Map<string, Sandbox>;
   /** True when the file declared no hosts and the implicit local host is used. */
   implicitHost: boolean;
+  /** The file's checks (none in a topology made without a file, as destroy --name makes one). */
+  checks?: Check[];
 }

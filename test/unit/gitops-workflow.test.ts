@@ -60,9 +60,11 @@ describe('examples/gitops workflow', () => {
   const invocations = tsnetInvocations();
   const program = buildProgram();
 
-  it('calls tsnet for validate, plan, graph, apply, show and the drift check', () => {
+  it('calls tsnet for validate, plan, graph, apply, show, the drift check and the checks', () => {
     const commands = invocations.map((a) => a[0]);
-    for (const c of ['validate', 'plan', 'graph', 'apply', 'show']) expect(commands).toContain(c);
+    for (const c of ['validate', 'plan', 'graph', 'apply', 'show', 'check', 'confirm']) expect(commands).toContain(c);
+    // The checks gate the apply on merge: a failing one rolls it back at once.
+    expect(invocations.some((a) => a[0] === 'apply' && a.includes('--check') && a.includes('--confirm-within'))).toBe(true);
     expect(invocations.some((a) => a[0] === 'plan' && a.includes('--detailed-exitcode'))).toBe(true);
     expect(invocations.some((a) => a[0] === 'plan' && a.includes('--out'))).toBe(true);
     expect(invocations.some((a) => a[0] === 'apply' && a[1]!.endsWith('plan.json'))).toBe(true);
@@ -96,7 +98,8 @@ describe('examples/gitops workflow', () => {
     // ...is what is applied, after it is fetched.
     const applyAt = steps.findIndex((r) => /tsnet apply /.test(r));
     expect(applyAt).toBeGreaterThan(fetchAt);
-    expect(calls.filter((a) => a[0] === 'apply')).toEqual([['apply', `${dir}/${saved}`, '--lock-timeout', expect.any(String)]]);
+    // Checked once applied: a failing check rolls it back at once, else it is confirmed.
+    expect(calls.filter((a) => a[0] === 'apply')).toEqual([['apply', `${dir}/${saved}`, '--lock-timeout', expect.any(String), '--check', '--confirm-within', expect.any(String)]]);
   });
 
   it('the merge job runs on a push only; by hand, the drift check runs', () => {

@@ -2,9 +2,10 @@
 // `tsnet plan FILE --out plan.json` exactly, refusing it when it is stale.
 import { closeRunners, loadChecked, planSession } from '../../engine/index.js';
 import { Lock, LockError, parseDuration } from '../../executor/lock.js';
-import type { Host } from '../../model/types.js';
+import type { Host, Topology } from '../../model/types.js';
+import type { Runner } from '../../state/runner.js';
 import { writeApplied } from '../applied.js';
-import { refuseWhilePending, startConfirmTimer } from '../confirm.js';
+import { refuseWhilePending, rollBackNow, startConfirmTimer } from '../confirm.js';
 import { withEngineErrors } from '../engine-errors.js';
 import { ExitError } from '../errors.js';
 import { missingCapabilities } from '../privileges.js';
@@ -20,6 +21,8 @@ export interface ApplyOptions {
   confirmWithin?: string;
   /** false with --no-refresh. */
   refresh?: boolean;
+  /** Run the file's checks after a verified apply. */
+  check?: boolean;
 }
 
 export function duration(text: string | undefined, flag: string): number {
@@ -88,8 +91,13 @@ export async function applyCommand(file: string, opts: ApplyOptions): Promise<vo
       // Reached only when the apply succeeded (runPlan throws otherwise): tsnet list shows it,
       // destroy --name finds the hosts in it.
       recordApply(s.topology.name, topologyFile, [...s.topology.hosts.values()]);
-      if (confirmMs !== undefined && outcome?.result.ok) {
-        const deadline = startConfirmTimer(s.topology.name, topologyFile, [...s.topology.hosts.values()], outcome.result.completed, confirmMs);
+      // The timer starts before the checks: should they cut off tsnet itself, it still rolls back.
+      const deadline =
+        confirmMs !== undefined && outcome?.result.ok
+          ? startConfirmTimer(s.topology.name, topologyFile, [...s.topology.hosts.values()], outcome.result.completed, confirmMs)
+          : undefined;
+      if (opts.check) await checkAfterApply(s.topology, s.runners, { json: Boolean(opts.json), quiet: Boolean(opts.quiet), pending: deadline !== undefined, changed: outcome !== undefined });
+      if (deadline) {
         const msg = `This change rolls back at ${deadline} unless you run: tsnet confirm ${s.topology.name}`;
         if (opts.json) process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'confirm_pending', topology: s.topology.name, deadline })}\n`);
         else process.stdout.write(`${msg}\n`);
@@ -100,4 +108,42 @@ export async function applyCommand(file: string, opts: ApplyOptions): Promise<vo
   } finally {
     lock.release();
   }
+}
+
+/**
+ * `apply --check`: the file's checks, after the apply was verified. When one fails: exit 1 with
+ * the table; with a change pending confirmation, that change is rolled back at once (the
+ * timer's rollback, now) and the output says so.
+ */
+async function checkAfterApply(
+  topology: Topology,
+  runners: ReadonlyMap<string, Runner>,
+  opts: { json: boolean; quiet: boolean; pending: boolean; changed: boolean },
+): Promise<void> {
+  const { checkSettings, printChecks, runChecks } = await import('./check.js');
+  const { reportJson } = await import('../../check/render.js');
+  const input = await runChecks(topology, runners, checkSettings({}));
+  const line = (o: object) => process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, ...o })}\n`);
+  let passed: boolean;
+  if (opts.json) {
+    const doc = reportJson(input);
+    line({ type: 'checks', ...doc });
+    passed = doc.ok;
+  } else passed = printChecks(input, { quiet: opts.quiet });
+  if (passed) return;
+  if (!opts.pending) {
+    if (!opts.json)
+      process.stderr.write(
+        opts.changed
+          ? 'tsnet: the checks failed after the apply; the change stays applied (with --confirm-within, a failing check rolls it back at once)\n'
+          : 'tsnet: the checks failed; the apply changed nothing, so there is nothing to roll back\n',
+      );
+    throw new ExitError('', 1, true);
+  }
+  const errors = await rollBackNow(topology.name, 'checks failed after the apply');
+  if (opts.json) line({ type: 'confirm_rolled_back', topology: topology.name, reason: 'checks failed', errors: errors ?? [] });
+  else if (errors === undefined) process.stderr.write(`tsnet: the checks failed, but the change was no longer pending (confirmed meanwhile): it stays\n`);
+  else if (errors.length) process.stderr.write(`tsnet: the checks failed; rolling the change back at once met errors:\n${errors.map((e) => `  ${e}`).join('\n')}\nRun "tsnet plan ${topology.file}" to see what to repair.\n`);
+  else process.stderr.write(`tsnet: the checks failed: the change was rolled back at once (--confirm-within), without waiting for the deadline\n`);
+  throw new ExitError('', 1, true);
 }
