@@ -4,7 +4,7 @@ import type { Command } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
 import { formatCidr, overlaps, parseCidr } from '../model/addresses.js';
 import { parseMark } from '../state/ownership.js';
-import { addrAdd, cmd, diffAddresses, managedAddresses, mark, type Context } from './common.js';
+import { addrAdd, cmd, diffAddresses, linkRef, managedAddresses, mark, type Context } from './common.js';
 
 /**
  * Creating a bridge. IPv6 is turned off (addrgenmode none) on a line of its own before the link
@@ -72,7 +72,7 @@ export function planBridge(ctx: Context, address: string, want: BridgeSpec | und
       return;
     }
   }
-  const undoCreate = (s: BridgeSpec): Command[] => bridgeCreateLines(ctx, s).map((l) => cmd(host, null, l));
+  const undoCreate = (s: BridgeSpec): Command[] => bridgeCreateLines(ctx, s).map((l, i) => cmd(host, null, l, i === 0 ? { creates: [linkRef(host, null, s.ifname, { linkKind: 'bridge' })] } : {}));
 
   const remove = (action: 'delete' | 'replace') => {
     const foreign = ctx.view.foreignPorts(have!.spec.ifname);
@@ -80,15 +80,17 @@ export function planBridge(ctx: Context, address: string, want: BridgeSpec | und
       sink.error(host, address, `cannot delete bridge "${have!.spec.ifname}": interfaces tsnet does not own are attached to it: ${foreign.join(', ')}; detach them first`);
       return undefined;
     }
-    ctx.dyingLinks.set(`/${have!.spec.ifname}`, `${host}|${address}|delete`);
+    ctx.dyingLinks.set(`/${have!.spec.ifname}`, { host, address, phase: 'delete' });
     return sink.step(host, address, {
       phase: 'delete',
       ns: null,
       action,
+      deletion: true,
       description: `delete bridge ${have!.spec.ifname}`,
       do: [['link', 'del', have!.spec.ifname]],
+      deletes: [linkRef(host, null, have!.spec.ifname, { linkKind: 'bridge', mark: address })],
       undo: undoCreate(have!.spec),
-      after: ['ports-of-bridge'],
+      after: [{ rel: 'port-deletions' }],
     });
   };
   const create = (action: 'create' | 'replace', reasons: string[]) => {
@@ -104,8 +106,9 @@ export function planBridge(ctx: Context, address: string, want: BridgeSpec | und
       action,
       description: `create bridge ${want!.ifname}`,
       do: bridgeCreateLines(ctx, want!),
-      undo: [cmd(host, null, ['link', 'del', want!.ifname])],
-      after: have || action === 'replace' ? [`${address}|delete`] : [],
+      creates: [linkRef(host, null, want!.ifname, { linkKind: 'bridge', mark: address })],
+      undo: [cmd(host, null, ['link', 'del', want!.ifname], { deletes: [linkRef(host, null, want!.ifname, { mark: address })] })],
+      after: have || action === 'replace' ? [{ address, phase: 'delete' }] : [],
     });
     sink.change(host, address, 'network', action, summary(want!), reasons);
   };
@@ -119,7 +122,16 @@ export function planBridge(ctx: Context, address: string, want: BridgeSpec | und
     const stray = ctx.view.owned(address, null);
     if (stray) {
       // Our mark on something that is not a bridge: rebuild it.
-      const id = sink.step(host, address, { phase: 'delete', ns: null, action: 'replace', description: `delete ${stray.ifname}`, do: [['link', 'del', stray.ifname]], undo: [] });
+      const id = sink.step(host, address, {
+        phase: 'delete',
+        ns: null,
+        action: 'replace',
+        deletion: true,
+        description: `delete ${stray.ifname}`,
+        do: [['link', 'del', stray.ifname]],
+        deletes: [linkRef(host, null, stray.ifname, { mark: address })],
+        undo: [],
+      });
       ctx.dyingLinks.set(`/${stray.ifname}`, id);
       return create('replace', [`${stray.ifname} is a ${stray.kind ?? 'plain link'}, not a bridge (forces replacement)`]);
     }

@@ -3,7 +3,7 @@
 import { markText, parseMark } from '../state/ownership.js';
 import type { HostState, KLink, KNamespace, KRoute } from '../state/types.js';
 import type { Spec } from '../planner/desired.js';
-import type { Action, Change, Command, PlanError, ResourceKind, Step, Tool } from '../planner/types.js';
+import { stepKey, type Action, type Change, type Command, type ObjectRef, type PlanError, type ResourceKind, type Step, type StepRef, type Tool } from '../planner/types.js';
 
 /** Routes tsnet adds carry this protocol number: that is their ownership mark. */
 export const ROUTE_PROTO = '116';
@@ -25,46 +25,20 @@ export interface Adoption {
 }
 
 /**
- * The objects the `do` lines of a step create or mark, with the mark address each gets. Marking
- * lines count too: a repair that was itself killed before its mark steps ran leaves the same
- * unmarked objects, and only its own journal is left to recognise them.
+ * The objects a step makes or marks, with the mark address each gets. Marking steps count
+ * too: a repair that was itself killed before its mark steps ran leaves the same unmarked
+ * objects, and only its own journal is left to recognise them.
  */
-export function createdBy(step: { ns: string | null; tool: string; address: string; do: string[][] }, into: Adoption): void {
-  if (step.tool !== 'ip') return;
-  for (const l of step.do) {
-    if (l[0] === 'netns' && l[1] === 'add' && l[2]) into.namespaces.set(l[2], step.address);
-    if (l[0] === 'link' && l[1] === 'set' && l[2] && l[3] === 'alias') {
-      const mark = parseMark(l[4]);
-      if (mark && l[2] === 'lo' && step.ns) into.namespaces.set(step.ns, mark.address);
-      else if (mark && l[2] !== 'lo') into.links.set(`${step.ns ?? ''}/${l[2]}`, mark.address);
-      continue;
-    }
-    if (l[0] !== 'link' || l[1] !== 'add') continue;
-    const type = l[l.indexOf('type') + 1];
-    const kinds = (into.kinds ??= new Map());
-    if (l[2] === 'link') {
-      // link add link PARENT name IF netns NS type macvlan ...
-      const name = l[l.indexOf('name') + 1];
-      const ns = l.includes('netns') ? l[l.indexOf('netns') + 1] : step.ns ?? '';
-      if (name) {
-        into.links.set(`${ns}/${name}`, step.address);
-        if (type) kinds.set(`${ns}/${name}`, type);
-      }
-    } else if (type === 'veth') {
-      // link add HOST type veth peer name IF netns NS: the host end and the inner end
-      into.links.set(`${step.ns ?? ''}/${l[2]}`, step.address + PEER_SUFFIX);
-      kinds.set(`${step.ns ?? ''}/${l[2]}`, 'veth');
-      const inner = l[l.indexOf('name') + 1];
-      const ns = l.includes('netns') ? l[l.indexOf('netns') + 1] : step.ns ?? '';
-      if (inner) {
-        into.links.set(`${ns}/${inner}`, step.address);
-        kinds.set(`${ns}/${inner}`, 'veth');
-      }
-    } else if (l[2]) {
-      into.links.set(`${step.ns ?? ''}/${l[2]}`, type === 'vxlan' ? `${step.address}/vxlan` : step.address);
-      if (type) kinds.set(`${step.ns ?? ''}/${l[2]}`, type);
-    }
-  }
+export function adoptFrom(step: Pick<Step, 'address' | 'creates' | 'marks'>, into: Adoption): void {
+  const take = (o: ObjectRef) => {
+    if (o.kind === 'netns') into.namespaces.set(o.name, o.mark ?? step.address);
+    if (o.kind !== 'link') return;
+    const key = `${o.ns ?? ''}/${o.name}`;
+    into.links.set(key, o.mark ?? step.address);
+    if (o.linkKind) (into.kinds ??= new Map()).set(key, o.linkKind);
+  };
+  step.creates.forEach(take);
+  step.marks.forEach(take);
 }
 
 /** One host's live state, sorted into what this topology owns and what it does not. */
@@ -172,17 +146,42 @@ export class HostView {
   }
 }
 
+/** A dependency on another step: on this host unless `host` says otherwise. */
+export interface StepDep {
+  address: string;
+  phase: string;
+  host?: string;
+}
+
+/**
+ * A dependency on a set of steps known only once every applier has spoken (resolved by the
+ * planner): the endpoint steps of a sandbox (routes and sysctls need its interfaces), the route
+ * deletions of a sandbox (before its links go), the port deletions of the host (before a bridge
+ * goes: a namespace's deletion takes its veths along).
+ */
+export type Relation = { rel: 'endpoints-of'; sandbox: string } | { rel: 'route-deletions-of'; sandbox: string } | { rel: 'port-deletions' };
+
+export type Dep = StepDep | Relation;
+
+/** A step as an applier writes it. */
 export interface StepDraft {
   phase: string;
   ns: string | null;
   tool?: Tool;
   action: Action;
+  /** The step takes something away: it runs before anything is made. */
+  deletion?: boolean;
   description: string;
   do: string[][];
   undo: Command[];
-  /** Dependencies as "<address>|<phase>" on the same host, or "<host>|<address>|<phase>". */
-  after?: string[];
+  creates?: ObjectRef[];
+  deletes?: ObjectRef[];
+  marks?: ObjectRef[];
+  after?: Dep[];
 }
+
+/** Shared by every step that makes, deletes or marks nothing: never written to. */
+export const NO_OBJECTS: ObjectRef[] = Object.freeze([]) as unknown as ObjectRef[];
 
 /** Collects a plan's changes, steps and errors while appliers run. */
 export class Sink {
@@ -191,6 +190,8 @@ export class Sink {
   readonly errors: PlanError[] = [];
   /** Things the reader of the plan should know that are not changes (e.g. forwarding is off). */
   readonly notes: string[] = [];
+  /** Each step's dependencies as written, until the planner resolves them. */
+  readonly deps = new Map<string, Dep[]>();
   private readonly byId = new Map<string, Step>();
 
   note(text: string): void {
@@ -205,37 +206,45 @@ export class Sink {
     this.errors.push({ host, address, message });
   }
 
-  step(host: string, address: string, d: StepDraft): string {
-    const id = `${host}|${address}|${d.phase}`;
+  step(host: string, address: string, d: StepDraft): StepRef {
+    const ref = { host, address, phase: d.phase };
+    const id = stepKey(ref);
     const step: Step = {
       id,
       host,
+      address,
+      phase: d.phase,
       ns: d.ns,
       tool: d.tool ?? 'ip',
-      address,
       action: d.action,
+      isDeletion: d.deletion ?? false,
       description: d.description,
       do: d.do,
       undo: d.undo,
-      after: (d.after ?? []).map((a) => (a.split('|').length === 2 ? `${host}|${a}` : a.includes('|') ? a : `${host}|${address}|${a}`)),
+      creates: d.creates ?? NO_OBJECTS,
+      deletes: d.deletes ?? NO_OBJECTS,
+      marks: d.marks ?? NO_OBJECTS,
+      after: [],
     };
     this.steps.push(step);
     this.byId.set(id, step);
-    return id;
+    if (d.after?.length) this.deps.set(id, d.after);
+    return ref;
   }
 
-  has(stepId: string): boolean {
-    return this.byId.has(stepId);
+  has(ref: StepRef): boolean {
+    return this.byId.has(stepKey(ref));
   }
 
-  /** Makes an existing step wait for another one (ids as the steps have them). */
-  addAfter(stepId: string, dependency: string): void {
-    this.byId.get(stepId)?.after.push(dependency);
+  /** Makes an existing step wait for another one. */
+  addAfter(ref: StepRef, dependency: StepRef): void {
+    const id = stepKey(ref);
+    this.deps.set(id, [...(this.deps.get(id) ?? []), dependency]);
   }
 
   /** Adds undo commands to an existing step (a namespace's deletion restores its contents too). */
-  extendUndo(stepId: string, commands: Command[]): void {
-    this.byId.get(stepId)?.undo.push(...commands);
+  extendUndo(ref: StepRef, commands: Command[]): void {
+    this.byId.get(stepKey(ref))?.undo.push(...commands);
   }
 }
 
@@ -247,25 +256,44 @@ export interface Context {
   desired: ReadonlyMap<string, Spec>;
   sink: Sink;
   /** Namespaces deleted on this host by this plan: what is inside goes with them. */
-  dyingNs: Map<string, string>;
+  dyingNs: Map<string, StepRef>;
   /**
    * Links deleted by this plan ("<ns>/<ifname>", ns empty for the host's own stack -> deleting
    * step id): the kernel removes their routes with them, and a bridge's deletion takes its ports
    * off it.
    */
-  dyingLinks: Map<string, string>;
+  dyingLinks: Map<string, StepRef>;
   /** Namespaces created by this plan on this host, by name -> creating step id. */
-  newNs: Map<string, string>;
+  newNs: Map<string, StepRef>;
   /**
    * Links in sandboxes whose every IPv4 address this plan deletes ("<ns>/<ifname>" -> step id):
    * the kernel drops the link's IPv4 routes when its last IPv4 address goes.
    */
-  flushedLinks: Map<string, string>;
+  flushedLinks: Map<string, StepRef>;
 }
 
 export const mark = (ctx: Context, address: string): string => markText(ctx.topology, address);
 
-export const cmd = (host: string, ns: string | null, argv: string[], tool: Tool = 'ip'): Command => ({ host, ns, tool, argv });
+export interface CommandOptions {
+  tool?: Tool;
+  creates?: ObjectRef[];
+  deletes?: ObjectRef[];
+}
+
+export const cmd = (host: string, ns: string | null, argv: string[], o: CommandOptions = {}): Command => ({
+  host,
+  ns,
+  tool: o.tool ?? 'ip',
+  argv,
+  ...(o.creates ? { creates: o.creates } : {}),
+  ...(o.deletes ? { deletes: o.deletes } : {}),
+});
+
+/** A namespace as an object of a step. */
+export const netnsRef = (host: string, name: string, mark?: string): ObjectRef => ({ kind: 'netns', host, ns: null, name, ...(mark ? { mark } : {}) });
+
+/** A link as an object of a step. */
+export const linkRef = (host: string, ns: string | null, name: string, o: { linkKind?: string; mark?: string } = {}): ObjectRef => ({ kind: 'link', host, ns, name, ...o });
 
 /** Addresses that count as configured on a link: global ones, and link-local ones when IPv6 should be off. */
 export function managedAddresses(link: KLink, ipv6: boolean): string[] {

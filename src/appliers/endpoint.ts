@@ -4,7 +4,8 @@
 import type { EndpointSpec, MacvlanSpec } from '../planner/desired.js';
 import type { Command } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
-import { PEER_SUFFIX, addrAdd, cmd, diffAddresses, managedAddresses, mark, type Context } from './common.js';
+import { PEER_SUFFIX, addrAdd, cmd, diffAddresses, linkRef, managedAddresses, mark, type Context } from './common.js';
+import type { ObjectRef, StepRef } from '../planner/types.js';
 
 /**
  * Configuration of the inner end, in the sandbox's namespace: IPv6 off (before the link is up,
@@ -50,9 +51,20 @@ function outerLines(ctx: Context, s: EndpointSpec): string[][] {
   ];
 }
 
+/** The links the endpoint is made of, with their marks: the host end of a veth first. */
+function endpointLinks(ctx: Context, s: EndpointSpec, withMarks = true): ObjectRef[] {
+  const m = (a: string) => (withMarks ? { mark: a } : {});
+  const inner = linkRef(ctx.host, s.netns, s.ifname, { linkKind: s.type, ...m(s.address) });
+  return s.type === 'veth' ? [linkRef(ctx.host, null, s.hostIfname, { linkKind: 'veth', ...m(s.address + PEER_SUFFIX) }), inner] : [inner];
+}
+
 /** Every command that builds the endpoint (the undo of its deletion). */
 export function endpointCreateCommands(ctx: Context, s: EndpointSpec): Command[] {
-  return [...outerLines(ctx, s).map((l) => cmd(ctx.host, null, l)), ...innerLines(ctx, s).map((l) => cmd(ctx.host, s.netns, l))];
+  const links = endpointLinks(ctx, s);
+  return [
+    ...outerLines(ctx, s).map((l, i) => cmd(ctx.host, null, l, i === 0 ? { creates: links } : {})),
+    ...innerLines(ctx, s).map((l) => cmd(ctx.host, s.netns, l)),
+  ];
 }
 
 interface Observed {
@@ -130,17 +142,21 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
     }
     const outer = have?.outer ?? ctx.view.owned(address + PEER_SUFFIX, null);
     const [ns, dev] = outer ? [null, outer.ifname] : [have!.inner.ns, have!.inner.ifname];
-    if (have) ctx.dyingLinks.set(`${have.spec.netns}/${have.spec.ifname}`, `${host}|${address}|delete`);
-    const id = sink.step(host, address, {
+    const ref: StepRef = { host, address, phase: 'delete' };
+    if (have) ctx.dyingLinks.set(`${have.spec.netns}/${have.spec.ifname}`, ref);
+    const deletes = [linkRef(host, ns, dev, { linkKind: outer?.kind ?? have!.inner.kind ?? undefined }), ...(outer && have ? [linkRef(host, have.inner.ns, have.inner.ifname)] : [])];
+    sink.step(host, address, {
       phase: 'delete',
       ns,
       action,
+      deletion: true,
       description: `delete ${have?.spec.type ?? 'veth'} ${dev}`,
       do: [['link', 'del', dev]],
+      deletes,
       undo: have && !broken ? endpointCreateCommands(ctx, have.spec) : [],
-      after: [`routes-of-sandbox`],
+      after: [{ rel: 'route-deletions-of', sandbox: address.split('.')[1]! }],
     });
-    if (beforeNs) sink.addAfter(dying, id);
+    if (beforeNs) sink.addAfter(dying, ref);
   };
 
   const create = (action: 'create' | 'replace', reasons: string[]) => {
@@ -168,8 +184,17 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
       action,
       description: s.type === 'veth' ? `create veth ${s.hostIfname} <-> ${s.netns}/${s.ifname}` : `create macvlan ${s.netns}/${s.ifname} on ${s.parent}`,
       do: outerLines(ctx, s),
-      undo: [s.type === 'veth' ? cmd(host, null, ['link', 'del', s.hostIfname]) : cmd(host, s.netns, ['link', 'del', s.ifname])],
-      after: [`${sandboxAddress}|create`, `network.${networkOf(ctx, s)}|create`, ...(have || broken ? [`${address}|delete`] : [])],
+      creates: endpointLinks(ctx, s),
+      undo: [
+        s.type === 'veth'
+          ? cmd(host, null, ['link', 'del', s.hostIfname], { deletes: endpointLinks(ctx, s) })
+          : cmd(host, s.netns, ['link', 'del', s.ifname], { deletes: endpointLinks(ctx, s) }),
+      ],
+      after: [
+        { address: sandboxAddress, phase: 'create' },
+        { address: `network.${networkOf(ctx, s)}`, phase: 'create' },
+        ...(have || broken ? [{ address, phase: 'delete' }] : []),
+      ],
     });
     sink.step(host, address, {
       phase: 'config',
@@ -178,7 +203,7 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
       description: `configure ${s.netns}/${s.ifname}`,
       do: innerLines(ctx, s),
       undo: [],
-      after: [`${address}|create`],
+      after: [{ address, phase: 'create' }],
     });
     sink.change(host, address, 'endpoint', action, summary(s), reasons);
   };
@@ -269,7 +294,7 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
   // Old addresses go before new ones come: when every IPv4 address goes, the kernel drops the
   // link's IPv4 routes on the way (route.ts adds them again).
   const ipv4 = have.inner.addresses.filter((a) => a.family === 4);
-  if (ipv4.length && ipv4.every((a) => haveAddresses.includes(a.cidr) && !want.addresses.includes(a.cidr))) ctx.flushedLinks.set(`${ns}/${dev}`, `${host}|${address}|update`);
+  if (ipv4.length && ipv4.every((a) => haveAddresses.includes(a.cidr) && !want.addresses.includes(a.cidr))) ctx.flushedLinks.set(`${ns}/${dev}`, { host, address, phase: 'update' });
   if (!have.inner.up) {
     reasons.push('link is down');
     innerDo.push(['link', 'set', dev, 'up']);
@@ -285,7 +310,7 @@ export function planEndpoint(ctx: Context, address: string, want: EndpointSpec |
       do: outerDo,
       undo: outerUndo.reverse(),
       // The bridge it moves to may be made by this plan.
-      after: [`network.${networkOf(ctx, want)}|create`],
+      after: [{ address: `network.${networkOf(ctx, want)}`, phase: 'create' }],
     });
   if (innerDo.length)
     sink.step(host, address, { phase: 'update', ns, action: 'update', description: `update ${ns}/${dev}`, do: innerDo, undo: innerUndo.reverse() });

@@ -2,8 +2,10 @@
 import type { SandboxSpec } from '../planner/desired.js';
 import type { KLink, KNamespace } from '../state/types.js';
 import { parseMark } from '../state/ownership.js';
-import { cmd, mark, type Context } from './common.js';
+import { cmd, mark, netnsRef, type Context } from './common.js';
 import type { Command } from '../planner/types.js';
+
+const sandboxName = (address: string) => address.slice('sandbox.'.length);
 
 const normalizeValue = (v: string | undefined) => v?.trim().replace(/\s+/g, ' ');
 
@@ -14,11 +16,11 @@ const kernelFallback = (l: KLink) => FALLBACK_TUNNELS.has(l.ifname) && !l.alias;
 /** Commands that make a sandbox's namespace as `spec` describes (also the undo of its deletion). */
 export function createCommands(ctx: Context, spec: SandboxSpec): Command[] {
   const out = [
-    cmd(ctx.host, null, ['netns', 'add', spec.netns]),
+    cmd(ctx.host, null, ['netns', 'add', spec.netns], { creates: [netnsRef(ctx.host, spec.netns, spec.address)] }),
     cmd(ctx.host, spec.netns, ['link', 'set', 'lo', 'alias', mark(ctx, spec.address), 'up']),
   ];
   const sysctls = Object.entries(spec.sysctls);
-  if (sysctls.length) out.push(cmd(ctx.host, spec.netns, sysctls.map(([k, v]) => `${k}=${v}`), 'sysctl'));
+  if (sysctls.length) out.push(cmd(ctx.host, spec.netns, sysctls.map(([k, v]) => `${k}=${v}`), { tool: 'sysctl' }));
   return out;
 }
 
@@ -54,8 +56,10 @@ export function planSandbox(ctx: Context, address: string, want: SandboxSpec | u
       phase: 'delete',
       ns: null,
       action,
+      deletion: true,
       description: `delete namespace ${old.netns}`,
       do: [['netns', 'del', old.netns]],
+      deletes: [netnsRef(host, old.netns, address)],
       undo: createCommands(ctx, { ...old, sysctls: {} }),
     });
     ctx.dyingNs.set(old.netns, id);
@@ -75,8 +79,9 @@ export function planSandbox(ctx: Context, address: string, want: SandboxSpec | u
       action,
       description: `create namespace ${spec.netns}`,
       do: [['netns', 'add', spec.netns]],
-      undo: [cmd(host, null, ['netns', 'del', spec.netns])],
-      after: have ? [`${address}|delete`] : [],
+      undo: [cmd(host, null, ['netns', 'del', spec.netns], { deletes: [netnsRef(host, spec.netns, address)] })],
+      creates: [netnsRef(host, spec.netns, address)],
+      after: have ? [{ address, phase: 'delete' }] : [],
     });
     ctx.newNs.set(spec.netns, createId);
     sink.step(host, address, {
@@ -88,7 +93,7 @@ export function planSandbox(ctx: Context, address: string, want: SandboxSpec | u
         ['link', 'set', 'lo', 'alias', mark(ctx, address), 'up'],
       ],
       undo: [],
-      after: [`${address}|create`],
+      after: [{ address, phase: 'create' }],
     });
     const sysctls = Object.entries(spec.sysctls);
     if (sysctls.length) {
@@ -100,7 +105,7 @@ export function planSandbox(ctx: Context, address: string, want: SandboxSpec | u
         description: `set sysctls in ${spec.netns}`,
         do: sysctls.map(([k, v]) => [`${k}=${v}`]),
         undo: [],
-        after: [`${address}|create`, 'endpoints-of-sandbox'],
+        after: [{ address, phase: 'create' }, { rel: 'endpoints-of', sandbox: sandboxName(address) }],
       });
     }
     const summary = `namespace ${spec.netns}${sysctls.length ? `, ${sysctls.map(([k, v]) => `${k}=${v}`).join(', ')}` : ''}`;
@@ -140,8 +145,8 @@ export function planSandbox(ctx: Context, address: string, want: SandboxSpec | u
       action: 'update',
       description: `set sysctls in ${want.netns}`,
       do: changed.map(([k, v]) => [`${k}=${v}`]),
-      undo: changed.filter(([k]) => have.ns.sysctls[k] !== undefined).map(([k]) => cmd(host, want.netns, [`${k}=${have.ns.sysctls[k]}`], 'sysctl')),
-      after: ['endpoints-of-sandbox'],
+      undo: changed.filter(([k]) => have.ns.sysctls[k] !== undefined).map(([k]) => cmd(host, want.netns, [`${k}=${have.ns.sysctls[k]}`], { tool: 'sysctl' })),
+      after: [{ rel: 'endpoints-of', sandbox: sandboxName(address) }],
     });
   }
   if (reasons.length) sink.change(host, address, 'sandbox', 'update', `namespace ${want.netns}`, reasons);

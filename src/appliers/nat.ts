@@ -7,7 +7,11 @@ import type { NatRuleSpec, NatSpec } from '../planner/desired.js';
 import type { Command } from '../planner/types.js';
 import { NAT_CHAIN_BASE, NAT_FAMILY, natChainNetwork } from '../state/nft.js';
 import type { KNatChain } from '../state/types.js';
-import { cmd, mark, type Context } from './common.js';
+import { cmd, mark, type Context, type StepDep } from './common.js';
+import type { ObjectRef, StepRef } from '../planner/types.js';
+
+const nft = (host: string, argv: string[]) => cmd(host, null, argv, { tool: 'nft' });
+const chainRef = (host: string, name: string): ObjectRef => ({ kind: 'nft-chain', host, ns: null, name });
 
 const ruleKey = (r: NatRuleSpec) => `${r.family} ${r.subnet} ${r.notOut}`;
 
@@ -48,12 +52,12 @@ export function planNatHost(ctx: Context, table: string): void {
   const wantedChains = new Set(wanted.map((w) => w.chain));
 
   // The table: made by the first step that needs it, removed when nothing of ours is left in it.
-  let tableStep: string | undefined;
+  let tableStep: StepRef | undefined;
   const tableCreate = (): string[][] => {
     if (state !== null || tableStep) return [];
     return [['add', 'table', NAT_FAMILY, table]];
   };
-  const tableUndo = (): Command[] => (state !== null || tableStep ? [] : [cmd(host, null, ['delete', 'table', NAT_FAMILY, table], 'nft')]);
+  const tableUndo = (): Command[] => (state !== null || tableStep ? [] : [nft(host, ['delete', 'table', NAT_FAMILY, table])]);
   const deleteTable = state !== null && !wanted.length && !foreignChains.length;
 
   for (const c of ours) {
@@ -64,28 +68,32 @@ export function planNatHost(ctx: Context, table: string): void {
     if (!replacing) sink.change(host, address, 'nat', 'delete', summary(table, c.name, held), ['not in the topology any more']);
     if (deleteTable) continue; // the table's deletion takes the chain along
     sink.step(host, address, {
-        phase: 'delete',
-        ns: null,
-        tool: 'nft',
-        action: replacing ? 'replace' : 'delete',
-        description: `delete nftables chain ${c.name}`,
-        do: [flushChain(table, c.name), deleteChain(table, c.name)],
-      undo: [cmd(host, null, addChain(table, c.name), 'nft'), ...held.map((r) => cmd(host, null, addRule(ctx, table, c.name, address, r), 'nft'))],
+      phase: 'delete',
+      ns: null,
+      tool: 'nft',
+      action: replacing ? 'replace' : 'delete',
+      deletion: true,
+      description: `delete nftables chain ${c.name}`,
+      do: [flushChain(table, c.name), deleteChain(table, c.name)],
+      deletes: [chainRef(host, c.name)],
+      undo: [nft(host, addChain(table, c.name)), ...held.map((r) => nft(host, addRule(ctx, table, c.name, address, r)))],
     });
   }
   if (deleteTable) {
-    const undo: Command[] = [cmd(host, null, ['add', 'table', NAT_FAMILY, table], 'nft')];
+    const undo: Command[] = [nft(host, ['add', 'table', NAT_FAMILY, table])];
     for (const c of ours) {
       const address = `nat.${natChainNetwork(c.name)}`;
-      undo.push(cmd(host, null, addChain(table, c.name), 'nft'), ...heldRules(c).map((r) => cmd(host, null, addRule(ctx, table, c.name, address, r), 'nft')));
+      undo.push(nft(host, addChain(table, c.name)), ...heldRules(c).map((r) => nft(host, addRule(ctx, table, c.name, address, r))));
     }
     sink.step(host, 'nat', {
       phase: 'delete',
       ns: null,
       tool: 'nft',
       action: 'delete',
+      deletion: true,
       description: `delete nftables table ${NAT_FAMILY} ${table}`,
       do: [['delete', 'table', NAT_FAMILY, table]],
+      deletes: [{ kind: 'nft-table', host, ns: null, name: table }],
       undo,
     });
     return;
@@ -93,12 +101,13 @@ export function planNatHost(ctx: Context, table: string): void {
 
   for (const w of [...wanted].sort((a, b) => a.address.localeCompare(b.address))) {
     const have = chains.get(w.chain);
-    const after = have ? [`${w.address}|delete`] : tableStep ? [tableStep] : [];
+    const after: StepDep[] = have ? [{ address: w.address, phase: 'delete' }] : tableStep ? [tableStep] : [];
     if (!have || have.base !== NAT_CHAIN_BASE) {
       const reasons = have ? [`chain ${w.chain} is ${have.base ?? 'a regular chain'}, not ${NAT_CHAIN_BASE} (forces replacement)`] : [];
       const lines = [...tableCreate(), addChain(table, w.chain), ...w.rules.map((r) => addRule(ctx, table, w.chain, w.address, r))];
-      const undo = [cmd(host, null, flushChain(table, w.chain), 'nft'), cmd(host, null, deleteChain(table, w.chain), 'nft'), ...tableUndo()];
-      const id = sink.step(host, w.address, { phase: 'create', ns: null, tool: 'nft', action: have ? 'replace' : 'create', description: `create nftables chain ${w.chain}`, do: lines, undo, after });
+      const undo = [nft(host, flushChain(table, w.chain)), nft(host, deleteChain(table, w.chain)), ...tableUndo()];
+      const creates: ObjectRef[] = [...(state === null && !tableStep ? [{ kind: 'nft-table' as const, host, ns: null, name: table }] : []), chainRef(host, w.chain)];
+      const id = sink.step(host, w.address, { phase: 'create', ns: null, tool: 'nft', action: have ? 'replace' : 'create', description: `create nftables chain ${w.chain}`, do: lines, creates, undo, after });
       tableStep ??= id;
       sink.change(host, w.address, 'nat', have ? 'replace' : 'create', summary(table, w.chain, w.rules), reasons);
       continue;
@@ -123,7 +132,7 @@ export function planNatHost(ctx: Context, table: string): void {
       action: 'update',
       description: `update nftables chain ${w.chain}`,
       do: [flushChain(table, w.chain), ...w.rules.map((r) => addRule(ctx, table, w.chain, w.address, r))],
-      undo: [cmd(host, null, flushChain(table, w.chain), 'nft'), ...heldRules(have).map((r) => cmd(host, null, addRule(ctx, table, w.chain, w.address, r), 'nft'))],
+      undo: [nft(host, flushChain(table, w.chain)), ...heldRules(have).map((r) => nft(host, addRule(ctx, table, w.chain, w.address, r)))],
     });
     sink.change(host, w.address, 'nat', 'update', summary(table, w.chain, w.rules), reasons);
   }

@@ -8,7 +8,8 @@
 import type { OverlayEntry, OverlaySpec } from '../planner/desired.js';
 import type { Command } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
-import { cmd, mark, type Context } from './common.js';
+import { cmd, linkRef, mark, type Context } from './common.js';
+import type { ObjectRef } from '../planner/types.js';
 
 /** Mark suffix of the VXLAN device of an overlay network. */
 export const VXLAN_SUFFIX = '/vxlan';
@@ -39,13 +40,25 @@ function linkLines(ctx: Context, s: OverlaySpec): string[][] {
   ];
 }
 
+const neighRef = (host: string, s: Pick<OverlaySpec, 'vxlan'>, ip: string): ObjectRef => ({ kind: 'neigh', host, ns: null, name: ip, dev: s.vxlan });
+const fdbRef = (host: string, s: Pick<OverlaySpec, 'vxlan'>, mac: string, dst: string): ObjectRef => ({ kind: 'fdb', host, ns: null, name: `${mac} ${dst}`, dev: s.vxlan });
+
+/** The objects the create step makes: the two links and the neighbour entries. */
+function createdObjects(ctx: Context, s: OverlaySpec): ObjectRef[] {
+  return [
+    linkRef(ctx.host, null, s.bridge, { linkKind: 'bridge', mark: s.address }),
+    linkRef(ctx.host, null, s.vxlan, { linkKind: 'vxlan', mark: s.address + VXLAN_SUFFIX }),
+    ...s.remote.flatMap((e) => e.ip.map((ip) => neighRef(ctx.host, s, ip))),
+  ];
+}
+
 /** Lines (bridge) that program the VXLAN forwarding table. */
 function fdbLines(s: OverlaySpec): string[][] {
   return [...s.flood.map((d) => floodLine(s, d)), ...s.remote.map((e) => fdbLine(s, e))];
 }
 
 function createCommands(ctx: Context, s: OverlaySpec): Command[] {
-  return [...linkLines(ctx, s).map((l) => cmd(ctx.host, null, l)), ...fdbLines(s).map((l) => cmd(ctx.host, null, l, 'bridge'))];
+  return [...linkLines(ctx, s).map((l) => cmd(ctx.host, null, l)), ...fdbLines(s).map((l) => cmd(ctx.host, null, l, { tool: 'bridge' }))];
 }
 
 interface Observed {
@@ -117,15 +130,17 @@ export function planOverlay(ctx: Context, address: string, want: OverlaySpec | u
       return;
     }
     // The bridge's ports go off it with it: endpoints put their host ends back on the new one.
-    for (const l of links) ctx.dyingLinks.set(`/${l.ifname}`, `${host}|${address}|delete`);
+    for (const l of links) ctx.dyingLinks.set(`/${l.ifname}`, { host, address, phase: 'delete' });
     sink.step(host, address, {
       phase: 'delete',
       ns: null,
       action,
+      deletion: true,
       description: `delete overlay ${links.map((l) => l.ifname).join(' and ')}`,
       do: links.map((l) => ['link', 'del', l.ifname]),
+      deletes: links.map((l) => linkRef(host, null, l.ifname, { ...(l.kind ? { linkKind: l.kind } : {}) })),
       undo: have ? createCommands(ctx, have.spec) : [],
-      after: ['ports-of-bridge'],
+      after: [{ rel: 'port-deletions' }],
     });
   };
   const create = (action: 'create' | 'replace', reasons: string[]) => {
@@ -141,12 +156,26 @@ export function planOverlay(ctx: Context, address: string, want: OverlaySpec | u
       action,
       description: `create overlay bridge ${s.bridge} and vxlan ${s.vxlan} (vni ${s.vni})`,
       do: linkLines(ctx, s),
-      undo: [cmd(host, null, ['link', 'del', s.vxlan]), cmd(host, null, ['link', 'del', s.bridge])],
-      after: have || stray.length ? [`${address}|delete`] : [],
+      creates: createdObjects(ctx, s),
+      undo: [
+        cmd(host, null, ['link', 'del', s.vxlan], { deletes: [linkRef(host, null, s.vxlan, { mark: address + VXLAN_SUFFIX })] }),
+        cmd(host, null, ['link', 'del', s.bridge], { deletes: [linkRef(host, null, s.bridge, { mark: address })] }),
+      ],
+      after: have || stray.length ? [{ address, phase: 'delete' }] : [],
     });
     const fdb = fdbLines(s);
     if (fdb.length)
-      sink.step(host, address, { phase: 'fdb', ns: null, tool: 'bridge', action, description: `program ${fdb.length} forwarding entr${fdb.length === 1 ? 'y' : 'ies'} on ${s.vxlan}`, do: fdb, undo: [], after: [`${address}|create`] });
+      sink.step(host, address, {
+        phase: 'fdb',
+        ns: null,
+        tool: 'bridge',
+        action,
+        description: `program ${fdb.length} forwarding entr${fdb.length === 1 ? 'y' : 'ies'} on ${s.vxlan}`,
+        do: fdb,
+        creates: [...s.flood.map((d) => fdbRef(host, s, ZERO_MAC, d)), ...s.remote.map((e) => fdbRef(host, s, e.mac, e.underlay))],
+        undo: [],
+        after: [{ address, phase: 'create' }],
+      });
     sink.change(host, address, 'network', action, summary(s), reasons);
   };
 
@@ -199,12 +228,12 @@ export function planOverlay(ctx: Context, address: string, want: OverlaySpec | u
   for (const d of have.spec.flood.filter((d) => !want.flood.includes(d))) {
     reasons.push(`flood entry to ${d} is not in the topology`);
     brDo.push(floodDel(want, d));
-    brUndo.push(cmd(host, null, floodLine(want, d), 'bridge'));
+    brUndo.push(cmd(host, null, floodLine(want, d), { tool: 'bridge' }));
   }
   for (const d of want.flood.filter((d) => !have.spec.flood.includes(d))) {
     reasons.push(`flood entry to ${d} missing`);
     brDo.push(floodLine(want, d));
-    brUndo.push(cmd(host, null, floodDel(want, d), 'bridge'));
+    brUndo.push(cmd(host, null, floodDel(want, d), { tool: 'bridge' }));
   }
   // Forwarding entries of remote endpoints (by MAC).
   const haveByMac = new Map(have.spec.remote.filter((e) => e.underlay).map((e) => [e.mac, e]));
@@ -214,14 +243,14 @@ export function planOverlay(ctx: Context, address: string, want: OverlaySpec | u
     if (w && w.underlay === e.underlay) continue;
     reasons.push(`forwarding entry ${mac} -> ${e.underlay} is not in the topology`);
     brDo.push(fdbDel(want, e));
-    brUndo.push(cmd(host, null, fdbLine(want, e), 'bridge'));
+    brUndo.push(cmd(host, null, fdbLine(want, e), { tool: 'bridge' }));
   }
   for (const [mac, e] of wantByMac) {
     const h = haveByMac.get(mac);
     if (h && h.underlay === e.underlay) continue;
     reasons.push(`forwarding entry ${mac} -> ${e.underlay} missing`);
     brDo.push(fdbLine(want, e));
-    brUndo.push(cmd(host, null, fdbDel(want, e), 'bridge'));
+    brUndo.push(cmd(host, null, fdbDel(want, e), { tool: 'bridge' }));
   }
   // Neighbour entries (address -> MAC) for the ARP proxy.
   const haveNeigh = new Map(have.spec.remote.flatMap((e) => e.ip.map((ip) => [ip, e.mac] as const)));
@@ -239,8 +268,19 @@ export function planOverlay(ctx: Context, address: string, want: OverlaySpec | u
     ipUndo.push(cmd(host, null, haveNeigh.has(ip) ? ['neigh', 'replace', ip, 'lladdr', haveNeigh.get(ip)!, 'dev', want.vxlan, 'nud', 'permanent'] : neighDel(want, ip)));
   }
   if (!reasons.length) return;
-  if (ipDo.length) sink.step(host, address, { phase: 'update', ns: null, action: 'update', description: `update overlay ${want.vxlan}`, do: ipDo, undo: ipUndo.reverse() });
+  const neighChanged = [...new Set([...haveNeigh.keys(), ...wantNeigh.keys()])].filter((ip) => haveNeigh.get(ip) !== wantNeigh.get(ip)).map((ip) => neighRef(host, want, ip));
+  if (ipDo.length) sink.step(host, address, { phase: 'update', ns: null, action: 'update', description: `update overlay ${want.vxlan}`, do: ipDo, creates: neighChanged, undo: ipUndo.reverse() });
   if (brDo.length)
-    sink.step(host, address, { phase: 'fdb', ns: null, tool: 'bridge', action: 'update', description: `update forwarding entries on ${want.vxlan}`, do: brDo, undo: brUndo.reverse(), after: [`${address}|update`] });
+    sink.step(host, address, {
+      phase: 'fdb',
+      ns: null,
+      tool: 'bridge',
+      action: 'update',
+      description: `update forwarding entries on ${want.vxlan}`,
+      do: brDo,
+      creates: [fdbRef(host, want, '*', '*')],
+      undo: brUndo.reverse(),
+      after: [{ address, phase: 'update' }],
+    });
   sink.change(host, address, 'network', 'update', summary(want), reasons);
 }

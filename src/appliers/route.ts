@@ -1,8 +1,9 @@
 // Routes inside a sandbox, marked by their protocol number (ROUTE_PROTO): the automatic default
 // route via the network's gateway, and the routes the file lists.
 import type { RouteSpec } from '../planner/desired.js';
+import type { ObjectRef } from '../planner/types.js';
 import type { KRoute } from '../state/types.js';
-import { ROUTE_PROTO, cmd, type Context } from './common.js';
+import { ROUTE_PROTO, cmd, type Context, type Dep } from './common.js';
 
 /** ip's name for the destination: IPv6 default is spelled ::/0 so ip knows the family. */
 const dst = (s: { to: string; family: 4 | 6 }) => (s.to === 'default' ? (s.family === 4 ? 'default' : '::/0') : s.to);
@@ -15,6 +16,9 @@ const nexthop = (s: RouteSpec): string[] => (s.via ? ['via', s.via] : s.dev ? ['
 
 export const routeAddLine = (s: RouteSpec): string[] => ['route', 'add', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO];
 const routeDelLine = (s: RouteSpec): string[] => ['route', 'del', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO];
+
+/** A route as an object of a step. */
+const routeRef = (ctx: Context, s: RouteSpec): ObjectRef => ({ kind: 'route', host: ctx.host, ns: s.netns, name: dst(s), ...(s.dev ? { dev: s.dev } : {}) });
 
 /** The address a route resource has, from what the kernel shows. */
 export function routeAddress(sandbox: string, r: KRoute): string {
@@ -61,6 +65,9 @@ function foreignRoute(ctx: Context, s: RouteSpec): KRoute | undefined {
     ?.routes.find((r) => r.protocol !== ROUTE_PROTO && r.family === s.family && r.dst === s.to && !(r.dev && ctx.dyingLinks.has(`${s.netns}/${r.dev}`)));
 }
 
+/** A route waits for its namespace and the interfaces of its sandbox. */
+const afterRoute = (sandboxAddress: string): Dep[] => [{ address: sandboxAddress, phase: 'config' }, { rel: 'endpoints-of', sandbox: sandboxAddress.slice('sandbox.'.length) }];
+
 export function planRoute(ctx: Context, address: string, want: RouteSpec | undefined, observed: RouteSpec | undefined): void {
   const { host, sink } = ctx;
   const sandboxAddress = `sandbox.${address.split('.')[1]}`;
@@ -77,7 +84,7 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
         description: `add route ${summary(want)}`,
         do: [routeAddLine(want)],
         undo: [cmd(host, want.netns, routeDelLine(want))],
-        after: [`${sandboxAddress}|config`, 'endpoints-of-sandbox'],
+        after: afterRoute(sandboxAddress),
       });
       sink.change(host, address, 'route', 'replace', summary(want), [`its interface ${observed.dev} is replaced (forces replacement)`]);
     } else sink.change(host, address, 'route', 'delete', summary(observed), ['not in the topology any more']);
@@ -95,7 +102,7 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
       description: `add route ${summary(want)} (dropped with the old addresses)`,
       do: [routeAddLine(want)],
       undo: [cmd(host, want.netns, routeDelLine(want))],
-      after: [`${sandboxAddress}|config`, 'endpoints-of-sandbox'],
+      after: afterRoute(sandboxAddress),
     });
     const reasons = observed.via !== want.via ? [`via ${observed.via} -> ${want.via}`] : [];
     reasons.push(`the kernel drops it when ${observed.dev} loses its last IPv4 address: added again`);
@@ -111,7 +118,9 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
         phase: 'delete',
         ns: have.netns,
         action: 'delete',
+        deletion: true,
         description: `delete route ${summary(have)}`,
+        deletes: [routeRef(ctx, have)],
         do: [routeDelLine(have)],
         undo: routeRestoreCommands(ctx, have),
       });
@@ -119,12 +128,21 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
     return;
   }
   if (!want) return;
-  const after = [`${sandboxAddress}|config`, 'endpoints-of-sandbox'];
+  const after = afterRoute(sandboxAddress);
   if (!have || ctx.dyingNs.has(have.netns) || have.netns !== want.netns) {
     const dying = have ? ctx.dyingNs.get(have.netns) : undefined;
     if (have && dying) sink.extendUndo(linkDeletion ?? dying, routeRestoreCommands(ctx, have));
     else if (have) {
-      sink.step(host, address, { phase: 'delete', ns: have.netns, action: 'replace', description: `delete route ${summary(have)}`, do: [routeDelLine(have)], undo: routeRestoreCommands(ctx, have) });
+      sink.step(host, address, {
+        phase: 'delete',
+        ns: have.netns,
+        action: 'replace',
+        deletion: true,
+        description: `delete route ${summary(have)}`,
+        do: [routeDelLine(have)],
+        deletes: [routeRef(ctx, have)],
+        undo: routeRestoreCommands(ctx, have),
+      });
     }
     const taken = foreignRoute(ctx, want);
     if (taken) {
@@ -139,7 +157,7 @@ export function planRoute(ctx: Context, address: string, want: RouteSpec | undef
       description: `add route ${summary(want)}`,
       do: [routeAddLine(want)],
       undo: [cmd(host, want.netns, routeDelLine(want))],
-      after: [...after, ...(replacing ? [`${address}|delete`] : [])],
+      after: [...after, ...(replacing ? [{ address, phase: 'delete' }] : [])],
     });
     sink.change(host, address, 'route', replacing ? 'replace' : 'create', summary(want), replacing ? [`namespace ${have!.netns} -> ${want.netns} (forces replacement)`] : []);
     return;

@@ -11,6 +11,7 @@ import type { Interrupted, Plan } from '../planner/types.js';
 import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute.js';
 import { Journal, journalClosed, journalDone, journalStarted } from '../executor/journal.js';
 import { isAlive } from '../executor/proc.js';
+import { legacyObjects } from '../executor/tools/ip.js';
 import { snapshot, snapshotDiff } from '../state/fingerprint.js';
 import { loadCache, saveCache } from '../state/cache.js';
 import { heldFrom } from '../state/held.js';
@@ -170,7 +171,10 @@ export function interruptedApply(topology: string): Interrupted | undefined {
   const h = record.header;
   if (h.startTime && isAlive({ pid: h.pid, startTime: h.startTime })) return undefined; // still running
   if (!Array.isArray(h.steps) || h.steps.some((st) => !Array.isArray(st.do))) return undefined; // a journal of another version
-  return { pid: h.pid, started: h.started, steps: h.steps, done: journalDone(record), begun: (h.version ?? 1) >= 2 ? journalStarted(record) : h.steps.map((st) => st.id) };
+  const version = h.version ?? 1;
+  // Steps of journals before version 3 do not say what they make: read from their lines.
+  const steps = h.steps.map((st) => ({ ...st, ...(version >= 3 && st.creates && st.marks ? { creates: st.creates, marks: st.marks } : legacyObjects(st)) }));
+  return { pid: h.pid, started: h.started, steps, done: journalDone(record), begun: version >= 2 ? journalStarted(record) : h.steps.map((st) => st.id) };
 }
 
 export interface ApplyOutcome {
@@ -235,12 +239,17 @@ export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) 
 
 /** Sandboxes whose namespace a completed step of the apply deleted on the host. */
 function deletedSandboxes(result: ExecuteResult, host: string): Set<string> {
-  return new Set(
-    result.completed.flatMap((st) =>
-      st.host === host && st.address.startsWith('sandbox.') && st.do.some((l) => l[0] === 'netns' && l[1] === 'del') ? [st.address.slice('sandbox.'.length)] : [],
-    ),
-  );
+  const gone = new Set<string>();
+  for (const st of result.completed) {
+    if (st.host !== host) continue;
+    for (const o of st.deletes) if (o.kind === 'netns' && o.mark?.startsWith('sandbox.')) gone.add(o.mark.slice('sandbox.'.length));
+  }
+  return gone;
 }
+
+/** True when a completed step changed neighbour or forwarding entries of the host's own stack. */
+const entriesChanged = (result: ExecuteResult, host: string): boolean =>
+  result.completed.some((st) => st.host === host && st.ns === null && [...st.creates, ...st.deletes].some((o) => o.kind === 'neigh' || o.kind === 'fdb'));
 
 /** Read options that read every namespace (no cache): for checking what an apply did. */
 function fullRead(s: Session): ReadOptions {
@@ -292,8 +301,7 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
     // The host's own stack: the read-back has links, addresses and routes; forwarding and
     // neighbour entries (overlays) are read again only where this apply changed them.
     const rootRead = result.reads.get(host)?.get('');
-    const entriesChanged = result.completed.some((st) => st.host === host && st.ns === null && (st.tool === 'bridge' || st.do.some((l) => l[0] === 'neigh')));
-    const root: KNamespace = entriesChanged
+    const root: KNamespace = entriesChanged(result, host)
       ? await readNamespace(runner, null, s.readOptions.sysctls?.get('') ?? [], s.readOptions.overlayHosts?.has(host) ?? false)
       : rootRead
         ? { ...rootRead, fdb: before.root.fdb, neigh: before.root.neigh, sysctls: before.root.sysctls }

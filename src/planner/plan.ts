@@ -1,7 +1,7 @@
 // plan(desired, actual): pure. No I/O, no clock. Each host's resources are compared one by one
 // by the applier of their kind; the steps they return are then ordered into a DAG:
 // namespaces -> bridges -> veth pairs -> addresses -> routes to create, the reverse to destroy.
-import { HostView, PEER_SUFFIX, Sink, createdBy, type Adoption, type Context } from '../appliers/common.js';
+import { HostView, PEER_SUFFIX, Sink, adoptFrom, linkRef, netnsRef, type Adoption, type Context, type Dep } from '../appliers/common.js';
 import { planBridge } from '../appliers/bridge.js';
 import { planEndpoint } from '../appliers/endpoint.js';
 import { planNatHost } from '../appliers/nat.js';
@@ -12,7 +12,7 @@ import { natTableName } from '../state/nft.js';
 import { markText, parseMark } from '../state/ownership.js';
 import type { LiveState } from '../state/types.js';
 import type { BridgeSpec, Desired, EndpointSpec, OverlaySpec, RouteSpec, SandboxSpec, Spec } from './desired.js';
-import type { Change, Interrupted, Plan, ResourceKind, Step } from './types.js';
+import { stepKey, type Change, type Interrupted, type Plan, type ResourceKind, type Step } from './types.js';
 
 export interface PlanInput {
   topology: string;
@@ -55,9 +55,9 @@ export function plan(input: PlanInput): Plan {
   // for objects already there and already taken as ours (a repair killed before marking them).
   const ran = new Set([...(input.interrupted?.begun ?? []), ...(input.interrupted?.done ?? [])]);
   for (const step of input.interrupted?.steps ?? []) {
-    if (!ran.has(step.id) && !/\|mark(-[^|]*)?$/.test(step.id)) continue;
+    if (!ran.has(step.id) && !step.marks.length) continue;
     const a = adoptions.get(step.host) ?? { namespaces: new Map(), links: new Map() };
-    createdBy(step, a);
+    adoptFrom(step, a);
     adoptions.set(step.host, a);
   }
 
@@ -79,7 +79,7 @@ export function plan(input: PlanInput): Plan {
     planHost(ctx);
     markHalfMade(ctx, input.interrupted);
   }
-  resolveDependencies(sink.steps);
+  resolveDependencies(sink.steps, sink.deps);
 
   const hostIndex = new Map(input.hosts.map((h, i) => [h, i]));
   const changes = sink.changes.sort(
@@ -115,7 +115,7 @@ function markHalfMade(ctx: Context, interrupted: Interrupted | undefined): void 
   if (!interrupted || !ctx.view.halfMade.size) return;
   const { host, sink } = ctx;
   const reason = `left half-made by the interrupted apply (process ${interrupted.pid}): marked as this topology's`;
-  const deleted = (base: string) => sink.has(`${host}|${base}|delete`);
+  const deleted = (base: string) => sink.has({ host, address: base, phase: 'delete' });
   const changeOf = new Map(sink.changes.filter((c) => c.host === host).map((c) => [c.address, c]));
   const explain = (base: string, kind: Change['kind'], summary: string) => {
     const change = changeOf.get(base);
@@ -131,7 +131,15 @@ function markHalfMade(ctx: Context, interrupted: Interrupted | undefined): void 
     if (key.startsWith('ns:')) {
       const ns = key.slice(3);
       if (ctx.dyingNs.has(ns) || deleted(base)) continue;
-      sink.step(host, base, { phase: 'mark', ns, action: 'update', description: `mark namespace ${ns} as tsnet's`, do: [['link', 'set', 'lo', 'alias', markText(ctx.topology, address)]], undo: [] });
+      sink.step(host, base, {
+        phase: 'mark',
+        ns,
+        action: 'update',
+        description: `mark namespace ${ns} as tsnet's`,
+        do: [['link', 'set', 'lo', 'alias', markText(ctx.topology, address)]],
+        marks: [netnsRef(host, ns, address)],
+        undo: [],
+      });
       explain(base, 'sandbox', `namespace ${ns}`);
       continue;
     }
@@ -145,6 +153,7 @@ function markHalfMade(ctx: Context, interrupted: Interrupted | undefined): void 
       action: 'update',
       description: `mark ${ns ? `${ns}/` : ''}${ifname} as tsnet's`,
       do: [['link', 'set', ifname, 'alias', markText(ctx.topology, address)]],
+      marks: [linkRef(host, ns, ifname, { mark: address })],
       undo: [],
     });
     explain(base, base.startsWith('network.') ? 'network' : 'endpoint', `${ns ? `${ns}/` : ''}${ifname}`);
@@ -176,46 +185,44 @@ function planHost(ctx: Context): void {
   planNatHost(ctx, natTableName(ctx.topology));
 }
 
-/** True for the steps that take something away: they all run before anything is made. */
-export const isDeletion = (s: Pick<Step, 'id'>): boolean => s.id.endsWith('|delete');
+/** The sandbox a step's resource belongs to ("web" for sandbox.web, endpoint.web.eth0, route.web.default). */
+const sandboxOfAddress = (address: string): string | undefined => (/^(sandbox|endpoint|route)\./.test(address) ? address.split('.')[1] : undefined);
 
 /**
- * Turns symbolic dependencies into step ids:
- * - "endpoints-of-sandbox": the endpoint steps of the same sandbox (routes need addresses);
- * - "routes-of-sandbox": the route deletions of the same sandbox (before its links go);
- * - "ports-of-bridge": endpoint and namespace deletions of the host (before a bridge goes: a
- *   namespace's deletion takes its veths along, and its undo puts them back on the bridge).
- * Dependencies on steps that are not in the plan are dropped. Deletions as a whole run before
- * everything else (names are freed first): orderSteps and the executor keep that barrier, so
- * it needs no edges.
+ * Turns each step's dependencies into step ids: another step by its identity, or a relation
+ * (see Relation in appliers/common.ts) resolved to the steps it stands for. Dependencies on
+ * steps that are not in the plan are dropped. Deletions as a whole run before everything else
+ * (names are freed first): orderSteps and the executor keep that barrier, so it needs no edges.
  */
-function resolveDependencies(steps: Step[]): void {
+function resolveDependencies(steps: Step[], deps: ReadonlyMap<string, Dep[]>): void {
   const ids = new Set(steps.map((s) => s.id));
-  const sandboxOf = (address: string) => address.split('.')[1];
   const endpointSteps = new Map<string, string[]>();
   const routeDeletes = new Map<string, string[]>();
-  const endpointDeletes = new Map<string, string[]>();
+  const portDeletes = new Map<string, string[]>();
   const push = (m: Map<string, string[]>, k: string, v: string) => {
     const list = m.get(k);
     if (list) list.push(v);
     else m.set(k, [v]);
   };
   for (const o of steps) {
-    const key = `${o.host}|${sandboxOf(o.address)}`;
-    if (o.address.startsWith('sandbox.') && isDeletion(o)) push(endpointDeletes, o.host, o.id);
+    const key = `${o.host}\u0000${sandboxOfAddress(o.address) ?? ''}`;
+    if (o.address.startsWith('sandbox.') && o.isDeletion) push(portDeletes, o.host, o.id);
     else if (o.address.startsWith('endpoint.')) {
-      if (isDeletion(o)) push(endpointDeletes, o.host, o.id);
+      if (o.isDeletion) push(portDeletes, o.host, o.id);
       else push(endpointSteps, key, o.id);
-    } else if (o.address.startsWith('route.') && isDeletion(o)) push(routeDeletes, key, o.id);
+    } else if (o.address.startsWith('route.') && o.isDeletion) push(routeDeletes, key, o.id);
   }
   for (const s of steps) {
     const after = new Set<string>();
-    const key = `${s.host}|${sandboxOf(s.address)}`;
-    for (const dep of s.after) {
-      if (dep.endsWith('|endpoints-of-sandbox')) for (const id of endpointSteps.get(key) ?? []) after.add(id);
-      else if (dep.endsWith('|routes-of-sandbox')) for (const id of routeDeletes.get(key) ?? []) after.add(id);
-      else if (dep.endsWith('|ports-of-bridge')) for (const id of endpointDeletes.get(s.host) ?? []) after.add(id);
-      else if (ids.has(dep)) after.add(dep);
+    for (const dep of deps.get(s.id) ?? []) {
+      if (!('rel' in dep)) {
+        const id = stepKey({ host: dep.host ?? s.host, address: dep.address, phase: dep.phase });
+        if (ids.has(id)) after.add(id);
+        continue;
+      }
+      const ofSandbox = (m: Map<string, string[]>, sandbox: string) => m.get(`${s.host}\u0000${sandbox}`) ?? [];
+      const resolved = dep.rel === 'endpoints-of' ? ofSandbox(endpointSteps, dep.sandbox) : dep.rel === 'route-deletions-of' ? ofSandbox(routeDeletes, dep.sandbox) : (portDeletes.get(s.host) ?? []);
+      for (const id of resolved) after.add(id);
     }
     after.delete(s.id);
     s.after = [...after];
@@ -231,8 +238,7 @@ export function orderSteps(steps: Step[]): Step[] {
   // Deletions first; then what no sandbox owns (networks), then sandbox by sandbox, so that a
   // host batch cut into chunks holds whole sandboxes (the executor starts each sandbox's own
   // batch as soon as its chunk is done).
-  const sandboxOf = (st: Step) => (/^(sandbox|endpoint|route)\./.test(st.address) ? st.address.split('.')[1]! : '');
-  const keys = steps.map((st, i) => ({ deletion: isDeletion(st), sandbox: sandboxOf(st), i }));
+  const keys = steps.map((st, i) => ({ deletion: st.isDeletion, sandbox: sandboxOfAddress(st.address) ?? '', i }));
   const compare = (a: number, b: number) => {
     const x = keys[a]!;
     const y = keys[b]!;

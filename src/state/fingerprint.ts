@@ -26,7 +26,7 @@ const linkLine = (l: KLink) =>
     .filter(Boolean)
     .join(' ');
 
-export function snapshot(live: LiveState, topology: string, plan: Pick<Plan, 'steps'>, belongsTo: (host: string) => (sandboxAddress: string) => boolean): Snapshot {
+export function snapshot(live: LiveState, topology: string, plan: { steps: readonly Pick<Plan['steps'][number], 'host' | 'creates'>[] }, belongsTo: (host: string) => (sandboxAddress: string) => boolean): Snapshot {
   const lines: string[] = [];
   for (const [host, state] of live.hosts) {
     const view = new HostView(topology, state, belongsTo(host));
@@ -52,14 +52,11 @@ export function snapshot(live: LiveState, topology: string, plan: Pick<Plan, 'st
     // Names the plan creates: a foreign object taking one since would make the plan fail.
     for (const s of plan.steps) {
       if (s.host !== host) continue;
-      for (const l of s.do) {
-        if (l[0] === 'netns' && l[1] === 'add' && state.namespaces.has(l[2]!) && !view.nsAddress.has(l[2]!)) out.push(`taken netns ${l[2]}`);
-        if (l[0] === 'link' && l[1] === 'add') {
-          const name = l[2] === 'link' ? l[5]! : l[2]!;
-          const ns = l[2] === 'link' ? l[7] ?? null : s.ns;
-          const taken = (ns === null ? state.root : state.namespaces.get(ns))?.links.find((x) => x.ifname === name);
-          if (taken && parseMark(taken.alias)?.topology !== topology) out.push(`taken link ${ns ?? '-'} ${name}`);
-        }
+      for (const o of s.creates) {
+        if (o.kind === 'netns' && state.namespaces.has(o.name) && !view.nsAddress.has(o.name)) out.push(`taken netns ${o.name}`);
+        if (o.kind !== 'link') continue;
+        const taken = (o.ns === null ? state.root : state.namespaces.get(o.ns))?.links.find((x) => x.ifname === o.name);
+        if (taken && parseMark(taken.alias)?.topology !== topology) out.push(`taken link ${o.ns ?? '-'} ${o.name}`);
       }
     }
     lines.push(...out.sort().map((l) => `${host}: ${l}`));
