@@ -4,14 +4,16 @@ import type { Command } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
 import { formatCidr, overlaps, parseCidr } from '../model/addresses.js';
 import { parseMark } from '../state/ownership.js';
-import { addrAdd, cmd, diffAddresses, linkRef, managedAddresses, mark, type Context } from './common.js';
+import type { ResourcePlan } from '../planner/host-plan.js';
+import { addrAdd, cmd, diffAddresses, linkRef, managedAddresses, mark } from './common.js';
+import type { PlanContext } from './types.js';
 
 /**
  * Creating a bridge. IPv6 is turned off (addrgenmode none) on a line of its own before the link
  * comes up: in one `link set` the kernel brings the link up first, and the link-local address
  * would already be there.
  */
-export function bridgeCreateLines(ctx: Context, spec: BridgeSpec): string[][] {
+export function bridgeCreateLines(ctx: PlanContext, spec: BridgeSpec): string[][] {
   return [
     ['link', 'add', spec.ifname, 'type', 'bridge'],
     ...(spec.ipv6 ? [] : [['link', 'set', spec.ifname, 'addrgenmode', 'none']]),
@@ -20,7 +22,12 @@ export function bridgeCreateLines(ctx: Context, spec: BridgeSpec): string[][] {
   ];
 }
 
-export function observeBridge(ctx: Context, address: string): { spec: BridgeSpec; link: KLink } | undefined {
+interface Observed {
+  spec: BridgeSpec;
+  link: KLink;
+}
+
+export function observeBridge(ctx: PlanContext, address: string): Observed | undefined {
   const link = ctx.view.owned(address, null);
   if (!link || link.kind !== 'bridge') return undefined;
   const ipv6 = link.addrGenMode !== 'none';
@@ -37,7 +44,7 @@ const summary = (s: BridgeSpec) => `bridge ${s.ifname}${s.addresses.length ? ` $
  * topology does not own (the host's LAN, a user's bridge, another topology's network). Putting
  * the gateway there would take over the host's addresses or routing, so the plan refuses.
  */
-function hostRouteClashes(ctx: Context, want: BridgeSpec): string[] {
+function hostRouteClashes(ctx: PlanContext, want: BridgeSpec): string[] {
   const root = ctx.view.state.root;
   const clashes: string[] = [];
   for (const a of want.addresses) {
@@ -61,88 +68,47 @@ function hostRouteClashes(ctx: Context, want: BridgeSpec): string[] {
   return clashes;
 }
 
-export function planBridge(ctx: Context, address: string, want: BridgeSpec | undefined): void {
-  const { host, sink } = ctx;
-  const have = observeBridge(ctx, address);
-  if (want) {
-    const clashes = hostRouteClashes(ctx, want);
-    if (clashes.length) {
-      const subnets = want.addresses.map((a) => formatCidr(parseCidr(a, false)!)).join(' and ');
-      sink.error(host, address, `the subnet ${subnets} overlaps the host's own route${clashes.length === 1 ? '' : 's'} to ${clashes.join('; ')}: the gateway on bridge "${want.ifname}" would take over the host's routing there; pick another subnet`);
-      return;
-    }
-  }
-  const undoCreate = (s: BridgeSpec): Command[] => bridgeCreateLines(ctx, s).map((l, i) => cmd(host, null, l, i === 0 ? { creates: [linkRef(host, null, s.ifname, { linkKind: 'bridge' })] } : {}));
-
-  const remove = (action: 'delete' | 'replace') => {
-    const foreign = ctx.view.foreignPorts(have!.spec.ifname);
-    if (foreign.length) {
-      sink.error(host, address, `cannot delete bridge "${have!.spec.ifname}": interfaces tsnet does not own are attached to it: ${foreign.join(', ')}; detach them first`);
-      return undefined;
-    }
-    ctx.dyingLinks.set(`/${have!.spec.ifname}`, { host, address, phase: 'delete' });
-    return sink.step(host, address, {
-      phase: 'delete',
-      ns: null,
-      action,
-      deletion: true,
-      description: `delete bridge ${have!.spec.ifname}`,
-      do: [['link', 'del', have!.spec.ifname]],
-      deletes: [linkRef(host, null, have!.spec.ifname, { linkKind: 'bridge', mark: address })],
-      undo: undoCreate(have!.spec),
-      after: [{ rel: 'port-deletions' }],
-    });
-  };
-  const create = (action: 'create' | 'replace', reasons: string[]) => {
-    const holder = ctx.view.holder(null, want!.ifname);
-    // A name this plan frees first (our own link, deleted before anything is made) is no clash.
-    if (holder && !(have && have.spec.ifname === want!.ifname) && !ctx.dyingLinks.has(`/${want!.ifname}`)) {
-      sink.error(host, address, `cannot create bridge "${want!.ifname}": the name is taken by ${holder}`);
-      return;
-    }
-    sink.step(host, address, {
-      phase: 'create',
-      ns: null,
-      action,
-      description: `create bridge ${want!.ifname}`,
-      do: bridgeCreateLines(ctx, want!),
-      creates: [linkRef(host, null, want!.ifname, { linkKind: 'bridge', mark: address })],
-      undo: [cmd(host, null, ['link', 'del', want!.ifname], { deletes: [linkRef(host, null, want!.ifname, { mark: address })] })],
-      after: have || action === 'replace' ? [{ address, phase: 'delete' }] : [],
-    });
-    sink.change(host, address, 'network', action, summary(want!), reasons);
-  };
-
-  if (!want && have) {
-    remove('delete');
-    sink.change(host, address, 'network', 'delete', summary(have.spec), ['not in the topology any more']);
+function removeBridge(ctx: PlanContext, r: ResourcePlan, have: Observed, action: 'delete' | 'replace'): void {
+  const foreign = ctx.view.foreignPorts(have.spec.ifname);
+  if (foreign.length) {
+    r.error(`cannot delete bridge "${have.spec.ifname}": interfaces tsnet does not own are attached to it: ${foreign.join(', ')}; detach them first`);
     return;
   }
-  if (want && !have) {
-    const stray = ctx.view.owned(address, null);
-    if (stray) {
-      // Our mark on something that is not a bridge: rebuild it.
-      const id = sink.step(host, address, {
-        phase: 'delete',
-        ns: null,
-        action: 'replace',
-        deletion: true,
-        description: `delete ${stray.ifname}`,
-        do: [['link', 'del', stray.ifname]],
-        deletes: [linkRef(host, null, stray.ifname, { mark: address })],
-        undo: [],
-      });
-      ctx.dyingLinks.set(`/${stray.ifname}`, id);
-      return create('replace', [`${stray.ifname} is a ${stray.kind ?? 'plain link'}, not a bridge (forces replacement)`]);
-    }
-    return create('create', []);
-  }
-  if (!want || !have) return;
+  r.step({
+    phase: 'delete',
+    ns: null,
+    action,
+    deletion: true,
+    description: `delete bridge ${have.spec.ifname}`,
+    do: [['link', 'del', have.spec.ifname]],
+    deletes: [linkRef(ctx.host, null, have.spec.ifname, { linkKind: 'bridge', mark: r.address })],
+    undo: bridgeCreateLines(ctx, have.spec).map((l, i) => cmd(ctx.host, null, l, i === 0 ? { creates: [linkRef(ctx.host, null, have.spec.ifname, { linkKind: 'bridge' })] } : {})),
+    after: [{ rel: 'port-deletions' }],
+  });
+}
 
-  if (have.spec.ifname !== want.ifname) {
-    remove('replace');
-    return create('replace', [`name ${have.spec.ifname} -> ${want.ifname} (forces replacement)`]);
-  }
+function createBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, action: 'create' | 'replace', reasons: string[]): void {
+  const { host, address } = r;
+  const made = linkRef(host, null, want.ifname, { linkKind: 'bridge', mark: address });
+  const holder = ctx.view.holder(null, want.ifname);
+  // Our own link of that name is deleted by this plan first: no clash (see the passes).
+  if (holder && ctx.view.owned(address, null)?.ifname !== want.ifname) r.clash({ want: made, holder: linkRef(host, null, want.ifname), message: `cannot create bridge "${want.ifname}": the name is taken by ${holder}` });
+  r.step({
+    phase: 'create',
+    ns: null,
+    action,
+    description: `create bridge ${want.ifname}`,
+    do: bridgeCreateLines(ctx, want),
+    creates: [made],
+    undo: [cmd(host, null, ['link', 'del', want.ifname], { deletes: [made] })],
+    after: action === 'replace' ? [{ address, phase: 'delete' }] : [],
+  });
+  r.setChange(action, summary(want), reasons);
+}
+
+/** In place: mtu, IPv6 off, addresses, up. */
+function updateBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, have: Observed): void {
+  const { host } = r;
   const reasons: string[] = [];
   const lines: string[][] = [];
   const undo: Command[] = [];
@@ -167,6 +133,49 @@ export function planBridge(ctx: Context, address: string, want: BridgeSpec | und
     undo.push(cmd(host, null, ['link', 'set', dev, 'down']));
   }
   if (!reasons.length) return;
-  sink.step(host, address, { phase: 'update', ns: null, action: 'update', description: `update bridge ${dev}`, do: lines, undo: undo.reverse() });
-  sink.change(host, address, 'network', 'update', summary(want), reasons);
+  r.step({ phase: 'update', ns: null, action: 'update', description: `update bridge ${dev}`, do: lines, ...(addrs.removed.length ? { deletes: addrs.removed } : {}), undo: undo.reverse() });
+  r.setChange('update', summary(want), reasons);
+}
+
+/** Our mark on something that is not a bridge: it is deleted and the bridge made. */
+function replaceStray(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, stray: KLink): void {
+  r.step({
+    phase: 'delete',
+    ns: null,
+    action: 'replace',
+    deletion: true,
+    description: `delete ${stray.ifname}`,
+    do: [['link', 'del', stray.ifname]],
+    deletes: [linkRef(ctx.host, null, stray.ifname, { mark: r.address })],
+    undo: [],
+  });
+  createBridge(ctx, r, want, 'replace', [`${stray.ifname} is a ${stray.kind ?? 'plain link'}, not a bridge (forces replacement)`]);
+}
+
+export function planBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec | undefined): void {
+  const have = observeBridge(ctx, r.address);
+  if (have) r.have = have.spec;
+  if (want) {
+    const clashes = hostRouteClashes(ctx, want);
+    if (clashes.length) {
+      const subnets = want.addresses.map((a) => formatCidr(parseCidr(a, false)!)).join(' and ');
+      r.error(`the subnet ${subnets} overlaps the host's own route${clashes.length === 1 ? '' : 's'} to ${clashes.join('; ')}: the gateway on bridge "${want.ifname}" would take over the host's routing there; pick another subnet`);
+      return;
+    }
+  }
+  if (!want && have) {
+    removeBridge(ctx, r, have, 'delete');
+    r.setChange('delete', summary(have.spec), ['not in the topology any more']);
+    return;
+  }
+  if (want && !have) {
+    const stray = ctx.view.owned(r.address, null);
+    return stray ? replaceStray(ctx, r, want, stray) : createBridge(ctx, r, want, 'create', []);
+  }
+  if (!want || !have) return;
+  if (have.spec.ifname !== want.ifname) {
+    removeBridge(ctx, r, have, 'replace');
+    return createBridge(ctx, r, want, 'replace', [`name ${have.spec.ifname} -> ${want.ifname} (forces replacement)`]);
+  }
+  updateBridge(ctx, r, want, have);
 }

@@ -4,10 +4,14 @@
 // The table is tsnet's by construction; no other table is ever touched. The table is made with
 // the first chain and removed with the last one, unless it holds a chain tsnet did not make.
 import type { NatRuleSpec, NatSpec } from '../planner/desired.js';
+import type { Action } from '../planner/types.js';
 import type { Command } from '../planner/types.js';
 import { NAT_CHAIN_BASE, NAT_FAMILY, natChainNetwork } from '../state/nft.js';
 import type { KNatChain } from '../state/types.js';
-import { cmd, mark, type Context, type StepDep } from './common.js';
+import type { HostPlan, StepDep } from '../planner/host-plan.js';
+import { natTableName } from '../state/nft.js';
+import { cmd, mark } from './common.js';
+import type { PlanContext, ResourceApplier } from './types.js';
 import type { ObjectRef, StepRef } from '../planner/types.js';
 
 const nft = (host: string, argv: string[]) => cmd(host, null, argv, { tool: 'nft' });
@@ -18,7 +22,7 @@ const ruleKey = (r: NatRuleSpec) => `${r.family} ${r.subnet} ${r.notOut}`;
 const ruleText = (r: NatRuleSpec) => `masquerade ${r.subnet} leaving by any interface but ${r.notOut}`;
 
 /** `add rule` argv for one rule (nft script tokens; names quoted where nft allows it). */
-function addRule(ctx: Context, table: string, chain: string, address: string, r: NatRuleSpec): string[] {
+function addRule(ctx: PlanContext, table: string, chain: string, address: string, r: NatRuleSpec): string[] {
   return ['add', 'rule', NAT_FAMILY, table, chain, r.family === 4 ? 'ip' : 'ip6', 'saddr', r.subnet, 'oifname', '!=', `"${r.notOut}"`, 'masquerade', 'comment', `"${mark(ctx, address)}"`];
 }
 
@@ -33,8 +37,9 @@ const summary = (table: string, chain: string, rules: readonly NatRuleSpec[]) =>
   `nftables ${NAT_FAMILY} ${table} chain ${chain}: ${rules.map((r) => `masquerade ${r.subnet} not via ${r.notOut}`).join(', ') || 'no rules'}`;
 
 /** Plans every `nat.*` resource of a host, and tsnet's table around them. */
-export function planNatHost(ctx: Context, table: string): void {
-  const { host, sink, view } = ctx;
+function planNatHost(ctx: PlanContext, out: HostPlan, table: string): void {
+  const { host, view } = ctx;
+  const sink = sinkOf(out);
   const wanted = [...ctx.desired.values()].filter((s): s is NatSpec => s.kind === 'nat');
   const state = view.state.nat;
   if (state === undefined) {
@@ -145,3 +150,19 @@ export function planNatHost(ctx: Context, table: string): void {
     }
   }
 }
+
+/** The NAT resources' parts of the host's plan, written as one (they share the table). */
+function sinkOf(out: HostPlan) {
+  const r = (address: string) => out.resource(address, 'nat');
+  return {
+    change: (_host: string, address: string, _kind: 'nat', action: Action, summary: string, reasons: string[]) => r(address).setChange(action, summary, reasons),
+    error: (_host: string, address: string, message: string) => r(address).error(message),
+    step: (_host: string, address: string, d: Parameters<ReturnType<typeof r>['step']>[0]) => r(address).step(d),
+    note: (text: string) => out.note(text, 'nat'),
+  };
+}
+
+export const nat: ResourceApplier = {
+  kind: 'nat',
+  planHost: (ctx, out) => planNatHost(ctx, out, natTableName(ctx.topology)),
+};

@@ -117,7 +117,8 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   const topology = load.topology;
   const desired: Desired =
     mode === 'destroy' ? new Map([...topology.hosts.keys()].map((h) => [h, new Map<string, Spec>()])) : expand(topology);
-  const plan = planFor(topology, desired, live, runners, interruptedApply(topology.name));
+  const interrupted = interruptedApply(topology.name);
+  const plan = planFor(topology, desired, live, runners, { ...(interrupted ? { interrupted } : {}), destroy: mode === 'destroy' });
   if (mode === 'apply') plan.errors.push(...unknownSysctls(topology, runners));
   phase('plan');
   if (cached?.size) {
@@ -127,7 +128,6 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
         `--no-refresh: ${used} namespace${used === 1 ? ' was' : 's were'} taken from the state the last apply verified, not read again: changes made inside them by hand since are not shown.`,
       );
   }
-  if (mode === 'destroy') for (const c of plan.changes) if (!c.reasons.some((r) => r.startsWith('left half-made'))) c.reasons = [];
   return { load, topology, runners, live, desired, plan, readOptions };
 }
 
@@ -150,7 +150,13 @@ export function unknownSysctls(topology: Topology, runners: ReadonlyMap<string, 
   return errors;
 }
 
-export function planFor(topology: Topology, desired: Desired, live: LiveState, runners: ReadonlyMap<string, Runner>, interrupted?: Interrupted): Plan {
+export function planFor(
+  topology: Topology,
+  desired: Desired,
+  live: LiveState,
+  runners: ReadonlyMap<string, Runner>,
+  opts: { interrupted?: Interrupted; destroy?: boolean } = {},
+): Plan {
   return makePlan({
     topology: topology.name,
     hosts: [...topology.hosts.keys()],
@@ -158,7 +164,7 @@ export function planFor(topology: Topology, desired: Desired, live: LiveState, r
     desired,
     live,
     machines: machinesOf(runners),
-    ...(interrupted ? { interrupted } : {}),
+    ...opts,
   });
 }
 

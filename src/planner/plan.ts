@@ -1,17 +1,16 @@
 // plan(desired, actual): pure. No I/O, no clock. Each host's resources are compared one by one
-// by the applier of their kind; the steps they return are then ordered into a DAG:
-// namespaces -> bridges -> veth pairs -> addresses -> routes to create, the reverse to destroy.
-import { HostView, PEER_SUFFIX, Sink, adoptFrom, linkRef, netnsRef, type Adoption, type Context, type Dep } from '../appliers/common.js';
-import { planBridge } from '../appliers/bridge.js';
-import { planEndpoint } from '../appliers/endpoint.js';
-import { planNatHost } from '../appliers/nat.js';
-import { planSandbox } from '../appliers/namespace.js';
-import { planOverlay, overlayAddresses } from '../appliers/overlay.js';
-import { keepForeignRoutes, observeRoutes, planRoute } from '../appliers/route.js';
-import { natTableName } from '../state/nft.js';
-import { markText, parseMark } from '../state/ownership.js';
+// by the applier of their kind; the passes then work out what their steps do to each other
+// (passes.ts); the steps are ordered into a DAG: namespaces -> bridges -> veth pairs ->
+// addresses -> routes to create, the reverse to destroy.
+import { PEER_SUFFIX } from '../appliers/common.js';
+import { APPLIERS } from '../appliers/index.js';
+import type { PlanContext, ResourceApplier } from '../appliers/types.js';
+import { HostView, adoptFrom, type Adoption } from '../appliers/view.js';
+import { parseMark } from '../state/ownership.js';
 import type { LiveState } from '../state/types.js';
-import type { BridgeSpec, Desired, EndpointSpec, OverlaySpec, RouteSpec, SandboxSpec, Spec } from './desired.js';
+import type { Desired, Spec } from './desired.js';
+import { HostPlan, type Relation } from './host-plan.js';
+import { FINAL_PASSES, PASSES } from './passes.js';
 import { stepKey, type Change, type Interrupted, type Plan, type ResourceKind, type Step } from './types.js';
 
 export interface PlanInput {
@@ -25,18 +24,96 @@ export interface PlanInput {
   machines?: ReadonlyMap<string, string>;
   /** The journal of an apply of this topology that was killed: its half-made objects are ours. */
   interrupted?: Interrupted;
+  /** The plan removes the whole topology (tsnet destroy): its changes need no reasons, but for marks. */
+  destroy?: boolean;
+  /** The resource appliers, in the order they are called (which does not change the plan). */
+  appliers?: readonly ResourceApplier[];
 }
 
 const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, nat: 2, endpoint: 3, route: 4 };
 
 export function plan(input: PlanInput): Plan {
-  const sink = new Sink();
+  const appliers = input.appliers ?? APPLIERS;
+  const byKind = new Map(appliers.map((a) => [a.kind, a]));
+  const adoptions = adoptionsOf(input.interrupted);
+  const belongsOn = ownership(input);
+  const hostPlans: HostPlan[] = [];
+  for (const host of input.hosts) {
+    const state = input.live.hosts.get(host);
+    const out = new HostPlan(host);
+    hostPlans.push(out);
+    if (!state) {
+      out.error(`host.${host}`, `the state of host "${host}" was not read`);
+      continue;
+    }
+    const ctx: PlanContext = {
+      topology: input.topology,
+      host,
+      view: new HostView(input.topology, state, belongsOn(host), adoptions.get(host)),
+      desired: input.desired.get(host) ?? new Map<string, Spec>(),
+    };
+    for (const a of appliers) a.planHost(ctx, out);
+    const passInput = { ctx, out, appliers: byKind, ...(input.interrupted ? { interrupted: input.interrupted } : {}) };
+    for (const pass of PASSES) pass(passInput);
+    if (input.destroy) for (const r of out.resources()) if (r.change) r.change.reasons = [];
+    for (const pass of FINAL_PASSES) pass(passInput);
+  }
+  const steps = hostPlans.flatMap((h) => h.steps());
+  resolveDependencies(steps, hostPlans);
+  const hostIndex = new Map(input.hosts.map((h, i) => [h, i]));
+  const changes = hostPlans
+    .flatMap((h) => h.changes())
+    .sort(
+      (a: Change, b: Change) =>
+        (hostIndex.get(a.host) ?? 0) - (hostIndex.get(b.host) ?? 0) || KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || a.address.localeCompare(b.address),
+    );
+  const notes = [...interruptedNote(input), ...hostPlans.flatMap((h) => h.notes())];
+  return {
+    ...(notes.length ? { notes: [...new Set(notes)] } : {}),
+    topology: input.topology,
+    changes,
+    steps: orderSteps(steps),
+    errors: hostPlans.flatMap((h) => h.errors()),
+    hosts: [...input.hosts],
+    implicitHost: input.implicitHost,
+  };
+}
+
+function interruptedNote(input: PlanInput): string[] {
+  const i = input.interrupted;
+  if (!i) return [];
+  return [
+    `The last apply of "${input.topology}" (process ${i.pid}, started ${i.started}) was interrupted after ${i.done.length} of its ${i.steps.length} steps; this plan repairs what it left, and the objects it half made are recognised as this topology's.`,
+  ];
+}
+
+/**
+ * What a killed apply was making, per host: found unmarked, it is ours (half-made). Only steps
+ * that began to run can have left something: an object named by a step that never started is
+ * not ours, whoever made it since. Mark steps are the exception: they were planned for objects
+ * already there and already taken as ours (a repair killed before marking them).
+ */
+function adoptionsOf(interrupted: Interrupted | undefined): Map<string, Adoption> {
+  const adoptions = new Map<string, Adoption>();
+  const ran = new Set([...(interrupted?.begun ?? []), ...(interrupted?.done ?? [])]);
+  for (const step of interrupted?.steps ?? []) {
+    if (!ran.has(step.id) && !step.marks.length) continue;
+    const a = adoptions.get(step.host) ?? { namespaces: new Map(), links: new Map() };
+    adoptFrom(step, a);
+    adoptions.set(step.host, a);
+  }
+  return adoptions;
+}
+
+/**
+ * Which host an owned namespace belongs to. Several netns hosts share one machine's
+ * namespaces; a namespace the topology no longer names belongs to the host that holds the host
+ * ends of its endpoints: that host deletes it.
+ */
+function ownership(input: PlanInput): (host: string) => (sandboxAddress: string) => boolean {
   const machineOf = (h: string) => input.machines?.get(h) ?? h;
   const desiredHostOf = new Map<string, string>();
   for (const [host, specs] of input.desired) for (const s of specs.values()) if (s.kind === 'sandbox') desiredHostOf.set(s.address, host);
-
-  // A namespace the topology no longer names belongs to the host that holds the host ends of
-  // its endpoints (several netns hosts share one machine's namespaces): that host deletes it.
   const formerHost = new Map<string, string>();
   for (const host of input.hosts) {
     for (const link of input.live.hosts.get(host)?.root.links ?? []) {
@@ -46,186 +123,77 @@ export function plan(input: PlanInput): Plan {
       if (!formerHost.has(sandbox)) formerHost.set(sandbox, host);
     }
   }
-  const formerHostOf = (sandboxAddress: string) => formerHost.get(sandboxAddress);
-
-  // What a killed apply was making, per host: found unmarked, it is ours (half-made).
-  const adoptions = new Map<string, Adoption>();
-  // Only steps that began to run can have left something: an object named by a step that never
-  // started is not ours, whoever made it since. Mark steps are the exception: they were planned
-  // for objects already there and already taken as ours (a repair killed before marking them).
-  const ran = new Set([...(input.interrupted?.begun ?? []), ...(input.interrupted?.done ?? [])]);
-  for (const step of input.interrupted?.steps ?? []) {
-    if (!ran.has(step.id) && !step.marks.length) continue;
-    const a = adoptions.get(step.host) ?? { namespaces: new Map(), links: new Map() };
-    adoptFrom(step, a);
-    adoptions.set(step.host, a);
-  }
-
-  for (const host of input.hosts) {
-    const state = input.live.hosts.get(host);
-    const desired = input.desired.get(host) ?? new Map<string, Spec>();
-    if (!state) {
-      sink.error(host, `host.${host}`, `the state of host "${host}" was not read`);
-      continue;
-    }
+  return (host) => {
     const firstOnMachine = input.hosts.find((h) => machineOf(h) === machineOf(host));
-    const belongs = (sandboxAddress: string) => {
-      const dh = desiredHostOf.get(sandboxAddress) ?? formerHostOf(sandboxAddress);
+    return (sandboxAddress) => {
+      const dh = desiredHostOf.get(sandboxAddress) ?? formerHost.get(sandboxAddress);
       if (dh === undefined) return firstOnMachine === host;
       return dh === host || machineOf(dh) !== machineOf(host);
     };
-    const view = new HostView(input.topology, state, belongs, adoptions.get(host));
-    const ctx: Context = { topology: input.topology, host, view, desired, sink, dyingNs: new Map(), dyingLinks: new Map(), newNs: new Map(), flushedLinks: new Map() };
-    planHost(ctx);
-    markHalfMade(ctx, input.interrupted);
-  }
-  resolveDependencies(sink.steps, sink.deps);
-
-  const hostIndex = new Map(input.hosts.map((h, i) => [h, i]));
-  const changes = sink.changes.sort(
-    (a: Change, b: Change) =>
-      (hostIndex.get(a.host) ?? 0) - (hostIndex.get(b.host) ?? 0) ||
-      KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
-      a.address.localeCompare(b.address),
-  );
-  const notes: string[] = [];
-  if (input.interrupted) {
-    const i = input.interrupted;
-    notes.push(
-      `The last apply of "${input.topology}" (process ${i.pid}, started ${i.started}) was interrupted after ${i.done.length} of its ${i.steps.length} steps; this plan repairs what it left, and the objects it half made are recognised as this topology's.`,
-    );
-  }
-  notes.push(...sink.notes);
-  return {
-    ...(notes.length ? { notes } : {}),
-    topology: input.topology,
-    changes,
-    steps: orderSteps(sink.steps),
-    errors: sink.errors,
-    hosts: [...input.hosts],
-    implicitHost: input.implicitHost,
   };
-}
-
-/**
- * Half-made objects that stay (nothing in the plan deletes them) get their ownership mark, and
- * their resource's change says why.
- */
-function markHalfMade(ctx: Context, interrupted: Interrupted | undefined): void {
-  if (!interrupted || !ctx.view.halfMade.size) return;
-  const { host, sink } = ctx;
-  const reason = `left half-made by the interrupted apply (process ${interrupted.pid}): marked as this topology's`;
-  const deleted = (base: string) => sink.has({ host, address: base, phase: 'delete' });
-  const changeOf = new Map(sink.changes.filter((c) => c.host === host).map((c) => [c.address, c]));
-  const explain = (base: string, kind: Change['kind'], summary: string) => {
-    const change = changeOf.get(base);
-    if (change) {
-      if (!change.reasons.includes(reason)) change.reasons.push(reason); // once for both ends of a veth
-    } else {
-      sink.change(host, base, kind, 'update', summary, [reason]);
-      changeOf.set(base, sink.changes[sink.changes.length - 1]!);
-    }
-  };
-  for (const [key, address] of ctx.view.halfMade) {
-    const base = address.replace(/\/(peer|vxlan)$/, '');
-    if (key.startsWith('ns:')) {
-      const ns = key.slice(3);
-      if (ctx.dyingNs.has(ns) || deleted(base)) continue;
-      sink.step(host, base, {
-        phase: 'mark',
-        ns,
-        action: 'update',
-        description: `mark namespace ${ns} as tsnet's`,
-        do: [['link', 'set', 'lo', 'alias', markText(ctx.topology, address)]],
-        marks: [netnsRef(host, ns, address)],
-        undo: [],
-      });
-      explain(base, 'sandbox', `namespace ${ns}`);
-      continue;
-    }
-    const slash = key.indexOf('/');
-    const ns = key.slice(0, slash) || null;
-    const ifname = key.slice(slash + 1);
-    if ((ns && ctx.dyingNs.has(ns)) || ctx.dyingLinks.has(key) || deleted(base)) continue;
-    sink.step(host, base, {
-      phase: `mark-${ifname}`,
-      ns,
-      action: 'update',
-      description: `mark ${ns ? `${ns}/` : ''}${ifname} as tsnet's`,
-      do: [['link', 'set', ifname, 'alias', markText(ctx.topology, address)]],
-      marks: [linkRef(host, ns, ifname, { mark: address })],
-      undo: [],
-    });
-    explain(base, base.startsWith('network.') ? 'network' : 'endpoint', `${ns ? `${ns}/` : ''}${ifname}`);
-  }
-}
-
-function planHost(ctx: Context): void {
-  const { desired, view } = ctx;
-  const addresses = (prefix: string, observed: Iterable<string>) =>
-    [...new Set([...[...desired.keys()].filter((a) => a.startsWith(prefix)), ...[...observed].filter((a) => a.startsWith(prefix))])].sort();
-
-  for (const a of addresses('sandbox.', view.ownedNs.keys())) planSandbox(ctx, a, desired.get(a) as SandboxSpec | undefined);
-
-  const ownedLinkAddresses = [...view.ownedLinks.keys()];
-  for (const a of addresses('network.', ownedLinkAddresses.map(overlayAddresses))) {
-    const want = desired.get(a) as BridgeSpec | OverlaySpec | undefined;
-    const isOverlay = want ? want.type === 'overlay' : view.ownedLinks.has(`${a}/vxlan`);
-    if (isOverlay) planOverlay(ctx, a, want as OverlaySpec | undefined);
-    else planBridge(ctx, a, want as BridgeSpec | undefined);
-  }
-
-  const endpointAddresses = ownedLinkAddresses.map((a) => (a.endsWith(PEER_SUFFIX) ? a.slice(0, -PEER_SUFFIX.length) : a));
-  for (const a of addresses('endpoint.', endpointAddresses)) planEndpoint(ctx, a, desired.get(a) as EndpointSpec | undefined);
-
-  const observed = observeRoutes(ctx);
-  for (const a of addresses('route.', observed.keys())) planRoute(ctx, a, desired.get(a) as RouteSpec | undefined, observed.get(a));
-  keepForeignRoutes(ctx);
-
-  planNatHost(ctx, natTableName(ctx.topology));
 }
 
 /** The sandbox a step's resource belongs to ("web" for sandbox.web, endpoint.web.eth0, route.web.default). */
-const sandboxOfAddress = (address: string): string | undefined => (/^(sandbox|endpoint|route)\./.test(address) ? address.split('.')[1] : undefined);
+function sandboxOfAddress(address: string): string | undefined {
+  const dot = address.indexOf('.');
+  const kind = address.slice(0, dot);
+  if (kind !== 'sandbox' && kind !== 'endpoint' && kind !== 'route') return undefined;
+  const next = address.indexOf('.', dot + 1);
+  return next < 0 ? address.slice(dot + 1) : address.slice(dot + 1, next);
+}
+
+/** The steps a relation stands for, per host: found once, looked up per dependency. */
+class RelationIndex {
+  private readonly endpointSteps = new Map<string, string[]>();
+  private readonly routeDeletes = new Map<string, string[]>();
+  private readonly portDeletes = new Map<string, string[]>();
+
+  constructor(steps: readonly Step[]) {
+    for (const o of steps) {
+      const kind = o.address.slice(0, o.address.indexOf('.'));
+      if ((kind === 'sandbox' || kind === 'endpoint') && o.isDeletion) push(this.portDeletes, o.host, o.id);
+      else if (kind === 'endpoint') push(this.endpointSteps, `${o.host}\u0000${sandboxOfAddress(o.address)}`, o.id);
+      else if (kind === 'route' && o.isDeletion) push(this.routeDeletes, `${o.host}\u0000${sandboxOfAddress(o.address)}`, o.id);
+    }
+  }
+
+  resolve(host: string, r: Relation): readonly string[] {
+    if (r.rel === 'port-deletions') return this.portDeletes.get(host) ?? [];
+    return (r.rel === 'endpoints-of' ? this.endpointSteps : this.routeDeletes).get(`${host}\u0000${r.sandbox}`) ?? [];
+  }
+}
+
+function push(m: Map<string, string[]>, k: string, v: string): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
 
 /**
  * Turns each step's dependencies into step ids: another step by its identity, or a relation
- * (see Relation in appliers/common.ts) resolved to the steps it stands for. Dependencies on
- * steps that are not in the plan are dropped. Deletions as a whole run before everything else
- * (names are freed first): orderSteps and the executor keep that barrier, so it needs no edges.
+ * (see Relation in host-plan.ts) resolved to the steps it stands for. Dependencies on steps
+ * that are not in the plan are dropped. Deletions as a whole run before everything else (names
+ * are freed first): orderSteps and the executor keep that barrier, so it needs no edges.
  */
-function resolveDependencies(steps: Step[], deps: ReadonlyMap<string, Dep[]>): void {
+function resolveDependencies(steps: readonly Step[], hosts: readonly HostPlan[]): void {
   const ids = new Set(steps.map((s) => s.id));
-  const endpointSteps = new Map<string, string[]>();
-  const routeDeletes = new Map<string, string[]>();
-  const portDeletes = new Map<string, string[]>();
-  const push = (m: Map<string, string[]>, k: string, v: string) => {
-    const list = m.get(k);
-    if (list) list.push(v);
-    else m.set(k, [v]);
-  };
-  for (const o of steps) {
-    const key = `${o.host}\u0000${sandboxOfAddress(o.address) ?? ''}`;
-    if (o.address.startsWith('sandbox.') && o.isDeletion) push(portDeletes, o.host, o.id);
-    else if (o.address.startsWith('endpoint.')) {
-      if (o.isDeletion) push(portDeletes, o.host, o.id);
-      else push(endpointSteps, key, o.id);
-    } else if (o.address.startsWith('route.') && o.isDeletion) push(routeDeletes, key, o.id);
-  }
-  for (const s of steps) {
-    const after = new Set<string>();
-    for (const dep of deps.get(s.id) ?? []) {
-      if (!('rel' in dep)) {
+  const relations = new RelationIndex(steps);
+  for (const h of hosts) {
+    for (const s of h.steps()) {
+      const deps = h.deps.get(s.id);
+      if (!deps) continue;
+      const after = new Set<string>();
+      for (const dep of deps) {
+        if ('rel' in dep) {
+          for (const id of relations.resolve(s.host, dep)) after.add(id);
+          continue;
+        }
         const id = stepKey({ host: dep.host ?? s.host, address: dep.address, phase: dep.phase });
         if (ids.has(id)) after.add(id);
-        continue;
       }
-      const ofSandbox = (m: Map<string, string[]>, sandbox: string) => m.get(`${s.host}\u0000${sandbox}`) ?? [];
-      const resolved = dep.rel === 'endpoints-of' ? ofSandbox(endpointSteps, dep.sandbox) : dep.rel === 'route-deletions-of' ? ofSandbox(routeDeletes, dep.sandbox) : (portDeletes.get(s.host) ?? []);
-      for (const id of resolved) after.add(id);
+      after.delete(s.id);
+      s.after = [...after];
     }
-    after.delete(s.id);
-    s.after = [...after];
   }
 }
 

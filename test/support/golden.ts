@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { hasErrors, formatDiagnostic } from '../../src/model/diagnostics.js';
 import { loadText, renormalize } from '../../src/model/load.js';
 import { expand, type Spec } from '../../src/planner/desired.js';
-import { plan } from '../../src/planner/plan.js';
+import { plan, type PlanInput } from '../../src/planner/plan.js';
 import { renderPlan } from '../../src/planner/render.js';
 import type { Plan } from '../../src/planner/types.js';
 import { heldFrom } from '../../src/state/held.js';
@@ -57,7 +57,7 @@ export function renderSteps(p: Plan): string {
 }
 
 /** Plans one case: the plan, or the diagnostics of a topology that does not load. */
-export function planCase(caseDir: string): { plan: Plan; mode: string } | { invalid: string } {
+export function planCase(caseDir: string, opts: Pick<PlanInput, 'appliers'> = {}): { plan: Plan; mode: string } | { invalid: string } {
   const text = readFileSync(join(caseDir, 'topology.yaml'), 'utf8');
   const mode = existsSync(join(caseDir, 'mode')) ? readFileSync(join(caseDir, 'mode'), 'utf8').trim() : 'apply';
   const first = loadText('topology.yaml', text);
@@ -73,8 +73,7 @@ export function planCase(caseDir: string): { plan: Plan; mode: string } | { inva
   const machines = new Map(
     [...t.hosts.values()].map((h) => [h.name, h.via.kind === 'ssh' ? `ssh:${h.via.destination}` : 'local']),
   );
-  const p = plan({ topology: t.name, hosts, implicitHost: t.implicitHost, desired, live, machines });
-  if (mode === 'destroy') for (const c of p.changes) c.reasons = [];
+  const p = plan({ topology: t.name, hosts, implicitHost: t.implicitHost, desired, live, machines, destroy: mode === 'destroy', ...opts });
   return { plan: p, mode };
 }
 
