@@ -1,19 +1,89 @@
-// bridge networks: a Linux bridge on the host, marked, with its mtu, up, and the gateway addresses.
-import type { BridgeSpec } from '../planner/desired.js';
-import type { Command } from '../planner/types.js';
-import type { KLink } from '../state/types.js';
+// The bridge driver: a Linux bridge on the host holding the gateway addresses (the host is the
+// network's router, as with docker0), marked, with its mtu, up; each endpoint a veth pair with
+// its host end on the bridge (veth.ts). With `nat: true`, the network's traffic is masqueraded
+// (nat.ts plans the rules this driver asks for).
+import type { FromSchema } from 'json-schema-to-ts';
 import { formatCidr, overlaps, parseCidr } from '../model/addresses.js';
-import { parseMark } from '../state/ownership.js';
+import { bridgeName, hostVethName, kernelNameProblem } from '../model/names.js';
+import type { Rule } from '../model/rules.js';
+import { commonNetwork, IFNAME } from '../model/schema-parts.js';
+import { pathToPointer } from '../model/source.js';
+import type { Network } from '../model/types.js';
+import { endpointBase, type NetworkSpec, type Spec } from '../planner/desired.js';
 import type { ResourcePlan } from '../planner/host-plan.js';
+import type { Command } from '../planner/types.js';
+import { natChainName, natTableName } from '../state/nft.js';
+import { parseMark } from '../state/ownership.js';
+import type { KLink } from '../state/types.js';
 import { addrAdd, cmd, diffAddresses, linkRef, managedAddresses, mark } from './common.js';
+import { defineDriver, type LinkApplier } from './driver.js';
 import type { PlanContext } from './types.js';
+import { vethEndpoint, type VethSpec } from './veth.js';
+
+const DEFAULT_MTU = 1500;
+
+const schema = {
+  title: 'bridge network',
+  type: 'object',
+  additionalProperties: false,
+  required: ['driver'],
+  properties: {
+    driver: { const: 'bridge', description: 'A Linux bridge on the host with the gateway address; endpoints are veth pairs.' },
+    ...commonNetwork,
+    bridge: {
+      description: 'Kernel name of the bridge. Default: "tsn-<network>", shortened with a hash to 15 bytes.',
+      type: 'string',
+      pattern: IFNAME,
+    },
+    nat: {
+      description:
+        'Masquerade traffic from the subnet that leaves through any other interface (Docker\'s ip-masquerade), with a rule in an nftables table of tsnet\'s own ("inet tsnet-<topology>"). Needs nft on the host, and forwarding on (net.ipv4.ip_forward=1), which tsnet does not change. Default: false.',
+      type: 'boolean',
+    },
+  },
+} as const;
+
+type Raw = FromSchema<typeof schema>;
+
+export interface BridgeNetwork extends Network {
+  driver: 'bridge';
+  /** Kernel name of the bridge. */
+  bridge: string;
+  /** Masquerade what leaves the subnet through another interface (nftables, tsnet's own table). */
+  nat: boolean;
+}
+
+/** A bridge network's kernel objects on a host: the bridge. */
+export interface BridgeSpec extends NetworkSpec {
+  driver: 'bridge';
+  ifname: string;
+  mtu: number;
+  /** Gateway addresses with prefix, e.g. "198.18.0.1/24". */
+  addresses: string[];
+  /** False: the network has no IPv6, so the bridge gets no IPv6 address at all. */
+  ipv6: boolean;
+}
+
+const isBridge = (s: Spec | undefined): s is BridgeSpec => s?.kind === 'network' && s.driver === 'bridge';
+
+/** A bridge name the kernel would refuse (the schema's pattern cannot say all of it). */
+const bridgeNameRule: Rule = (p, r) => {
+  for (const net of p.networks.values()) {
+    if (net.raw.driver !== 'bridge') continue;
+    const given = (net.raw as Raw).bridge;
+    const path = [...net.path, 'bridge'];
+    if (given === undefined || p.broken.paths.has(pathToPointer(path))) continue; // the schema said it already
+    const problem = kernelNameProblem(given);
+    if (problem) r.error('kernel-name', `bridge name "${given}" ${problem}`, path, { resource: `network.${net.name}` });
+  }
+};
 
 /**
  * Creating a bridge. IPv6 is turned off (addrgenmode none) on a line of its own before the link
  * comes up: in one `link set` the kernel brings the link up first, and the link-local address
  * would already be there.
  */
-export function bridgeCreateLines(ctx: PlanContext, spec: BridgeSpec): string[][] {
+function bridgeCreateLines(ctx: PlanContext, spec: BridgeSpec): string[][] {
   return [
     ['link', 'add', spec.ifname, 'type', 'bridge'],
     ...(spec.ipv6 ? [] : [['link', 'set', spec.ifname, 'addrgenmode', 'none']]),
@@ -27,13 +97,13 @@ interface Observed {
   link: KLink;
 }
 
-export function observeBridge(ctx: PlanContext, address: string): Observed | undefined {
+function observeBridge(ctx: PlanContext, address: string): Observed | undefined {
   const link = ctx.view.owned(address, null);
   if (!link || link.kind !== 'bridge') return undefined;
   const ipv6 = link.addrGenMode !== 'none';
   return {
     link,
-    spec: { kind: 'network', type: 'bridge', host: ctx.host, address, ifname: link.ifname, mtu: link.mtu, addresses: managedAddresses(link, ipv6), ipv6 },
+    spec: { kind: 'network', driver: 'bridge', host: ctx.host, address, ifname: link.ifname, mtu: link.mtu, addresses: managedAddresses(link, ipv6), ipv6 },
   };
 }
 
@@ -91,8 +161,7 @@ function createBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, actio
   const { host, address } = r;
   const made = linkRef(host, null, want.ifname, { linkKind: 'bridge', mark: address });
   const holder = ctx.view.holder(null, want.ifname);
-  // Our own link of that name is deleted by this plan first: no clash (see the passes).
-  if (holder && ctx.view.owned(address, null)?.ifname !== want.ifname) r.clash({ want: made, holder: linkRef(host, null, want.ifname), message: `cannot create bridge "${want.ifname}": the name is taken by ${holder}` });
+  if (holder) r.clash({ want: made, holder: linkRef(host, null, want.ifname), message: `cannot create bridge "${want.ifname}": the name is taken by ${holder}` });
   r.step({
     phase: 'create',
     ns: null,
@@ -152,7 +221,7 @@ function replaceStray(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, stray
   createBridge(ctx, r, want, 'replace', [`${stray.ifname} is a ${stray.kind ?? 'plain link'}, not a bridge (forces replacement)`]);
 }
 
-export function planBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec | undefined): void {
+function planBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec | undefined): void {
   const have = observeBridge(ctx, r.address);
   if (have) r.have = have.spec;
   if (want) {
@@ -179,3 +248,54 @@ export function planBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec |
   }
   updateBridge(ctx, r, want, have);
 }
+
+const network: LinkApplier = {
+  linkKind: 'bridge',
+  // Its bridge, and no other part (an overlay's bridge comes with its VXLAN device).
+  recognizes: (ctx, address) => ctx.view.owned(address, null) !== undefined && ctx.view.ownedParts(address).every((part) => part === address),
+  plan: (ctx, r, want) => planBridge(ctx, r, isBridge(want) ? want : undefined),
+  remove(ctx, r) {
+    const have = observeBridge(ctx, r.address);
+    if (have) removeBridge(ctx, r, have, 'replace');
+  },
+  replace: (ctx, r, want, reason) => createBridge(ctx, r, want as BridgeSpec, 'replace', [`${reason} (forces replacement)`]),
+};
+
+export const bridge = defineDriver({
+  name: 'bridge',
+  schema,
+  model: {
+    scope: 'local',
+    subnet: { pooled: true },
+    gatewayReserved: true,
+    defaultRoute: true,
+    withoutEndpoints: true,
+    leafKeys: { bridge: 'string' },
+    bridge: (name, raw) => ({ name: (raw as Raw).bridge ?? bridgeName(name), given: (raw as Raw).bridge !== undefined }),
+    rules: [bridgeNameRule],
+    normalize: (base, raw, prepared): BridgeNetwork => ({ ...base, driver: 'bridge', bridge: prepared.bridge!, mtu: (raw as Raw).mtu ?? DEFAULT_MTU, nat: (raw as Raw).nat ?? false }),
+    endpoint: (topology, sandbox, ifname) => ({ hostIfname: hostVethName(topology, sandbox, ifname) }),
+  },
+  expand: {
+    network(t, net) {
+      const n = net as BridgeNetwork;
+      const ipv6 = n.subnets.some((s) => s.family === 6);
+      return n.hosts.flatMap((host): Spec[] => {
+        const spec: BridgeSpec = { kind: 'network', driver: 'bridge', host, address: `network.${n.name}`, ifname: n.bridge, mtu: n.mtu ?? DEFAULT_MTU, addresses: n.subnets.map((s) => `${s.gateway}/${s.prefixLength}`), ipv6 };
+        if (!n.nat) return [spec];
+        return [spec, { kind: 'nat', host, address: `nat.${n.name}`, table: natTableName(t.name), chain: natChainName(n.name), rules: n.subnets.map((s) => ({ family: s.family, subnet: s.cidr, notOut: n.bridge })) }];
+      });
+    },
+    endpoint: (_t, net, ep, at): VethSpec => ({ ...endpointBase(net, ep, at), type: 'veth', hostIfname: ep.hostIfname!, master: (net as BridgeNetwork).bridge, ...(net.mtu !== undefined ? { hostMtu: net.mtu } : {}) }),
+  },
+  read: {
+    // NAT: whether the hosts forward (a plan note when they do not; tsnet does not change it).
+    hostSysctls: (net) => ((net as BridgeNetwork).nat ? net.subnets.map((s) => (s.family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding')) : []),
+  },
+  network,
+  endpoint: vethEndpoint,
+  graph: {
+    label: (net) => `bridge ${(net as BridgeNetwork).bridge}${(net as BridgeNetwork).nat ? ', NAT' : ''}`,
+    showsGateway: true,
+  },
+});

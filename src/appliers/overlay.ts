@@ -5,13 +5,76 @@
 //   - flood entries (all-zero MAC) towards every other host's underlay address,
 //   - for each remote endpoint its MAC in the VXLAN forwarding table (bridge fdb ... self),
 //   - and its address in the VXLAN device's neighbour table (answered by the ARP proxy).
-import type { OverlayEntry, OverlaySpec } from '../planner/desired.js';
-import type { Command } from '../planner/types.js';
-import type { KLink } from '../state/types.js';
+import type { FromSchema } from 'json-schema-to-ts';
+import { canonicalIp, macFromIp, parseCidr, parseIp } from '../model/addresses.js';
+import { bridgeName, hostVethName, vxlanName } from '../model/names.js';
+import { networkHosts } from '../model/prepare.js';
+import type { Rule } from '../model/rules.js';
+import { commonNetwork } from '../model/schema-parts.js';
+import type { Endpoint, Network, Topology } from '../model/types.js';
+import { endpointBase, type NetworkSpec, type Spec } from '../planner/desired.js';
 import type { ResourcePlan } from '../planner/host-plan.js';
-import type { ObjectRef } from '../planner/types.js';
+import type { Command, ObjectRef } from '../planner/types.js';
+import type { KLink } from '../state/types.js';
 import { cmd, linkRef, mark } from './common.js';
+import { defineDriver, type LinkApplier } from './driver.js';
 import type { PlanContext } from './types.js';
+import { vethEndpoint, type VethSpec } from './veth.js';
+
+const DEFAULT_MTU = 1450;
+const DEFAULT_PORT = 4789;
+const VNI_MAX = 16777215;
+
+const schema = {
+  title: 'overlay network',
+  type: 'object',
+  additionalProperties: false,
+  required: ['driver'],
+  properties: {
+    driver: { const: 'overlay', description: 'A VXLAN network across hosts, programmed statically from the topology.' },
+    ...commonNetwork,
+    vni: { description: 'VXLAN network identifier (1..16777215).', type: 'integer' },
+    port: { description: 'UDP port of the tunnel. Default: 4789.', type: 'integer' },
+  },
+} as const;
+
+type Raw = FromSchema<typeof schema>;
+
+export interface OverlayNetwork extends Network {
+  driver: 'overlay';
+  vni: number;
+  port: number;
+  /** Kernel names of the per-host bridge and VXLAN device. */
+  bridge: string;
+  vxlan: string;
+}
+
+export interface OverlayEntry {
+  mac: string;
+  /** Address of the remote endpoint (neighbour entry). */
+  ip: string[];
+  /** Underlay address of the host the endpoint is on. */
+  underlay: string;
+}
+
+/** An overlay network's kernel objects on a host: its bridge, its VXLAN device and their entries. */
+export interface OverlaySpec extends NetworkSpec {
+  driver: 'overlay';
+  bridge: string;
+  vxlan: string;
+  vni: number;
+  port: number;
+  /** This host's underlay address: the tunnel's local end. */
+  local: string;
+  mtu: number;
+  ipv6: boolean;
+  /** Underlay addresses of the other hosts on the network (flood entries). */
+  flood: string[];
+  /** Endpoints on the other hosts: forwarding and neighbour entries. */
+  remote: OverlayEntry[];
+}
+
+const isOverlay = (s: Spec | undefined): s is OverlaySpec => s?.kind === 'network' && s.driver === 'overlay';
 
 /** Mark suffix of the VXLAN device of an overlay network. */
 export const VXLAN_SUFFIX = '/vxlan';
@@ -80,7 +143,7 @@ function observedRemote(ctx: PlanContext, vxlan: KLink): { flood: string[]; remo
   return { flood: fdb.filter((f) => f.mac === ZERO_MAC).map((f) => f.dst!), remote: [...remote.values()] };
 }
 
-export function observeOverlay(ctx: PlanContext, address: string): Observed | { stray: KLink[] } | undefined {
+function observeOverlay(ctx: PlanContext, address: string): Observed | { stray: KLink[] } | undefined {
   const bridge = ctx.view.owned(address, null);
   const vxlan = ctx.view.owned(address + VXLAN_SUFFIX, null);
   if (!bridge && !vxlan) return undefined;
@@ -90,14 +153,14 @@ export function observeOverlay(ctx: PlanContext, address: string): Observed | { 
     vxlan,
     spec: {
       kind: 'network',
-      type: 'overlay',
+      driver: 'overlay',
       host: ctx.host,
       address,
       bridge: bridge.ifname,
       vxlan: vxlan.ifname,
-      vni: vxlan.vxlan?.id ?? 0,
-      port: vxlan.vxlan?.port ?? 0,
-      local: vxlan.vxlan?.local ?? '',
+      vni: Number(vxlan.details?.id ?? 0),
+      port: Number(vxlan.details?.port ?? 0),
+      local: String(vxlan.details?.local ?? ''),
       mtu: bridge.mtu,
       ipv6: bridge.addrGenMode !== 'none',
       ...observedRemote(ctx, vxlan),
@@ -137,13 +200,12 @@ function removeOverlay(ctx: PlanContext, r: ResourcePlan, links: KLink[], have: 
   });
 }
 
-function createOverlay(ctx: PlanContext, r: ResourcePlan, s: OverlaySpec, replacing: KLink[] | undefined, reasons: string[]): void {
+function createOverlay(ctx: PlanContext, r: ResourcePlan, s: OverlaySpec, action: 'create' | 'replace', reasons: string[]): void {
   const { host, address } = r;
-  const action = replacing ? 'replace' : 'create';
   const made = createdObjects(ctx, s);
   for (const o of made.slice(0, 2)) {
     const holder = ctx.view.holder(null, o.name);
-    if (holder && !replacing?.some((l) => l.ifname === o.name)) r.clash({ want: o, holder: linkRef(host, null, o.name), message: `cannot create "${o.name}" for overlay network: the name is taken by ${holder}` });
+    if (holder) r.clash({ want: o, holder: linkRef(host, null, o.name), message: `cannot create "${o.name}" for overlay network: the name is taken by ${holder}` });
   }
   r.step({
     phase: 'create',
@@ -153,7 +215,7 @@ function createOverlay(ctx: PlanContext, r: ResourcePlan, s: OverlaySpec, replac
     do: linkLines(ctx, s),
     creates: made,
     undo: [cmd(host, null, ['link', 'del', s.vxlan], { deletes: [made[1]!] }), cmd(host, null, ['link', 'del', s.bridge], { deletes: [made[0]!] })],
-    after: replacing ? [{ address, phase: 'delete' }] : [],
+    after: action === 'replace' ? [{ address, phase: 'delete' }] : [],
   });
   const fdb = fdbLines(s);
   if (fdb.length)
@@ -203,7 +265,7 @@ function linkChanges(c: InPlace, have: Observed, want: OverlaySpec): void {
     const back = have.vxlan.master ? ['link', 'set', want.vxlan, 'master', have.vxlan.master] : ['link', 'set', want.vxlan, 'nomaster'];
     c.ip(`${want.vxlan} is not on bridge ${want.bridge}`, ['link', 'set', want.vxlan, 'master', want.bridge], back);
   }
-  if (have.vxlan.vxlan?.learning)
+  if (have.vxlan.details?.learning === true)
     c.ip(`${want.vxlan} learns addresses; the topology programs them`, ['link', 'set', want.vxlan, 'type', 'vxlan', 'nolearning'], ['link', 'set', want.vxlan, 'type', 'vxlan', 'learning']);
 }
 
@@ -266,7 +328,7 @@ function updateOverlay(ctx: PlanContext, r: ResourcePlan, want: OverlaySpec, hav
   r.setChange('update', summary(want), c.reasons);
 }
 
-export function planOverlay(ctx: PlanContext, r: ResourcePlan, want: OverlaySpec | undefined): void {
+function planOverlay(ctx: PlanContext, r: ResourcePlan, want: OverlaySpec | undefined): void {
   const observed = observeOverlay(ctx, r.address);
   const have = observed && 'spec' in observed ? observed : undefined;
   const links = have ? [have.vxlan, have.bridge] : observed && 'stray' in observed ? observed.stray : [];
@@ -277,11 +339,140 @@ export function planOverlay(ctx: PlanContext, r: ResourcePlan, want: OverlaySpec
     r.setChange('delete', have ? summary(have.spec) : `overlay ${r.address}`, ['not in the topology any more']);
     return;
   }
-  if (!links.length) return createOverlay(ctx, r, want, undefined, []);
+  if (!links.length) return createOverlay(ctx, r, want, 'create', []);
   const why = have ? replaceReason(have.spec, want) : 'the bridge or the VXLAN device is missing or of another kind';
   if (why) {
     removeOverlay(ctx, r, links, have, 'replace');
-    return createOverlay(ctx, r, want, links, [`${why} (forces replacement)`]);
+    return createOverlay(ctx, r, want, 'replace', [`${why} (forces replacement)`]);
   }
   updateOverlay(ctx, r, want, have!);
 }
+
+// ---------------------------------------------------------------- rules
+
+const overlays = (p: Parameters<Rule>[0]) => [...p.networks.values()].filter((n) => n.raw.driver === 'overlay').map((n) => ({ ...n, raw: n.raw as Raw }));
+
+export const overlayVni: Rule = (p, r) => {
+  const used = new Map<number, string>();
+  for (const net of overlays(p)) {
+    const res = `network.${net.name}`;
+    const vni = net.raw.vni;
+    if (vni === undefined) {
+      r.error('overlay-no-vni', `overlay network "${net.name}" needs a vni (1..${VNI_MAX}); every host must agree on it`, net.path, { resource: res, key: true });
+    } else if (vni < 1 || vni > VNI_MAX) {
+      r.error('vni-range', `vni ${vni} is out of range: VXLAN identifiers are 1 to ${VNI_MAX}`, [...net.path, 'vni'], { resource: res });
+    } else if (used.has(vni)) {
+      r.error('duplicate-vni', `vni ${vni} is already used by overlay network "${used.get(vni)}"`, [...net.path, 'vni'], { resource: res });
+    } else used.set(vni, net.name);
+    const port = net.raw.port;
+    if (port !== undefined && (port < 1 || port > 65535)) r.error('port-range', `port ${port} is not a UDP port (1..65535)`, [...net.path, 'port'], { resource: res });
+  }
+};
+
+export const overlayUnderlay: Rule = (p, r) => {
+  if (p.broken.sections.hosts) return; // the hosts did not parse: nothing to say about their underlays
+  for (const net of overlays(p)) {
+    const missing = networkHosts(p, net.name).filter((h) => !p.hosts.get(h)?.raw?.underlay);
+    if (missing.length === 0) continue;
+    r.error(
+      'overlay-no-underlay',
+      p.implicitHost
+        ? `overlay network "${net.name}" runs between hosts, but the topology declares none`
+        : `overlay network "${net.name}" needs the underlay address of host${missing.length > 1 ? 's' : ''} ${missing.map((h) => `"${h}"`).join(', ')}`,
+      [...net.path, 'driver'],
+      { resource: `network.${net.name}`, hint: 'declare hosts with "underlay: <address>"' },
+    );
+  }
+};
+
+// ---------------------------------------------------------------- the driver
+
+/** The MAC of an endpoint without one: derived from its first address (IPv4 first), as Docker does. */
+function macFromAddress(ep: Endpoint): void {
+  if (ep.mac) return;
+  const first = ep.addresses.map((a) => parseCidr(a, false)!).sort((a, b) => a.family - b.family)[0];
+  const ip = first && parseIp(ep.addresses.find((a) => parseCidr(a, false)!.family === first.family)!.split('/')[0]!);
+  if (ip) ep.mac = macFromIp(ip.family, ip.value);
+}
+
+function expandNetwork(t: Topology, net: Network): Spec[] {
+  const n = net as OverlayNetwork;
+  const ipv6 = n.subnets.some((s) => s.family === 6);
+  const members = [...t.sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.network === n.name).map((e) => ({ sb, e })));
+  return n.hosts.map(
+    (host): OverlaySpec => ({
+      kind: 'network',
+      driver: 'overlay',
+      host,
+      address: `network.${n.name}`,
+      bridge: n.bridge,
+      vxlan: n.vxlan,
+      vni: n.vni,
+      port: n.port,
+      local: t.hosts.get(host)!.underlay!,
+      mtu: n.mtu ?? DEFAULT_MTU,
+      ipv6,
+      flood: n.hosts.filter((h) => h !== host).map((h) => t.hosts.get(h)!.underlay!),
+      remote: members.filter(({ sb }) => sb.host !== host).map(({ sb, e }) => ({ mac: e.mac!, ip: e.addresses.map((a) => a.split('/')[0]!), underlay: t.hosts.get(sb.host)!.underlay! })),
+    }),
+  );
+}
+
+const network: LinkApplier = {
+  linkKind: 'overlay',
+  recognizes: (ctx, address) => ctx.view.owned(address + VXLAN_SUFFIX, null) !== undefined,
+  plan: (ctx, r, want) => planOverlay(ctx, r, isOverlay(want) ? want : undefined),
+  remove(ctx, r) {
+    const observed = observeOverlay(ctx, r.address);
+    const have = observed && 'spec' in observed ? observed : undefined;
+    const links = have ? [have.vxlan, have.bridge] : observed && 'stray' in observed ? observed.stray : [];
+    if (links.length) removeOverlay(ctx, r, links, have, 'replace');
+  },
+  replace: (ctx, r, want, reason) => createOverlay(ctx, r, want as OverlaySpec, 'replace', [`${reason} (forces replacement)`]),
+};
+
+export const overlay = defineDriver({
+  name: 'overlay',
+  schema,
+  model: {
+    scope: 'global',
+    subnet: { pooled: false, why: ': every host must agree on it' },
+    // No gateway of its own: its first address is kept free, so a router sandbox can take it.
+    gatewayReserved: false,
+    // An overlay has no way out; routes can say otherwise.
+    defaultRoute: false,
+    withoutEndpoints: false,
+    leafKeys: {},
+    bridge: (name) => ({ name: bridgeName(name), given: false }),
+    rules: [overlayVni, overlayUnderlay],
+    normalize: (base, raw, prepared): OverlayNetwork => {
+      const o = raw as Raw;
+      return { ...base, driver: 'overlay', vni: o.vni!, port: o.port ?? DEFAULT_PORT, bridge: prepared.bridge!, vxlan: vxlanName(base.name), mtu: o.mtu ?? DEFAULT_MTU };
+    },
+    endpoint: (topology, sandbox, ifname) => ({ hostIfname: hostVethName(topology, sandbox, ifname) }),
+    allocated: macFromAddress,
+  },
+  expand: {
+    network: (t, net) => expandNetwork(t, net),
+    endpoint: (_t, net, ep, at): VethSpec => ({ ...endpointBase(net, ep, at), type: 'veth', hostIfname: ep.hostIfname!, master: (net as OverlayNetwork).bridge, ...(net.mtu !== undefined ? { hostMtu: net.mtu } : {}) }),
+  },
+  read: {
+    linkDetails: {
+      vxlan: (data) => ({
+        ...(typeof data.id === 'number' ? { id: data.id } : {}),
+        ...(typeof data.port === 'number' ? { port: data.port } : {}),
+        ...(typeof data.local === 'string' ? { local: canonicalIp(data.local) ?? data.local } : {}),
+        ...(typeof data.learning === 'boolean' ? { learning: data.learning } : {}),
+        ...(typeof data.proxy === 'boolean' ? { proxy: data.proxy } : {}),
+      }),
+    },
+    fingerprint: (l) => (l.kind === 'vxlan' && l.details ? `vxlan=${l.details.id}:${l.details.port}:${l.details.local}:${l.details.learning ? 'learning' : 'nolearning'}` : undefined),
+    hostEntries: true,
+  },
+  network,
+  endpoint: vethEndpoint,
+  graph: {
+    label: (net) => `overlay vni ${(net as OverlayNetwork).vni}`,
+    showsGateway: false,
+  },
+});

@@ -94,6 +94,23 @@ export class HostView {
     return this.state.host;
   }
 
+  private parts?: Map<string, string[]>;
+
+  /** The mark addresses of the owned links of a resource ("network.x", "network.x/vxlan"). */
+  ownedParts(resource: string): readonly string[] {
+    if (!this.parts) {
+      this.parts = new Map();
+      for (const address of this.ownedLinks.keys()) {
+        const slash = address.indexOf('/');
+        const base = slash < 0 ? address : address.slice(0, slash);
+        const list = this.parts.get(base);
+        if (list) list.push(address);
+        else this.parts.set(base, [address]);
+      }
+    }
+    return this.parts.get(resource) ?? [];
+  }
+
   namespace(name: string | null): KNamespace | undefined {
     return name === null ? this.state.root : this.state.namespaces.get(name);
   }

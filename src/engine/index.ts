@@ -5,6 +5,7 @@ import type { Diagnostic } from '../model/diagnostics.js';
 import { hasErrors } from '../model/diagnostics.js';
 import { loadFile, renormalize, type LoadResult } from '../model/load.js';
 import type { Host, Topology } from '../model/types.js';
+import { driverFor } from '../appliers/registry.js';
 import { expand, type Desired, type Spec } from '../planner/desired.js';
 import { plan as makePlan } from '../planner/plan.js';
 import type { Interrupted, Plan } from '../planner/types.js';
@@ -70,21 +71,20 @@ export function runnersFor(topology: Topology, opts: EngineOptions = {}): Map<st
   return new Map([...topology.hosts.values()].map((h) => [h.name, factory(h)]));
 }
 
-/** What to read besides links, addresses and routes: sysctls of sandboxes, overlay tables. */
+/** What to read besides links, addresses and routes: sysctls of sandboxes, what the drivers need. */
 export function readOptionsFor(topology: Topology, concurrency?: number): ReadOptions {
   const sysctls = new Map<string, string[]>();
   for (const sb of topology.sandboxes.values()) {
     if (sb.ownsNetns && sb.netns && Object.keys(sb.sysctls).length) sysctls.set(sb.netns, Object.keys(sb.sysctls));
   }
   const overlayHosts = new Set<string>();
-  for (const net of topology.networks.values()) if (net.driver === 'overlay') for (const h of net.hosts) overlayHosts.add(h);
-  // NAT: whether the hosts forward (a plan note when they do not; tsnet does not change it).
-  const forwarding = new Set<string>();
+  const hostSysctls = new Set<string>();
   for (const net of topology.networks.values()) {
-    if (net.driver !== 'bridge' || !net.nat) continue;
-    for (const s of net.subnets) forwarding.add(s.family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding');
+    const d = driverFor(net.driver);
+    if (d.read.hostEntries) for (const h of net.hosts) overlayHosts.add(h);
+    for (const key of d.read.hostSysctls?.(net) ?? []) hostSysctls.add(key);
   }
-  if (forwarding.size) sysctls.set('', [...forwarding].sort());
+  if (hostSysctls.size) sysctls.set('', [...hostSysctls].sort());
   // tsnet's nftables table is read on every host, so that NAT taken out of the file is removed.
   return { sysctls, overlayHosts, natTable: natTableName(topology.name), ...(concurrency ? { concurrency } : {}) };
 }
@@ -316,7 +316,8 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
     // the namespace, in the background, a moment after `netns del`. They are on their way out,
     // not a difference to report (or to wait for).
     const gone = deletedSandboxes(result, host);
-    const wanted = new Set([...(s.desired.get(host)?.values() ?? [])].flatMap((spec) => (spec.kind === 'endpoint' && spec.type === 'veth' ? [spec.hostIfname] : [])));
+    // Links the apply made in the host's stack under such a name (the endpoint made again) stay.
+    const wanted = new Set(result.completed.flatMap((st) => (st.host === host ? st.creates.filter((o) => o.kind === 'link' && o.ns === null).map((o) => o.name) : [])));
     root.links = root.links.filter((l) => {
       const mark = parseMark(l.alias);
       if (mark?.topology !== s.topology.name || !mark.address.startsWith('endpoint.') || wanted.has(l.ifname)) return true;

@@ -3,7 +3,9 @@
 // Parts that failed the schema are left out (rules must not pile more errors on them), but
 // their names are kept so that references to them are not reported as unknown.
 import { firstHost, parseCidr, parseIp, type Cidr } from './addresses.js';
-import { bridgeName, hostVethName, netnsName } from './names.js';
+import type { RawNetwork } from '../appliers/driver.js';
+import { findDriver } from '../appliers/registry.js';
+import { netnsName } from './names.js';
 import { pointerToPath, valueAt, type PathSegment } from './source.js';
 import {
   IMPLICIT_HOST,
@@ -32,8 +34,10 @@ export interface PreparedNetwork {
   raw: NetworkFile;
   path: PathSegment[];
   subnets: PreparedSubnet[];
-  /** Kernel name of the bridge (bridge, overlay). */
+  /** Kernel name of the network's bridge, for drivers that make one. */
   bridge?: string;
+  /** True when the file names the bridge itself (`bridge:`). */
+  bridgeGiven?: boolean;
 }
 
 export interface PreparedEndpoint {
@@ -119,8 +123,11 @@ function isLeafProblem(file: unknown, pointer: string): boolean {
   if (/^\/sandboxes\/[^/]+\/endpoints\/\d+\/name$/.test(pointer)) return typeof value === 'string';
   if (/^\/sandboxes\/[^/]+\/netns$/.test(pointer)) return typeof value === 'string';
   if (/^\/sandboxes\/[^/]+\/sysctls(\/.*)?$/.test(pointer)) return isMapping(valueAt(file, path.slice(0, 3)));
-  if (/^\/networks\/[^/]+\/(bridge|parent)$/.test(pointer)) return typeof value === 'string';
-  if (/^\/networks\/[^/]+\/mode$/.test(pointer)) return valueAt(file, [...path.slice(0, 2), 'driver']) === 'macvlan';
+  if (/^\/networks\/[^/]+\/[^/]+$/.test(pointer)) {
+    // The network's driver says which of its fields may be wrong while the rest is checked.
+    const leaf = findDriver(valueAt(file, [...path.slice(0, 2), 'driver']))?.model.leafKeys[String(path[2])];
+    return leaf === 'any' || (leaf === 'string' && typeof value === 'string');
+  }
   return false;
 }
 
@@ -182,9 +189,8 @@ export function prepare(file: TopologyFile, brokenPaths: readonly string[] = [])
           ...(ranges.find((r) => r.family === cidr.family) ? { ipRange: ranges.find((r) => r.family === cidr.family)! } : {}),
         });
       });
-      const bridge =
-        raw.driver === 'bridge' ? (raw.bridge ?? bridgeName(n)) : raw.driver === 'overlay' ? bridgeName(n) : undefined;
-      networks.set(n, { name: n, raw, path: ['networks', n], subnets, ...(bridge ? { bridge } : {}) });
+      const bridge = findDriver(raw.driver)?.model.bridge?.(n, raw as RawNetwork);
+      networks.set(n, { name: n, raw, path: ['networks', n], subnets, ...(bridge ? { bridge: bridge.name, bridgeGiven: bridge.given } : {}) });
     }
   }
 
@@ -232,10 +238,9 @@ export function networkHosts(p: Prepared, network: string): string[] {
     if (sb.endpoints.some((e) => e.raw.network === network) && p.hosts.has(sb.host)) onHosts.add(sb.host);
   }
   const ordered = [...p.hosts.keys()].filter((h) => onHosts.has(h));
-  // A bridge network without endpoints still exists (as `docker network create` makes it): on the first host.
+  // A network whose driver makes it without endpoints (as `docker network create` does) is on the first host.
   const net = p.networks.get(network);
-  if (ordered.length === 0 && net?.raw.driver === 'bridge') return [...p.hosts.keys()].slice(0, 1);
+  if (ordered.length === 0 && findDriver(net?.raw.driver)?.model.withoutEndpoints) return [...p.hosts.keys()].slice(0, 1);
   return ordered;
 }
 
-export const hostVeth = (p: Prepared, sandbox: string, ifname: string): string => hostVethName(p.name, sandbox, ifname);

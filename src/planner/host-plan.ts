@@ -68,8 +68,9 @@ export class ResourcePlan {
   notes: string[] = EMPTY;
   /** The namespace the resource's kernel objects are in now (endpoints, routes): passes look for it among the deleted ones. */
   inNamespace?: string;
-  /** What it is now (observed) and what the file wants; the passes hand `want` back on a re-plan. */
-  have?: Spec;
+  /** What it is now, read back from the kernel (a spec but for what only the file says). */
+  have?: object;
+  /** What the file wants; the passes hand it back on a re-plan. */
   want?: Spec;
   /** Commands that put back what the resource holds now, for a step of another resource that takes it along. */
   restore?: () => Command[];

@@ -3,7 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { markText } from '../state/ownership.js';
 import { emptyNamespace, type KLink, type KNamespace, type KRoute, type LiveState } from '../state/types.js';
-import type { BridgeSpec, Desired, RouteSpec, SandboxSpec, Spec, VethSpec } from './desired.js';
+import type { BridgeSpec } from '../appliers/bridge.js';
+import type { VethSpec } from '../appliers/veth.js';
+import type { Desired, RouteSpec, SandboxSpec, Spec } from './desired.js';
 import { plan } from './plan.js';
 
 const T = 'top';
@@ -43,7 +45,7 @@ const live = (rootNs: KNamespace, ...namespaces: KNamespace[]): LiveState => ({
 
 const ownedDefault: KRoute = { family: 4, dst: 'default', gateway: '198.18.0.1', dev: 'eth0', protocol: '116' };
 
-const bridgeSpec: BridgeSpec = { kind: 'network', type: 'bridge', host: 'local', address: 'network.web', ifname: 'tsn-web', mtu: 1500, addresses: ['198.18.0.1/24'], ipv6: false };
+const bridgeSpec: BridgeSpec = { kind: 'network', driver: 'bridge', host: 'local', address: 'network.web', ifname: 'tsn-web', mtu: 1500, addresses: ['198.18.0.1/24'], ipv6: false };
 
 /** The desired state: the bridge, and these specs when any are given. */
 function desired(...specs: Spec[]): Desired {
@@ -53,6 +55,8 @@ function desired(...specs: Spec[]): Desired {
 const sandboxSpec = (netns: string): SandboxSpec => ({ kind: 'sandbox', host: 'local', address: 'sandbox.a', netns, sysctls: {} });
 const endpointSpec = (netns: string): VethSpec => ({
   kind: 'endpoint',
+  driver: 'bridge',
+  network: 'network.web',
   type: 'veth',
   host: 'local',
   address: 'endpoint.a.eth0',

@@ -2,7 +2,6 @@
 // by the applier of their kind; the passes then work out what their steps do to each other
 // (passes.ts); the steps are ordered into a DAG: namespaces -> bridges -> veth pairs ->
 // addresses -> routes to create, the reverse to destroy.
-import { PEER_SUFFIX } from '../appliers/common.js';
 import { APPLIERS } from '../appliers/index.js';
 import type { PlanContext, ResourceApplier } from '../appliers/types.js';
 import { HostView, adoptFrom, type Adoption } from '../appliers/view.js';
@@ -118,7 +117,8 @@ function ownership(input: PlanInput): (host: string) => (sandboxAddress: string)
   for (const host of input.hosts) {
     for (const link of input.live.hosts.get(host)?.root.links ?? []) {
       const mark = parseMark(link.alias);
-      if (mark?.topology !== input.topology || !mark.address.startsWith('endpoint.') || !mark.address.endsWith(PEER_SUFFIX)) continue;
+      // A link of an endpoint in the host's own stack (a veth's host end).
+      if (mark?.topology !== input.topology || !mark.address.startsWith('endpoint.')) continue;
       const sandbox = `sandbox.${mark.address.split('.')[1]}`;
       if (!formerHost.has(sandbox)) formerHost.set(sandbox, host);
     }

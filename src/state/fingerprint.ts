@@ -4,6 +4,7 @@
 // "Saved plan is stale"), and says what changed.
 import { createHash } from 'node:crypto';
 import { HostView, ROUTE_PROTO } from '../appliers/common.js';
+import { linkFingerprint } from '../appliers/registry.js';
 import type { Plan } from '../planner/types.js';
 import { parseMark } from './ownership.js';
 import type { KLink, LiveState } from './types.js';
@@ -19,8 +20,7 @@ const linkLine = (l: KLink) =>
     `kind=${l.kind ?? '-'} mtu=${l.mtu} ${l.up ? 'up' : 'down'} mac=${l.mac}`,
     l.master ? `master=${l.master}` : '',
     l.addrGenMode ? `addrgenmode=${l.addrGenMode}` : '',
-    l.macvlanMode ? `macvlan=${l.macvlanMode}` : '',
-    l.vxlan ? `vxlan=${l.vxlan.id}:${l.vxlan.port}:${l.vxlan.local}:${l.vxlan.learning ? 'learning' : 'nolearning'}` : '',
+    ...linkFingerprint(l),
     `addrs=${l.addresses.filter((a) => a.scope !== 'host').map((a) => a.cidr).sort().join(',')}`,
   ]
     .filter(Boolean)

@@ -4,6 +4,7 @@
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { canonicalIp, formatCidr, parseCidr } from '../model/addresses.js';
+import { linkDetails } from '../appliers/registry.js';
 import { runInNamespaces } from './fanout.js';
 import { readNat, type NatRead } from './nft.js';
 import type { RunResult, Runner } from './runner.js';
@@ -312,16 +313,9 @@ export function parseLink(j: IpLink, ns: string | null): KLink {
   if (typeof j.link === 'string') link.link = j.link;
   if (j.link_index !== undefined) link.linkIndex = j.link_index;
   if (j.link_netnsid !== undefined) link.linkNetnsId = j.link_netnsid;
-  if (kind === 'macvlan' && typeof data.mode === 'string') link.macvlanMode = data.mode;
-  if (kind === 'vxlan') {
-    link.vxlan = {
-      ...(typeof data.id === 'number' ? { id: data.id } : {}),
-      ...(typeof data.port === 'number' ? { port: data.port } : {}),
-      ...(typeof data.local === 'string' ? { local: canonicalIp(data.local) ?? data.local } : {}),
-      ...(typeof data.learning === 'boolean' ? { learning: data.learning } : {}),
-      ...(typeof data.proxy === 'boolean' ? { proxy: data.proxy } : {}),
-    };
-  }
+  // The details of kinds a driver makes (src/appliers/registry.ts): its module reads them.
+  const details = kind ? linkDetails(kind, data) : undefined;
+  if (details) link.details = details;
   return link;
 }
 
