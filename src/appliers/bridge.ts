@@ -256,7 +256,9 @@ const network: LinkApplier = {
   plan: (ctx, r, want) => planBridge(ctx, r, isBridge(want) ? want : undefined),
   remove(ctx, r) {
     const have = observeBridge(ctx, r.address);
-    if (have) removeBridge(ctx, r, have, 'replace');
+    if (!have) return;
+    r.have = have.spec;
+    removeBridge(ctx, r, have, 'replace');
   },
   replace: (ctx, r, want, reason) => createBridge(ctx, r, want as BridgeSpec, 'replace', [`${reason} (forces replacement)`]),
 };

@@ -195,7 +195,11 @@ export function endpointApplier<S extends EndpointSpec>(k: EndpointKind<S>): Lin
     linkKind: k.linkKind,
     recognizes: (ctx, address) => k.recognizes(ctx, address),
     plan: (ctx, r, want, upstream) => plan(k, ctx, r, wanted(want), upstream),
-    remove: (ctx, r) => k.remove(ctx, r, k.observe(ctx, r.address), 'replace'),
+    remove(ctx, r) {
+      const seen = k.observe(ctx, r.address);
+      if (seen.found) r.have = seen.found.spec;
+      k.remove(ctx, r, seen, 'replace');
+    },
     replace: (ctx, r, want, reason) => create(k, ctx, r, wanted(want)!, 'replace', [`${reason} (forces replacement)`]),
   };
 }

@@ -426,6 +426,7 @@ const network: LinkApplier = {
     const observed = observeOverlay(ctx, r.address);
     const have = observed && 'spec' in observed ? observed : undefined;
     const links = have ? [have.vxlan, have.bridge] : observed && 'stray' in observed ? observed.stray : [];
+    if (have) r.have = have.spec;
     if (links.length) removeOverlay(ctx, r, links, have, 'replace');
   },
   replace: (ctx, r, want, reason) => createOverlay(ctx, r, want as OverlaySpec, 'replace', [`${reason} (forces replacement)`]),

@@ -118,8 +118,9 @@ export class ResourcePlan {
     this.changed();
   }
 
+  /** The resource's change; what it is and what it becomes are added when the plan is done (see HostPlan.changes). */
   setChange(action: Action, summary: string, reasons: string[]): void {
-    this.change = { action, host: this.host, address: this.address, kind: this.kind, summary, reasons };
+    this.change = { action, host: this.host, address: this.address, kind: this.kind, summary, reasons, before: null, after: null };
   }
 
   error(message: string): void {
@@ -303,8 +304,17 @@ export class HostPlan {
     return out;
   }
 
+  /** The changes, each with the resource as it is (before) and as it becomes (after): null where it is not there. */
   changes(): Change[] {
-    return this.resources().flatMap((r) => (r.change ? [r.change] : []));
+    const out: Change[] = [];
+    for (const r of this.resources()) {
+      const c = r.change;
+      if (!c) continue;
+      c.before = c.action === 'create' ? null : (r.have ?? null);
+      c.after = c.action === 'delete' ? null : (r.want ?? null);
+      out.push(c);
+    }
+    return out;
   }
 
   error(address: string, message: string): void {

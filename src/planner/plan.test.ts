@@ -148,3 +148,19 @@ describe('plan', () => {
     expect(p.changes.map((c) => `${c.action} ${c.address}`)).toEqual(['replace endpoint.a.eth0', 'create route.a.default']);
   });
 });
+
+describe('plan: changes carry before and after', () => {
+  it('create has no before, delete no after, update and replace both, as plain data', () => {
+    const created = run(desired(sandboxSpec('top-a')), live(emptyNamespace(null)));
+    const sandbox = created.changes.find((c) => c.address === 'sandbox.a')!;
+    expect(sandbox).toMatchObject({ action: 'create', before: null, after: { kind: 'sandbox', netns: 'top-a' } });
+
+    const removed = run(desired(), live(root('a'), sandboxNs('top-a', 'a', [ownedDefault])));
+    expect(removed.changes.find((c) => c.address === 'sandbox.a')).toMatchObject({ action: 'delete', before: { kind: 'sandbox', netns: 'top-a' }, after: null });
+
+    const updated = run(desired(sandboxSpec('top-a'), { ...endpointSpec('top-a'), mtu: 9000 }, routeSpec('top-a')), live(root('a'), sandboxNs('top-a', 'a', [ownedDefault])));
+    const endpoint = updated.changes.find((c) => c.address === 'endpoint.a.eth0')!;
+    expect(endpoint).toMatchObject({ action: 'update', before: { mtu: 1500, ifname: 'eth0' }, after: { mtu: 9000, ifname: 'eth0' } });
+    expect(JSON.parse(JSON.stringify(endpoint))).toEqual(endpoint);
+  });
+});

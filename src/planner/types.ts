@@ -11,8 +11,10 @@ export const SYMBOL: Record<Action, string> = { create: '+', update: '~', delete
 export type ResourceKind = 'sandbox' | 'network' | 'nat' | 'endpoint' | 'route';
 
 /**
- * One resource's change. For create there is no "before"; for delete no "after"; update and
- * replace have both. `reasons` are for display only.
+ * One resource's change (terraform's contract): for create, `before` is null; for delete,
+ * `after` is null; update and replace have both. `before` is the resource as read from the
+ * kernel, `after` as the file wants it, both plain data. `reasons` are for people only: no code
+ * reads them.
  */
 export interface Change {
   action: Action;
@@ -22,6 +24,8 @@ export interface Change {
   /** One line describing the resource, e.g. "bridge tsn-web 198.18.10.1/24". */
   summary: string;
   reasons: string[];
+  before: object | null;
+  after: object | null;
 }
 
 /** The kinds of kernel objects steps make, delete and mark. */
