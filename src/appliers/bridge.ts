@@ -85,9 +85,9 @@ const bridgeNameRule: Rule = (p, r) => {
  */
 function bridgeCreateLines(ctx: PlanContext, spec: BridgeSpec): string[][] {
   return [
-    ['link', 'add', spec.ifname, 'type', 'bridge'],
-    ...(spec.ipv6 ? [] : [['link', 'set', spec.ifname, 'addrgenmode', 'none']]),
-    ['link', 'set', spec.ifname, 'alias', mark(ctx, spec.address), 'mtu', String(spec.mtu), 'up'],
+    ['link', 'add', 'name', spec.ifname, 'type', 'bridge'],
+    ...(spec.ipv6 ? [] : [['link', 'set', 'dev', spec.ifname, 'addrgenmode', 'none']]),
+    ['link', 'set', 'dev', spec.ifname, 'alias', mark(ctx, spec.address), 'mtu', String(spec.mtu), 'up'],
     ...spec.addresses.map((a) => addrAdd(a, spec.ifname)),
   ];
 }
@@ -150,7 +150,7 @@ function removeBridge(ctx: PlanContext, r: ResourcePlan, have: Observed, action:
     action,
     deletion: true,
     description: `delete bridge ${have.spec.ifname}`,
-    do: [['link', 'del', have.spec.ifname]],
+    do: [['link', 'del', 'dev', have.spec.ifname]],
     deletes: [linkRef(ctx.host, null, have.spec.ifname, { linkKind: 'bridge', mark: r.address })],
     undo: bridgeCreateLines(ctx, have.spec).map((l, i) => cmd(ctx.host, null, l, i === 0 ? { creates: [linkRef(ctx.host, null, have.spec.ifname, { linkKind: 'bridge' })] } : {})),
     after: [{ rel: 'port-deletions' }],
@@ -169,7 +169,7 @@ function createBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, actio
     description: `create bridge ${want.ifname}`,
     do: bridgeCreateLines(ctx, want),
     creates: [made],
-    undo: [cmd(host, null, ['link', 'del', want.ifname], { deletes: [made] })],
+    undo: [cmd(host, null, ['link', 'del', 'dev', want.ifname], { deletes: [made] })],
     after: action === 'replace' ? [{ address, phase: 'delete' }] : [],
   });
   r.setChange(action, summary(want), reasons);
@@ -184,13 +184,13 @@ function updateBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, have:
   const dev = want.ifname;
   if (have.spec.mtu !== want.mtu) {
     reasons.push(`mtu ${have.spec.mtu} -> ${want.mtu}`);
-    lines.push(['link', 'set', dev, 'mtu', String(want.mtu)]);
-    undo.push(cmd(host, null, ['link', 'set', dev, 'mtu', String(have.spec.mtu)]));
+    lines.push(['link', 'set', 'dev', dev, 'mtu', String(want.mtu)]);
+    undo.push(cmd(host, null, ['link', 'set', 'dev', dev, 'mtu', String(have.spec.mtu)]));
   }
   if (!want.ipv6 && have.spec.ipv6) {
     reasons.push(`IPv6 is on (addrgenmode ${have.link.addrGenMode}), the network has none`);
-    lines.push(['link', 'set', dev, 'addrgenmode', 'none']);
-    undo.push(cmd(host, null, ['link', 'set', dev, 'addrgenmode', have.link.addrGenMode ?? 'eui64']));
+    lines.push(['link', 'set', 'dev', dev, 'addrgenmode', 'none']);
+    undo.push(cmd(host, null, ['link', 'set', 'dev', dev, 'addrgenmode', have.link.addrGenMode ?? 'eui64']));
   }
   const addrs = diffAddresses(host, null, dev, want.addresses, managedAddresses(have.link, want.ipv6));
   reasons.push(...addrs.reasons);
@@ -198,8 +198,8 @@ function updateBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, have:
   undo.push(...addrs.undo);
   if (!have.link.up) {
     reasons.push('link is down');
-    lines.push(['link', 'set', dev, 'up']);
-    undo.push(cmd(host, null, ['link', 'set', dev, 'down']));
+    lines.push(['link', 'set', 'dev', dev, 'up']);
+    undo.push(cmd(host, null, ['link', 'set', 'dev', dev, 'down']));
   }
   if (!reasons.length) return;
   r.step({ phase: 'update', ns: null, action: 'update', description: `update bridge ${dev}`, do: lines, ...(addrs.removed.length ? { deletes: addrs.removed } : {}), undo: undo.reverse() });
@@ -214,7 +214,7 @@ function replaceStray(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, stray
     action: 'replace',
     deletion: true,
     description: `delete ${stray.ifname}`,
-    do: [['link', 'del', stray.ifname]],
+    do: [['link', 'del', 'dev', stray.ifname]],
     deletes: [linkRef(ctx.host, null, stray.ifname, { mark: r.address })],
     undo: [],
   });

@@ -53,8 +53,8 @@ export function observedBase(ctx: PlanContext, address: string, inner: KLink) {
  */
 export function innerLines(ctx: PlanContext, s: ObservedSpec<EndpointSpec>): string[][] {
   return [
-    ...(s.ipv6 ? [] : [['link', 'set', s.ifname, 'addrgenmode', 'none']]),
-    ['link', 'set', s.ifname, 'alias', mark(ctx, s.address), ...(s.mac ? ['address', s.mac] : []), ...(s.mtu !== undefined ? ['mtu', String(s.mtu)] : []), 'up'],
+    ...(s.ipv6 ? [] : [['link', 'set', 'dev', s.ifname, 'addrgenmode', 'none']]),
+    ['link', 'set', 'dev', s.ifname, 'alias', mark(ctx, s.address), ...(s.mac ? ['address', s.mac] : []), ...(s.mtu !== undefined ? ['mtu', String(s.mtu)] : []), 'up'],
     ...s.addresses.map((a) => addrAdd(a, s.ifname)),
   ];
 }
@@ -80,17 +80,17 @@ export class EndChanges {
 function innerChanges<S extends EndpointSpec>(c: EndChanges, have: ObservedEndpoint<S>, want: S): ObjectRef[] {
   const h = have.spec;
   const dev = want.ifname;
-  if (want.mtu !== undefined && h.mtu !== want.mtu) c.add(`mtu ${h.mtu} -> ${want.mtu}`, ['link', 'set', dev, 'mtu', String(want.mtu)], ['link', 'set', dev, 'mtu', String(h.mtu)]);
-  if (want.mac && h.mac !== want.mac) c.add(`mac ${h.mac} -> ${want.mac}`, ['link', 'set', dev, 'address', want.mac], ['link', 'set', dev, 'address', h.mac!]);
+  if (want.mtu !== undefined && h.mtu !== want.mtu) c.add(`mtu ${h.mtu} -> ${want.mtu}`, ['link', 'set', 'dev', dev, 'mtu', String(want.mtu)], ['link', 'set', 'dev', dev, 'mtu', String(h.mtu)]);
+  if (want.mac && h.mac !== want.mac) c.add(`mac ${h.mac} -> ${want.mac}`, ['link', 'set', 'dev', dev, 'address', want.mac], ['link', 'set', 'dev', dev, 'address', h.mac!]);
   if (!want.ipv6 && h.ipv6)
-    c.add(`IPv6 is on (addrgenmode ${have.inner.addrGenMode}), the network has none`, ['link', 'set', dev, 'addrgenmode', 'none'], ['link', 'set', dev, 'addrgenmode', have.inner.addrGenMode ?? 'eui64']);
+    c.add(`IPv6 is on (addrgenmode ${have.inner.addrGenMode}), the network has none`, ['link', 'set', 'dev', dev, 'addrgenmode', 'none'], ['link', 'set', 'dev', dev, 'addrgenmode', have.inner.addrGenMode ?? 'eui64']);
   // Old addresses go before new ones come: when every IPv4 address goes, the kernel drops the
   // link's IPv4 routes on the way (the passes add them again).
   const addrs = diffAddresses(c.host, c.ns, dev, want.addresses, managedAddresses(have.inner, want.ipv6));
   c.reasons.push(...addrs.reasons);
   c.do.push(...addrs.lines);
   c.undo.push(...addrs.undo);
-  if (!have.inner.up) c.add('link is down', ['link', 'set', dev, 'up'], ['link', 'set', dev, 'down']);
+  if (!have.inner.up) c.add('link is down', ['link', 'set', 'dev', dev, 'up'], ['link', 'set', 'dev', dev, 'down']);
   return addrs.removed;
 }
 

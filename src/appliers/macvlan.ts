@@ -123,7 +123,7 @@ function remove(ctx: PlanContext, r: ResourcePlan, { found }: Found<MacvlanSpec>
     action,
     deletion: true,
     description: `delete macvlan ${inner.ifname}`,
-    do: [['link', 'del', inner.ifname]],
+    do: [['link', 'del', 'dev', inner.ifname]],
     deletes: [linkRef(ctx.host, inner.ns, inner.ifname, { linkKind: 'macvlan' })],
     undo: buildCommands(ctx, found!.spec),
     after: [{ rel: 'route-deletions-of', sandbox: r.address.split('.')[1]! }],
@@ -146,7 +146,7 @@ const kind: EndpointKind<MacvlanSpec> = {
   },
   create(ctx, s) {
     const link = linkOf(ctx, s);
-    return { description: `create macvlan ${s.netns}/${s.ifname} on ${s.parent}`, do: [addLine(s)], creates: [link], undo: [cmd(ctx.host, s.netns, ['link', 'del', s.ifname], { deletes: [link] })] };
+    return { description: `create macvlan ${s.netns}/${s.ifname} on ${s.parent}`, do: [addLine(s)], creates: [link], undo: [cmd(ctx.host, s.netns, ['link', 'del', 'dev', s.ifname], { deletes: [link] })] };
   },
 };
 

@@ -19,7 +19,7 @@ const kernelFallback = (l: KLink) => FALLBACK_TUNNELS.has(l.ifname) && !l.alias;
 export function createCommands(ctx: PlanContext, spec: SandboxSpec): Command[] {
   const out = [
     cmd(ctx.host, null, ['netns', 'add', spec.netns], { creates: [netnsRef(ctx.host, spec.netns, spec.address)] }),
-    cmd(ctx.host, spec.netns, ['link', 'set', 'lo', 'alias', mark(ctx, spec.address), 'up']),
+    cmd(ctx.host, spec.netns, ['link', 'set', 'dev', 'lo', 'alias', mark(ctx, spec.address), 'up']),
   ];
   const sysctls = Object.entries(spec.sysctls);
   if (sysctls.length) out.push(cmd(ctx.host, spec.netns, sysctls.map(([k, v]) => `${k}=${v}`), { tool: 'sysctl' }));
@@ -89,7 +89,7 @@ function create(ctx: PlanContext, r: ResourcePlan, spec: SandboxSpec, have: Obse
     ns: spec.netns,
     action,
     description: `bring up lo in ${spec.netns}`,
-    do: [['link', 'set', 'lo', 'alias', mark(ctx, address), 'up']],
+    do: [['link', 'set', 'dev', 'lo', 'alias', mark(ctx, address), 'up']],
     undo: [],
     after: [{ address, phase: 'create' }],
   });
@@ -121,8 +121,8 @@ function update(ctx: PlanContext, r: ResourcePlan, want: SandboxSpec, have: Obse
       ns: want.netns,
       action: 'update',
       description: `bring up lo in ${want.netns}`,
-      do: [['link', 'set', 'lo', 'up']],
-      undo: [cmd(host, want.netns, ['link', 'set', 'lo', 'down'])],
+      do: [['link', 'set', 'dev', 'lo', 'up']],
+      undo: [cmd(host, want.netns, ['link', 'set', 'dev', 'lo', 'down'])],
     });
   }
   const changed = Object.entries(want.sysctls).filter(([k, v]) => normalizeValue(have.ns.sysctls[k]) !== normalizeValue(v));

@@ -89,14 +89,14 @@ const neighDel = (s: Pick<OverlaySpec, 'vxlan'>, ip: string) => ['neigh', 'del',
 
 /** Lines (ip) that create the bridge and the VXLAN device, and the static neighbour entries. */
 function linkLines(ctx: PlanContext, s: OverlaySpec): string[][] {
-  const v6off = (dev: string) => (s.ipv6 ? [] : [['link', 'set', dev, 'addrgenmode', 'none']]);
+  const v6off = (dev: string) => (s.ipv6 ? [] : [['link', 'set', 'dev', dev, 'addrgenmode', 'none']]);
   return [
-    ['link', 'add', s.bridge, 'type', 'bridge'],
+    ['link', 'add', 'name', s.bridge, 'type', 'bridge'],
     ...v6off(s.bridge),
-    ['link', 'set', s.bridge, 'alias', mark(ctx, s.address), 'mtu', String(s.mtu), 'up'],
-    ['link', 'add', s.vxlan, 'type', 'vxlan', 'id', String(s.vni), 'local', s.local, 'dstport', String(s.port), 'nolearning', 'proxy'],
-    ['link', 'set', s.vxlan, 'addrgenmode', 'none'],
-    ['link', 'set', s.vxlan, 'alias', mark(ctx, s.address + VXLAN_SUFFIX), 'master', s.bridge, 'mtu', String(s.mtu), 'up'],
+    ['link', 'set', 'dev', s.bridge, 'alias', mark(ctx, s.address), 'mtu', String(s.mtu), 'up'],
+    ['link', 'add', 'name', s.vxlan, 'type', 'vxlan', 'id', String(s.vni), 'local', s.local, 'dstport', String(s.port), 'nolearning', 'proxy'],
+    ['link', 'set', 'dev', s.vxlan, 'addrgenmode', 'none'],
+    ['link', 'set', 'dev', s.vxlan, 'alias', mark(ctx, s.address + VXLAN_SUFFIX), 'master', s.bridge, 'mtu', String(s.mtu), 'up'],
     ...s.remote.flatMap((e) => e.ip.map((ip) => neighLine(s, ip, e.mac))),
   ];
 }
@@ -193,7 +193,7 @@ function removeOverlay(ctx: PlanContext, r: ResourcePlan, links: KLink[], have: 
     action,
     deletion: true,
     description: `delete overlay ${links.map((l) => l.ifname).join(' and ')}`,
-    do: links.map((l) => ['link', 'del', l.ifname]),
+    do: links.map((l) => ['link', 'del', 'dev', l.ifname]),
     deletes: links.map((l) => linkRef(ctx.host, null, l.ifname, { ...(l.kind ? { linkKind: l.kind } : {}) })),
     undo: have ? createCommands(ctx, have.spec) : [],
     after: [{ rel: 'port-deletions' }],
@@ -214,7 +214,7 @@ function createOverlay(ctx: PlanContext, r: ResourcePlan, s: OverlaySpec, action
     description: `create overlay bridge ${s.bridge} and vxlan ${s.vxlan} (vni ${s.vni})`,
     do: linkLines(ctx, s),
     creates: made,
-    undo: [cmd(host, null, ['link', 'del', s.vxlan], { deletes: [made[1]!] }), cmd(host, null, ['link', 'del', s.bridge], { deletes: [made[0]!] })],
+    undo: [cmd(host, null, ['link', 'del', 'dev', s.vxlan], { deletes: [made[1]!] }), cmd(host, null, ['link', 'del', 'dev', s.bridge], { deletes: [made[0]!] })],
     after: action === 'replace' ? [{ address, phase: 'delete' }] : [],
   });
   const fdb = fdbLines(s);
@@ -258,15 +258,15 @@ class InPlace {
 /** mtu, up, enslaved, learning off. */
 function linkChanges(c: InPlace, have: Observed, want: OverlaySpec): void {
   for (const link of [have.bridge, have.vxlan]) {
-    if (link.mtu !== want.mtu) c.ip(`${link.ifname} mtu ${link.mtu} -> ${want.mtu}`, ['link', 'set', link.ifname, 'mtu', String(want.mtu)], ['link', 'set', link.ifname, 'mtu', String(link.mtu)]);
-    if (!link.up) c.ip(`${link.ifname} is down`, ['link', 'set', link.ifname, 'up'], ['link', 'set', link.ifname, 'down']);
+    if (link.mtu !== want.mtu) c.ip(`${link.ifname} mtu ${link.mtu} -> ${want.mtu}`, ['link', 'set', 'dev', link.ifname, 'mtu', String(want.mtu)], ['link', 'set', 'dev', link.ifname, 'mtu', String(link.mtu)]);
+    if (!link.up) c.ip(`${link.ifname} is down`, ['link', 'set', 'dev', link.ifname, 'up'], ['link', 'set', 'dev', link.ifname, 'down']);
   }
   if (have.vxlan.master !== want.bridge) {
-    const back = have.vxlan.master ? ['link', 'set', want.vxlan, 'master', have.vxlan.master] : ['link', 'set', want.vxlan, 'nomaster'];
-    c.ip(`${want.vxlan} is not on bridge ${want.bridge}`, ['link', 'set', want.vxlan, 'master', want.bridge], back);
+    const back = have.vxlan.master ? ['link', 'set', 'dev', want.vxlan, 'master', have.vxlan.master] : ['link', 'set', 'dev', want.vxlan, 'nomaster'];
+    c.ip(`${want.vxlan} is not on bridge ${want.bridge}`, ['link', 'set', 'dev', want.vxlan, 'master', want.bridge], back);
   }
   if (have.vxlan.details?.learning === true)
-    c.ip(`${want.vxlan} learns addresses; the topology programs them`, ['link', 'set', want.vxlan, 'type', 'vxlan', 'nolearning'], ['link', 'set', want.vxlan, 'type', 'vxlan', 'learning']);
+    c.ip(`${want.vxlan} learns addresses; the topology programs them`, ['link', 'set', 'dev', want.vxlan, 'type', 'vxlan', 'nolearning'], ['link', 'set', 'dev', want.vxlan, 'type', 'vxlan', 'learning']);
 }
 
 /** Flood entries, and the forwarding entries of remote endpoints (by MAC). */

@@ -31,9 +31,9 @@ const isVeth = (s: Spec | undefined): s is VethSpec => s?.kind === 'endpoint' &&
 function hostLines(ctx: PlanContext, s: ObservedSpec<VethSpec>): string[][] {
   const hostMtu = s.hostMtu ?? s.mtu;
   return [
-    ['link', 'add', s.hostIfname, 'type', 'veth', 'peer', 'name', s.ifname, 'netns', s.netns],
-    ...(s.ipv6 ? [] : [['link', 'set', s.hostIfname, 'addrgenmode', 'none']]),
-    ['link', 'set', s.hostIfname, 'alias', mark(ctx, s.address + PEER_SUFFIX), ...(s.hostMac ? ['address', s.hostMac] : []), 'master', s.master, ...(hostMtu !== undefined ? ['mtu', String(hostMtu)] : []), 'up'],
+    ['link', 'add', 'name', s.hostIfname, 'type', 'veth', 'peer', 'name', s.ifname, 'netns', s.netns],
+    ...(s.ipv6 ? [] : [['link', 'set', 'dev', s.hostIfname, 'addrgenmode', 'none']]),
+    ['link', 'set', 'dev', s.hostIfname, 'alias', mark(ctx, s.address + PEER_SUFFIX), ...(s.hostMac ? ['address', s.hostMac] : []), 'master', s.master, ...(hostMtu !== undefined ? ['mtu', String(hostMtu)] : []), 'up'],
   ];
 }
 
@@ -70,7 +70,7 @@ function remove(ctx: PlanContext, r: ResourcePlan, { found, broken }: Found<Veth
     action,
     deletion: true,
     description: `delete veth ${target.ifname}`,
-    do: [['link', 'del', target.ifname]],
+    do: [['link', 'del', 'dev', target.ifname]],
     deletes: outer && found ? [linkRef(ctx.host, null, outer.ifname, { linkKind: outer.kind }), linkRef(ctx.host, found.inner.ns, found.inner.ifname)] : [linkRef(ctx.host, target.ns, target.ifname, { linkKind: target.kind })],
     undo: found && !broken ? buildCommands(ctx, found.spec) : [],
     after: [{ rel: 'route-deletions-of', sandbox: sandboxOf(r.address) }],
@@ -102,21 +102,21 @@ function outerChanges(c: EndChanges, r: ResourcePlan, have: ObservedEndpoint<Vet
   const detached = upstream?.kind === 'detached' && upstream.master === o.master;
   if (o.master !== want.master || detached) {
     const reason = detached && o.master === want.master ? `host end goes back on ${want.master} when the bridge is made again` : o.master ? `host end is on ${o.master}, not ${want.master}` : `host end is not on bridge ${want.master}`;
-    c.add(reason, ['link', 'set', o.ifname, 'master', want.master], o.master && !detached ? ['link', 'set', o.ifname, 'master', o.master] : ['link', 'set', o.ifname, 'nomaster']);
-    if (detached) r.reattach = [cmd(c.host, null, ['link', 'set', o.ifname, 'master', o.master!])];
+    c.add(reason, ['link', 'set', 'dev', o.ifname, 'master', want.master], o.master && !detached ? ['link', 'set', 'dev', o.ifname, 'master', o.master] : ['link', 'set', 'dev', o.ifname, 'nomaster']);
+    if (detached) r.reattach = [cmd(c.host, null, ['link', 'set', 'dev', o.ifname, 'master', o.master!])];
   }
   const hostMtu = want.hostMtu ?? want.mtu;
   if (hostMtu !== undefined && o.mtu !== hostMtu) {
     // One reason when both ends go to the same mtu ("mtu A -> B", for the inner end).
     const same = have.inner.mtu !== want.mtu && hostMtu === want.mtu;
-    c.add(same ? undefined : `host end mtu ${o.mtu} -> ${hostMtu}`, ['link', 'set', o.ifname, 'mtu', String(hostMtu)], ['link', 'set', o.ifname, 'mtu', String(o.mtu)]);
+    c.add(same ? undefined : `host end mtu ${o.mtu} -> ${hostMtu}`, ['link', 'set', 'dev', o.ifname, 'mtu', String(hostMtu)], ['link', 'set', 'dev', o.ifname, 'mtu', String(o.mtu)]);
   }
   if (!want.ipv6 && o.addrGenMode !== 'none') {
     c.reasons.push(`IPv6 is on at host end ${o.ifname}, the network has none`);
-    c.do.push(['link', 'set', o.ifname, 'addrgenmode', 'none'], ...managedAddresses(o, false).map((a) => ['addr', 'del', a, 'dev', o.ifname]));
-    c.undo.push(cmd(c.host, null, ['link', 'set', o.ifname, 'addrgenmode', o.addrGenMode ?? 'eui64']));
+    c.do.push(['link', 'set', 'dev', o.ifname, 'addrgenmode', 'none'], ...managedAddresses(o, false).map((a) => ['addr', 'del', a, 'dev', o.ifname]));
+    c.undo.push(cmd(c.host, null, ['link', 'set', 'dev', o.ifname, 'addrgenmode', o.addrGenMode ?? 'eui64']));
   }
-  if (!o.up) c.add(`host end ${o.ifname} is down`, ['link', 'set', o.ifname, 'up'], ['link', 'set', o.ifname, 'down']);
+  if (!o.up) c.add(`host end ${o.ifname} is down`, ['link', 'set', 'dev', o.ifname, 'up'], ['link', 'set', 'dev', o.ifname, 'down']);
 }
 
 const kind: EndpointKind<VethSpec> = {
@@ -130,7 +130,7 @@ const kind: EndpointKind<VethSpec> = {
   check,
   create: (ctx, s) => {
     const links = pairLinks(ctx, s);
-    return { description: `create veth ${s.hostIfname} <-> ${s.netns}/${s.ifname}`, do: hostLines(ctx, s), creates: links, undo: [cmd(ctx.host, null, ['link', 'del', s.hostIfname], { deletes: links })] };
+    return { description: `create veth ${s.hostIfname} <-> ${s.netns}/${s.ifname}`, do: hostLines(ctx, s), creates: links, undo: [cmd(ctx.host, null, ['link', 'del', 'dev', s.hostIfname], { deletes: links })] };
   },
   outerChanges,
 };

@@ -206,7 +206,7 @@ export const halfMadeGetMarked: Pass = (p) => {
       ns: o.kind === 'netns' ? o.name : o.ns,
       action: 'update',
       description: `mark ${where} as tsnet's`,
-      do: [['link', 'set', o.kind === 'netns' ? 'lo' : o.name, 'alias', markText(ctx.topology, mark)]],
+      do: [['link', 'set', 'dev', o.kind === 'netns' ? 'lo' : o.name, 'alias', markText(ctx.topology, mark)]],
       marks: [{ ...o, mark }],
       undo: [],
     });

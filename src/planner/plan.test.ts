@@ -88,8 +88,8 @@ describe('plan', () => {
     const ns = p.steps.find((s) => s.id === 'local|sandbox.a|delete')!;
     const veth = p.steps.find((s) => s.id === 'local|endpoint.a.eth0|delete')!;
     expect(ns.after).toContain(veth.id);
-    expect(veth.do).toEqual([['link', 'del', 'tsv1']]);
-    expect(ns.undo.map((u) => u.argv.join(' '))).toEqual(['netns add top-a', 'link set lo alias tsnet:top:sandbox.a up']);
+    expect(veth.do).toEqual([['link', 'del', 'dev', 'tsv1']]);
+    expect(ns.undo.map((u) => u.argv.join(' '))).toEqual(['netns add top-a', 'link set dev lo alias tsnet:top:sandbox.a up']);
     expect(veth.undo.at(-1)).toEqual({ host: 'local', ns: 'top-a', tool: 'ip', argv: ['route', 'replace', 'default', 'via', '198.18.0.1', 'proto', '116'] });
     expect(p.changes.map((c) => `${c.action} ${c.address}`)).toEqual(['replace sandbox.a', 'replace endpoint.a.eth0', 'replace route.a.default']);
   });
@@ -107,9 +107,9 @@ describe('plan', () => {
     const p = run(want, live(root('a'), sandboxNs('top-a', 'a', [ownedDefault])));
     const port = p.steps.find((s) => s.id === 'local|endpoint.a.eth0|update-host')!;
     expect(port.after).toEqual(['local|network.web|create']);
-    expect(port.undo.map((u) => u.argv.join(' '))).toEqual(['link set tsv1 nomaster']);
+    expect(port.undo.map((u) => u.argv.join(' '))).toEqual(['link set dev tsv1 nomaster']);
     const old = p.steps.find((s) => s.id === 'local|network.web|delete')!;
-    expect(old.undo.at(-1)?.argv.join(' ')).toBe('link set tsv1 master tsn-web');
+    expect(old.undo.at(-1)?.argv.join(' ')).toBe('link set dev tsv1 master tsn-web');
   });
 
   it('refuses to add a route whose destination a route tsnet did not make holds', () => {
