@@ -161,7 +161,9 @@ function createBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, actio
   const { host, address } = r;
   const made = linkRef(host, null, want.ifname, { linkKind: 'bridge', mark: address });
   const holder = ctx.view.holder(null, want.ifname);
-  if (holder) r.clash({ want: made, holder: linkRef(host, null, want.ifname), message: `cannot create bridge "${want.ifname}": the name is taken by ${holder}` });
+  // The README promises the way out: a kernel name of the network's own.
+  const hint = `give network "${address.slice('network.'.length)}" a bridge name of its own with "bridge:" in the file`;
+  if (holder) r.clash({ want: made, holder: linkRef(host, null, want.ifname), message: `cannot create bridge "${want.ifname}": the name is taken by ${holder}; ${hint}` });
   r.step({
     phase: 'create',
     ns: null,
