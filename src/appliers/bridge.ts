@@ -15,7 +15,7 @@ import type { Command } from '../planner/types.js';
 import { natChainName, natTableName } from '../state/nft.js';
 import { parseMark } from '../state/ownership.js';
 import type { KLink } from '../state/types.js';
-import { addrAdd, cmd, diffAddresses, linkRef, managedAddresses, mark } from './common.js';
+import { addrAdd, cmd, diffAddresses, ipv6On, linkRef, managedAddresses, mark } from './common.js';
 import { defineDriver, type LinkApplier } from './driver.js';
 import type { PlanContext } from './types.js';
 import { vethEndpoint, type VethSpec } from './veth.js';
@@ -189,7 +189,7 @@ function updateBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, have:
     lines.push(['link', 'set', 'dev', dev, 'mtu', String(want.mtu)]);
     undo.push(cmd(host, null, ['link', 'set', 'dev', dev, 'mtu', String(have.spec.mtu)]));
   }
-  if (!want.ipv6 && have.spec.ipv6) {
+  if (!want.ipv6 && ipv6On(have.link)) {
     reasons.push(`IPv6 is on (addrgenmode ${have.link.addrGenMode}), the network has none`);
     lines.push(['link', 'set', 'dev', dev, 'addrgenmode', 'none']);
     undo.push(cmd(host, null, ['link', 'set', 'dev', dev, 'addrgenmode', have.link.addrGenMode ?? 'eui64']));

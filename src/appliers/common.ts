@@ -50,6 +50,14 @@ export function linkRef(host: string, ns: string | null, name: string, o?: { lin
   return ref;
 }
 
+/**
+ * True when the link makes IPv6 addresses (its addrgenmode is not "none"). When `ip -d -json`
+ * does not say (no inet6_addr_gen_mode: a kernel that reports no IPv6 settings for the link, as
+ * older iproute2 output also lacks it), it is not taken as on: a change that cannot be seen
+ * would be planned again after every apply.
+ */
+export const ipv6On = (link: KLink): boolean => link.addrGenMode !== undefined && link.addrGenMode !== 'none';
+
 /** Addresses that count as configured on a link: global ones, and link-local ones when IPv6 should be off. */
 export function managedAddresses(link: KLink, ipv6: boolean): string[] {
   return link.addresses

@@ -6,7 +6,7 @@ import type { EndpointSpec, Spec } from '../planner/desired.js';
 import type { ResourcePlan } from '../planner/host-plan.js';
 import type { Command, ObjectRef } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
-import { addrAdd, cmd, diffAddresses, linkRef, managedAddresses, mark } from './common.js';
+import { addrAdd, cmd, diffAddresses, ipv6On, linkRef, managedAddresses, mark } from './common.js';
 import type { LinkApplier } from './driver.js';
 import type { PlanContext, Upstream } from './types.js';
 
@@ -82,7 +82,7 @@ function innerChanges<S extends EndpointSpec>(c: EndChanges, have: ObservedEndpo
   const dev = want.ifname;
   if (want.mtu !== undefined && h.mtu !== want.mtu) c.add(`mtu ${h.mtu} -> ${want.mtu}`, ['link', 'set', 'dev', dev, 'mtu', String(want.mtu)], ['link', 'set', 'dev', dev, 'mtu', String(h.mtu)]);
   if (want.mac && h.mac !== want.mac) c.add(`mac ${h.mac} -> ${want.mac}`, ['link', 'set', 'dev', dev, 'address', want.mac], ['link', 'set', 'dev', dev, 'address', h.mac!]);
-  if (!want.ipv6 && h.ipv6)
+  if (!want.ipv6 && ipv6On(have.inner))
     c.add(`IPv6 is on (addrgenmode ${have.inner.addrGenMode}), the network has none`, ['link', 'set', 'dev', dev, 'addrgenmode', 'none'], ['link', 'set', 'dev', dev, 'addrgenmode', have.inner.addrGenMode ?? 'eui64']);
   // Old addresses go before new ones come: when every IPv4 address goes, the kernel drops the
   // link's IPv4 routes on the way (the passes add them again).

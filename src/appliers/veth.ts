@@ -4,7 +4,7 @@ import type { EndpointSpec, Spec } from '../planner/desired.js';
 import type { ResourcePlan } from '../planner/host-plan.js';
 import type { Command, ObjectRef } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
-import { cmd, linkRef, managedAddresses, mark } from './common.js';
+import { cmd, ipv6On, linkRef, managedAddresses, mark } from './common.js';
 import { endpointApplier, innerLines, innerLink, observedBase, sandboxOf, type EndChanges, type EndpointKind, type Found, type ObservedEndpoint, type ObservedSpec } from './endpoint.js';
 import type { PlanContext, Upstream } from './types.js';
 
@@ -111,7 +111,7 @@ function outerChanges(c: EndChanges, r: ResourcePlan, have: ObservedEndpoint<Vet
     const same = have.inner.mtu !== want.mtu && hostMtu === want.mtu;
     c.add(same ? undefined : `host end mtu ${o.mtu} -> ${hostMtu}`, ['link', 'set', 'dev', o.ifname, 'mtu', String(hostMtu)], ['link', 'set', 'dev', o.ifname, 'mtu', String(o.mtu)]);
   }
-  if (!want.ipv6 && o.addrGenMode !== 'none') {
+  if (!want.ipv6 && ipv6On(o)) {
     c.reasons.push(`IPv6 is on at host end ${o.ifname}, the network has none`);
     c.do.push(['link', 'set', 'dev', o.ifname, 'addrgenmode', 'none'], ...managedAddresses(o, false).map((a) => ['addr', 'del', a, 'dev', o.ifname]));
     c.undo.push(cmd(c.host, null, ['link', 'set', 'dev', o.ifname, 'addrgenmode', o.addrGenMode ?? 'eui64']));

@@ -4,7 +4,8 @@
 // state/<host>/nft.json, `nft -j list ruleset`: no file means no nftables table), and expected.txt: the plan as `tsnet plan` prints
 // it, then every step with its do and undo lines (none when the plan has errors). `mode`
 // (optional file) holds "destroy". scripts/golden-cases.sh rebuilds each case's state/ in the
-// lab: apply, drift by hand, capture.
+// lab: apply, drift by hand, capture; scripts/golden-iproute2-5.10.mjs derives the iproute2-5.10-*
+// cases from captured ones (what iproute2 5.10 prints, from its source).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasErrors, formatDiagnostic } from '../../src/model/diagnostics.js';
