@@ -103,7 +103,7 @@ function observeBridge(ctx: PlanContext, address: string): Observed | undefined 
   const ipv6 = link.addrGenMode !== 'none';
   return {
     link,
-    spec: { kind: 'network', driver: 'bridge', host: ctx.host, address, ifname: link.ifname, mtu: link.mtu, addresses: managedAddresses(link, ipv6), ipv6 },
+    spec: { kind: 'network', driver: 'bridge', host: ctx.host, address, ifname: link.ifname, mtu: link.mtu, addresses: managedAddresses(link, { ipv6 }), ipv6 },
   };
 }
 
@@ -194,7 +194,7 @@ function updateBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, have:
     lines.push(['link', 'set', 'dev', dev, 'addrgenmode', 'none']);
     undo.push(cmd(host, null, ['link', 'set', 'dev', dev, 'addrgenmode', have.link.addrGenMode ?? 'eui64']));
   }
-  const addrs = diffAddresses(host, null, dev, want.addresses, managedAddresses(have.link, want.ipv6));
+  const addrs = diffAddresses(host, null, dev, want.addresses, managedAddresses(have.link, want));
   reasons.push(...addrs.reasons);
   lines.push(...addrs.lines);
   undo.push(...addrs.undo);

@@ -59,9 +59,9 @@ export function linkRef(host: string, ns: string | null, name: string, o?: { lin
 export const ipv6On = (link: KLink): boolean => link.addrGenMode !== undefined && link.addrGenMode !== 'none';
 
 /** Addresses that count as configured on a link: global ones, and link-local ones when IPv6 should be off. */
-export function managedAddresses(link: KLink, ipv6: boolean): string[] {
+export function managedAddresses(link: KLink, network: { ipv6: boolean }): string[] {
   return link.addresses
-    .filter((a) => a.scope !== 'link' || (a.family === 6 && !ipv6))
+    .filter((a) => a.scope !== 'link' || (a.family === 6 && !network.ipv6))
     .filter((a) => a.scope !== 'host')
     .map((a) => a.cidr);
 }

@@ -42,7 +42,7 @@ export function observedBase(ctx: PlanContext, address: string, inner: KLink) {
     ifname: inner.ifname,
     mtu: inner.mtu,
     mac: inner.mac,
-    addresses: managedAddresses(inner, ipv6),
+    addresses: managedAddresses(inner, { ipv6 }),
     ipv6,
   };
 }
@@ -86,7 +86,7 @@ function innerChanges<S extends EndpointSpec>(c: EndChanges, have: ObservedEndpo
     c.add(`IPv6 is on (addrgenmode ${have.inner.addrGenMode}), the network has none`, ['link', 'set', 'dev', dev, 'addrgenmode', 'none'], ['link', 'set', 'dev', dev, 'addrgenmode', have.inner.addrGenMode ?? 'eui64']);
   // Old addresses go before new ones come: when every IPv4 address goes, the kernel drops the
   // link's IPv4 routes on the way (the passes add them again).
-  const addrs = diffAddresses(c.host, c.ns, dev, want.addresses, managedAddresses(have.inner, want.ipv6));
+  const addrs = diffAddresses(c.host, c.ns, dev, want.addresses, managedAddresses(have.inner, want));
   c.reasons.push(...addrs.reasons);
   c.do.push(...addrs.lines);
   c.undo.push(...addrs.undo);

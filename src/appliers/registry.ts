@@ -16,11 +16,17 @@ export const DRIVERS = [bridge, macvlan, overlay] as const;
 type SchemasOf<T extends readonly unknown[]> = T extends readonly [infer H, ...infer R] ? readonly [H extends { schema: infer S } ? S : never, ...SchemasOf<R>] : readonly [];
 export type DriverSchemas = SchemasOf<typeof DRIVERS>;
 
-const byName = new Map<string, Driver>();
-for (const d of DRIVERS) {
-  if (byName.has(d.name)) throw new Error(`internal: two drivers are registered as "${d.name}"`);
-  byName.set(d.name, d);
+/** The drivers by name; two drivers under one name are refused. */
+export function indexDrivers(drivers: readonly Driver[]): Map<string, Driver> {
+  const byName = new Map<string, Driver>();
+  for (const d of drivers) {
+    if (byName.has(d.name)) throw new Error(`internal: two drivers are registered as "${d.name}"`);
+    byName.set(d.name, d);
+  }
+  return byName;
 }
+
+const byName = indexDrivers(DRIVERS);
 
 /** The names of the registered drivers, in registration order. */
 export const driverNames = (): string[] => [...byName.keys()];
@@ -48,22 +54,29 @@ export function linkDetails(kind: string, data: Readonly<Record<string, unknown>
 export const linkFingerprint = (link: KLink): string[] => (DRIVERS as readonly Driver[]).flatMap((d) => d.read.fingerprint?.(link) ?? []);
 
 /** Every distinct applier of one part (networks or endpoints) of the drivers. */
-function appliersOf(part: 'network' | 'endpoint'): LinkApplier[] {
-  return [...new Set(DRIVERS.flatMap((d: Driver) => (d[part] ? [d[part]] : [])))];
+function appliersOf(drivers: readonly Driver[], part: 'network' | 'endpoint'): LinkApplier[] {
+  return [...new Set(drivers.flatMap((d) => (d[part] ? [d[part]] : [])))];
 }
+
+type Plan1 = (ctx: PlanContext, r: Parameters<LinkApplier['plan']>[1], want: NetworkSpec | EndpointSpec | undefined, upstream?: Parameters<LinkApplier['plan']>[3]) => void;
 
 /**
  * Plans a network or endpoint with its driver's applier: the file's driver when the file names
  * it, else the one that recognizes what the host holds. When the two differ (a network's driver
  * changed), the old kind is deleted and the new one made, as one replacement.
  */
-function dispatch(part: 'network' | 'endpoint'): (ctx: PlanContext, r: Parameters<LinkApplier['plan']>[1], want: NetworkSpec | EndpointSpec | undefined, upstream?: Parameters<LinkApplier['plan']>[3]) => void {
-  const all = appliersOf(part);
+function dispatch(drivers: readonly Driver[], part: 'network' | 'endpoint'): Plan1 {
+  const all = appliersOf(drivers, part);
+  const named = indexDrivers(drivers);
   return (ctx, r, want, upstream) => {
-    const held = all.filter((a) => a.recognizes(ctx, r.address));
-    if (held.length > 1) throw new Error(`internal: ${r.address} is recognized by ${held.map((a) => a.linkKind).join(' and ')}`);
+    const wanted = want ? named.get(want.driver)?.[part] : undefined;
+    if (want && !named.has(want.driver)) throw new Error(`unknown driver "${want.driver}" (registered: ${[...named.keys()].join(', ')})`);
+    const held = wanted?.recognizes(ctx, r.address) ? [wanted] : all.filter((a) => a.recognizes(ctx, r.address));
+    if (held.length > 1) {
+      r.error(`the links the host holds for ${r.address} are of more than one kind (${held.map((a) => a.linkKind).join(' and ')}): delete them by hand`);
+      return;
+    }
     const have = held[0];
-    const wanted = want ? driverFor(want.driver)[part] : undefined;
     if (!wanted || !have || have === wanted) return (wanted ?? have)?.plan(ctx, r, want, upstream);
     have.remove(ctx, r);
     wanted.replace(ctx, r, want!, `${have.linkKind} -> ${wanted.linkKind}`);
@@ -76,6 +89,12 @@ const ownedOf = (ctx: PlanContext, prefix: string) => {
   return out;
 };
 
-/** The appliers of networks and of endpoints, over every driver. */
-export const networks: ResourceApplier = perResource<NetworkSpec>({ kind: 'network', observed: (ctx) => ownedOf(ctx, 'network.'), plan: dispatch('network') });
-export const endpoints: ResourceApplier = perResource<EndpointSpec>({ kind: 'endpoint', observed: (ctx) => ownedOf(ctx, 'endpoint.'), plan: dispatch('endpoint') });
+/** The appliers of networks and of endpoints over a list of drivers (the registry's, unless a test gives another order). */
+export function linkAppliers(drivers: readonly Driver[] = DRIVERS): { networks: ResourceApplier; endpoints: ResourceApplier } {
+  return {
+    networks: perResource<NetworkSpec>({ kind: 'network', observed: (ctx) => ownedOf(ctx, 'network.'), plan: dispatch(drivers, 'network') }),
+    endpoints: perResource<EndpointSpec>({ kind: 'endpoint', observed: (ctx) => ownedOf(ctx, 'endpoint.'), plan: dispatch(drivers, 'endpoint') }),
+  };
+}
+
+export const { networks, endpoints } = linkAppliers();

@@ -113,7 +113,7 @@ function outerChanges(c: EndChanges, r: ResourcePlan, have: ObservedEndpoint<Vet
   }
   if (!want.ipv6 && ipv6On(o)) {
     c.reasons.push(`IPv6 is on at host end ${o.ifname}, the network has none`);
-    c.do.push(['link', 'set', 'dev', o.ifname, 'addrgenmode', 'none'], ...managedAddresses(o, false).map((a) => ['addr', 'del', a, 'dev', o.ifname]));
+    c.do.push(['link', 'set', 'dev', o.ifname, 'addrgenmode', 'none'], ...managedAddresses(o, { ipv6: false }).map((a) => ['addr', 'del', a, 'dev', o.ifname]));
     c.undo.push(cmd(c.host, null, ['link', 'set', 'dev', o.ifname, 'addrgenmode', o.addrGenMode ?? 'eui64']));
   }
   if (!o.up) c.add(`host end ${o.ifname} is down`, ['link', 'set', 'dev', o.ifname, 'up'], ['link', 'set', 'dev', o.ifname, 'down']);

@@ -209,67 +209,77 @@ function pickSubnet(p: Prepared, net: PreparedNetwork, claimed: Cidr[], held: He
  * network, broadcast, gateway, reserved and static addresses. Held addresses are kept first,
  * so adding or removing a sandbox never renumbers another.
  */
-function allocate(
-  p: Prepared,
-  networks: Map<string, Network>,
-  sandboxes: Map<string, Sandbox>,
-  held: Held,
-  report: ReturnType<typeof makeReporter>,
-): void {
-  for (const net of networks.values()) {
-    const members = [...sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.network === net.name));
-    for (const subnet of net.subnets) {
-      const cidr = parseCidr(subnet.cidr)!;
-      const pool = parseCidr(subnet.ipRange)!;
-      const family = subnet.family;
-      const taken = new Set<bigint>([parseIp(subnet.gateway)!.value, ...subnet.reserved.map((r) => parseIp(r)!.value)]);
-      const chosen = new Map<Endpoint, { value: bigint; static: boolean }>();
-      // 1. static addresses
-      for (const ep of members) {
-        const prepared = p.sandboxes.get(ep.sandbox)!.endpoints.find((e) => e.address === ep.address)!;
-        const ip = prepared.ips.find((i) => i.family === family);
-        if (ip?.value !== undefined) {
-          chosen.set(ep, { value: ip.value, static: true });
-          taken.add(ip.value);
-        }
-      }
-      // 2. addresses endpoints hold now, when still valid
-      for (const ep of members) {
-        if (chosen.has(ep)) continue;
-        for (const text of held.endpoints?.get(ep.address) ?? []) {
-          const h = parseCidr(text, false);
-          const ip = parseIp(text.split('/')[0]!);
-          if (!h || !ip || ip.family !== family || h.prefixLength !== cidr.prefixLength) continue;
-          if (!contains(cidr, family, ip.value) || taken.has(ip.value)) continue;
-          // (A held Subnet-Router anycast address, handed out by older versions, is kept: never renumber.)
-          if (ip.value === networkAddress(cidr) || ip.value === broadcastAddress(cidr)) continue;
-          chosen.set(ep, { value: ip.value, static: false });
-          taken.add(ip.value);
-          break;
-        }
-      }
-      // 3. new addresses, in file order
-      const allocator = new PoolAllocator(pool, cidr, taken);
-      for (const ep of members) {
-        if (chosen.has(ep)) continue;
-        const value = allocator.next();
-        if (value === undefined) {
-          const prepared = p.sandboxes.get(ep.sandbox)!.endpoints.find((e) => e.address === ep.address)!;
-          report.error('pool-exhausted', `no free IPv${family} address left in ${subnet.ipRange} of network "${net.name}" for ${ep.address}`, [...prepared.path, 'network'], {
-            resource: ep.address,
-            hint: 'widen ipRange or the subnet, or give the endpoint a static ip',
-          });
-          continue;
-        }
-        chosen.set(ep, { value, static: false });
-        taken.add(value);
-      }
-      for (const [ep, c] of chosen) {
-        ep.addresses.push(`${formatIp(family, c.value)}/${cidr.prefixLength}`);
-        ep.static.push(c.static);
-      }
+function allocate(p: Prepared, networks: Map<string, Network>, sandboxes: Map<string, Sandbox>, held: Held, report: Reporter): void {
+  const members = new Map<string, Endpoint[]>();
+  for (const sb of sandboxes.values()) {
+    for (const ep of sb.endpoints) {
+      const list = members.get(ep.network);
+      if (list) list.push(ep);
+      else members.set(ep.network, [ep]);
     }
   }
+  for (const net of networks.values()) for (const subnet of net.subnets) allocateSubnet(p, { net, subnet, members: members.get(net.name) ?? [], held, report });
 }
 
-/** The families a network carries. */
+interface SubnetAllocation {
+  net: Network;
+  subnet: Subnet;
+  members: readonly Endpoint[];
+  held: Held;
+  report: Reporter;
+}
+
+/** The address an endpoint holds now in the subnet, when it is still valid and free. */
+function heldAddress(held: Held, ep: Endpoint, cidr: Cidr, taken: ReadonlySet<bigint>): bigint | undefined {
+  for (const text of held.endpoints?.get(ep.address) ?? []) {
+    const h = parseCidr(text, false);
+    const ip = parseIp(text.split('/')[0]!);
+    if (!h || !ip || ip.family !== cidr.family || h.prefixLength !== cidr.prefixLength) continue;
+    if (!contains(cidr, cidr.family, ip.value) || taken.has(ip.value)) continue;
+    // (A held Subnet-Router anycast address, handed out by older versions, is kept: never renumber.)
+    if (ip.value === networkAddress(cidr) || ip.value === broadcastAddress(cidr)) continue;
+    return ip.value;
+  }
+  return undefined;
+}
+
+function allocateSubnet(p: Prepared, a: SubnetAllocation): void {
+  const { net, subnet, members } = a;
+  const cidr = parseCidr(subnet.cidr)!;
+  const family = subnet.family;
+  const taken = new Set<bigint>([parseIp(subnet.gateway)!.value, ...subnet.reserved.map((r) => parseIp(r)!.value)]);
+  const chosen = new Map<Endpoint, { value: bigint; static: boolean }>();
+  const choose = (ep: Endpoint, value: bigint, isStatic: boolean) => {
+    chosen.set(ep, { value, static: isStatic });
+    taken.add(value);
+  };
+  const preparedOf = (ep: Endpoint) => p.sandboxes.get(ep.sandbox)!.endpoints.find((e) => e.address === ep.address)!;
+  // 1. static addresses
+  for (const ep of members) {
+    const ip = preparedOf(ep).ips.find((i) => i.family === family);
+    if (ip?.value !== undefined) choose(ep, ip.value, true);
+  }
+  // 2. addresses endpoints hold now, when still valid
+  for (const ep of members) {
+    const value = chosen.has(ep) ? undefined : heldAddress(a.held, ep, cidr, taken);
+    if (value !== undefined) choose(ep, value, false);
+  }
+  // 3. new addresses, in file order
+  const allocator = new PoolAllocator(parseCidr(subnet.ipRange)!, cidr, taken);
+  for (const ep of members) {
+    if (chosen.has(ep)) continue;
+    const value = allocator.next();
+    if (value !== undefined) {
+      choose(ep, value, false);
+      continue;
+    }
+    a.report.error('pool-exhausted', `no free IPv${family} address left in ${subnet.ipRange} of network "${net.name}" for ${ep.address}`, [...preparedOf(ep).path, 'network'], {
+      resource: ep.address,
+      hint: 'widen ipRange or the subnet, or give the endpoint a static ip',
+    });
+  }
+  for (const [ep, c] of chosen) {
+    ep.addresses.push(`${formatIp(family, c.value)}/${cidr.prefixLength}`);
+    ep.static.push(c.static);
+  }
+}

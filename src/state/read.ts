@@ -74,7 +74,7 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
   const roots = Promise.all(
     runners.map(async (runner) => {
       const [root, nat] = await Promise.all([
-        readNamespace(runner, null, opts.sysctls?.get('') ?? [], opts.overlayHosts?.has(runner.host) ?? false),
+        readNamespace(runner, null, { sysctls: opts.sysctls?.get('') ?? [], entries: opts.overlayHosts?.has(runner.host) ?? false }),
         opts.natTable === undefined ? undefined : readNatOf(runner, opts.natTable),
       ]);
       return [runner.host, { root, nat }] as const;
@@ -196,7 +196,15 @@ function dumpOf(runner: Runner, ns: string | null, res: RunResult, lines: number
   }
 }
 
-export async function readNamespace(runner: Runner, ns: string | null, sysctls: readonly string[] = [], overlay = false): Promise<KNamespace> {
+/** What to read of a namespace besides links, addresses and routes. */
+export interface NamespaceReading {
+  sysctls?: readonly string[];
+  /** Neighbour and forwarding entries too (hosts with overlay networks). */
+  entries?: boolean;
+}
+
+export async function readNamespace(runner: Runner, ns: string | null, reading: NamespaceReading = {}): Promise<KNamespace> {
+  const { sysctls = [], entries: overlay = false } = reading;
   const where = ns === null ? `the own stack of host "${runner.host}" (${runner.describe})` : `namespace "${ns}" on host "${runner.host}"`;
   const lines = overlay ? [...READ_LINES, NEIGH_LINE] : [...READ_LINES];
   let res;

@@ -7,7 +7,7 @@ import type { Batch, BatchOutcome, ToolModule } from './types.js';
 async function run(runner: Runner, batch: Batch): Promise<BatchOutcome> {
   const lines = linesOf(batch, batchLine);
   const argv = ['bridge', '-batch', '-'];
-  return outcomeOf(batch, lines, await runner.run(argv, { ns: batch.ns, input: inputOf(lines, []) }), false, argv);
+  return outcomeOf(batch, lines, await runner.run(argv, { ns: batch.ns, input: inputOf(lines, []) }), { readBack: false, argv });
 }
 
 export const bridge: ToolModule = {

@@ -17,7 +17,7 @@ async function run(runner: Runner, batch: Batch, opts: { readBack: boolean }): P
   const lines = withMarkers(linesOf(batch, batchLine), MARKER);
   const argv = ['ip', ...(opts.readBack ? READ_FLAGS : ['-json']), '-batch', '-'];
   const res = await runner.run(argv, { ns: batch.ns, input: inputOf(lines, opts.readBack ? READ_LINES : []) });
-  const outcome = outcomeOf(batch, lines, res, opts.readBack, argv);
+  const outcome = outcomeOf(batch, lines, res, { readBack: opts.readBack, argv });
   // A link deletion that finds the link already gone has nothing left to do: the kernel took it
   // with its namespace (veths go with their namespace, in the background). That step is done;
   // the batch goes on after it.
@@ -47,7 +47,7 @@ async function runMany(runner: Runner, batches: readonly Batch[], opts: RunManyO
     opts.concurrency,
     false,
   );
-  return prepared.map((p, i) => outcomeOf(p.batch, p.lines as Line[], results[i]!, p.readBack, ['ip', ...READ_FLAGS, '-batch', '-']));
+  return prepared.map((p, i) => outcomeOf(p.batch, p.lines as Line[], results[i]!, { readBack: p.readBack, argv: ['ip', ...READ_FLAGS, '-batch', '-'] }));
 }
 
 export const ip: ToolModule = {

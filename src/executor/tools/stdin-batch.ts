@@ -54,8 +54,9 @@ export function withMarkers(lines: readonly Line[], marker: string): Line[] {
 export const inputOf = (lines: readonly Line[], reads: readonly string[]): string => [...lines.map((l) => l.text), ...reads].join('\n') + '\n';
 
 /** What a finished batch process means: which steps ran, which failed, what it read back. */
-export function outcomeOf(batch: Batch, lines: readonly Line[], res: RunResult, readBack: boolean, argv: readonly string[]): BatchOutcome {
-  if (res.exitCode === 0) return { done: batch.steps, ...readOf(batch, res, readBack) };
+export function outcomeOf(batch: Batch, lines: readonly Line[], res: RunResult, how: { readBack: boolean; argv: readonly string[] }): BatchOutcome {
+  const { argv } = how;
+  if (res.exitCode === 0) return { done: batch.steps, ...readOf(batch, res, how.readBack) };
   if (res.exitCode === UNKNOWN_PROGRESS) {
     return { done: [], unknown: batch.steps, failure: { step: batch.steps[0]!, error: res.stderr, command: `${argv.join(' ')} in ${batch.ns ?? 'the host'}` } };
   }
