@@ -94,21 +94,27 @@ export class HostView {
     return this.state.host;
   }
 
-  private parts?: Map<string, string[]>;
+  private parts = new Map<string, Map<string, string[]>>();
 
   /** The mark addresses of the owned links of a resource ("network.x", "network.x/vxlan"). */
   ownedParts(resource: string): readonly string[] {
-    if (!this.parts) {
-      this.parts = new Map();
+    // Indexed per kind of resource, when first asked: a network's parts are found without
+    // going through every endpoint's.
+    const kind = resource.slice(0, resource.indexOf('.') + 1);
+    let index = this.parts.get(kind);
+    if (!index) {
+      index = new Map();
       for (const address of this.ownedLinks.keys()) {
+        if (!address.startsWith(kind)) continue;
         const slash = address.indexOf('/');
         const base = slash < 0 ? address : address.slice(0, slash);
-        const list = this.parts.get(base);
+        const list = index.get(base);
         if (list) list.push(address);
-        else this.parts.set(base, [address]);
+        else index.set(base, [address]);
       }
+      this.parts.set(kind, index);
     }
-    return this.parts.get(resource) ?? [];
+    return index.get(resource) ?? [];
   }
 
   namespace(name: string | null): KNamespace | undefined {

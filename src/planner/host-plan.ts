@@ -142,45 +142,80 @@ interface RankedNote {
   text: string;
 }
 
-/** The objects a host's steps delete (addresses aside), each with the step that does. */
+/**
+ * The objects a host's steps delete (addresses aside), each with the step that takes it away.
+ * A namespace's deletion takes everything in it: objects inside a deleted namespace are found
+ * through the namespace, and only those another step deletes on its own are recorded.
+ */
 export class DeletionIndex {
-  /** kind -> namespace ('' for the host's own stack) -> name -> step. */
-  private readonly objects = new Map<string, Map<string, Map<string, Step>>>();
   /** Namespaces deleted, each with its deletion. */
   readonly namespaces = new Map<string, Step>();
-  size = 0;
+  /** kind -> namespace ('' for the host's own stack) -> name -> step; made when first asked (most passes need only the namespaces). */
+  private indexed?: Map<string, Map<string, Map<string, Step>>>;
+  private count = 0;
+  /** Steps folded into others since the index was made (no longer in the plan). */
+  private readonly folded = new Set<Step>();
 
-  constructor(steps: readonly Step[]) {
-    for (const s of steps) this.add(s.deletes, s, { replace: false });
+  constructor(private readonly steps: readonly Step[]) {
+    for (const s of steps) for (const o of s.deletes) if (o.kind === 'netns') this.namespaces.set(o.name, s);
   }
 
-  /** Records that `step` deletes `objects` (`replace`: also those another step was recorded for). */
-  add(objects: readonly ObjectRef[], step: Step, opts: { replace: boolean }): void {
+  private get objects(): Map<string, Map<string, Map<string, Step>>> {
+    if (!this.indexed) {
+      this.indexed = new Map();
+      for (const s of this.steps) if (!this.folded.has(s)) this.record(s.deletes, s, { replace: false });
+    }
+    return this.indexed;
+  }
+
+  /** How many objects other than namespaces the plan deletes on their own. */
+  get size(): number {
+    return this.objects.size === 0 ? 0 : this.count;
+  }
+
+  /** Records that `folded`'s deletions are `taker`'s now. */
+  fold(folded: Step, taker: Step): void {
+    this.folded.add(folded);
+    for (const o of folded.deletes) if (o.kind === 'netns') this.namespaces.set(o.name, taker);
+    if (this.indexed) this.record(folded.deletes, taker, { replace: true });
+  }
+
+  private record(objects: readonly ObjectRef[], step: Step, opts: { replace: boolean }): void {
     for (const o of objects) {
-      if (o.kind === 'addr') continue;
-      let byNs = this.objects.get(o.kind);
-      if (!byNs) this.objects.set(o.kind, (byNs = new Map()));
+      if (o.kind === 'addr' || o.kind === 'netns') continue;
+      if (o.ns !== null && this.namespaces.get(o.ns) === step) {
+        // Found through its namespace from now on.
+        if (opts.replace && this.indexed!.get(o.kind)?.get(o.ns)?.delete(o.name)) this.count--;
+        continue;
+      }
+      let byNs = this.indexed!.get(o.kind);
+      if (!byNs) this.indexed!.set(o.kind, (byNs = new Map()));
       let byName = byNs.get(o.ns ?? '');
       if (!byName) byNs.set(o.ns ?? '', (byName = new Map()));
-      if (!byName.has(o.name)) this.size++;
+      if (!byName.has(o.name)) this.count++;
       else if (!opts.replace) continue;
       byName.set(o.name, step);
-      if (o.kind === 'netns') this.namespaces.set(o.name, step);
     }
   }
 
   private get(kind: string, ns: string | null, name: string): Step | undefined {
-    return this.objects.get(kind)?.get(ns ?? '')?.get(name);
+    return this.objects.get(kind)?.get(ns ?? '')?.get(name) ?? (ns !== null ? this.namespaces.get(ns) : undefined);
   }
 
-  /** The step that deletes the link `name` in `ns` (null: the host's own stack). */
+  /** The step that takes the link `name` in `ns` away (null: the host's own stack): its deletion, or its namespace's. */
   link(ns: string | null, name: string): Step | undefined {
     return this.get('link', ns, name);
   }
 
   /** True when the plan deletes the object, or what holds it: its namespace, or the link it is on. */
   takes(o: ObjectRef): boolean {
-    return this.get(o.kind, o.ns, o.name) !== undefined || (o.ns !== null && this.namespaces.has(o.ns)) || (o.dev !== undefined && this.link(o.ns, o.dev) !== undefined);
+    if (o.kind === 'netns') return this.namespaces.has(o.name);
+    return this.get(o.kind, o.ns, o.name) !== undefined || (o.dev !== undefined && this.link(o.ns, o.dev) !== undefined);
+  }
+
+  /** True when no step deletes anything (but addresses). */
+  get empty(): boolean {
+    return this.namespaces.size === 0 && this.size === 0;
   }
 }
 
@@ -272,7 +307,7 @@ export class HostPlan {
     const index = this.deletionIndex;
     this.parts.get(step.address)!.removeStep(step);
     if (index) {
-      index.add(step.deletes, taker, { replace: true });
+      index.fold(step, taker);
       this.deletionIndex = index;
     }
   }

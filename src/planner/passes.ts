@@ -131,7 +131,7 @@ function flushes(p: PassInput): Map<string, Step> {
 export const linksTakeTheirRoutes: Pass = (p) => {
   const gone = p.out.deletions();
   const flushed = flushes(p);
-  if (!gone.size && !flushed.size) return;
+  if (gone.empty && !flushed.size) return;
   for (const r of p.out.resources()) {
     if (r.kind !== 'route' || !r.have) continue;
     const have = r.have as RouteSpec;
