@@ -95,7 +95,7 @@ function innerChanges<S extends EndpointSpec>(c: EndChanges, have: ObservedEndpo
 }
 
 /** A name the interface wants in the sandbox that something else holds (an error unless the plan frees it). */
-export function checkInnerName(ctx: PlanContext, r: ResourcePlan, s: EndpointSpec): void {
+function checkInnerName(ctx: PlanContext, r: ResourcePlan, s: EndpointSpec): void {
   const holder = ctx.view.holder(s.netns, s.ifname);
   if (holder) r.clash({ want: linkRef(ctx.host, s.netns, s.ifname), holder: linkRef(ctx.host, s.netns, s.ifname), message: `cannot create "${s.ifname}" in namespace "${s.netns}": the name is taken by ${holder}` });
 }

@@ -16,7 +16,7 @@ const FALLBACK_TUNNELS = new Set(['tunl0', 'sit0', 'gre0', 'gretap0', 'erspan0',
 const kernelFallback = (l: KLink) => FALLBACK_TUNNELS.has(l.ifname) && !l.alias;
 
 /** Commands that make a sandbox's namespace as `spec` describes (also the undo of its deletion). */
-export function createCommands(ctx: PlanContext, spec: SandboxSpec): Command[] {
+function createCommands(ctx: PlanContext, spec: SandboxSpec): Command[] {
   const out = [
     cmd(ctx.host, null, ['netns', 'add', spec.netns], { creates: [netnsRef(ctx.host, spec.netns, spec.address)] }),
     cmd(ctx.host, spec.netns, ['link', 'set', 'dev', 'lo', 'alias', mark(ctx, spec.address), 'up']),
@@ -31,7 +31,7 @@ interface Observed {
   ns: KNamespace;
 }
 
-export function observeSandbox(ctx: PlanContext, address: string): Observed | undefined {
+function observeSandbox(ctx: PlanContext, address: string): Observed | undefined {
   const ns = ctx.view.ownedNs.get(address);
   if (!ns) return undefined;
   return { ns, spec: { kind: 'sandbox', host: ctx.host, address, netns: ns.name!, sysctls: { ...ns.sysctls } } };

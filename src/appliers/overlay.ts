@@ -77,7 +77,7 @@ export interface OverlaySpec extends NetworkSpec {
 const isOverlay = (s: Spec | undefined): s is OverlaySpec => s?.kind === 'network' && s.driver === 'overlay';
 
 /** Mark suffix of the VXLAN device of an overlay network. */
-export const VXLAN_SUFFIX = '/vxlan';
+const VXLAN_SUFFIX = '/vxlan';
 const ZERO_MAC = '00:00:00:00:00:00';
 
 const floodLine = (s: Pick<OverlaySpec, 'vxlan'>, dst: string) => ['fdb', 'append', ZERO_MAC, 'dev', s.vxlan, 'dst', dst, 'self', 'permanent'];

@@ -17,20 +17,20 @@ const dst = (s: { to: string; family: 4 | 6 }) => (s.to === 'default' ? (s.famil
  */
 const nexthop = (s: RouteSpec): string[] => (s.via ? ['via', s.via] : s.dev ? ['dev', s.dev] : []);
 
-export const routeAddLine = (s: RouteSpec): string[] => ['route', 'add', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO];
+const routeAddLine = (s: RouteSpec): string[] => ['route', 'add', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO];
 const routeDelLine = (s: RouteSpec): string[] => ['route', 'del', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO];
 
 /** A route as an object of a step. */
 const routeRef = (ctx: PlanContext, s: RouteSpec): ObjectRef => ({ kind: 'route', host: ctx.host, ns: s.netns, name: dst(s), ...(s.dev ? { dev: s.dev } : {}) });
 
 /** The address a route resource has, from what the kernel shows. */
-export function routeAddress(sandbox: string, r: KRoute): string {
+function routeAddress(sandbox: string, r: KRoute): string {
   if (r.dst === 'default') return `route.${sandbox}.${r.family === 4 ? 'default' : 'default-ipv6'}`;
   return `route.${sandbox}.${r.dst}`;
 }
 
 /** Owned routes of this host, as specs, keyed by address. */
-export function observeRoutes(ctx: PlanContext): Map<string, RouteSpec> {
+function observeRoutes(ctx: PlanContext): Map<string, RouteSpec> {
   const out = new Map<string, RouteSpec>();
   for (const [ns, routes] of ctx.view.ownedRoutes) {
     const sandbox = ctx.view.nsAddress.get(ns)!.slice('sandbox.'.length);
@@ -47,7 +47,7 @@ export function observeRoutes(ctx: PlanContext): Map<string, RouteSpec> {
  * the kernel dropped the route meanwhile (a failed step may have stopped before the line that
  * would have dropped it).
  */
-export function routeRestoreCommands(ctx: PlanContext, s: RouteSpec) {
+function routeRestoreCommands(ctx: PlanContext, s: RouteSpec) {
   return [cmd(ctx.host, s.netns, ['route', 'replace', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO])];
 }
 
@@ -136,7 +136,7 @@ function planDropped(ctx: PlanContext, r: ResourcePlan, want: RouteSpec | undefi
   r.setChange('replace', summary(want), reasons);
 }
 
-export function planRoute(ctx: PlanContext, r: ResourcePlan, want: RouteSpec | undefined, have: RouteSpec | undefined, upstream?: Upstream): void {
+function planRoute(ctx: PlanContext, r: ResourcePlan, want: RouteSpec | undefined, have: RouteSpec | undefined, upstream?: Upstream): void {
   if (have) {
     r.have = have;
     r.inNamespace = have.netns;
