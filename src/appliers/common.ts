@@ -14,6 +14,12 @@ export const ROUTE_PROTO = '116';
 /** Suffix of the mark on the host-side end of a veth pair. */
 export const PEER_SUFFIX = '/peer';
 
+/** The sandbox of an endpoint or route address ("web" for endpoint.web.eth0, route.web.default). */
+export function sandboxOf(address: string): string {
+  const dot = address.indexOf('.') + 1;
+  return address.slice(dot, address.indexOf('.', dot));
+}
+
 /** The resource a mark's address belongs to: "endpoint.a.eth0/peer" -> "endpoint.a.eth0". */
 export const markResource = (markAddress: string): string => {
   const slash = markAddress.indexOf('/');

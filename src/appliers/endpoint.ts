@@ -6,7 +6,7 @@ import type { EndpointSpec, Spec } from '../planner/desired.js';
 import type { ResourcePlan } from '../planner/host-plan.js';
 import type { Command, ObjectRef } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
-import { addrAdd, cmd, diffAddresses, ipv6On, linkRef, managedAddresses, mark } from './common.js';
+import { addrAdd, cmd, diffAddresses, ipv6On, linkRef, managedAddresses, mark, sandboxOf } from './common.js';
 import type { LinkApplier } from './driver.js';
 import type { PlanContext, Upstream } from './types.js';
 
@@ -26,10 +26,10 @@ export interface Found<S extends EndpointSpec> {
   broken?: string;
 }
 
-export const sandboxOf = (address: string): string => address.split('.')[1]!;
+
 
 /** The endpoint's interface in its sandbox: the owned link of its mark inside a namespace. */
-export const innerLink = (ctx: PlanContext, address: string): KLink | undefined => (ctx.view.ownedLinks.get(address) ?? []).find((l) => l.ns !== null);
+export const innerLink = (ctx: PlanContext, address: string): KLink | undefined => ctx.view.ownedLinks.get(address)?.find((l) => l.ns !== null);
 
 /** The fields every endpoint spec has, read back from its interface. */
 export function observedBase(ctx: PlanContext, address: string, inner: KLink) {

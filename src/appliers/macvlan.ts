@@ -10,7 +10,7 @@ import { pathToPointer } from '../model/source.js';
 import type { Network } from '../model/types.js';
 import { endpointBase, type EndpointSpec, type Spec } from '../planner/desired.js';
 import type { ResourcePlan } from '../planner/host-plan.js';
-import { cmd, linkRef } from './common.js';
+import { cmd, linkRef, sandboxOf } from './common.js';
 import { defineDriver } from './driver.js';
 import { endpointApplier, innerLines, innerLink, observedBase, type EndpointKind, type Found, type ObservedSpec } from './endpoint.js';
 import type { PlanContext } from './types.js';
@@ -126,7 +126,7 @@ function remove(ctx: PlanContext, r: ResourcePlan, { found }: Found<MacvlanSpec>
     do: [['link', 'del', 'dev', inner.ifname]],
     deletes: [linkRef(ctx.host, inner.ns, inner.ifname, { linkKind: 'macvlan' })],
     undo: buildCommands(ctx, found!.spec),
-    after: [{ rel: 'route-deletions-of', sandbox: r.address.split('.')[1]! }],
+    after: [{ rel: 'route-deletions-of', sandbox: sandboxOf(r.address) }],
   });
   if (action === 'delete') r.setChange('delete', summary(found!.spec), ['not in the topology any more']);
 }

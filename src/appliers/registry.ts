@@ -68,18 +68,19 @@ type Plan1 = (ctx: PlanContext, r: Parameters<LinkApplier['plan']>[1], want: Net
 function dispatch(drivers: readonly Driver[], part: 'network' | 'endpoint'): Plan1 {
   const all = appliersOf(drivers, part);
   const named = indexDrivers(drivers);
+  const twoKinds = (r: Parameters<Plan1>[1], kinds: readonly LinkApplier[]) =>
+    r.error(`the links the host holds for ${r.address} are of more than one kind (${kinds.map((a) => a.linkKind).join(' and ')}): delete them by hand`);
   return (ctx, r, want, upstream) => {
-    const wanted = want ? named.get(want.driver)?.[part] : undefined;
     if (want && !named.has(want.driver)) throw new Error(`unknown driver "${want.driver}" (registered: ${[...named.keys()].join(', ')})`);
-    const held = wanted?.recognizes(ctx, r.address) ? [wanted] : all.filter((a) => a.recognizes(ctx, r.address));
-    if (held.length > 1) {
-      r.error(`the links the host holds for ${r.address} are of more than one kind (${held.map((a) => a.linkKind).join(' and ')}): delete them by hand`);
-      return;
-    }
-    const have = held[0];
-    if (!wanted || !have || have === wanted) return (wanted ?? have)?.plan(ctx, r, want, upstream);
-    have.remove(ctx, r);
-    wanted.replace(ctx, r, want!, `${have.linkKind} -> ${wanted.linkKind}`);
+    const wanted = want ? named.get(want.driver)![part] : undefined;
+    // The wanted kind plans what it finds itself; the others say whether the host holds their
+    // kind instead (the network's driver changed).
+    const others = all.filter((a) => a !== wanted && a.recognizes(ctx, r.address));
+    if (!wanted) return others.length > 1 ? twoKinds(r, others) : others[0]?.plan(ctx, r, want, upstream);
+    if (!others.length) return wanted.plan(ctx, r, want, upstream);
+    if (others.length > 1 || wanted.recognizes(ctx, r.address)) return twoKinds(r, wanted.recognizes(ctx, r.address) ? [wanted, ...others] : others);
+    others[0]!.remove(ctx, r);
+    wanted.replace(ctx, r, want!, `${others[0]!.linkKind} -> ${wanted.linkKind}`);
   };
 }
 

@@ -5,7 +5,7 @@ import type { ObjectRef } from '../planner/types.js';
 import type { KRoute } from '../state/types.js';
 import type { Dep, ResourcePlan } from '../planner/host-plan.js';
 import type { Command } from '../planner/types.js';
-import { ROUTE_PROTO, cmd } from './common.js';
+import { ROUTE_PROTO, cmd, sandboxOf } from './common.js';
 import type { DropCause, PlanContext, ResourceApplier, Upstream } from './types.js';
 
 /** ip's name for the destination: IPv6 default is spelled ::/0 so ip knows the family. */
@@ -57,12 +57,14 @@ const describeRoute = (r: KRoute) =>
   [r.dst, ...(r.gateway ? ['via', r.gateway] : []), ...(r.dev ? ['dev', r.dev] : []), ...(r.protocol ? ['proto', r.protocol] : [])].join(' ');
 
 /** Routes tsnet did not make (by hand, or the kernel's own) that hold the destination `s` wants: `route add` would fail with "File exists". */
-const foreignRoutes = (ctx: PlanContext, s: RouteSpec): KRoute[] =>
-  ctx.view.namespace(s.netns)?.routes.filter((r) => r.protocol !== ROUTE_PROTO && r.family === s.family && r.dst === s.to) ?? [];
+const foreignRoutes = (ctx: PlanContext, s: RouteSpec): readonly KRoute[] =>
+  ctx.view.namespace(s.netns)?.routes.filter((r) => r.protocol !== ROUTE_PROTO && r.family === s.family && r.dst === s.to) ?? NONE;
+
+const NONE: readonly KRoute[] = [];
 
 /** A route waits for its namespace and the interfaces of its sandbox. */
 const afterRoute = (address: string): Dep[] => {
-  const sandbox = address.split('.')[1]!;
+  const sandbox = sandboxOf(address);
   return [{ address: `sandbox.${sandbox}`, phase: 'config' }, { rel: 'endpoints-of', sandbox }];
 };
 

@@ -4,8 +4,8 @@ import type { EndpointSpec, Spec } from '../planner/desired.js';
 import type { ResourcePlan } from '../planner/host-plan.js';
 import type { Command, ObjectRef } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
-import { cmd, ipv6On, linkRef, managedAddresses, mark } from './common.js';
-import { endpointApplier, innerLines, innerLink, observedBase, sandboxOf, type EndChanges, type EndpointKind, type Found, type ObservedEndpoint, type ObservedSpec } from './endpoint.js';
+import { cmd, ipv6On, linkRef, managedAddresses, mark, sandboxOf } from './common.js';
+import { endpointApplier, innerLines, innerLink, observedBase, type EndChanges, type EndpointKind, type Found, type ObservedEndpoint, type ObservedSpec } from './endpoint.js';
 import type { PlanContext, Upstream } from './types.js';
 
 /** Suffix of the mark on the host end of a veth pair. */

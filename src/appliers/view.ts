@@ -127,7 +127,8 @@ export class HostView {
 
   /** The owned link with this mark in this namespace (undefined ns: anywhere). */
   owned(address: string, ns?: string | null): KLink | undefined {
-    const list = this.ownedLinks.get(address) ?? [];
+    const list = this.ownedLinks.get(address);
+    if (!list) return undefined;
     return ns === undefined ? list[0] : list.find((l) => l.ns === ns);
   }
 

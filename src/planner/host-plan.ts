@@ -41,6 +41,9 @@ export interface StepDraft {
 /** Shared by every step that makes, deletes or marks nothing: never written to. */
 export const NO_OBJECTS: ObjectRef[] = Object.freeze([]) as unknown as ObjectRef[];
 
+/** The dependencies of a step until the planner resolves them (then replaced, never written to). */
+const NO_DEPS: string[] = Object.freeze([]) as unknown as string[];
+
 /**
  * A name a resource wants that something else holds now. It is an error unless this plan
  * frees the name first (the holder, or what holds the holder, is deleted by one of its steps),
@@ -103,7 +106,7 @@ export class ResourcePlan {
       creates: d.creates ?? NO_OBJECTS,
       deletes: d.deletes ?? NO_OBJECTS,
       marks: d.marks ?? NO_OBJECTS,
-      after: [],
+      after: NO_DEPS,
     };
     this.steps = append(this.steps, step);
     if (d.after?.length) this.deps.set(step.id, d.after);
@@ -332,7 +335,7 @@ export class HostPlan {
   /** Notes of the resources and of the passes, each once, by kind. */
   notes(): string[] {
     const ranked: RankedNote[] = [];
-    for (const r of this.resources()) for (const text of r.notes) ranked.push({ rank: KIND_RANK[r.kind], text });
+    for (const r of this.resources()) if (r.notes.length) for (const text of r.notes) ranked.push({ rank: KIND_RANK[r.kind], text });
     ranked.push(...this.passNotes);
     const out: string[] = [];
     for (const n of ranked.sort((a, b) => a.rank - b.rank)) if (!out.includes(n.text)) out.push(n.text);

@@ -50,10 +50,11 @@ export const namespaceReplacedReplacesContents: Pass = (p) => {
 export const bridgeTakesItsPorts: Pass = (p) => {
   const bridges = p.out.steps().filter((s) => s.isDeletion && s.deletes.some((o) => o.kind === 'link' && o.ns === null));
   if (!bridges.length) return;
+  // Ports of resources that stay (what goes takes its port along).
   const portsOf = new Map<string, string[]>();
   for (const [address, links] of p.ctx.view.ownedLinks) {
     for (const l of links) {
-      if (l.ns !== null || !l.master) continue;
+      if (l.ns !== null || !l.master || !p.out.get(markResource(address))?.want) continue;
       const list = portsOf.get(l.master);
       if (list) list.push(markResource(address));
       else portsOf.set(l.master, [markResource(address)]);
