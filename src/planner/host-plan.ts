@@ -85,8 +85,8 @@ export class ResourcePlan {
     readonly kind: ResourceKind,
     /** The dependencies of the host's steps as written, by step id (shared by the host's resources). */
     private readonly deps: Map<string, Dep[]>,
-    /** Told when the steps change, so the host's list of steps is made again. */
-    private readonly changed: () => void = () => {},
+    /** Told when the steps change (with how many more steps delete something), so the host's lists are made again. */
+    private readonly changed: (deleting: number) => void = () => {},
   ) {}
 
   step(d: StepDraft): StepRef {
@@ -110,7 +110,7 @@ export class ResourcePlan {
     };
     this.steps = append(this.steps, step);
     if (d.after?.length) this.deps.set(step.id, d.after);
-    this.changed();
+    this.changed(step.deletes.length ? 1 : 0);
     return ref;
   }
 
@@ -118,7 +118,7 @@ export class ResourcePlan {
   removeStep(step: Step): void {
     this.steps = this.steps.filter((s) => s !== step);
     this.deps.delete(step.id);
-    this.changed();
+    this.changed(step.deletes.length ? -1 : 0);
   }
 
   /** The resource's change; what it is and what it becomes are added when the plan is done (see HostPlan.changes). */
@@ -237,10 +237,18 @@ export class HostPlan {
   private ordered?: ResourcePlan[];
   private stepList?: Step[];
   private deletionIndex?: DeletionIndex;
-  private readonly touched = () => {
+  /** How many steps delete something: the passes about deletions have nothing to do without any. */
+  private deleting = 0;
+  private readonly touched = (deleting = 0) => {
+    this.deleting += deleting;
     this.stepList = undefined;
     this.deletionIndex = undefined;
   };
+
+  /** True when some step deletes something (an object, an address). */
+  get deletes(): boolean {
+    return this.deleting > 0;
+  }
 
   constructor(readonly host: string) {}
 
@@ -262,7 +270,10 @@ export class HostPlan {
   /** Forgets what a resource's applier wrote, before it plans the resource again. */
   reset(address: string): ResourcePlan {
     const old = this.parts.get(address);
-    for (const s of old?.steps ?? []) this.deps.delete(s.id);
+    for (const s of old?.steps ?? []) {
+      this.deps.delete(s.id);
+      if (s.deletes.length) this.deleting--;
+    }
     const r = new ResourcePlan(this.host, address, old?.kind ?? 'endpoint', this.deps, this.touched);
     if (old?.want) r.want = old.want;
     this.parts.set(address, r);

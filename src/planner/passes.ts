@@ -34,6 +34,7 @@ const settled = (r: ResourcePlan) => r.change?.action === 'create' || r.change?.
  * still wanted are replaced, not changed in place.
  */
 export const namespaceReplacedReplacesContents: Pass = (p) => {
+  if (!p.out.deletes) return;
   const dying = p.out.deletions().namespaces;
   if (!dying.size) return;
   for (const r of p.out.resources()) {
@@ -48,6 +49,7 @@ export const namespaceReplacedReplacesContents: Pass = (p) => {
  * the old one if the apply is undone.
  */
 export const bridgeTakesItsPorts: Pass = (p) => {
+  if (!p.out.deletes) return;
   const bridges = p.out.steps().filter((s) => s.isDeletion && s.deletes.some((o) => o.kind === 'link' && o.ns === null));
   if (!bridges.length) return;
   // Ports of resources that stay (what goes takes its port along).
@@ -78,6 +80,7 @@ export const bridgeTakesItsPorts: Pass = (p) => {
  * deleted namespace's veths only later).
  */
 export const namespaceTakesItsLinks: Pass = (p) => {
+  if (!p.out.deletes) return;
   const dying = p.out.deletions().namespaces;
   if (!dying.size) return;
   const madeInHost = new Set<string>();
@@ -130,6 +133,7 @@ function flushes(p: PassInput): Map<string, Step> {
  * make, which it does not add again (the plan says so).
  */
 export const linksTakeTheirRoutes: Pass = (p) => {
+  if (!p.out.deletes) return;
   const gone = p.out.deletions();
   const flushed = flushes(p);
   if (gone.empty && !flushed.size) return;

@@ -10,7 +10,7 @@ import type { LiveState } from '../state/types.js';
 import type { Desired, Spec } from './desired.js';
 import { HostPlan, type Relation } from './host-plan.js';
 import { FINAL_PASSES, PASSES } from './passes.js';
-import { stepKey, type Change, type Interrupted, type Plan, type ResourceKind, type Step } from './types.js';
+import { keyOfStep, type Change, type Interrupted, type Plan, type ResourceKind, type Step } from './types.js';
 
 export interface PlanInput {
   topology: string;
@@ -57,7 +57,7 @@ export function plan(input: PlanInput): Plan {
     if (input.destroy) for (const r of out.resources()) if (r.change) r.change.reasons = [];
     for (const pass of FINAL_PASSES) pass(passInput);
   }
-  const steps = hostPlans.flatMap((h) => h.steps());
+  const steps = hostPlans.length === 1 ? hostPlans[0]!.steps() : hostPlans.flatMap((h) => h.steps());
   resolveDependencies(steps, hostPlans);
   const hostIndex = new Map(input.hosts.map((h, i) => [h, i]));
   const changes = hostPlans
@@ -142,31 +142,58 @@ function sandboxOfAddress(address: string): string | undefined {
   return next < 0 ? address.slice(dot + 1) : address.slice(dot + 1, next);
 }
 
-/** The steps a relation stands for, per host: found once, looked up per dependency. */
+/** The steps a relation stands for, per host and sandbox: found once, looked up per dependency. */
 class RelationIndex {
-  private readonly endpointSteps = new Map<string, string[]>();
-  private readonly routeDeletes = new Map<string, string[]>();
+  private readonly endpointSteps = new Map<string, Map<string, string[]>>();
+  private readonly routeDeletes = new Map<string, Map<string, string[]>>();
   private readonly portDeletes = new Map<string, string[]>();
 
   constructor(steps: readonly Step[]) {
     for (const o of steps) {
       const kind = o.address.slice(0, o.address.indexOf('.'));
       if ((kind === 'sandbox' || kind === 'endpoint') && o.isDeletion) push(this.portDeletes, o.host, o.id);
-      else if (kind === 'endpoint') push(this.endpointSteps, `${o.host}\u0000${sandboxOfAddress(o.address)}`, o.id);
-      else if (kind === 'route' && o.isDeletion) push(this.routeDeletes, `${o.host}\u0000${sandboxOfAddress(o.address)}`, o.id);
+      else if (kind === 'endpoint') this.add(this.endpointSteps, o);
+      else if (kind === 'route' && o.isDeletion) this.add(this.routeDeletes, o);
     }
   }
 
+  private add(m: Map<string, Map<string, string[]>>, o: Step): void {
+    let byHost = m.get(o.host);
+    if (!byHost) m.set(o.host, (byHost = new Map()));
+    push(byHost, sandboxOfAddress(o.address)!, o.id);
+  }
+
   resolve(host: string, r: Relation): readonly string[] {
-    if (r.rel === 'port-deletions') return this.portDeletes.get(host) ?? [];
-    return (r.rel === 'endpoints-of' ? this.endpointSteps : this.routeDeletes).get(`${host}\u0000${r.sandbox}`) ?? [];
+    if (r.rel === 'port-deletions') return this.portDeletes.get(host) ?? NONE;
+    return (r.rel === 'endpoints-of' ? this.endpointSteps : this.routeDeletes).get(host)?.get(r.sandbox) ?? NONE;
   }
 }
+
+const NONE: readonly string[] = [];
 
 function push(m: Map<string, string[]>, k: string, v: string): void {
   const list = m.get(k);
   if (list) list.push(v);
   else m.set(k, [v]);
+}
+
+/** A step's resolved dependencies: in order, each once (a set only when there are many). */
+class After {
+  private readonly list: string[] = [];
+  private set?: Set<string>;
+  constructor(private readonly self: string) {}
+  add(id: string): void {
+    if (id === this.self) return;
+    if (this.set) {
+      if (this.set.has(id)) return;
+      this.set.add(id);
+    } else if (this.list.includes(id)) return;
+    else if (this.list.length >= 16) this.set = new Set(this.list).add(id);
+    this.list.push(id);
+  }
+  get ids(): string[] {
+    return this.list;
+  }
 }
 
 /**
@@ -176,23 +203,24 @@ function push(m: Map<string, string[]>, k: string, v: string): void {
  * are freed first): orderSteps and the executor keep that barrier, so it needs no edges.
  */
 function resolveDependencies(steps: readonly Step[], hosts: readonly HostPlan[]): void {
-  const ids = new Set(steps.map((s) => s.id));
+  // Each id maps to the step's own string: the dependencies hold that one (ordering looks them up).
+  const ids = new Map<string, string>();
+  for (const s of steps) ids.set(s.id, s.id);
   const relations = new RelationIndex(steps);
   for (const h of hosts) {
     for (const s of h.steps()) {
       const deps = h.deps.get(s.id);
       if (!deps) continue;
-      const after = new Set<string>();
+      const after = new After(s.id);
       for (const dep of deps) {
         if ('rel' in dep) {
           for (const id of relations.resolve(s.host, dep)) after.add(id);
           continue;
         }
-        const id = stepKey({ host: dep.host ?? s.host, address: dep.address, phase: dep.phase });
-        if (ids.has(id)) after.add(id);
+        const id = ids.get(keyOfStep(dep.host ?? s.host, dep.address, dep.phase));
+        if (id !== undefined) after.add(id);
       }
-      after.delete(s.id);
-      s.after = [...after];
+      s.after = after.ids;
     }
   }
 }

@@ -58,7 +58,10 @@ export interface StepRef {
 }
 
 /** The key of a step (its `id`): for maps and JSON only, never taken apart again. */
-export const stepKey = (r: StepRef): string => `${r.host}|${r.address}|${r.phase}`;
+export const stepKey = (r: StepRef): string => keyOfStep(r.host, r.address, r.phase);
+
+/** stepKey without a StepRef to make (the planner's hot path). */
+export const keyOfStep = (host: string, address: string, phase: string): string => `${host}|${address}|${phase}`;
 
 /** One command: a line (argv without the program) for a tool, on a host, in a namespace. */
 export interface Command {
