@@ -3,7 +3,7 @@
 // place, replaced (with a reason), or deleted. Each link kind (veth.ts, macvlan.ts) says how its
 // link is made, read and deleted, and what of it outside the sandbox changes in place.
 import type { EndpointSpec, Spec } from '../planner/desired.js';
-import type { ResourcePlan } from '../planner/host-plan.js';
+import type { Dep, ResourcePlan } from '../planner/host-plan.js';
 import type { Command, ObjectRef } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
 import { addrAdd, cmd, diffAddresses, ipv6On, linkRef, managedAddresses, mark, sandboxOf } from './common.js';
@@ -124,6 +124,8 @@ function create<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r:
   if (!k.check(ctx, r, s)) return;
   checkInnerName(ctx, r, s);
   const made = k.create(ctx, s);
+  const after: Dep[] = [{ address: `sandbox.${sandboxOf(address)}`, phase: 'create' }, { address: s.network, phase: 'create' }];
+  if (action === 'replace') after.push({ address, phase: 'delete' });
   r.step({
     phase: 'create',
     ns: null,
@@ -132,7 +134,7 @@ function create<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r:
     do: made.do,
     creates: made.creates,
     undo: made.undo,
-    after: [{ address: `sandbox.${sandboxOf(address)}`, phase: 'create' }, { address: s.network, phase: 'create' }, ...(action === 'replace' ? [{ address, phase: 'delete' }] : [])],
+    after,
   });
   r.step({ phase: 'config', ns: s.netns, action, description: `configure ${s.netns}/${s.ifname}`, do: innerLines(ctx, s), undo: [], after: [{ address, phase: 'create' }] });
   r.setChange(action, k.summary(s), reasons);

@@ -83,6 +83,8 @@ function deleteRoute(ctx: PlanContext, r: ResourcePlan, have: RouteSpec, action:
 
 /** Adds the route; `replacing` when an old one goes first (or went along with something else). */
 function addRoute(ctx: PlanContext, r: ResourcePlan, want: RouteSpec, opts: { replacing: boolean; afterOwnDeletion: boolean }): void {
+  const after = afterRoute(r.address);
+  if (opts.afterOwnDeletion) after.push({ address: r.address, phase: 'delete' });
   r.step({
     phase: 'create',
     ns: want.netns,
@@ -91,7 +93,7 @@ function addRoute(ctx: PlanContext, r: ResourcePlan, want: RouteSpec, opts: { re
     do: [routeAddLine(want)],
     creates: [routeRef(ctx, want)],
     undo: [cmd(ctx.host, want.netns, routeDelLine(want))],
-    after: [...afterRoute(r.address), ...(opts.afterOwnDeletion ? [{ address: r.address, phase: 'delete' }] : [])],
+    after,
   });
 }
 

@@ -2,7 +2,7 @@
 // errors, what it holds now), then the passes (passes.ts) work out what the parts do to each
 // other. Nothing here knows a driver or a resource kind's details.
 import type { Spec } from './desired.js';
-import { stepKey, type Action, type Change, type Command, type ObjectRef, type PlanError, type ResourceKind, type Step, type StepRef, type Tool } from './types.js';
+import { keyOfStep, type Action, type Change, type Command, type ObjectRef, type PlanError, type ResourceKind, type Step, type StepRef, type Tool } from './types.js';
 
 /** A dependency on another step: on this host unless `host` says otherwise. */
 export interface StepDep {
@@ -89,10 +89,10 @@ export class ResourcePlan {
     private readonly changed: (deleting: number) => void = () => {},
   ) {}
 
+  /** Adds a step; returns it (its identity is what other steps name). */
   step(d: StepDraft): StepRef {
-    const ref = { host: this.host, address: this.address, phase: d.phase };
     const step: Step = {
-      id: stepKey(ref),
+      id: keyOfStep(this.host, this.address, d.phase),
       host: this.host,
       address: this.address,
       phase: d.phase,
@@ -111,7 +111,7 @@ export class ResourcePlan {
     this.steps = append(this.steps, step);
     if (d.after?.length) this.deps.set(step.id, d.after);
     this.changed(step.deletes.length ? 1 : 0);
-    return ref;
+    return step;
   }
 
   /** Takes a step out of the plan (a pass folded it into another, or the resource makes nothing). */
@@ -290,9 +290,15 @@ export class HostPlan {
     if (this.ordered) return this.ordered;
     const byKind: ResourcePlan[][] = [[], [], [], [], []];
     for (const r of this.parts.values()) byKind[KIND_RANK[r.kind]]!.push(r);
-    for (const list of byKind) if (list.some((r, i) => i > 0 && byAddress(list[i - 1]!, r) > 0)) list.sort(byAddress);
-    this.ordered = byKind.flat();
-    return this.ordered;
+    const out: ResourcePlan[] = [];
+    for (const list of byKind) {
+      let sorted = true;
+      for (let i = 1; i < list.length && sorted; i++) sorted = byAddress(list[i - 1]!, list[i]!) <= 0;
+      if (!sorted) list.sort(byAddress);
+      for (const r of list) out.push(r);
+    }
+    this.ordered = out;
+    return out;
   }
 
   /** Every step, in plan order. */
