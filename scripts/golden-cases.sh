@@ -84,6 +84,7 @@ case_drift_mac_unmanaged() { drift ip -n bridge-server link set eth0 address 02:
 case_remove_sandbox() { apply examples/bridge.yaml; capture; }
 case_remove_network() { apply examples/router.yaml; TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }
 case_remove_route() { apply examples/router.yaml; TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }
+case_remove_endpoint() { apply examples/router.yaml; TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }
 case_destroy_bridge() { example bridge.yaml; echo destroy >"$T/$CASE/mode"; apply "$T/$CASE/topology.yaml"; capture; }
 case_destroy_router() { example router.yaml; echo destroy >"$T/$CASE/mode"; apply "$T/$CASE/topology.yaml"; TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }
 

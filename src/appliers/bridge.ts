@@ -1,32 +1,109 @@
-// bridge networks: a Linux bridge on the host, marked, with its mtu, up, and the gateway addresses.
-import type { BridgeSpec } from '../planner/desired.js';
-import type { Command } from '../planner/types.js';
-import type { KLink } from '../state/types.js';
+// The bridge driver: a Linux bridge on the host holding the gateway addresses (the host is the
+// network's router, as with docker0), marked, with its mtu, up; each endpoint a veth pair with
+// its host end on the bridge (veth.ts). With `nat: true`, the network's traffic is masqueraded
+// (nat.ts plans the rules this driver asks for).
+import type { FromSchema } from 'json-schema-to-ts';
 import { formatCidr, overlaps, parseCidr } from '../model/addresses.js';
+import { bridgeName, hostVethName, kernelNameProblem } from '../model/names.js';
+import type { Rule } from '../model/rules.js';
+import { commonNetwork, IFNAME } from '../model/schema-parts.js';
+import { pathToPointer } from '../model/source.js';
+import type { Network } from '../model/types.js';
+import { endpointBase, type NetworkSpec, type Spec } from '../planner/desired.js';
+import type { ResourcePlan } from '../planner/host-plan.js';
+import type { Command } from '../planner/types.js';
+import { natChainName, natTableName } from '../state/nft.js';
 import { parseMark } from '../state/ownership.js';
-import { addrAdd, cmd, diffAddresses, managedAddresses, mark, type Context } from './common.js';
+import type { KLink } from '../state/types.js';
+import { addrAdd, cmd, diffAddresses, ipv6On, linkRef, managedAddresses, mark } from './common.js';
+import { defineDriver, type LinkApplier } from './driver.js';
+import type { PlanContext } from './types.js';
+import { vethEndpoint, type VethSpec } from './veth.js';
+
+const DEFAULT_MTU = 1500;
+
+const schema = {
+  title: 'bridge network',
+  type: 'object',
+  additionalProperties: false,
+  required: ['driver'],
+  properties: {
+    driver: { const: 'bridge', description: 'A Linux bridge on the host with the gateway address; endpoints are veth pairs.' },
+    ...commonNetwork,
+    bridge: {
+      description: 'Kernel name of the bridge. Default: "tsn-<network>", shortened with a hash to 15 bytes.',
+      type: 'string',
+      pattern: IFNAME,
+    },
+    nat: {
+      description:
+        'Masquerade traffic from the subnet that leaves through any other interface (Docker\'s ip-masquerade), with a rule in an nftables table of tsnet\'s own ("inet tsnet-<topology>"). Needs nft on the host, and forwarding on (net.ipv4.ip_forward=1), which tsnet does not change. Default: false.',
+      type: 'boolean',
+    },
+  },
+} as const;
+
+type Raw = FromSchema<typeof schema>;
+
+export interface BridgeNetwork extends Network {
+  driver: 'bridge';
+  /** Kernel name of the bridge. */
+  bridge: string;
+  /** Masquerade what leaves the subnet through another interface (nftables, tsnet's own table). */
+  nat: boolean;
+}
+
+/** A bridge network's kernel objects on a host: the bridge. */
+export interface BridgeSpec extends NetworkSpec {
+  driver: 'bridge';
+  ifname: string;
+  mtu: number;
+  /** Gateway addresses with prefix, e.g. "198.18.0.1/24". */
+  addresses: string[];
+  /** False: the network has no IPv6, so the bridge gets no IPv6 address at all. */
+  ipv6: boolean;
+}
+
+const isBridge = (s: Spec | undefined): s is BridgeSpec => s?.kind === 'network' && s.driver === 'bridge';
+
+/** A bridge name the kernel would refuse (the schema's pattern cannot say all of it). */
+const bridgeNameRule: Rule = (p, r) => {
+  for (const net of p.networks.values()) {
+    if (net.raw.driver !== 'bridge') continue;
+    const given = (net.raw as Raw).bridge;
+    const path = [...net.path, 'bridge'];
+    if (given === undefined || p.broken.paths.has(pathToPointer(path))) continue; // the schema said it already
+    const problem = kernelNameProblem(given);
+    if (problem) r.error('kernel-name', `bridge name "${given}" ${problem}`, path, { resource: `network.${net.name}` });
+  }
+};
 
 /**
  * Creating a bridge. IPv6 is turned off (addrgenmode none) on a line of its own before the link
  * comes up: in one `link set` the kernel brings the link up first, and the link-local address
  * would already be there.
  */
-export function bridgeCreateLines(ctx: Context, spec: BridgeSpec): string[][] {
+function bridgeCreateLines(ctx: PlanContext, spec: BridgeSpec): string[][] {
   return [
-    ['link', 'add', spec.ifname, 'type', 'bridge'],
-    ...(spec.ipv6 ? [] : [['link', 'set', spec.ifname, 'addrgenmode', 'none']]),
-    ['link', 'set', spec.ifname, 'alias', mark(ctx, spec.address), 'mtu', String(spec.mtu), 'up'],
+    ['link', 'add', 'name', spec.ifname, 'type', 'bridge'],
+    ...(spec.ipv6 ? [] : [['link', 'set', 'dev', spec.ifname, 'addrgenmode', 'none']]),
+    ['link', 'set', 'dev', spec.ifname, 'alias', mark(ctx, spec.address), 'mtu', String(spec.mtu), 'up'],
     ...spec.addresses.map((a) => addrAdd(a, spec.ifname)),
   ];
 }
 
-export function observeBridge(ctx: Context, address: string): { spec: BridgeSpec; link: KLink } | undefined {
+interface Observed {
+  spec: BridgeSpec;
+  link: KLink;
+}
+
+function observeBridge(ctx: PlanContext, address: string): Observed | undefined {
   const link = ctx.view.owned(address, null);
   if (!link || link.kind !== 'bridge') return undefined;
   const ipv6 = link.addrGenMode !== 'none';
   return {
     link,
-    spec: { kind: 'network', type: 'bridge', host: ctx.host, address, ifname: link.ifname, mtu: link.mtu, addresses: managedAddresses(link, ipv6), ipv6 },
+    spec: { kind: 'network', driver: 'bridge', host: ctx.host, address, ifname: link.ifname, mtu: link.mtu, addresses: managedAddresses(link, { ipv6 }), ipv6 },
   };
 }
 
@@ -37,7 +114,7 @@ const summary = (s: BridgeSpec) => `bridge ${s.ifname}${s.addresses.length ? ` $
  * topology does not own (the host's LAN, a user's bridge, another topology's network). Putting
  * the gateway there would take over the host's addresses or routing, so the plan refuses.
  */
-function hostRouteClashes(ctx: Context, want: BridgeSpec): string[] {
+function hostRouteClashes(ctx: PlanContext, want: BridgeSpec): string[] {
   const root = ctx.view.state.root;
   const clashes: string[] = [];
   for (const a of want.addresses) {
@@ -61,100 +138,169 @@ function hostRouteClashes(ctx: Context, want: BridgeSpec): string[] {
   return clashes;
 }
 
-export function planBridge(ctx: Context, address: string, want: BridgeSpec | undefined): void {
-  const { host, sink } = ctx;
-  const have = observeBridge(ctx, address);
-  if (want) {
-    const clashes = hostRouteClashes(ctx, want);
-    if (clashes.length) {
-      const subnets = want.addresses.map((a) => formatCidr(parseCidr(a, false)!)).join(' and ');
-      sink.error(host, address, `the subnet ${subnets} overlaps the host's own route${clashes.length === 1 ? '' : 's'} to ${clashes.join('; ')}: the gateway on bridge "${want.ifname}" would take over the host's routing there; pick another subnet`);
-      return;
-    }
-  }
-  const undoCreate = (s: BridgeSpec): Command[] => bridgeCreateLines(ctx, s).map((l) => cmd(host, null, l));
-
-  const remove = (action: 'delete' | 'replace') => {
-    const foreign = ctx.view.foreignPorts(have!.spec.ifname);
-    if (foreign.length) {
-      sink.error(host, address, `cannot delete bridge "${have!.spec.ifname}": interfaces tsnet does not own are attached to it: ${foreign.join(', ')}; detach them first`);
-      return undefined;
-    }
-    ctx.dyingLinks.set(`/${have!.spec.ifname}`, `${host}|${address}|delete`);
-    return sink.step(host, address, {
-      phase: 'delete',
-      ns: null,
-      action,
-      description: `delete bridge ${have!.spec.ifname}`,
-      do: [['link', 'del', have!.spec.ifname]],
-      undo: undoCreate(have!.spec),
-      after: ['ports-of-bridge'],
-    });
-  };
-  const create = (action: 'create' | 'replace', reasons: string[]) => {
-    const holder = ctx.view.holder(null, want!.ifname);
-    // A name this plan frees first (our own link, deleted before anything is made) is no clash.
-    if (holder && !(have && have.spec.ifname === want!.ifname) && !ctx.dyingLinks.has(`/${want!.ifname}`)) {
-      sink.error(host, address, `cannot create bridge "${want!.ifname}": the name is taken by ${holder}`);
-      return;
-    }
-    sink.step(host, address, {
-      phase: 'create',
-      ns: null,
-      action,
-      description: `create bridge ${want!.ifname}`,
-      do: bridgeCreateLines(ctx, want!),
-      undo: [cmd(host, null, ['link', 'del', want!.ifname])],
-      after: have || action === 'replace' ? [`${address}|delete`] : [],
-    });
-    sink.change(host, address, 'network', action, summary(want!), reasons);
-  };
-
-  if (!want && have) {
-    remove('delete');
-    sink.change(host, address, 'network', 'delete', summary(have.spec), ['not in the topology any more']);
+function removeBridge(ctx: PlanContext, r: ResourcePlan, have: Observed, action: 'delete' | 'replace'): void {
+  const foreign = ctx.view.foreignPorts(have.spec.ifname);
+  if (foreign.length) {
+    r.error(`cannot delete bridge "${have.spec.ifname}": interfaces tsnet does not own are attached to it: ${foreign.join(', ')}; detach them first`);
     return;
   }
-  if (want && !have) {
-    const stray = ctx.view.owned(address, null);
-    if (stray) {
-      // Our mark on something that is not a bridge: rebuild it.
-      const id = sink.step(host, address, { phase: 'delete', ns: null, action: 'replace', description: `delete ${stray.ifname}`, do: [['link', 'del', stray.ifname]], undo: [] });
-      ctx.dyingLinks.set(`/${stray.ifname}`, id);
-      return create('replace', [`${stray.ifname} is a ${stray.kind ?? 'plain link'}, not a bridge (forces replacement)`]);
-    }
-    return create('create', []);
-  }
-  if (!want || !have) return;
+  r.step({
+    phase: 'delete',
+    ns: null,
+    action,
+    deletion: true,
+    description: `delete bridge ${have.spec.ifname}`,
+    do: [['link', 'del', 'dev', have.spec.ifname]],
+    deletes: [linkRef(ctx.host, null, have.spec.ifname, { linkKind: 'bridge', mark: r.address })],
+    undo: bridgeCreateLines(ctx, have.spec).map((l, i) => cmd(ctx.host, null, l, i === 0 ? { creates: [linkRef(ctx.host, null, have.spec.ifname, { linkKind: 'bridge' })] } : {})),
+    after: [{ rel: 'port-deletions' }],
+  });
+}
 
-  if (have.spec.ifname !== want.ifname) {
-    remove('replace');
-    return create('replace', [`name ${have.spec.ifname} -> ${want.ifname} (forces replacement)`]);
-  }
+function createBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, action: 'create' | 'replace', reasons: string[]): void {
+  const { host, address } = r;
+  const made = linkRef(host, null, want.ifname, { linkKind: 'bridge', mark: address });
+  const holder = ctx.view.holder(null, want.ifname);
+  // The README promises the way out: a kernel name of the network's own.
+  const hint = `give network "${address.slice('network.'.length)}" a bridge name of its own with "bridge:" in the file`;
+  if (holder) r.clash({ want: made, holder: linkRef(host, null, want.ifname), message: `cannot create bridge "${want.ifname}": the name is taken by ${holder}; ${hint}` });
+  r.step({
+    phase: 'create',
+    ns: null,
+    action,
+    description: `create bridge ${want.ifname}`,
+    do: bridgeCreateLines(ctx, want),
+    creates: [made],
+    undo: [cmd(host, null, ['link', 'del', 'dev', want.ifname], { deletes: [made] })],
+    after: action === 'replace' ? [{ address, phase: 'delete' }] : [],
+  });
+  r.setChange(action, summary(want), reasons);
+}
+
+/** In place: mtu, IPv6 off, addresses, up. */
+function updateBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, have: Observed): void {
+  const { host } = r;
   const reasons: string[] = [];
   const lines: string[][] = [];
   const undo: Command[] = [];
   const dev = want.ifname;
   if (have.spec.mtu !== want.mtu) {
     reasons.push(`mtu ${have.spec.mtu} -> ${want.mtu}`);
-    lines.push(['link', 'set', dev, 'mtu', String(want.mtu)]);
-    undo.push(cmd(host, null, ['link', 'set', dev, 'mtu', String(have.spec.mtu)]));
+    lines.push(['link', 'set', 'dev', dev, 'mtu', String(want.mtu)]);
+    undo.push(cmd(host, null, ['link', 'set', 'dev', dev, 'mtu', String(have.spec.mtu)]));
   }
-  if (!want.ipv6 && have.spec.ipv6) {
+  if (!want.ipv6 && ipv6On(have.link)) {
     reasons.push(`IPv6 is on (addrgenmode ${have.link.addrGenMode}), the network has none`);
-    lines.push(['link', 'set', dev, 'addrgenmode', 'none']);
-    undo.push(cmd(host, null, ['link', 'set', dev, 'addrgenmode', have.link.addrGenMode ?? 'eui64']));
+    lines.push(['link', 'set', 'dev', dev, 'addrgenmode', 'none']);
+    undo.push(cmd(host, null, ['link', 'set', 'dev', dev, 'addrgenmode', have.link.addrGenMode ?? 'eui64']));
   }
-  const addrs = diffAddresses(host, null, dev, want.addresses, managedAddresses(have.link, want.ipv6));
+  const addrs = diffAddresses(host, null, dev, want.addresses, managedAddresses(have.link, want));
   reasons.push(...addrs.reasons);
   lines.push(...addrs.lines);
   undo.push(...addrs.undo);
   if (!have.link.up) {
     reasons.push('link is down');
-    lines.push(['link', 'set', dev, 'up']);
-    undo.push(cmd(host, null, ['link', 'set', dev, 'down']));
+    lines.push(['link', 'set', 'dev', dev, 'up']);
+    undo.push(cmd(host, null, ['link', 'set', 'dev', dev, 'down']));
   }
   if (!reasons.length) return;
-  sink.step(host, address, { phase: 'update', ns: null, action: 'update', description: `update bridge ${dev}`, do: lines, undo: undo.reverse() });
-  sink.change(host, address, 'network', 'update', summary(want), reasons);
+  r.step({ phase: 'update', ns: null, action: 'update', description: `update bridge ${dev}`, do: lines, ...(addrs.removed.length ? { deletes: addrs.removed } : {}), undo: undo.reverse() });
+  r.setChange('update', summary(want), reasons);
 }
+
+/** Our mark on something that is not a bridge: it is deleted and the bridge made. */
+function replaceStray(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec, stray: KLink): void {
+  r.step({
+    phase: 'delete',
+    ns: null,
+    action: 'replace',
+    deletion: true,
+    description: `delete ${stray.ifname}`,
+    do: [['link', 'del', 'dev', stray.ifname]],
+    deletes: [linkRef(ctx.host, null, stray.ifname, { mark: r.address })],
+    undo: [],
+  });
+  createBridge(ctx, r, want, 'replace', [`${stray.ifname} is a ${stray.kind ?? 'plain link'}, not a bridge (forces replacement)`]);
+}
+
+function planBridge(ctx: PlanContext, r: ResourcePlan, want: BridgeSpec | undefined): void {
+  const have = observeBridge(ctx, r.address);
+  if (have) r.have = have.spec;
+  if (want) {
+    const clashes = hostRouteClashes(ctx, want);
+    if (clashes.length) {
+      const subnets = want.addresses.map((a) => formatCidr(parseCidr(a, false)!)).join(' and ');
+      r.error(`the subnet ${subnets} overlaps the host's own route${clashes.length === 1 ? '' : 's'} to ${clashes.join('; ')}: the gateway on bridge "${want.ifname}" would take over the host's routing there; pick another subnet`);
+      return;
+    }
+  }
+  if (!want && have) {
+    removeBridge(ctx, r, have, 'delete');
+    r.setChange('delete', summary(have.spec), ['not in the topology any more']);
+    return;
+  }
+  if (want && !have) {
+    const stray = ctx.view.owned(r.address, null);
+    return stray ? replaceStray(ctx, r, want, stray) : createBridge(ctx, r, want, 'create', []);
+  }
+  if (!want || !have) return;
+  if (have.spec.ifname !== want.ifname) {
+    removeBridge(ctx, r, have, 'replace');
+    return createBridge(ctx, r, want, 'replace', [`name ${have.spec.ifname} -> ${want.ifname} (forces replacement)`]);
+  }
+  updateBridge(ctx, r, want, have);
+}
+
+const network: LinkApplier = {
+  linkKind: 'bridge',
+  // Its bridge, and no other part (an overlay's bridge comes with its VXLAN device).
+  recognizes: (ctx, address) => ctx.view.owned(address, null) !== undefined && ctx.view.ownedParts(address).every((part) => part === address),
+  plan: (ctx, r, want) => planBridge(ctx, r, isBridge(want) ? want : undefined),
+  remove(ctx, r) {
+    const have = observeBridge(ctx, r.address);
+    if (!have) return;
+    r.have = have.spec;
+    removeBridge(ctx, r, have, 'replace');
+  },
+  replace: (ctx, r, want, reason) => createBridge(ctx, r, want as BridgeSpec, 'replace', [`${reason} (forces replacement)`]),
+};
+
+export const bridge = defineDriver({
+  name: 'bridge',
+  schema,
+  model: {
+    scope: 'local',
+    subnet: { pooled: true },
+    gatewayReserved: true,
+    gatewayOnHost: true,
+    defaultRoute: true,
+    withoutEndpoints: true,
+    leafKeys: { bridge: 'string' },
+    bridge: (name, raw) => ({ name: (raw as Raw).bridge ?? bridgeName(name), given: (raw as Raw).bridge !== undefined }),
+    rules: [bridgeNameRule],
+    normalize: (base, raw, prepared): BridgeNetwork => ({ ...base, driver: 'bridge', bridge: prepared.bridge!, mtu: (raw as Raw).mtu ?? DEFAULT_MTU, nat: (raw as Raw).nat ?? false }),
+    endpoint: (topology, sandbox, ifname) => ({ hostIfname: hostVethName(topology, sandbox, ifname) }),
+  },
+  expand: {
+    network(t, net) {
+      const n = net as BridgeNetwork;
+      const ipv6 = n.subnets.some((s) => s.family === 6);
+      return n.hosts.flatMap((host): Spec[] => {
+        const spec: BridgeSpec = { kind: 'network', driver: 'bridge', host, address: `network.${n.name}`, ifname: n.bridge, mtu: n.mtu ?? DEFAULT_MTU, addresses: n.subnets.map((s) => `${s.gateway}/${s.prefixLength}`), ipv6 };
+        if (!n.nat) return [spec];
+        return [spec, { kind: 'nat', host, address: `nat.${n.name}`, table: natTableName(t.name), chain: natChainName(n.name), rules: n.subnets.map((s) => ({ family: s.family, subnet: s.cidr, notOut: n.bridge })) }];
+      });
+    },
+    endpoint: (_t, net, ep, at): VethSpec => ({ ...endpointBase(net, ep, at), type: 'veth', hostIfname: ep.hostIfname!, master: (net as BridgeNetwork).bridge, ...(net.mtu !== undefined ? { hostMtu: net.mtu } : {}) }),
+  },
+  read: {
+    // NAT: whether the hosts forward (a plan note when they do not; tsnet does not change it).
+    hostSysctls: (net) => ((net as BridgeNetwork).nat ? net.subnets.map((s) => (s.family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding')) : []),
+  },
+  network,
+  endpoint: vethEndpoint,
+  graph: {
+    label: (net) => `bridge ${(net as BridgeNetwork).bridge}${(net as BridgeNetwork).nat ? ', NAT' : ''}`,
+    showsGateway: true,
+  },
+});

@@ -5,18 +5,80 @@
 //   - flood entries (all-zero MAC) towards every other host's underlay address,
 //   - for each remote endpoint its MAC in the VXLAN forwarding table (bridge fdb ... self),
 //   - and its address in the VXLAN device's neighbour table (answered by the ARP proxy).
-import type { OverlayEntry, OverlaySpec } from '../planner/desired.js';
-import type { Command } from '../planner/types.js';
+import type { FromSchema } from 'json-schema-to-ts';
+import { canonicalIp, macFromIp, parseCidr, parseIp } from '../model/addresses.js';
+import { bridgeName, hostVethName, vxlanName } from '../model/names.js';
+import { networkHosts } from '../model/prepare.js';
+import type { Rule } from '../model/rules.js';
+import { commonNetwork } from '../model/schema-parts.js';
+import type { Endpoint, Network, Topology } from '../model/types.js';
+import { endpointBase, type NetworkSpec, type Spec } from '../planner/desired.js';
+import type { ResourcePlan } from '../planner/host-plan.js';
+import type { Command, ObjectRef } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
-import { cmd, mark, type Context } from './common.js';
+import { cmd, linkRef, mark } from './common.js';
+import { defineDriver, type LinkApplier } from './driver.js';
+import type { PlanContext } from './types.js';
+import { vethEndpoint, type VethSpec } from './veth.js';
+
+const DEFAULT_MTU = 1450;
+const DEFAULT_PORT = 4789;
+const VNI_MAX = 16777215;
+
+const schema = {
+  title: 'overlay network',
+  type: 'object',
+  additionalProperties: false,
+  required: ['driver'],
+  properties: {
+    driver: { const: 'overlay', description: 'A VXLAN network across hosts, programmed statically from the topology.' },
+    ...commonNetwork,
+    vni: { description: 'VXLAN network identifier (1..16777215).', type: 'integer' },
+    port: { description: 'UDP port of the tunnel. Default: 4789.', type: 'integer' },
+  },
+} as const;
+
+type Raw = FromSchema<typeof schema>;
+
+export interface OverlayNetwork extends Network {
+  driver: 'overlay';
+  vni: number;
+  port: number;
+  /** Kernel names of the per-host bridge and VXLAN device. */
+  bridge: string;
+  vxlan: string;
+}
+
+export interface OverlayEntry {
+  mac: string;
+  /** Address of the remote endpoint (neighbour entry). */
+  ip: string[];
+  /** Underlay address of the host the endpoint is on. */
+  underlay: string;
+}
+
+/** An overlay network's kernel objects on a host: its bridge, its VXLAN device and their entries. */
+export interface OverlaySpec extends NetworkSpec {
+  driver: 'overlay';
+  bridge: string;
+  vxlan: string;
+  vni: number;
+  port: number;
+  /** This host's underlay address: the tunnel's local end. */
+  local: string;
+  mtu: number;
+  ipv6: boolean;
+  /** Underlay addresses of the other hosts on the network (flood entries). */
+  flood: string[];
+  /** Endpoints on the other hosts: forwarding and neighbour entries. */
+  remote: OverlayEntry[];
+}
+
+const isOverlay = (s: Spec | undefined): s is OverlaySpec => s?.kind === 'network' && s.driver === 'overlay';
 
 /** Mark suffix of the VXLAN device of an overlay network. */
-export const VXLAN_SUFFIX = '/vxlan';
+const VXLAN_SUFFIX = '/vxlan';
 const ZERO_MAC = '00:00:00:00:00:00';
-
-/** The resource address an owned overlay link belongs to ("network.x/vxlan" -> "network.x"). */
-export const overlayAddresses = (markAddress: string): string =>
-  markAddress.endsWith(VXLAN_SUFFIX) ? markAddress.slice(0, -VXLAN_SUFFIX.length) : markAddress;
 
 const floodLine = (s: Pick<OverlaySpec, 'vxlan'>, dst: string) => ['fdb', 'append', ZERO_MAC, 'dev', s.vxlan, 'dst', dst, 'self', 'permanent'];
 const floodDel = (s: Pick<OverlaySpec, 'vxlan'>, dst: string) => ['fdb', 'del', ZERO_MAC, 'dev', s.vxlan, 'dst', dst, 'self'];
@@ -26,16 +88,28 @@ const neighLine = (s: Pick<OverlaySpec, 'vxlan'>, ip: string, mac: string) => ['
 const neighDel = (s: Pick<OverlaySpec, 'vxlan'>, ip: string) => ['neigh', 'del', ip, 'dev', s.vxlan];
 
 /** Lines (ip) that create the bridge and the VXLAN device, and the static neighbour entries. */
-function linkLines(ctx: Context, s: OverlaySpec): string[][] {
-  const v6off = (dev: string) => (s.ipv6 ? [] : [['link', 'set', dev, 'addrgenmode', 'none']]);
+function linkLines(ctx: PlanContext, s: OverlaySpec): string[][] {
+  const v6off = (dev: string) => (s.ipv6 ? [] : [['link', 'set', 'dev', dev, 'addrgenmode', 'none']]);
   return [
-    ['link', 'add', s.bridge, 'type', 'bridge'],
+    ['link', 'add', 'name', s.bridge, 'type', 'bridge'],
     ...v6off(s.bridge),
-    ['link', 'set', s.bridge, 'alias', mark(ctx, s.address), 'mtu', String(s.mtu), 'up'],
-    ['link', 'add', s.vxlan, 'type', 'vxlan', 'id', String(s.vni), 'local', s.local, 'dstport', String(s.port), 'nolearning', 'proxy'],
-    ['link', 'set', s.vxlan, 'addrgenmode', 'none'],
-    ['link', 'set', s.vxlan, 'alias', mark(ctx, s.address + VXLAN_SUFFIX), 'master', s.bridge, 'mtu', String(s.mtu), 'up'],
+    ['link', 'set', 'dev', s.bridge, 'alias', mark(ctx, s.address), 'mtu', String(s.mtu), 'up'],
+    ['link', 'add', 'name', s.vxlan, 'type', 'vxlan', 'id', String(s.vni), 'local', s.local, 'dstport', String(s.port), 'nolearning', 'proxy'],
+    ['link', 'set', 'dev', s.vxlan, 'addrgenmode', 'none'],
+    ['link', 'set', 'dev', s.vxlan, 'alias', mark(ctx, s.address + VXLAN_SUFFIX), 'master', s.bridge, 'mtu', String(s.mtu), 'up'],
     ...s.remote.flatMap((e) => e.ip.map((ip) => neighLine(s, ip, e.mac))),
+  ];
+}
+
+const neighRef = (host: string, s: Pick<OverlaySpec, 'vxlan'>, ip: string): ObjectRef => ({ kind: 'neigh', host, ns: null, name: ip, dev: s.vxlan });
+const fdbRef = (host: string, s: Pick<OverlaySpec, 'vxlan'>, mac: string, dst: string): ObjectRef => ({ kind: 'fdb', host, ns: null, name: `${mac} ${dst}`, dev: s.vxlan });
+
+/** The objects the create step makes: the two links and the neighbour entries. */
+function createdObjects(ctx: PlanContext, s: OverlaySpec): ObjectRef[] {
+  return [
+    linkRef(ctx.host, null, s.bridge, { linkKind: 'bridge', mark: s.address }),
+    linkRef(ctx.host, null, s.vxlan, { linkKind: 'vxlan', mark: s.address + VXLAN_SUFFIX }),
+    ...s.remote.flatMap((e) => e.ip.map((ip) => neighRef(ctx.host, s, ip))),
   ];
 }
 
@@ -44,8 +118,8 @@ function fdbLines(s: OverlaySpec): string[][] {
   return [...s.flood.map((d) => floodLine(s, d)), ...s.remote.map((e) => fdbLine(s, e))];
 }
 
-function createCommands(ctx: Context, s: OverlaySpec): Command[] {
-  return [...linkLines(ctx, s).map((l) => cmd(ctx.host, null, l)), ...fdbLines(s).map((l) => cmd(ctx.host, null, l, 'bridge'))];
+function createCommands(ctx: PlanContext, s: OverlaySpec): Command[] {
+  return [...linkLines(ctx, s).map((l) => cmd(ctx.host, null, l)), ...fdbLines(s).map((l) => cmd(ctx.host, null, l, { tool: 'bridge' }))];
 }
 
 interface Observed {
@@ -54,11 +128,8 @@ interface Observed {
   vxlan: KLink;
 }
 
-export function observeOverlay(ctx: Context, address: string): Observed | { stray: KLink[] } | undefined {
-  const bridge = ctx.view.owned(address, null);
-  const vxlan = ctx.view.owned(address + VXLAN_SUFFIX, null);
-  if (!bridge && !vxlan) return undefined;
-  if (!bridge || !vxlan || bridge.kind !== 'bridge' || vxlan.kind !== 'vxlan') return { stray: [bridge, vxlan].filter((l): l is KLink => l !== undefined) };
+/** The static entries of the VXLAN device, read back as remote endpoints. */
+function observedRemote(ctx: PlanContext, vxlan: KLink): { flood: string[]; remote: OverlayEntry[] } {
   const root = ctx.view.state.root;
   const fdb = root.fdb.filter((f) => f.dev === vxlan.ifname && f.dst);
   const neigh = root.neigh.filter((n) => n.dev === vxlan.ifname && n.permanent && n.lladdr);
@@ -69,23 +140,30 @@ export function observeOverlay(ctx: Context, address: string): Observed | { stra
     e.ip.push(n.dst);
     remote.set(n.lladdr!, e);
   }
+  return { flood: fdb.filter((f) => f.mac === ZERO_MAC).map((f) => f.dst!), remote: [...remote.values()] };
+}
+
+function observeOverlay(ctx: PlanContext, address: string): Observed | { stray: KLink[] } | undefined {
+  const bridge = ctx.view.owned(address, null);
+  const vxlan = ctx.view.owned(address + VXLAN_SUFFIX, null);
+  if (!bridge && !vxlan) return undefined;
+  if (!bridge || !vxlan || bridge.kind !== 'bridge' || vxlan.kind !== 'vxlan') return { stray: [bridge, vxlan].filter((l): l is KLink => l !== undefined) };
   return {
     bridge,
     vxlan,
     spec: {
       kind: 'network',
-      type: 'overlay',
+      driver: 'overlay',
       host: ctx.host,
       address,
       bridge: bridge.ifname,
       vxlan: vxlan.ifname,
-      vni: vxlan.vxlan?.id ?? 0,
-      port: vxlan.vxlan?.port ?? 0,
-      local: vxlan.vxlan?.local ?? '',
+      vni: Number(vxlan.details?.id ?? 0),
+      port: Number(vxlan.details?.port ?? 0),
+      local: String(vxlan.details?.local ?? ''),
       mtu: bridge.mtu,
       ipv6: bridge.addrGenMode !== 'none',
-      flood: fdb.filter((f) => f.mac === ZERO_MAC).map((f) => f.dst!),
-      remote: [...remote.values()],
+      ...observedRemote(ctx, vxlan),
     },
   };
 }
@@ -102,145 +180,301 @@ function replaceReason(have: OverlaySpec, want: OverlaySpec): string | undefined
   return undefined;
 }
 
-export function planOverlay(ctx: Context, address: string, want: OverlaySpec | undefined): void {
-  const { host, sink } = ctx;
-  const observed = observeOverlay(ctx, address);
-  const have = observed && 'spec' in observed ? observed : undefined;
-  const stray = observed && 'stray' in observed ? observed.stray : [];
-
-  const remove = (action: 'delete' | 'replace') => {
-    const links = have ? [have.vxlan, have.bridge] : stray;
-    const bridge = have?.bridge ?? stray.find((l) => l.kind === 'bridge');
-    const foreign = bridge ? ctx.view.foreignPorts(bridge.ifname) : [];
-    if (foreign.length) {
-      sink.error(host, address, `cannot delete bridge "${bridge!.ifname}": interfaces tsnet does not own are attached to it: ${foreign.join(', ')}; detach them first`);
-      return;
-    }
-    // The bridge's ports go off it with it: endpoints put their host ends back on the new one.
-    for (const l of links) ctx.dyingLinks.set(`/${l.ifname}`, `${host}|${address}|delete`);
-    sink.step(host, address, {
-      phase: 'delete',
-      ns: null,
-      action,
-      description: `delete overlay ${links.map((l) => l.ifname).join(' and ')}`,
-      do: links.map((l) => ['link', 'del', l.ifname]),
-      undo: have ? createCommands(ctx, have.spec) : [],
-      after: ['ports-of-bridge'],
-    });
-  };
-  const create = (action: 'create' | 'replace', reasons: string[]) => {
-    const s = want!;
-    for (const name of [s.bridge, s.vxlan]) {
-      const holder = ctx.view.holder(null, name);
-      if (holder && !(have && (have.bridge.ifname === name || have.vxlan.ifname === name)) && !stray.some((l) => l.ifname === name))
-        return sink.error(host, address, `cannot create "${name}" for overlay network: the name is taken by ${holder}`);
-    }
-    sink.step(host, address, {
-      phase: 'create',
-      ns: null,
-      action,
-      description: `create overlay bridge ${s.bridge} and vxlan ${s.vxlan} (vni ${s.vni})`,
-      do: linkLines(ctx, s),
-      undo: [cmd(host, null, ['link', 'del', s.vxlan]), cmd(host, null, ['link', 'del', s.bridge])],
-      after: have || stray.length ? [`${address}|delete`] : [],
-    });
-    const fdb = fdbLines(s);
-    if (fdb.length)
-      sink.step(host, address, { phase: 'fdb', ns: null, tool: 'bridge', action, description: `program ${fdb.length} forwarding entr${fdb.length === 1 ? 'y' : 'ies'} on ${s.vxlan}`, do: fdb, undo: [], after: [`${address}|create`] });
-    sink.change(host, address, 'network', action, summary(s), reasons);
-  };
-
-  if (!want && (have || stray.length)) {
-    remove('delete');
-    sink.change(host, address, 'network', 'delete', have ? summary(have.spec) : `overlay ${address}`, ['not in the topology any more']);
+function removeOverlay(ctx: PlanContext, r: ResourcePlan, links: KLink[], have: Observed | undefined, action: 'delete' | 'replace'): void {
+  const bridge = links.find((l) => l.kind === 'bridge');
+  const foreign = bridge ? ctx.view.foreignPorts(bridge.ifname) : [];
+  if (foreign.length) {
+    r.error(`cannot delete bridge "${bridge!.ifname}": interfaces tsnet does not own are attached to it: ${foreign.join(', ')}; detach them first`);
     return;
   }
-  if (!want) return;
-  if (!have && !stray.length) return create('create', []);
-  if (!have) {
-    remove('replace');
-    return create('replace', ['the bridge or the VXLAN device is missing or of another kind (forces replacement)']);
-  }
-  const why = replaceReason(have.spec, want);
-  if (why) {
-    remove('replace');
-    return create('replace', [`${why} (forces replacement)`]);
-  }
+  r.step({
+    phase: 'delete',
+    ns: null,
+    action,
+    deletion: true,
+    description: `delete overlay ${links.map((l) => l.ifname).join(' and ')}`,
+    do: links.map((l) => ['link', 'del', 'dev', l.ifname]),
+    deletes: links.map((l) => linkRef(ctx.host, null, l.ifname, { ...(l.kind ? { linkKind: l.kind } : {}) })),
+    undo: have ? createCommands(ctx, have.spec) : [],
+    after: [{ rel: 'port-deletions' }],
+  });
+}
 
-  // In place: mtu, up, learning, flood/fdb/neighbour entries.
-  const reasons: string[] = [];
-  const ipDo: string[][] = [];
-  const ipUndo: Command[] = [];
-  const brDo: string[][] = [];
-  const brUndo: Command[] = [];
+function createOverlay(ctx: PlanContext, r: ResourcePlan, s: OverlaySpec, action: 'create' | 'replace', reasons: string[]): void {
+  const { host, address } = r;
+  const made = createdObjects(ctx, s);
+  for (const o of made.slice(0, 2)) {
+    const holder = ctx.view.holder(null, o.name);
+    if (holder) r.clash({ want: o, holder: linkRef(host, null, o.name), message: `cannot create "${o.name}" for overlay network: the name is taken by ${holder}` });
+  }
+  r.step({
+    phase: 'create',
+    ns: null,
+    action,
+    description: `create overlay bridge ${s.bridge} and vxlan ${s.vxlan} (vni ${s.vni})`,
+    do: linkLines(ctx, s),
+    creates: made,
+    undo: [cmd(host, null, ['link', 'del', 'dev', s.vxlan], { deletes: [made[1]!] }), cmd(host, null, ['link', 'del', 'dev', s.bridge], { deletes: [made[0]!] })],
+    after: action === 'replace' ? [{ address, phase: 'delete' }] : [],
+  });
+  const fdb = fdbLines(s);
+  if (fdb.length)
+    r.step({
+      phase: 'fdb',
+      ns: null,
+      tool: 'bridge',
+      action,
+      description: `program ${fdb.length} forwarding entr${fdb.length === 1 ? 'y' : 'ies'} on ${s.vxlan}`,
+      do: fdb,
+      creates: [...s.flood.map((d) => fdbRef(host, s, ZERO_MAC, d)), ...s.remote.map((e) => fdbRef(host, s, e.mac, e.underlay))],
+      undo: [],
+      after: [{ address, phase: 'create' }],
+    });
+  r.setChange(action, summary(s), reasons);
+}
+
+/** Changes made in place, with their undo, per tool; and the entries they touch. */
+class InPlace {
+  readonly reasons: string[] = [];
+  readonly ipDo: string[][] = [];
+  readonly ipUndo: Command[] = [];
+  readonly brDo: string[][] = [];
+  readonly brUndo: Command[] = [];
+  readonly entries: ObjectRef[] = [];
+  constructor(readonly host: string) {}
+  ip(reason: string, line: string[], undo: string[]): void {
+    this.reasons.push(reason);
+    this.ipDo.push(line);
+    this.ipUndo.push(cmd(this.host, null, undo));
+  }
+  bridge(reason: string, line: string[], undo: string[], entry: ObjectRef): void {
+    this.reasons.push(reason);
+    this.brDo.push(line);
+    this.brUndo.push(cmd(this.host, null, undo, { tool: 'bridge' }));
+    this.entries.push(entry);
+  }
+}
+
+/** mtu, up, enslaved, learning off. */
+function linkChanges(c: InPlace, have: Observed, want: OverlaySpec): void {
   for (const link of [have.bridge, have.vxlan]) {
-    if (link.mtu !== want.mtu) {
-      reasons.push(`${link.ifname} mtu ${link.mtu} -> ${want.mtu}`);
-      ipDo.push(['link', 'set', link.ifname, 'mtu', String(want.mtu)]);
-      ipUndo.push(cmd(host, null, ['link', 'set', link.ifname, 'mtu', String(link.mtu)]));
-    }
-    if (!link.up) {
-      reasons.push(`${link.ifname} is down`);
-      ipDo.push(['link', 'set', link.ifname, 'up']);
-      ipUndo.push(cmd(host, null, ['link', 'set', link.ifname, 'down']));
-    }
+    if (link.mtu !== want.mtu) c.ip(`${link.ifname} mtu ${link.mtu} -> ${want.mtu}`, ['link', 'set', 'dev', link.ifname, 'mtu', String(want.mtu)], ['link', 'set', 'dev', link.ifname, 'mtu', String(link.mtu)]);
+    if (!link.up) c.ip(`${link.ifname} is down`, ['link', 'set', 'dev', link.ifname, 'up'], ['link', 'set', 'dev', link.ifname, 'down']);
   }
   if (have.vxlan.master !== want.bridge) {
-    reasons.push(`${want.vxlan} is not on bridge ${want.bridge}`);
-    ipDo.push(['link', 'set', want.vxlan, 'master', want.bridge]);
-    ipUndo.push(cmd(host, null, have.vxlan.master ? ['link', 'set', want.vxlan, 'master', have.vxlan.master] : ['link', 'set', want.vxlan, 'nomaster']));
+    const back = have.vxlan.master ? ['link', 'set', 'dev', want.vxlan, 'master', have.vxlan.master] : ['link', 'set', 'dev', want.vxlan, 'nomaster'];
+    c.ip(`${want.vxlan} is not on bridge ${want.bridge}`, ['link', 'set', 'dev', want.vxlan, 'master', want.bridge], back);
   }
-  if (have.vxlan.vxlan?.learning) {
-    reasons.push(`${want.vxlan} learns addresses; the topology programs them`);
-    ipDo.push(['link', 'set', want.vxlan, 'type', 'vxlan', 'nolearning']);
-    ipUndo.push(cmd(host, null, ['link', 'set', want.vxlan, 'type', 'vxlan', 'learning']));
-  }
-  // Flood entries.
-  for (const d of have.spec.flood.filter((d) => !want.flood.includes(d))) {
-    reasons.push(`flood entry to ${d} is not in the topology`);
-    brDo.push(floodDel(want, d));
-    brUndo.push(cmd(host, null, floodLine(want, d), 'bridge'));
-  }
-  for (const d of want.flood.filter((d) => !have.spec.flood.includes(d))) {
-    reasons.push(`flood entry to ${d} missing`);
-    brDo.push(floodLine(want, d));
-    brUndo.push(cmd(host, null, floodDel(want, d), 'bridge'));
-  }
-  // Forwarding entries of remote endpoints (by MAC).
-  const haveByMac = new Map(have.spec.remote.filter((e) => e.underlay).map((e) => [e.mac, e]));
+  if (have.vxlan.details?.learning === true)
+    c.ip(`${want.vxlan} learns addresses; the topology programs them`, ['link', 'set', 'dev', want.vxlan, 'type', 'vxlan', 'nolearning'], ['link', 'set', 'dev', want.vxlan, 'type', 'vxlan', 'learning']);
+}
+
+/** Flood entries, and the forwarding entries of remote endpoints (by MAC). */
+function forwardingChanges(c: InPlace, have: OverlaySpec, want: OverlaySpec): void {
+  const ref = (mac: string, dst: string) => fdbRef(c.host, want, mac, dst);
+  for (const d of have.flood.filter((d) => !want.flood.includes(d))) c.bridge(`flood entry to ${d} is not in the topology`, floodDel(want, d), floodLine(want, d), ref(ZERO_MAC, d));
+  for (const d of want.flood.filter((d) => !have.flood.includes(d))) c.bridge(`flood entry to ${d} missing`, floodLine(want, d), floodDel(want, d), ref(ZERO_MAC, d));
+  const haveByMac = new Map(have.remote.filter((e) => e.underlay).map((e) => [e.mac, e]));
   const wantByMac = new Map(want.remote.map((e) => [e.mac, e]));
   for (const [mac, e] of haveByMac) {
-    const w = wantByMac.get(mac);
-    if (w && w.underlay === e.underlay) continue;
-    reasons.push(`forwarding entry ${mac} -> ${e.underlay} is not in the topology`);
-    brDo.push(fdbDel(want, e));
-    brUndo.push(cmd(host, null, fdbLine(want, e), 'bridge'));
+    if (wantByMac.get(mac)?.underlay === e.underlay) continue;
+    c.bridge(`forwarding entry ${mac} -> ${e.underlay} is not in the topology`, fdbDel(want, e), fdbLine(want, e), ref(mac, e.underlay));
   }
   for (const [mac, e] of wantByMac) {
-    const h = haveByMac.get(mac);
-    if (h && h.underlay === e.underlay) continue;
-    reasons.push(`forwarding entry ${mac} -> ${e.underlay} missing`);
-    brDo.push(fdbLine(want, e));
-    brUndo.push(cmd(host, null, fdbDel(want, e), 'bridge'));
+    if (haveByMac.get(mac)?.underlay === e.underlay) continue;
+    c.bridge(`forwarding entry ${mac} -> ${e.underlay} missing`, fdbLine(want, e), fdbDel(want, e), ref(mac, e.underlay));
   }
-  // Neighbour entries (address -> MAC) for the ARP proxy.
-  const haveNeigh = new Map(have.spec.remote.flatMap((e) => e.ip.map((ip) => [ip, e.mac] as const)));
+}
+
+/** Neighbour entries (address -> MAC) for the ARP proxy. */
+function neighbourChanges(c: InPlace, have: OverlaySpec, want: OverlaySpec): void {
+  const haveNeigh = new Map(have.remote.flatMap((e) => e.ip.map((ip) => [ip, e.mac] as const)));
   const wantNeigh = new Map(want.remote.flatMap((e) => e.ip.map((ip) => [ip, e.mac] as const)));
+  const replace = (ip: string, mac: string) => ['neigh', 'replace', ip, 'lladdr', mac, 'dev', want.vxlan, 'nud', 'permanent'];
   for (const [ip, mac] of haveNeigh) {
     if (wantNeigh.get(ip) === mac) continue;
-    reasons.push(`neighbour ${ip} -> ${mac} is not in the topology`);
-    ipDo.push(neighDel(want, ip));
-    ipUndo.push(cmd(host, null, neighLine(want, ip, mac)));
+    c.ip(`neighbour ${ip} -> ${mac} is not in the topology`, neighDel(want, ip), neighLine(want, ip, mac));
+    c.entries.push(neighRef(c.host, want, ip));
   }
   for (const [ip, mac] of wantNeigh) {
     if (haveNeigh.get(ip) === mac) continue;
-    reasons.push(`neighbour ${ip} -> ${mac} missing`);
-    ipDo.push(haveNeigh.has(ip) ? ['neigh', 'replace', ip, 'lladdr', mac, 'dev', want.vxlan, 'nud', 'permanent'] : neighLine(want, ip, mac));
-    ipUndo.push(cmd(host, null, haveNeigh.has(ip) ? ['neigh', 'replace', ip, 'lladdr', haveNeigh.get(ip)!, 'dev', want.vxlan, 'nud', 'permanent'] : neighDel(want, ip)));
+    const old = haveNeigh.get(ip);
+    c.ip(`neighbour ${ip} -> ${mac} missing`, old ? replace(ip, mac) : neighLine(want, ip, mac), old ? replace(ip, old) : neighDel(want, ip));
+    c.entries.push(neighRef(c.host, want, ip));
   }
-  if (!reasons.length) return;
-  if (ipDo.length) sink.step(host, address, { phase: 'update', ns: null, action: 'update', description: `update overlay ${want.vxlan}`, do: ipDo, undo: ipUndo.reverse() });
-  if (brDo.length)
-    sink.step(host, address, { phase: 'fdb', ns: null, tool: 'bridge', action: 'update', description: `update forwarding entries on ${want.vxlan}`, do: brDo, undo: brUndo.reverse(), after: [`${address}|update`] });
-  sink.change(host, address, 'network', 'update', summary(want), reasons);
 }
+
+/** In place: mtu, up, learning, flood, forwarding and neighbour entries. */
+function updateOverlay(ctx: PlanContext, r: ResourcePlan, want: OverlaySpec, have: Observed): void {
+  const c = new InPlace(ctx.host);
+  linkChanges(c, have, want);
+  forwardingChanges(c, have.spec, want);
+  neighbourChanges(c, have.spec, want);
+  if (!c.reasons.length) return;
+  const touched = c.entries.filter((o) => o.kind === 'neigh');
+  if (c.ipDo.length) r.step({ phase: 'update', ns: null, action: 'update', description: `update overlay ${want.vxlan}`, do: c.ipDo, ...(touched.length ? { creates: touched } : {}), undo: c.ipUndo.reverse() });
+  if (c.brDo.length)
+    r.step({
+      phase: 'fdb',
+      ns: null,
+      tool: 'bridge',
+      action: 'update',
+      description: `update forwarding entries on ${want.vxlan}`,
+      do: c.brDo,
+      creates: c.entries.filter((o) => o.kind === 'fdb'),
+      undo: c.brUndo.reverse(),
+      after: [{ address: r.address, phase: 'update' }],
+    });
+  r.setChange('update', summary(want), c.reasons);
+}
+
+function planOverlay(ctx: PlanContext, r: ResourcePlan, want: OverlaySpec | undefined): void {
+  const observed = observeOverlay(ctx, r.address);
+  const have = observed && 'spec' in observed ? observed : undefined;
+  const links = have ? [have.vxlan, have.bridge] : observed && 'stray' in observed ? observed.stray : [];
+  if (have) r.have = have.spec;
+  if (!want) {
+    if (!links.length) return;
+    removeOverlay(ctx, r, links, have, 'delete');
+    r.setChange('delete', have ? summary(have.spec) : `overlay ${r.address}`, ['not in the topology any more']);
+    return;
+  }
+  if (!links.length) return createOverlay(ctx, r, want, 'create', []);
+  const why = have ? replaceReason(have.spec, want) : 'the bridge or the VXLAN device is missing or of another kind';
+  if (why) {
+    removeOverlay(ctx, r, links, have, 'replace');
+    return createOverlay(ctx, r, want, 'replace', [`${why} (forces replacement)`]);
+  }
+  updateOverlay(ctx, r, want, have!);
+}
+
+// ---------------------------------------------------------------- rules
+
+const overlays = (p: Parameters<Rule>[0]) => [...p.networks.values()].filter((n) => n.raw.driver === 'overlay').map((n) => ({ ...n, raw: n.raw as Raw }));
+
+export const overlayVni: Rule = (p, r) => {
+  const used = new Map<number, string>();
+  for (const net of overlays(p)) {
+    const res = `network.${net.name}`;
+    const vni = net.raw.vni;
+    if (vni === undefined) {
+      r.error('overlay-no-vni', `overlay network "${net.name}" needs a vni (1..${VNI_MAX}); every host must agree on it`, net.path, { resource: res, key: true });
+    } else if (vni < 1 || vni > VNI_MAX) {
+      r.error('vni-range', `vni ${vni} is out of range: VXLAN identifiers are 1 to ${VNI_MAX}`, [...net.path, 'vni'], { resource: res });
+    } else if (used.has(vni)) {
+      r.error('duplicate-vni', `vni ${vni} is already used by overlay network "${used.get(vni)}"`, [...net.path, 'vni'], { resource: res });
+    } else used.set(vni, net.name);
+    const port = net.raw.port;
+    if (port !== undefined && (port < 1 || port > 65535)) r.error('port-range', `port ${port} is not a UDP port (1..65535)`, [...net.path, 'port'], { resource: res });
+  }
+};
+
+export const overlayUnderlay: Rule = (p, r) => {
+  if (p.broken.sections.hosts) return; // the hosts did not parse: nothing to say about their underlays
+  for (const net of overlays(p)) {
+    const missing = networkHosts(p, net.name).filter((h) => !p.hosts.get(h)?.raw?.underlay);
+    if (missing.length === 0) continue;
+    r.error(
+      'overlay-no-underlay',
+      p.implicitHost
+        ? `overlay network "${net.name}" runs between hosts, but the topology declares none`
+        : `overlay network "${net.name}" needs the underlay address of host${missing.length > 1 ? 's' : ''} ${missing.map((h) => `"${h}"`).join(', ')}`,
+      [...net.path, 'driver'],
+      { resource: `network.${net.name}`, hint: 'declare hosts with "underlay: <address>"' },
+    );
+  }
+};
+
+// ---------------------------------------------------------------- the driver
+
+/** The MAC of an endpoint without one: derived from its first address (IPv4 first), as Docker does. */
+function macFromAddress(ep: Endpoint): void {
+  if (ep.mac) return;
+  const first = ep.addresses.map((a) => parseCidr(a, false)!).sort((a, b) => a.family - b.family)[0];
+  const ip = first && parseIp(ep.addresses.find((a) => parseCidr(a, false)!.family === first.family)!.split('/')[0]!);
+  if (ip) ep.mac = macFromIp(ip.family, ip.value);
+}
+
+function expandNetwork(t: Topology, net: Network): Spec[] {
+  const n = net as OverlayNetwork;
+  const ipv6 = n.subnets.some((s) => s.family === 6);
+  const members = [...t.sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.network === n.name).map((e) => ({ sb, e })));
+  return n.hosts.map(
+    (host): OverlaySpec => ({
+      kind: 'network',
+      driver: 'overlay',
+      host,
+      address: `network.${n.name}`,
+      bridge: n.bridge,
+      vxlan: n.vxlan,
+      vni: n.vni,
+      port: n.port,
+      local: t.hosts.get(host)!.underlay!,
+      mtu: n.mtu ?? DEFAULT_MTU,
+      ipv6,
+      flood: n.hosts.filter((h) => h !== host).map((h) => t.hosts.get(h)!.underlay!),
+      remote: members.filter(({ sb }) => sb.host !== host).map(({ sb, e }) => ({ mac: e.mac!, ip: e.addresses.map((a) => a.split('/')[0]!), underlay: t.hosts.get(sb.host)!.underlay! })),
+    }),
+  );
+}
+
+const network: LinkApplier = {
+  linkKind: 'overlay',
+  recognizes: (ctx, address) => ctx.view.owned(address + VXLAN_SUFFIX, null) !== undefined,
+  plan: (ctx, r, want) => planOverlay(ctx, r, isOverlay(want) ? want : undefined),
+  remove(ctx, r) {
+    const observed = observeOverlay(ctx, r.address);
+    const have = observed && 'spec' in observed ? observed : undefined;
+    const links = have ? [have.vxlan, have.bridge] : observed && 'stray' in observed ? observed.stray : [];
+    if (have) r.have = have.spec;
+    if (links.length) removeOverlay(ctx, r, links, have, 'replace');
+  },
+  replace: (ctx, r, want, reason) => createOverlay(ctx, r, want as OverlaySpec, 'replace', [`${reason} (forces replacement)`]),
+};
+
+export const overlay = defineDriver({
+  name: 'overlay',
+  schema,
+  model: {
+    scope: 'global',
+    subnet: { pooled: false, why: ': every host must agree on it' },
+    // No gateway of its own: its first address is kept free, so a router sandbox can take it.
+    gatewayReserved: false,
+    gatewayOnHost: false,
+    // An overlay has no way out; routes can say otherwise.
+    defaultRoute: false,
+    withoutEndpoints: false,
+    leafKeys: {},
+    bridge: (name) => ({ name: bridgeName(name), given: false }),
+    rules: [overlayVni, overlayUnderlay],
+    normalize: (base, raw, prepared): OverlayNetwork => {
+      const o = raw as Raw;
+      return { ...base, driver: 'overlay', vni: o.vni!, port: o.port ?? DEFAULT_PORT, bridge: prepared.bridge!, vxlan: vxlanName(base.name), mtu: o.mtu ?? DEFAULT_MTU };
+    },
+    endpoint: (topology, sandbox, ifname) => ({ hostIfname: hostVethName(topology, sandbox, ifname) }),
+    allocated: macFromAddress,
+  },
+  expand: {
+    network: (t, net) => expandNetwork(t, net),
+    endpoint: (_t, net, ep, at): VethSpec => ({ ...endpointBase(net, ep, at), type: 'veth', hostIfname: ep.hostIfname!, master: (net as OverlayNetwork).bridge, ...(net.mtu !== undefined ? { hostMtu: net.mtu } : {}) }),
+  },
+  read: {
+    linkDetails: {
+      vxlan: (data) => ({
+        ...(typeof data.id === 'number' ? { id: data.id } : {}),
+        ...(typeof data.port === 'number' ? { port: data.port } : {}),
+        ...(typeof data.local === 'string' ? { local: canonicalIp(data.local) ?? data.local } : {}),
+        ...(typeof data.learning === 'boolean' ? { learning: data.learning } : {}),
+        ...(typeof data.proxy === 'boolean' ? { proxy: data.proxy } : {}),
+      }),
+    },
+    fingerprint: (l) => (l.kind === 'vxlan' && l.details ? `vxlan=${l.details.id}:${l.details.port}:${l.details.local}:${l.details.learning ? 'learning' : 'nolearning'}` : undefined),
+    hostEntries: true,
+  },
+  network,
+  endpoint: vethEndpoint,
+  graph: {
+    label: (net) => `overlay vni ${(net as OverlayNetwork).vni}`,
+    showsGateway: false,
+  },
+});

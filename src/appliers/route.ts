@@ -1,8 +1,12 @@
 // Routes inside a sandbox, marked by their protocol number (ROUTE_PROTO): the automatic default
 // route via the network's gateway, and the routes the file lists.
 import type { RouteSpec } from '../planner/desired.js';
+import type { ObjectRef } from '../planner/types.js';
 import type { KRoute } from '../state/types.js';
-import { ROUTE_PROTO, cmd, type Context } from './common.js';
+import type { Dep, ResourcePlan } from '../planner/host-plan.js';
+import type { Command } from '../planner/types.js';
+import { ROUTE_PROTO, cmd, sandboxOf } from './common.js';
+import type { DropCause, PlanContext, ResourceApplier, Upstream } from './types.js';
 
 /** ip's name for the destination: IPv6 default is spelled ::/0 so ip knows the family. */
 const dst = (s: { to: string; family: 4 | 6 }) => (s.to === 'default' ? (s.family === 4 ? 'default' : '::/0') : s.to);
@@ -13,17 +17,20 @@ const dst = (s: { to: string; family: 4 | 6 }) => (s.to === 'default' ? (s.famil
  */
 const nexthop = (s: RouteSpec): string[] => (s.via ? ['via', s.via] : s.dev ? ['dev', s.dev] : []);
 
-export const routeAddLine = (s: RouteSpec): string[] => ['route', 'add', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO];
+const routeAddLine = (s: RouteSpec): string[] => ['route', 'add', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO];
 const routeDelLine = (s: RouteSpec): string[] => ['route', 'del', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO];
 
+/** A route as an object of a step. */
+const routeRef = (ctx: PlanContext, s: RouteSpec): ObjectRef => ({ kind: 'route', host: ctx.host, ns: s.netns, name: dst(s), ...(s.dev ? { dev: s.dev } : {}) });
+
 /** The address a route resource has, from what the kernel shows. */
-export function routeAddress(sandbox: string, r: KRoute): string {
+function routeAddress(sandbox: string, r: KRoute): string {
   if (r.dst === 'default') return `route.${sandbox}.${r.family === 4 ? 'default' : 'default-ipv6'}`;
   return `route.${sandbox}.${r.dst}`;
 }
 
 /** Owned routes of this host, as specs, keyed by address. */
-export function observeRoutes(ctx: Context): Map<string, RouteSpec> {
+function observeRoutes(ctx: PlanContext): Map<string, RouteSpec> {
   const out = new Map<string, RouteSpec>();
   for (const [ns, routes] of ctx.view.ownedRoutes) {
     const sandbox = ctx.view.nsAddress.get(ns)!.slice('sandbox.'.length);
@@ -40,7 +47,7 @@ export function observeRoutes(ctx: Context): Map<string, RouteSpec> {
  * the kernel dropped the route meanwhile (a failed step may have stopped before the line that
  * would have dropped it).
  */
-export function routeRestoreCommands(ctx: Context, s: RouteSpec) {
+function routeRestoreCommands(ctx: PlanContext, s: RouteSpec) {
   return [cmd(ctx.host, s.netns, ['route', 'replace', dst(s), ...nexthop(s), 'proto', ROUTE_PROTO])];
 }
 
@@ -49,145 +56,176 @@ const summary = (s: RouteSpec) => `${s.to} ${nexthop(s).join(' ')} in ${s.netns}
 const describeRoute = (r: KRoute) =>
   [r.dst, ...(r.gateway ? ['via', r.gateway] : []), ...(r.dev ? ['dev', r.dev] : []), ...(r.protocol ? ['proto', r.protocol] : [])].join(' ');
 
-/**
- * A route tsnet did not make (by hand, or the kernel's own) that holds the destination `s`
- * wants in a namespace that stays: `route add` would fail with "File exists". Routes on links
- * this plan deletes go with them and do not count.
- */
-function foreignRoute(ctx: Context, s: RouteSpec): KRoute | undefined {
-  if (ctx.dyingNs.has(s.netns) || ctx.newNs.has(s.netns)) return undefined;
-  return ctx.view
-    .namespace(s.netns)
-    ?.routes.find((r) => r.protocol !== ROUTE_PROTO && r.family === s.family && r.dst === s.to && !(r.dev && ctx.dyingLinks.has(`${s.netns}/${r.dev}`)));
+/** Routes tsnet did not make (by hand, or the kernel's own) that hold the destination `s` wants: `route add` would fail with "File exists". */
+const foreignRoutes = (ctx: PlanContext, s: RouteSpec): readonly KRoute[] =>
+  ctx.view.namespace(s.netns)?.routes.filter((r) => r.protocol !== ROUTE_PROTO && r.family === s.family && r.dst === s.to) ?? NONE;
+
+const NONE: readonly KRoute[] = [];
+
+/** A route waits for its namespace and the interfaces of its sandbox. */
+const afterRoute = (address: string): Dep[] => {
+  const sandbox = sandboxOf(address);
+  return [{ address: `sandbox.${sandbox}`, phase: 'config' }, { rel: 'endpoints-of', sandbox }];
+};
+
+function deleteRoute(ctx: PlanContext, r: ResourcePlan, have: RouteSpec, action: 'delete' | 'replace'): void {
+  r.step({
+    phase: 'delete',
+    ns: have.netns,
+    action,
+    deletion: true,
+    description: `delete route ${summary(have)}`,
+    do: [routeDelLine(have)],
+    deletes: [routeRef(ctx, have)],
+    undo: routeRestoreCommands(ctx, have),
+  });
 }
 
-export function planRoute(ctx: Context, address: string, want: RouteSpec | undefined, observed: RouteSpec | undefined): void {
-  const { host, sink } = ctx;
-  const sandboxAddress = `sandbox.${address.split('.')[1]}`;
-  // A route whose interface this plan deletes goes with it: the link's undo must bring it back,
-  // and a route still wanted is made again after the new link.
-  const linkDeletion = observed?.dev ? ctx.dyingLinks.get(`${observed.netns}/${observed.dev}`) : undefined;
-  if (observed && linkDeletion && !ctx.dyingNs.has(observed.netns)) {
-    sink.extendUndo(linkDeletion, routeRestoreCommands(ctx, observed));
-    if (want) {
-      sink.step(host, address, {
-        phase: 'create',
-        ns: want.netns,
-        action: 'replace',
-        description: `add route ${summary(want)}`,
-        do: [routeAddLine(want)],
-        undo: [cmd(host, want.netns, routeDelLine(want))],
-        after: [`${sandboxAddress}|config`, 'endpoints-of-sandbox'],
-      });
-      sink.change(host, address, 'route', 'replace', summary(want), [`its interface ${observed.dev} is replaced (forces replacement)`]);
-    } else sink.change(host, address, 'route', 'delete', summary(observed), ['not in the topology any more']);
+/** Adds the route; `replacing` when an old one goes first (or went along with something else). */
+function addRoute(ctx: PlanContext, r: ResourcePlan, want: RouteSpec, opts: { replacing: boolean; afterOwnDeletion: boolean }): void {
+  const after = afterRoute(r.address);
+  if (opts.afterOwnDeletion) after.push({ address: r.address, phase: 'delete' });
+  r.step({
+    phase: 'create',
+    ns: want.netns,
+    action: opts.replacing ? 'replace' : 'create',
+    description: `add route ${summary(want)}`,
+    do: [routeAddLine(want)],
+    creates: [routeRef(ctx, want)],
+    undo: [cmd(ctx.host, want.netns, routeDelLine(want))],
+    after,
+  });
+}
+
+/** Foreign routes on the destination: an error unless this plan takes them away first. */
+function checkDestination(ctx: PlanContext, r: ResourcePlan, want: RouteSpec): void {
+  for (const taken of foreignRoutes(ctx, want)) {
+    r.clash({
+      want: routeRef(ctx, want),
+      holder: { kind: 'route', host: ctx.host, ns: want.netns, name: taken.dst, ...(taken.dev ? { dev: taken.dev } : {}) },
+      message: `cannot add route ${summary(want)}: the destination is taken by a route tsnet did not make (${describeRoute(taken)})`,
+    });
+  }
+}
+
+/**
+ * The route goes along with another step (its interface deleted, or flushed): that step's undo
+ * puts it back (see the passes); a route still wanted is made again after the new interface or
+ * addresses.
+ */
+function planDropped(ctx: PlanContext, r: ResourcePlan, want: RouteSpec | undefined, have: RouteSpec, cause: DropCause): void {
+  if (!want) {
+    r.setChange('delete', summary(have), ['not in the topology any more']);
     return;
   }
-  // A route on a link that loses its last IPv4 address is dropped by the kernel with it: that
-  // step's undo brings it back, and it is added again (as wanted) after the new addresses.
-  const flush = observed?.family === 4 && observed.dev ? ctx.flushedLinks.get(`${observed.netns}/${observed.dev}`) : undefined;
-  if (observed && want && flush && observed.netns === want.netns) {
-    sink.extendUndo(flush, routeRestoreCommands(ctx, observed));
-    sink.step(host, address, {
+  if (cause.by === 'flush') {
+    r.step({
       phase: 'update',
       ns: want.netns,
       action: 'update',
       description: `add route ${summary(want)} (dropped with the old addresses)`,
       do: [routeAddLine(want)],
-      undo: [cmd(host, want.netns, routeDelLine(want))],
-      after: [`${sandboxAddress}|config`, 'endpoints-of-sandbox'],
+      undo: [cmd(ctx.host, want.netns, routeDelLine(want))],
+      after: afterRoute(r.address),
     });
-    const reasons = observed.via !== want.via ? [`via ${observed.via} -> ${want.via}`] : [];
-    reasons.push(`the kernel drops it when ${observed.dev} loses its last IPv4 address: added again`);
-    sink.change(host, address, 'route', 'update', summary(want), reasons);
+    const reasons = have.via !== want.via ? [`via ${have.via} -> ${want.via}`] : [];
+    reasons.push(`the kernel drops it when ${cause.dev} loses its last IPv4 address: added again`);
+    r.setChange('update', summary(want), reasons);
     return;
   }
-  const have = observed;
+  addRoute(ctx, r, want, { replacing: true, afterOwnDeletion: false });
+  const reasons = cause.removed
+    ? [...(have.via !== want.via ? [`via ${have.via} -> ${want.via}`] : []), `its interface ${cause.dev} is removed (forces replacement)`]
+    : [`its interface ${cause.dev} is replaced (forces replacement)`];
+  r.setChange('replace', summary(want), reasons);
+}
+
+function planRoute(ctx: PlanContext, r: ResourcePlan, want: RouteSpec | undefined, have: RouteSpec | undefined, upstream?: Upstream): void {
+  if (have) {
+    r.have = have;
+    r.inNamespace = have.netns;
+    r.restore = () => routeRestoreCommands(ctx, have);
+  }
+  if (have && upstream?.kind === 'dropped') return planDropped(ctx, r, want, have, upstream.cause);
   if (have && !want) {
-    const dying = ctx.dyingNs.get(have.netns);
-    if (dying) sink.extendUndo(linkDeletion ?? dying, routeRestoreCommands(ctx, have));
-    else
-      sink.step(host, address, {
-        phase: 'delete',
-        ns: have.netns,
-        action: 'delete',
-        description: `delete route ${summary(have)}`,
-        do: [routeDelLine(have)],
-        undo: routeRestoreCommands(ctx, have),
-      });
-    sink.change(host, address, 'route', 'delete', summary(have), ['not in the topology any more']);
+    deleteRoute(ctx, r, have, 'delete');
+    r.setChange('delete', summary(have), ['not in the topology any more']);
     return;
   }
   if (!want) return;
-  const after = [`${sandboxAddress}|config`, 'endpoints-of-sandbox'];
-  if (!have || ctx.dyingNs.has(have.netns) || have.netns !== want.netns) {
-    const dying = have ? ctx.dyingNs.get(have.netns) : undefined;
-    if (have && dying) sink.extendUndo(linkDeletion ?? dying, routeRestoreCommands(ctx, have));
-    else if (have) {
-      sink.step(host, address, { phase: 'delete', ns: have.netns, action: 'replace', description: `delete route ${summary(have)}`, do: [routeDelLine(have)], undo: routeRestoreCommands(ctx, have) });
-    }
-    const taken = foreignRoute(ctx, want);
-    if (taken) {
-      sink.error(host, address, `cannot add route ${summary(want)}: the destination is taken by a route tsnet did not make (${describeRoute(taken)})`);
-      return;
-    }
-    const replacing = have !== undefined;
-    sink.step(host, address, {
-      phase: 'create',
-      ns: want.netns,
-      action: replacing ? 'replace' : 'create',
-      description: `add route ${summary(want)}`,
-      do: [routeAddLine(want)],
-      undo: [cmd(host, want.netns, routeDelLine(want))],
-      after: [...after, ...(replacing ? [`${address}|delete`] : [])],
-    });
-    sink.change(host, address, 'route', replacing ? 'replace' : 'create', summary(want), replacing ? [`namespace ${have!.netns} -> ${want.netns} (forces replacement)`] : []);
+  if (!have || have.netns !== want.netns || upstream?.kind === 'namespace-replaced') {
+    if (have) deleteRoute(ctx, r, have, 'replace');
+    checkDestination(ctx, r, want);
+    addRoute(ctx, r, want, { replacing: have !== undefined, afterOwnDeletion: have !== undefined });
+    r.setChange(have ? 'replace' : 'create', summary(want), have ? [`namespace ${have.netns} -> ${want.netns} (forces replacement)`] : []);
     return;
   }
   if (have.via !== want.via) {
-    sink.step(host, address, {
+    r.step({
       phase: 'update',
       ns: want.netns,
       action: 'update',
       description: `change route ${summary(want)}`,
       do: [['route', 'replace', dst(want), ...nexthop(want), 'proto', ROUTE_PROTO]],
-      undo: [cmd(host, want.netns, ['route', 'replace', dst(have), ...nexthop(have), 'proto', ROUTE_PROTO])],
-      after,
+      undo: [cmd(ctx.host, want.netns, ['route', 'replace', dst(have), ...nexthop(have), 'proto', ROUTE_PROTO])],
+      after: afterRoute(r.address),
     });
-    sink.change(host, address, 'route', 'update', summary(want), [`via ${have.via} -> ${want.via}`]);
+    r.setChange('update', summary(want), [`via ${have.via} -> ${want.via}`]);
   }
 }
 
-/**
- * Routes tsnet did not make (a user's, in a sandbox tsnet owns) on a link this plan deletes, or
- * on one that loses its last IPv4 address: the kernel drops them with it. The plan says so, and
- * the undo of that step puts them back exactly, so a failed apply leaves them as they were.
- */
-export function keepForeignRoutes(ctx: Context): void {
-  for (const [address, ns] of ctx.view.ownedNs) {
-    const name = ns.name!;
-    if (ctx.dyingNs.has(name)) continue;
-    for (const r of ns.routes) {
-      if (!r.dev || r.protocol === ROUTE_PROTO || r.protocol === 'kernel') continue;
-      const key = `${name}/${r.dev}`;
-      const step = ctx.dyingLinks.get(key) ?? (r.family === 4 ? ctx.flushedLinks.get(key) : undefined);
-      if (!step) continue;
-      // As it was: next hop, interface, protocol, metric, source, scope, onlink.
-      const line = [
-        'route',
-        'replace',
-        dst({ to: r.dst, family: r.family }),
-        ...(r.gateway ? ['via', r.gateway] : []),
-        'dev',
-        r.dev,
-        ...(r.protocol ? ['proto', r.protocol] : []),
-        ...(r.metric !== undefined ? ['metric', String(r.metric)] : []),
-        ...(r.prefsrc ? ['src', r.prefsrc] : []),
-        ...(r.scope && r.scope !== 'global' && r.scope !== 'universe' ? ['scope', r.scope] : []),
-        ...(r.onlink ? ['onlink'] : []),
-      ];
-      ctx.sink.extendUndo(step, [cmd(ctx.host, name, line)]);
-      ctx.sink.note(`${address}: the route ${describeRoute(r)} in ${name} is not tsnet's; the kernel drops it with ${r.dev}'s ${ctx.dyingLinks.has(key) ? 'deletion' : 'last IPv4 address'}, and tsnet does not add it again (a failed apply puts it back).`);
+/** The owned routes of a host, read once per plan. */
+const observedOf = new WeakMap<PlanContext, Map<string, RouteSpec>>();
+const observed = (ctx: PlanContext): Map<string, RouteSpec> => {
+  let m = observedOf.get(ctx);
+  if (!m) observedOf.set(ctx, (m = observeRoutes(ctx)));
+  return m;
+};
+
+export const routes: ResourceApplier = {
+  kind: 'route',
+  planHost(ctx, out) {
+    const have = observed(ctx);
+    const addresses = new Set(have.keys());
+    for (const s of ctx.desired.values()) if (s.kind === 'route') addresses.add(s.address);
+    for (const address of [...addresses].sort()) {
+      const r = out.resource(address, 'route');
+      const want = ctx.desired.get(address) as RouteSpec | undefined;
+      if (want) r.want = want;
+      planRoute(ctx, r, want, have.get(address));
     }
-  }
+  },
+  replan(ctx, out, address, upstream) {
+    const r = out.reset(address);
+    planRoute(ctx, r, r.want as RouteSpec | undefined, observed(ctx).get(address), upstream);
+  },
+};
+
+/**
+ * A route tsnet did not make (a user's, in a sandbox tsnet owns) that the kernel drops with a
+ * link this plan deletes or flushes: what puts it back exactly (for that step's undo), and the
+ * plan's note. tsnet does not add it again.
+ */
+export function foreignRouteKept(ctx: PlanContext, sandbox: string, ns: string, r: KRoute, by: 'deletion' | 'last IPv4 address'): { restore: Command[]; note: string } {
+  // As it was: next hop, interface, protocol, metric, source, scope, onlink.
+  const line = [
+    'route',
+    'replace',
+    dst({ to: r.dst, family: r.family }),
+    ...(r.gateway ? ['via', r.gateway] : []),
+    'dev',
+    r.dev!,
+    ...(r.protocol ? ['proto', r.protocol] : []),
+    ...(r.metric !== undefined ? ['metric', String(r.metric)] : []),
+    ...(r.prefsrc ? ['src', r.prefsrc] : []),
+    ...(r.scope && r.scope !== 'global' && r.scope !== 'universe' ? ['scope', r.scope] : []),
+    ...(r.onlink ? ['onlink'] : []),
+  ];
+  return {
+    restore: [cmd(ctx.host, ns, line)],
+    note: `${sandbox}: the route ${describeRoute(r)} in ${ns} is not tsnet's; the kernel drops it with ${r.dev}'s ${by}, and tsnet does not add it again (a failed apply puts it back).`,
+  };
 }
+
+/** Routes of a namespace tsnet did not make, on an interface: what the kernel drops with it. */
+export const foreignRoutesOn = (ns: { routes: readonly KRoute[] }): KRoute[] => ns.routes.filter((r) => r.dev && r.protocol !== ROUTE_PROTO && r.protocol !== 'kernel');

@@ -47,7 +47,7 @@ describe('driftWarning', () => {
     implicitHost: true,
     errors: [],
     steps: [],
-    changes: Array.from({ length: n }, (_, i) => ({ action: i ? 'update' : 'create', host: 'local', address: `route.a.${i}`, kind: 'route', summary: '', reasons: [] })),
+    changes: Array.from({ length: n }, (_, i) => ({ action: i ? 'update' : 'create', host: 'local', address: `route.a.${i}`, kind: 'route', summary: '', reasons: [], before: i ? {} : null, after: {} })),
   });
 
   it('none when the kernel matches; else the count and the first few changes', () => {

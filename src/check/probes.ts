@@ -3,6 +3,7 @@
 // an ICMP probe for each ordered pair of endpoints on each network (sampled when there are too
 // many). A probe says where it starts (host and namespace of the `from` sandbox), where it goes,
 // and where a listener for its port belongs (the namespace holding the address).
+import { findDriver } from '../appliers/registry.js';
 import { targetOf } from '../exec/target.js';
 import type { Check, Family, Sandbox, Topology } from '../model/types.js';
 import { hashSeed, samplePairs } from './sample.js';
@@ -69,7 +70,7 @@ export function addressHolders(topology: Topology): Map<string, Place[]> {
   const add = (address: string, place: Place) => held.set(address, [...(held.get(address) ?? []), place]);
   for (const h of topology.hosts.values()) if (h.underlay) add(h.underlay, { host: h.name, ns: null });
   for (const net of topology.networks.values()) {
-    if (net.driver !== 'bridge') continue; // a macvlan gateway is the LAN's router; an overlay has none
+    if (!findDriver(net.driver)?.model.gatewayOnHost) continue; // a macvlan gateway is the LAN's router; an overlay has none
     for (const s of net.subnets) for (const host of net.hosts) add(s.gateway, { host, ns: null });
   }
   for (const sb of topology.sandboxes.values())

@@ -1,15 +1,36 @@
 // ownDeletionsOnly: the rollback of an unconfirmed change runs after a wait, so it deletes only
 // what still carries the topology's mark; a name taken by something else since is left alone.
+// What an undo command deletes is data on the command (its argv is never read).
 import { describe, expect, it } from 'vitest';
-import type { Step } from '../planner/types.js';
+import type { Command, ObjectRef, Step } from '../planner/types.js';
 import { markText } from '../state/ownership.js';
 import { emptyNamespace, type KLink, type LiveState } from '../state/types.js';
 import { ownDeletionsOnly } from './confirm.js';
 
 const link = (ifname: string, alias?: string): KLink => ({ ifindex: 1, ifname, ns: null, kind: 'veth', up: true, mtu: 1500, mac: '02:00:00:00:00:01', addresses: [], ...(alias ? { alias } : {}) });
-const cmd = (ns: string | null, line: string) => ({ host: 'local', ns, tool: 'ip' as const, argv: line.split(' ') });
+const cmd = (ns: string | null, line: string): Command => ({ host: 'local', ns, tool: 'ip' as const, argv: line.split(' ') });
+/** A command deleting an object, which it says as data. */
+const del = (ns: string | null, line: string, deletes: Omit<ObjectRef, 'host'>): Command => ({ ...cmd(ns, line), deletes: [{ host: 'local', ...deletes }] });
+const delLink = (name: string) => del(null, `link del ${name}`, { kind: 'link', ns: null, name });
+const delNetns = (name: string) => del(null, `netns del ${name}`, { kind: 'netns', ns: null, name });
 /** A completed step whose undo is `undo`. */
-const undoing = (undo: Step['undo']): Step => ({ id: 'local|x|create', host: 'local', ns: null, tool: 'ip', address: 'x', action: 'create', description: 'x', do: [], after: [], undo });
+const undoing = (undo: Step['undo']): Step => ({
+  id: 'local|x|create',
+  host: 'local',
+  address: 'x',
+  phase: 'create',
+  ns: null,
+  tool: 'ip',
+  action: 'create',
+  isDeletion: false,
+  description: 'x',
+  do: [],
+  creates: [],
+  deletes: [],
+  marks: [],
+  after: [],
+  undo,
+});
 
 describe('ownDeletionsOnly', () => {
   it("keeps deletions of objects still marked as the topology's and drops the others; other commands stay", () => {
@@ -29,14 +50,14 @@ describe('ownDeletionsOnly', () => {
       ]),
     };
     const step = undoing([
-        cmd(null, 'link del tsv-ours'),
-        cmd(null, 'link del tsv-taken'),
-        cmd(null, 'link del tsn-other'),
-        cmd(null, 'link del tsv-gone'),
-        cmd(null, 'netns del t-a'),
-        cmd(null, 'netns del t-b'),
-        cmd('t-a', 'addr del 198.18.0.2/24 dev eth0'),
-      ]);
+      delLink('tsv-ours'),
+      delLink('tsv-taken'),
+      delLink('tsn-other'),
+      delLink('tsv-gone'),
+      delNetns('t-a'),
+      delNetns('t-b'),
+      cmd('t-a', 'addr del 198.18.0.2/24 dev eth0'),
+    ]);
     const [kept] = ownDeletionsOnly([step], live, 't');
     expect(kept!.undo.map((c) => c.argv.join(' '))).toEqual(['link del tsv-ours', 'netns del t-a', 'addr del 198.18.0.2/24 dev eth0']);
   });
@@ -45,7 +66,8 @@ describe('ownDeletionsOnly', () => {
     const live: LiveState = {
       hosts: new Map([['local', { host: 'local', root: emptyNamespace(null), namespaces: new Map([['t-b', { ...emptyNamespace('t-b'), links: [link('lo')] }]]) }]]),
     };
-    const step = undoing([cmd('t-b', 'addr del 198.18.0.3/24 dev eth0'), cmd(null, 'netns del t-b'), { ...cmd(null, 'link del tsv-far'), host: 'far' }]);
+    const far: Command = { host: 'far', ns: null, tool: 'ip', argv: ['link', 'del', 'tsv-far'], deletes: [{ kind: 'link', host: 'far', ns: null, name: 'tsv-far' }] };
+    const step = undoing([cmd('t-b', 'addr del 198.18.0.3/24 dev eth0'), delNetns('t-b'), far]);
     const [kept] = ownDeletionsOnly([step], live, 't');
     expect(kept!.undo.map((c) => `${c.host} ${c.argv.join(' ')}`)).toEqual(['far link del tsv-far']);
   });

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Host } from '../model/types.js';
-import type { Step } from '../planner/types.js';
+import type { Command, ObjectRef, Step } from '../planner/types.js';
 import { rollback } from '../executor/execute.js';
 import { isAlive, Lock, processStartTime, type LockInfo } from '../executor/lock.js';
 import { stateDir } from '../executor/journal.js';
@@ -96,28 +96,25 @@ export async function confirmCommand(topology: string): Promise<void> {
  * still there and still this topology's: what took a name since the apply is left alone.
  */
 export function ownDeletionsOnly(steps: readonly Step[], live: LiveState, topology: string): Step[] {
-  const ours = (host: string, ns: string | null, argv: readonly string[]): boolean => {
-    const state = live.hosts.get(host);
+  const ours = (o: ObjectRef): boolean => {
+    const state = live.hosts.get(o.host);
     if (!state) return true; // not read: as before (the caller says so)
-    if (argv[0] === 'netns' && argv[1] === 'del') {
-      const target = state.namespaces.get(argv[2]!);
-      return parseMark(target?.links.find((l) => l.ifname === 'lo')?.alias)?.topology === topology;
-    }
-    if (argv[0] === 'link' && argv[1] === 'del') {
-      const where = ns === null ? state.root : state.namespaces.get(ns);
-      return parseMark(where?.links.find((l) => l.ifname === argv[2])?.alias)?.topology === topology;
+    if (o.kind === 'netns') return parseMark(state.namespaces.get(o.name)?.links.find((l) => l.ifname === 'lo')?.alias)?.topology === topology;
+    if (o.kind === 'link') {
+      const where = o.ns === null ? state.root : state.namespaces.get(o.ns);
+      return parseMark(where?.links.find((l) => l.ifname === o.name)?.alias)?.topology === topology;
     }
     return true;
   };
+  // What a command deletes is named first in its `deletes` (what goes along follows).
+  const deletesOurs = (c: Command) => !c.deletes?.length || ours(c.deletes[0]!);
   // A namespace that is no longer ours gets no command at all: neither its deletion nor what
   // would have run inside it.
   const foreignNs = new Set<string>();
-  for (const s of steps)
-    for (const c of s.undo)
-      if (c.tool === 'ip' && c.argv[0] === 'netns' && c.argv[1] === 'del' && !ours(c.host, null, c.argv)) foreignNs.add(`${c.host}\u0000${c.argv[2]}`);
+  for (const s of steps) for (const c of s.undo) for (const o of c.deletes ?? []) if (o.kind === 'netns' && !ours(o)) foreignNs.add(`${o.host}\u0000${o.name}`);
   return steps.map((s) => ({
     ...s,
-    undo: s.undo.filter((c) => !(c.ns !== null && foreignNs.has(`${c.host}\u0000${c.ns}`)) && (c.tool !== 'ip' || ours(c.host, c.ns, c.argv))),
+    undo: s.undo.filter((c) => !(c.ns !== null && foreignNs.has(`${c.host}\u0000${c.ns}`)) && deletesOurs(c)),
   }));
 }
 

@@ -1,5 +1,6 @@
 // Pictures of a topology: networks, sandboxes and endpoints with their addresses, grouped by
 // host. Mermaid renders in GitHub comments; DOT goes through Graphviz (svg).
+import { driverFor } from '../appliers/registry.js';
 import type { Topology } from '../model/types.js';
 
 /** A node id from a name: letters and digits kept, anything else (even '_') as _XX, its hex code, so no two names share an id. */
@@ -8,10 +9,9 @@ const mq = (s: string) => s.replace(/"/g, '#quot;');
 
 function networkLabel(t: Topology, name: string): string[] {
   const n = t.networks.get(name)!;
+  const d = driverFor(n.driver);
   const subnets = n.subnets.map((s) => s.cidr).join(', ');
-  const detail =
-    n.driver === 'bridge' ? `bridge ${n.bridge}${n.nat ? ', NAT' : ''}` : n.driver === 'macvlan' ? `macvlan ${n.mode} on ${n.parent}` : `overlay vni ${n.vni}`;
-  return [`${name}`, detail, ...(subnets ? [subnets] : []), ...(n.driver !== 'overlay' && n.subnets.length ? [`gw ${n.subnets.map((s) => s.gateway).join(', ')}`] : [])];
+  return [`${name}`, d.graph.label(n), ...(subnets ? [subnets] : []), ...(d.graph.showsGateway && n.subnets.length ? [`gw ${n.subnets.map((s) => s.gateway).join(', ')}`] : [])];
 }
 
 function sandboxLabel(t: Topology, name: string): string[] {
@@ -21,10 +21,10 @@ function sandboxLabel(t: Topology, name: string): string[] {
   return [name, mode, ...extra];
 }
 
-/** Which host a network's node is drawn in: its only host, or none (spans hosts). */
+/** Which host a network's node is drawn in: its only host, or none (a global network drawn outside the hosts). */
 function networkHome(t: Topology, name: string): string | undefined {
   const n = t.networks.get(name)!;
-  return n.driver !== 'overlay' && n.hosts.length === 1 ? n.hosts[0] : n.hosts.length === 1 && t.hosts.size === 1 ? n.hosts[0] : undefined;
+  return driverFor(n.driver).model.scope === 'local' && n.hosts.length === 1 ? n.hosts[0] : n.hosts.length === 1 && t.hosts.size === 1 ? n.hosts[0] : undefined;
 }
 
 export function toMermaid(t: Topology): string {

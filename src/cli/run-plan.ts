@@ -58,7 +58,7 @@ export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy
   }
   if (!plan.changes.length) {
     if (opts.json) process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'result', ok: true, summary: countChanges([]) })}\n`);
-    else if (opts.quiet) process.stdout.write(`${summaryLine(plan, file, verb === 'destroy')}\n`);
+    else if (opts.quiet) process.stdout.write(`${summaryLine(plan, { file, destroy: verb === 'destroy' })}\n`);
     return undefined;
   }
   try {

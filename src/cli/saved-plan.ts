@@ -84,8 +84,9 @@ function savedPlanProblems(saved: Partial<SavedPlan>): string[] {
     if (typeof p.topology !== 'string') out.push('"plan.topology" is not a string');
     if (!isStrings(p.hosts)) out.push('"plan.hosts" is not a list of names');
     if (!Array.isArray(p.changes)) out.push('"plan.changes" is not a list');
-    if (!Array.isArray(p.steps) || !p.steps.every((st) => st && typeof st === 'object' && Array.isArray(st.do) && Array.isArray(st.undo) && Array.isArray(st.after)))
-      out.push('"plan.steps" is not a list of steps with do, undo and after');
+    const lists = ['do', 'undo', 'after', 'creates', 'deletes', 'marks'] as const;
+    if (!Array.isArray(p.steps) || !p.steps.every((st) => st && typeof st === 'object' && lists.every((k) => Array.isArray(st[k]))))
+      out.push(`"plan.steps" is not a list of steps with ${lists.join(', ')} (a plan of an older tsnet?)`);
   }
   return out;
 }
@@ -100,7 +101,23 @@ export function checkSteps(saved: SavedPlan, path: string, fresh: Plan): void {
       `the plan tsnet makes now for ${saved.file} has errors, so ${path} is not run:\n${fresh.errors.map((e) => `  ${e.address}: ${e.message}`).join('\n')}`,
     );
   const key = (steps: readonly Plan['steps'][number][]) =>
-    JSON.stringify(steps.map((st) => [st.id, st.host, st.ns, st.tool, st.do, st.undo.map((u) => [u.host, u.ns, u.tool, u.argv]), [...st.after].sort()]));
+    JSON.stringify(
+      steps.map((st) => [
+        st.id,
+        st.host,
+        st.address,
+        st.phase,
+        st.ns,
+        st.tool,
+        st.isDeletion,
+        st.do,
+        st.undo.map((u) => [u.host, u.ns, u.tool, u.argv, u.creates ?? [], u.deletes ?? []]),
+        st.creates,
+        st.deletes,
+        st.marks,
+        [...st.after].sort(),
+      ]),
+    );
   if (key(saved.plan.steps) !== key(fresh.steps))
     throw new ExitError(`the steps in ${path} are not the ones tsnet plans for ${saved.file} now (was the file edited?); make a new plan with "tsnet plan ${saved.file} --out ${path}"`);
 }

@@ -5,12 +5,14 @@ import type { Diagnostic } from '../model/diagnostics.js';
 import { hasErrors } from '../model/diagnostics.js';
 import { loadFile, renormalize, type LoadResult } from '../model/load.js';
 import type { Host, Topology } from '../model/types.js';
+import { driverFor } from '../appliers/registry.js';
 import { expand, type Desired, type Spec } from '../planner/desired.js';
 import { plan as makePlan } from '../planner/plan.js';
 import type { Interrupted, Plan } from '../planner/types.js';
 import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute.js';
 import { Journal, journalClosed, journalDone, journalStarted } from '../executor/journal.js';
 import { isAlive } from '../executor/proc.js';
+import { legacyObjects } from '../executor/tools/ip.js';
 import { snapshot, snapshotDiff } from '../state/fingerprint.js';
 import { loadCache, saveCache } from '../state/cache.js';
 import { heldFrom } from '../state/held.js';
@@ -69,21 +71,20 @@ export function runnersFor(topology: Topology, opts: EngineOptions = {}): Map<st
   return new Map([...topology.hosts.values()].map((h) => [h.name, factory(h)]));
 }
 
-/** What to read besides links, addresses and routes: sysctls of sandboxes, overlay tables. */
+/** What to read besides links, addresses and routes: sysctls of sandboxes, what the drivers need. */
 export function readOptionsFor(topology: Topology, concurrency?: number): ReadOptions {
   const sysctls = new Map<string, string[]>();
   for (const sb of topology.sandboxes.values()) {
     if (sb.ownsNetns && sb.netns && Object.keys(sb.sysctls).length) sysctls.set(sb.netns, Object.keys(sb.sysctls));
   }
   const overlayHosts = new Set<string>();
-  for (const net of topology.networks.values()) if (net.driver === 'overlay') for (const h of net.hosts) overlayHosts.add(h);
-  // NAT: whether the hosts forward (a plan note when they do not; tsnet does not change it).
-  const forwarding = new Set<string>();
+  const hostSysctls = new Set<string>();
   for (const net of topology.networks.values()) {
-    if (net.driver !== 'bridge' || !net.nat) continue;
-    for (const s of net.subnets) forwarding.add(s.family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding');
+    const d = driverFor(net.driver);
+    if (d.read.hostEntries) for (const h of net.hosts) overlayHosts.add(h);
+    for (const key of d.read.hostSysctls?.(net) ?? []) hostSysctls.add(key);
   }
-  if (forwarding.size) sysctls.set('', [...forwarding].sort());
+  if (hostSysctls.size) sysctls.set('', [...hostSysctls].sort());
   // tsnet's nftables table is read on every host, so that NAT taken out of the file is removed.
   return { sysctls, overlayHosts, natTable: natTableName(topology.name), ...(concurrency ? { concurrency } : {}) };
 }
@@ -116,7 +117,8 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   const topology = load.topology;
   const desired: Desired =
     mode === 'destroy' ? new Map([...topology.hosts.keys()].map((h) => [h, new Map<string, Spec>()])) : expand(topology);
-  const plan = planFor(topology, desired, live, runners, interruptedApply(topology.name));
+  const interrupted = interruptedApply(topology.name);
+  const plan = planFor(topology, desired, live, runners, { ...(interrupted ? { interrupted } : {}), destroy: mode === 'destroy' });
   if (mode === 'apply') plan.errors.push(...unknownSysctls(topology, runners));
   phase('plan');
   if (cached?.size) {
@@ -126,7 +128,6 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
         `--no-refresh: ${used} namespace${used === 1 ? ' was' : 's were'} taken from the state the last apply verified, not read again: changes made inside them by hand since are not shown.`,
       );
   }
-  if (mode === 'destroy') for (const c of plan.changes) if (!c.reasons.some((r) => r.startsWith('left half-made'))) c.reasons = [];
   return { load, topology, runners, live, desired, plan, readOptions };
 }
 
@@ -149,7 +150,13 @@ export function unknownSysctls(topology: Topology, runners: ReadonlyMap<string, 
   return errors;
 }
 
-export function planFor(topology: Topology, desired: Desired, live: LiveState, runners: ReadonlyMap<string, Runner>, interrupted?: Interrupted): Plan {
+export function planFor(
+  topology: Topology,
+  desired: Desired,
+  live: LiveState,
+  runners: ReadonlyMap<string, Runner>,
+  opts: { interrupted?: Interrupted; destroy?: boolean } = {},
+): Plan {
   return makePlan({
     topology: topology.name,
     hosts: [...topology.hosts.keys()],
@@ -157,7 +164,7 @@ export function planFor(topology: Topology, desired: Desired, live: LiveState, r
     desired,
     live,
     machines: machinesOf(runners),
-    ...(interrupted ? { interrupted } : {}),
+    ...opts,
   });
 }
 
@@ -170,7 +177,10 @@ export function interruptedApply(topology: string): Interrupted | undefined {
   const h = record.header;
   if (h.startTime && isAlive({ pid: h.pid, startTime: h.startTime })) return undefined; // still running
   if (!Array.isArray(h.steps) || h.steps.some((st) => !Array.isArray(st.do))) return undefined; // a journal of another version
-  return { pid: h.pid, started: h.started, steps: h.steps, done: journalDone(record), begun: (h.version ?? 1) >= 2 ? journalStarted(record) : h.steps.map((st) => st.id) };
+  const version = h.version ?? 1;
+  // Steps of journals before version 3 do not say what they make: read from their lines.
+  const steps = h.steps.map((st) => ({ ...st, ...(version >= 3 && st.creates && st.marks ? { creates: st.creates, marks: st.marks } : legacyObjects(st)) }));
+  return { pid: h.pid, started: h.started, steps, done: journalDone(record), begun: version >= 2 ? journalStarted(record) : h.steps.map((st) => st.id) };
 }
 
 export interface ApplyOutcome {
@@ -235,12 +245,17 @@ export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) 
 
 /** Sandboxes whose namespace a completed step of the apply deleted on the host. */
 function deletedSandboxes(result: ExecuteResult, host: string): Set<string> {
-  return new Set(
-    result.completed.flatMap((st) =>
-      st.host === host && st.address.startsWith('sandbox.') && st.do.some((l) => l[0] === 'netns' && l[1] === 'del') ? [st.address.slice('sandbox.'.length)] : [],
-    ),
-  );
+  const gone = new Set<string>();
+  for (const st of result.completed) {
+    if (st.host !== host) continue;
+    for (const o of st.deletes) if (o.kind === 'netns' && o.mark?.startsWith('sandbox.')) gone.add(o.mark.slice('sandbox.'.length));
+  }
+  return gone;
 }
+
+/** True when a completed step changed neighbour or forwarding entries of the host's own stack. */
+const entriesChanged = (result: ExecuteResult, host: string): boolean =>
+  result.completed.some((st) => st.host === host && st.ns === null && [...st.creates, ...st.deletes].some((o) => o.kind === 'neigh' || o.kind === 'fdb'));
 
 /** Read options that read every namespace (no cache): for checking what an apply did. */
 function fullRead(s: Session): ReadOptions {
@@ -248,9 +263,8 @@ function fullRead(s: Session): ReadOptions {
   return rest;
 }
 
-/** The state after an apply: what the batches read back, the rest from before, new ones read now. */
-async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState> {
-  const hosts = new Map<string, HostState>();
+/** The namespaces the batches read back, by machine (netns hosts share one machine's namespaces). */
+function readBackByMachine(s: Session, result: ExecuteResult): Map<string, Map<string, KNamespace>> {
   const byMachine = new Map<string, Map<string, KNamespace>>();
   for (const [host, reads] of result.reads) {
     const machine = s.runners.get(host)!.machine;
@@ -258,66 +272,103 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
     for (const [ns, state] of reads) if (ns !== '') m.set(ns, state);
     byMachine.set(machine, m);
   }
-  // Sysctls are not part of the read-back: the namespaces whose sysctls this apply wrote are
-  // read again (what the kernel holds, not what was written: two names for one value, such as
-  // ip_forward and conf.all.forwarding, may not both win); the others keep what was read.
-  // Keyed by machine and namespace: netns hosts share one machine's namespaces.
+  return byMachine;
+}
+
+/**
+ * Sysctls are not part of the read-back: the namespaces whose sysctls this apply wrote are read
+ * again (what the kernel holds, not what was written: two names for one value, such as
+ * ip_forward and conf.all.forwarding, may not both win). Keyed by machine and namespace.
+ */
+async function sysctlsWritten(s: Session, result: ExecuteResult): Promise<Map<string, Record<string, string>>> {
   const machineOf = (host: string) => s.runners.get(host)!.machine;
   const wrote = new Map(result.completed.filter((st) => st.tool === 'sysctl' && st.ns).map((st) => [`${machineOf(st.host)}\u0000${st.ns}`, st] as const));
-  const sysctlsNow = new Map<string, Record<string, string>>();
+  const now = new Map<string, Record<string, string>>();
   await Promise.all(
     [...wrote].map(async ([key, st]) => {
       const keys = s.readOptions.sysctls?.get(st.ns!) ?? [];
-      if (keys.length) sysctlsNow.set(key, await readSysctls(s.runners.get(st.host)!, st.ns, keys, `namespace "${st.ns}" on host "${st.host}"`));
+      if (keys.length) now.set(key, await readSysctls(s.runners.get(st.host)!, st.ns, keys, `namespace "${st.ns}" on host "${st.host}"`));
     }),
   );
-  const listed = new Map<string, string[]>();
+  return now;
+}
+
+interface Merging {
+  s: Session;
+  result: ExecuteResult;
+  byMachine: Map<string, Map<string, KNamespace>>;
+  sysctlsNow: Map<string, Record<string, string>>;
+  listed: Map<string, string[]>;
+}
+
+/** A host's namespaces after the apply: read back, else as before, else read now. */
+async function namespacesAfter(m: Merging, host: string, runner: Runner): Promise<Map<string, KNamespace>> {
+  if (!m.listed.has(runner.machine)) m.listed.set(runner.machine, await runner.listNetns());
+  const before = m.s.live.hosts.get(host)!;
+  const fresh = m.byMachine.get(runner.machine) ?? new Map<string, KNamespace>();
+  const namespaces = new Map<string, KNamespace>();
+  const hostNetns = new Set([...m.s.runners.values()].flatMap((r) => ('netns' in r && r.machine === runner.machine ? [(r as { netns: string }).netns] : [])));
+  for (const name of m.listed.get(runner.machine)!) {
+    if (hostNetns.has(name)) continue;
+    let ns = fresh.get(name) ?? before.namespaces.get(name);
+    if (!ns) {
+      ns = await readNamespace(runner, name, { sysctls: m.s.readOptions.sysctls?.get(name) ?? [] });
+      fresh.set(name, ns);
+    }
+    // What was read after writing first; then what this read holds; then what was read before.
+    const sysctls = m.sysctlsNow.get(`${runner.machine}\u0000${name}`) ?? (Object.keys(ns.sysctls).length ? ns.sysctls : before.namespaces.get(name)?.sysctls ?? {});
+    namespaces.set(name, { ...ns, sysctls });
+  }
+  return namespaces;
+}
+
+/**
+ * The host's own stack after the apply: the read-back has links, addresses and routes;
+ * forwarding and neighbour entries (overlays) are read again only where this apply changed them.
+ * The host ends of the veths of a namespace this apply deleted are left out: the kernel frees
+ * them with the namespace, in the background, a moment after `netns del`; they are on their way
+ * out, not a difference to report (or to wait for).
+ */
+async function rootAfter(m: Merging, host: string, runner: Runner): Promise<KNamespace> {
+  const { s, result } = m;
+  const before = s.live.hosts.get(host)!;
+  const rootRead = result.reads.get(host)?.get('');
+  const root: KNamespace = entriesChanged(result, host)
+    ? await readNamespace(runner, null, { sysctls: s.readOptions.sysctls?.get('') ?? [], entries: s.readOptions.overlayHosts?.has(host) ?? false })
+    : rootRead
+      ? { ...rootRead, fdb: before.root.fdb, neigh: before.root.neigh, sysctls: before.root.sysctls }
+      : { ...before.root };
+  const gone = deletedSandboxes(result, host);
+  // Links the apply made in the host's stack under such a name (the endpoint made again) stay.
+  const made = new Set(result.completed.flatMap((st) => (st.host === host ? st.creates.filter((o) => o.kind === 'link' && o.ns === null).map((o) => o.name) : [])));
+  root.links = root.links.filter((l) => {
+    const mark = parseMark(l.alias);
+    if (mark?.topology !== s.topology.name || !mark.address.startsWith('endpoint.') || made.has(l.ifname)) return true;
+    return !gone.has(mark.address.split('.')[1]!);
+  });
+  return root;
+}
+
+/** tsnet's nftables table after the apply: read again where this apply changed it. */
+async function natAfter(m: Merging, host: string, runner: Runner, state: HostState): Promise<void> {
+  const before = m.s.live.hosts.get(host)!;
+  if (m.s.readOptions.natTable !== undefined && m.result.completed.some((st) => st.host === host && st.tool === 'nft')) {
+    const nat = await readNatOf(runner, m.s.readOptions.natTable);
+    state.nat = nat.table;
+    if (nat.unavailable) state.natUnavailable = nat.unavailable;
+    return;
+  }
+  if (before.nat !== undefined) state.nat = before.nat;
+  if (before.natUnavailable !== undefined) state.natUnavailable = before.natUnavailable;
+}
+
+/** The state after an apply: what the batches read back, the rest from before, new ones read now. */
+async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState> {
+  const m: Merging = { s, result, byMachine: readBackByMachine(s, result), sysctlsNow: await sysctlsWritten(s, result), listed: new Map() };
+  const hosts = new Map<string, HostState>();
   for (const [host, runner] of s.runners) {
-    if (!listed.has(runner.machine)) listed.set(runner.machine, await runner.listNetns());
-    const before = s.live.hosts.get(host)!;
-    const fresh = byMachine.get(runner.machine) ?? new Map<string, KNamespace>();
-    const namespaces = new Map<string, KNamespace>();
-    const hostNetns = new Set([...s.runners.values()].flatMap((r) => ('netns' in r && r.machine === runner.machine ? [(r as { netns: string }).netns] : [])));
-    for (const name of listed.get(runner.machine)!) {
-      if (hostNetns.has(name)) continue;
-      let ns = fresh.get(name) ?? before.namespaces.get(name);
-      if (!ns) {
-        ns = await readNamespace(runner, name, s.readOptions.sysctls?.get(name) ?? []);
-        fresh.set(name, ns);
-      }
-      // What was read after writing first; then what this read holds; then what was read before.
-      const sysctls = sysctlsNow.get(`${runner.machine}\u0000${name}`) ?? (Object.keys(ns.sysctls).length ? ns.sysctls : before.namespaces.get(name)?.sysctls ?? {});
-      namespaces.set(name, { ...ns, sysctls });
-    }
-    // The host's own stack: the read-back has links, addresses and routes; forwarding and
-    // neighbour entries (overlays) are read again only where this apply changed them.
-    const rootRead = result.reads.get(host)?.get('');
-    const entriesChanged = result.completed.some((st) => st.host === host && st.ns === null && (st.tool === 'bridge' || st.do.some((l) => l[0] === 'neigh')));
-    const root: KNamespace = entriesChanged
-      ? await readNamespace(runner, null, s.readOptions.sysctls?.get('') ?? [], s.readOptions.overlayHosts?.has(host) ?? false)
-      : rootRead
-        ? { ...rootRead, fdb: before.root.fdb, neigh: before.root.neigh, sysctls: before.root.sysctls }
-        : { ...before.root };
-    // The host ends of the veths of a namespace this apply deleted: the kernel frees them with
-    // the namespace, in the background, a moment after `netns del`. They are on their way out,
-    // not a difference to report (or to wait for).
-    const gone = deletedSandboxes(result, host);
-    const wanted = new Set([...(s.desired.get(host)?.values() ?? [])].flatMap((spec) => (spec.kind === 'endpoint' && spec.type === 'veth' ? [spec.hostIfname] : [])));
-    root.links = root.links.filter((l) => {
-      const mark = parseMark(l.alias);
-      if (mark?.topology !== s.topology.name || !mark.address.startsWith('endpoint.') || wanted.has(l.ifname)) return true;
-      return !gone.has(mark.address.split('.')[1]!);
-    });
-    const state: HostState = { host, root, namespaces };
-    // tsnet's nftables table: read again where this apply changed it.
-    if (s.readOptions.natTable !== undefined && result.completed.some((st) => st.host === host && st.tool === 'nft')) {
-      const nat = await readNatOf(runner, s.readOptions.natTable);
-      state.nat = nat.table;
-      if (nat.unavailable) state.natUnavailable = nat.unavailable;
-    } else {
-      if (before.nat !== undefined) state.nat = before.nat;
-      if (before.natUnavailable !== undefined) state.natUnavailable = before.natUnavailable;
-    }
+    const state: HostState = { host, root: await rootAfter(m, host, runner), namespaces: await namespacesAfter(m, host, runner) };
+    await natAfter(m, host, runner, state);
     hosts.set(host, state);
   }
   return { hosts };

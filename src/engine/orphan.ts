@@ -82,10 +82,10 @@ export async function orphanSession(name: string, opts: OrphanOptions = {}): Pro
     throw err;
   }
   const desired = new Map(hosts.map((h) => [h.name, new Map<string, Spec>()]));
-  const plan = planFor(topology, desired, live, runners, interruptedApply(name));
+  const interrupted = interruptedApply(name);
+  // As destroy says it: everything goes, so the planner drops the reasons (but for marks).
+  const plan = planFor(topology, desired, live, runners, { ...(interrupted ? { interrupted } : {}), destroy: true });
   const notes = [...(opts.notes ?? []), ...(discovered ? [discovered.note] : [])];
   if (notes.length) plan.notes = [...notes, ...(plan.notes ?? [])];
-  // As destroy says it: everything goes, so the reasons why each would change add nothing.
-  for (const c of plan.changes) if (!c.reasons.some((r) => r.startsWith('left half-made'))) c.reasons = [];
   return { load: { source: new SourceFile(label, ''), diagnostics: [] }, topology, runners, live, desired, plan, readOptions };
 }

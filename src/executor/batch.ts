@@ -1,17 +1,12 @@
 // Grouping steps into batches: one process per (host, namespace, tool) per round, rounds in
 // dependency order, deletions before everything else.
-import { isDeletion } from '../planner/plan.js';
 import type { Command, Step, Tool } from '../planner/types.js';
+import { toolFor } from './tools/index.js';
+import type { Batch } from './tools/types.js';
 
-export interface Batch {
-  host: string;
-  ns: string | null;
-  tool: Tool;
-  level: number;
-  steps: Step[];
-}
+export type { Batch };
 
-export const groupKey = (s: { host: string; ns: string | null; tool: Tool }): string => `${s.host}\u0000${s.ns ?? ''}\u0000${s.tool}`;
+export const groupKey = (s: { host: string; ns: string | null; tool: string }): string => `${s.host}\u0000${s.ns ?? ''}\u0000${s.tool}`;
 
 /**
  * Levels: a step runs at the level of its latest dependency, or one later when that
@@ -21,19 +16,17 @@ export const groupKey = (s: { host: string; ns: string | null; tool: Tool }): st
 export function toBatches(steps: readonly Step[]): Batch[] {
   const level = new Map<string, number>();
   const group = new Map<string, string>();
-  const byId = new Map(steps.map((s) => [s.id, s]));
-  let lastDeletionLevel = -1;
-  for (const s of steps) if (isDeletion(s)) lastDeletionLevel = Math.max(lastDeletionLevel, 0);
+  let lastDeletionLevel = steps.some((s) => s.isDeletion) ? 0 : -1;
   // Two passes: deletions, then the rest starting after the last deletion level.
   for (const pass of [true, false]) {
     for (const s of steps) {
-      if (isDeletion(s) !== pass) continue;
+      if (s.isDeletion !== pass) continue;
       const g = groupKey(s);
       group.set(s.id, g);
       let l = pass ? 0 : lastDeletionLevel + 1;
       for (const d of s.after) {
         const dl = level.get(d);
-        if (dl === undefined || !byId.has(d)) continue;
+        if (dl === undefined) continue;
         l = Math.max(l, group.get(d) === g ? dl : dl + 1);
       }
       level.set(s.id, l);
@@ -68,22 +61,22 @@ export const CHUNKS = 4;
 /**
  * The batches of a plan with what each waits for, so that a batch can start as soon as the
  * steps it depends on are done rather than when a whole level is. Large batches in a host's
- * own stack are cut into chunks: with the plan ordered sandbox by sandbox, the sandboxes of the
- * first chunk are configured in their namespaces while the host goes on with the next chunk.
- * A group's batches (same host, namespace and tool) stay in order, and every batch that is not
- * a deletion waits for all deletions.
+ * own stack are cut into chunks (where the tool allows it): with the plan ordered sandbox by
+ * sandbox, the sandboxes of the first chunk are configured in their namespaces while the host
+ * goes on with the next chunk. A group's batches (same host, namespace and tool) stay in order,
+ * and every batch that is not a deletion waits for all deletions.
  */
 export function schedule(steps: readonly Step[]): ScheduledBatch[] {
   const batches: Batch[] = [];
   for (const b of toBatches(steps)) {
-    if (b.ns === null && b.tool === 'ip' && b.steps.length >= CHUNK_MIN_STEPS) {
+    if (b.ns === null && toolFor(b.tool).chunks && b.steps.length >= CHUNK_MIN_STEPS) {
       const size = Math.ceil(b.steps.length / CHUNKS);
       for (let i = 0; i < b.steps.length; i += size) batches.push({ ...b, steps: b.steps.slice(i, i + size) });
     } else batches.push(b);
   }
   const batchOf = new Map<string, number>();
   batches.forEach((b, i) => b.steps.forEach((st) => batchOf.set(st.id, i)));
-  const deletions = batches.flatMap((b, i) => (b.steps.every((st) => isDeletion(st)) ? [i] : []));
+  const deletions = batches.flatMap((b, i) => (b.steps.every((st) => st.isDeletion) ? [i] : []));
   const previous = new Map<string, number>();
   return batches.map((b, i) => {
     const deps = new Set<number>();
@@ -97,50 +90,21 @@ export function schedule(steps: readonly Step[]): ScheduledBatch[] {
     const prev = previous.get(g);
     if (prev !== undefined) deps.add(prev);
     previous.set(g, i);
-    if (!b.steps.every((st) => isDeletion(st))) for (const j of deletions) if (j !== i) deps.add(j);
+    if (!b.steps.every((st) => st.isDeletion)) for (const j of deletions) if (j !== i) deps.add(j);
     return { ...b, index: i, deps };
   });
 }
 
-const SAFE_ARG = /^[A-Za-z0-9_.:/@+=,%-]+$/;
-
-/**
- * One batch line from an argv. ip and bridge split batch lines on whitespace and give quotes
- * and '#' meaning, so every argument must be a plain token: names reach here only after the
- * schema accepted them, and anything else is a bug, never passed on.
- */
-export function batchLine(argv: readonly string[]): string {
-  for (const a of argv) {
-    if (!SAFE_ARG.test(a)) throw new Error(`internal: refusing to pass ${JSON.stringify(a)} to a batch: not a plain token`);
-  }
-  return argv.join(' ');
+/** Consecutive commands for the same (host, ns, tool), merged into one batch each, in order. */
+export interface CommandBatch {
+  host: string;
+  ns: string | null;
+  tool: Tool;
+  lines: string[][];
 }
 
-const NFT_SYNTAX = new Set(['{', '}', ';', '!=']);
-const NFT_QUOTED = /^"[A-Za-z0-9_.:/@+=,%-]+"$/;
-
-/**
- * One line of an nft script from an argv: plain tokens, the few bits of nft syntax tsnet writes
- * (braces, ';', '!='), and double-quoted plain tokens (interface names, comments). Anything
- * else is a bug, never passed on.
- */
-export function nftLine(argv: readonly string[]): string {
-  for (const a of argv) {
-    if (!SAFE_ARG.test(a) && !NFT_SYNTAX.has(a) && !NFT_QUOTED.test(a)) throw new Error(`internal: refusing to pass ${JSON.stringify(a)} to nft: not a plain token`);
-  }
-  return argv.join(' ');
-}
-
-/** A sysctl `key=value` argument: one argv entry (never a shell word), refused if it could span lines. */
-export function sysctlArg(argv: readonly string[]): string {
-  const arg = argv.join(' ');
-  if (/[\n\r\0]/.test(arg) || !/^net\.[A-Za-z0-9_.-]+=/.test(arg)) throw new Error(`internal: refusing sysctl argument ${JSON.stringify(arg)}`);
-  return arg;
-}
-
-/** Merges consecutive commands for the same (host, ns, tool) into batches, keeping order. */
-export function commandBatches(commands: readonly Command[]): { host: string; ns: string | null; tool: Tool; lines: string[][] }[] {
-  const out: { host: string; ns: string | null; tool: Tool; lines: string[][] }[] = [];
+export function commandBatches(commands: readonly Command[]): CommandBatch[] {
+  const out: CommandBatch[] = [];
   for (const c of commands) {
     const last = out[out.length - 1];
     if (last && last.host === c.host && last.ns === c.ns && last.tool === c.tool) last.lines.push(c.argv);

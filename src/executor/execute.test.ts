@@ -1,5 +1,6 @@
 // Rollback of a step that failed part way, with a fake runner standing in for ip: only what
-// ran is undone, plus what the planner added to the step's undo with extendUndo.
+// ran is undone, plus what the planner's passes added to the step's undo (what the kernel
+// removes along with its lines).
 import { describe, expect, it } from 'vitest';
 import type { Plan, Step } from '../planner/types.js';
 import type { Runner, RunOptions, RunResult } from '../state/runner.js';
@@ -25,15 +26,26 @@ class FakeRunner implements Runner {
   async close(): Promise<void> {}
 }
 
+/** The fields of a step that these tests do not vary. */
+const stepOf = (host: string, address: string, phase: string) => ({
+  id: `${host}|${address}|${phase}`,
+  host,
+  address,
+  phase,
+  ns: null,
+  tool: 'ip' as const,
+  isDeletion: false,
+  creates: [],
+  deletes: [],
+  marks: [],
+});
+
 const cmd = (line: string) => ({ host: 'local', ns: 'sb', tool: 'ip' as const, argv: line.split(' ') });
 
 /** An address change whose undo mirrors its lines, plus a route the kernel drops with the old address. */
 const step: Step = {
-  id: 'local|endpoint.a.eth0|update',
-  host: 'local',
+  ...stepOf('local', 'endpoint.a.eth0', 'update'),
   ns: 'sb',
-  tool: 'ip',
-  address: 'endpoint.a.eth0',
   action: 'update',
   description: 'update sb/eth0',
   do: [
@@ -52,7 +64,7 @@ const step: Step = {
 const plan: Plan = { topology: 't', changes: [], steps: [step], errors: [], hosts: ['local'], implicitHost: true };
 
 describe('execute: a step that fails part way', () => {
-  it('undoes the lines that ran, then the commands added with extendUndo', async () => {
+  it('undoes the lines that ran, then the commands that restore what went along with them', async () => {
     const runner = new FakeRunner('addr add 198.18.0.3/24 dev eth0');
     const result = await execute(plan, { runners: new Map([['local', runner]]), readBack: false });
     expect(result.ok).toBe(false);
@@ -85,11 +97,9 @@ describe('execute: deleting a link that is already gone', () => {
     }
   }
   const del = (name: string, id: string): Step => ({
-    id: `local|${id}|delete`,
-    host: 'local',
-    ns: null,
-    tool: 'ip',
-    address: id,
+    ...stepOf('local', id, 'delete'),
+    isDeletion: true,
+    deletes: [{ kind: 'link', host: 'local', ns: null, name }],
     action: 'delete',
     description: `delete veth ${name}`,
     do: [['link', 'del', name]],
@@ -150,11 +160,7 @@ describe('execute: ip exiting 255 without naming the line', () => {
   }
   // In the host's own stack (ns null): one batch run alone, which carries the markers.
   const mk = (id: string, lines: string[], undo: string[]): Step => ({
-    id: `local|${id}|create`,
-    host: 'local',
-    ns: null,
-    tool: 'ip',
-    address: id,
+    ...stepOf('local', id, 'create'),
     action: 'create',
     description: id,
     do: lines.map((l) => l.split(' ')),
@@ -190,11 +196,8 @@ describe('execute: several batches failing at once', () => {
     }
   }
   const inNs = (ns: string): Step => ({
-    id: `local|endpoint.${ns}.eth0|update`,
-    host: 'local',
+    ...stepOf('local', `endpoint.${ns}.eth0`, 'update'),
     ns,
-    tool: 'ip',
-    address: `endpoint.${ns}.eth0`,
     action: 'update',
     description: `update ${ns}`,
     do: [['addr', 'add', '198.18.0.2/24', 'dev', 'eth0'], ['link', 'set', 'bad', 'up']],

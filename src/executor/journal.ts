@@ -7,10 +7,11 @@ import type { Step } from '../planner/types.js';
 export const stateDir = (): string => process.env.TSNET_STATE_DIR ?? '/run/tsnet';
 
 /**
- * 2: the progress holds a "started" line before each batch. A journal without a version is
- * older: every step of it may have begun.
+ * 3: each step says what it makes and marks (creates, marks). 2: the progress holds a
+ * "started" line before each batch. A journal without a version is older: every step of it
+ * may have begun.
  */
-export const JOURNAL_VERSION = 2;
+export const JOURNAL_VERSION = 3;
 
 export interface JournalHeader {
   version?: number;
@@ -20,7 +21,8 @@ export interface JournalHeader {
   /** The process's start time (proc.ts): with the pid, tells a live run from a killed one. */
   startTime: string;
   started: string;
-  steps: Pick<Step, 'id' | 'host' | 'ns' | 'tool' | 'address' | 'description' | 'do' | 'undo'>[];
+  /** creates and marks: from version 3 on. */
+  steps: (Pick<Step, 'id' | 'host' | 'ns' | 'tool' | 'address' | 'description' | 'do' | 'undo'> & Partial<Pick<Step, 'creates' | 'marks'>>)[];
 }
 
 export type JournalEntry =

@@ -75,6 +75,12 @@ describe('kernelNameProblem', () => {
     expect(kernelNameProblem('a b')).toMatch(/whitespace/);
   });
 
+  it('refuses "all" and "default", which the kernel keeps for its settings; ip keywords are fine (they go after their keyword)', () => {
+    expect(kernelNameProblem('all')).toMatch(/net\.ipv4\.conf\.all/);
+    expect(kernelNameProblem('default')).toMatch(/net\.ipv4\.conf\.default/);
+    for (const ok of ['up', 'down', 'dev', 'name', 'help', 'nomaster', 'master', 'type', 'link', '-h', '--help', 'allx']) expect(kernelNameProblem(ok), ok).toBeUndefined();
+  });
+
   it('counts bytes: 16 ASCII characters, or 9 two-byte characters, are too long', () => {
     expect(kernelNameProblem('x'.repeat(16))).toMatch(/16 bytes/);
     expect('ééééééééé'.length).toBeLessThanOrEqual(15);

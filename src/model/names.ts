@@ -43,6 +43,8 @@ export const netnsName = (topology: string, sandbox: string): string => `${topol
 export function kernelNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'is empty';
   if (name === '.' || name === '..') return 'is "." or ".."';
+  // The kernel keeps these for its settings (net.ipv4.conf.all, net.ipv4.conf.default).
+  if (name === 'all' || name === 'default') return `is kept by the kernel for its settings (net.ipv4.conf.${name}): no interface can have it`;
   if (/[/:\s]/.test(name)) return 'contains "/", ":" or whitespace, which the kernel refuses';
   const bytes = Buffer.byteLength(name);
   if (bytes > IFNAMSIZ) return `is ${bytes} bytes long; Linux interface names hold at most ${IFNAMSIZ}`;

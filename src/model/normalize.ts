@@ -1,12 +1,13 @@
 // normalize(): the prepared file becomes a Topology: defaults filled, references resolved,
 // subnets picked and addresses allocated. Pure: what the kernel holds now comes in as `held`.
+import type { RawNetwork } from '../appliers/driver.js';
+import { driverFor } from '../appliers/registry.js';
 import {
   contains,
   dockerDefaultPools,
   formatCidr,
   formatIp,
   PoolAllocator,
-  macFromIp,
   overlaps,
   parseCidr,
   parseIp,
@@ -16,15 +17,13 @@ import {
   type Cidr,
 } from './addresses.js';
 import type { Diagnostic } from './diagnostics.js';
-import { vxlanName } from './names.js';
-import { asList, hostVeth, networkHosts, type Prepared, type PreparedNetwork } from './prepare.js';
-import { makeReporter } from './rules.js';
+import { asList, networkHosts, type Prepared, type PreparedNetwork } from './prepare.js';
+import { makeReporter, type Reporter } from './rules.js';
 import { toCheck } from '../check/spec.js';
 import type { SourceFile } from './source.js';
 import type {
   Endpoint,
   Host,
-  MacvlanMode,
   Network,
   Route,
   Sandbox,
@@ -45,36 +44,48 @@ export interface Held {
   hostRoutes?: ReadonlyMap<string, readonly string[]>;
 }
 
-export const DEFAULT_MTU = { bridge: 1500, overlay: 1450 } as const;
-export const DEFAULT_VXLAN_PORT = 4789;
-
 export function normalize(p: Prepared, source: SourceFile, held: Held = {}): { topology?: Topology; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const report = makeReporter(source, diagnostics);
+  const hosts = normalizeHosts(p);
+  const networks = normalizeNetworks(p, held, report);
+  const sandboxes = normalizeSandboxes(p, networks);
+  allocate(p, networks, sandboxes, held, report);
+  // Endpoint fields that follow from the addresses (an overlay endpoint's MAC).
+  for (const sb of sandboxes.values()) for (const ep of sb.endpoints) driverFor(networks.get(ep.network)!.driver).model.allocated?.(ep);
+  for (const sb of sandboxes.values()) if (sb.mode.kind === 'own') sb.routes = routesOf(p, sb, networks);
+  if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
+  const checks = (p.file.checks ?? []).flatMap((c, i) => toCheck(c, i) ?? []);
+  return { topology: { name: p.name, file: source.file, hosts, networks, sandboxes, implicitHost: p.implicitHost, checks }, diagnostics };
+}
 
+function normalizeHosts(p: Prepared): Map<string, Host> {
   const hosts = new Map<string, Host>();
   for (const h of p.hosts.values()) {
-    hosts.set(h.name, { name: h.name, via: h.via, ...(h.raw?.underlay ? { underlay: formatIp(parseIp(h.raw.underlay)!.family, parseIp(h.raw.underlay)!.value) } : {}) });
+    const underlay = h.raw?.underlay ? parseIp(h.raw.underlay) : undefined;
+    hosts.set(h.name, { name: h.name, via: h.via, ...(underlay ? { underlay: formatIp(underlay.family, underlay.value) } : {}) });
   }
+  return hosts;
+}
 
-  // ---- networks and their subnets
+/** The networks with their subnets (picked from the default pools where the driver allows it) and defaults. */
+function normalizeNetworks(p: Prepared, held: Held, report: Reporter): Map<string, Network> {
   const networks = new Map<string, Network>();
   const claimed: Cidr[] = [];
   for (const net of p.networks.values()) for (const s of net.subnets) claimed.push(s.cidr);
+  const pooled = (net: PreparedNetwork) => net.subnets.length === 0 && driverFor(net.raw.driver).model.subnet.pooled;
   // Subnets networks hold now are claimed before any new one is picked, so that a network added
   // earlier in the file cannot take the subnet of one that exists (and renumber it).
   const keptSubnets = new Map<string, Cidr>();
   for (const net of p.networks.values()) {
-    if (net.subnets.length || net.raw.driver !== 'bridge') continue;
-    const kept = heldSubnet(net, claimed, held);
-    if (kept) {
-      keptSubnets.set(net.name, kept);
-      claimed.push(kept);
-    }
+    const kept = pooled(net) ? heldSubnet(net, claimed, held) : undefined;
+    if (!kept) continue;
+    keptSubnets.set(net.name, kept);
+    claimed.push(kept);
   }
   for (const net of p.networks.values()) {
     let subnets = net.subnets.map((s) => toSubnet(net, s.cidr, 'file'));
-    if (subnets.length === 0 && net.raw.driver === 'bridge') {
+    if (pooled(net)) {
       const kept = keptSubnets.get(net.name);
       const picked = kept ? { cidr: kept, origin: 'pool' as const } : pickSubnet(p, net, claimed, held);
       if (!picked) {
@@ -87,31 +98,13 @@ export function normalize(p: Prepared, source: SourceFile, held: Held = {}): { t
       }
     }
     const base = { name: net.name, subnets, hosts: networkHosts(p, net.name) };
-    const raw = net.raw;
-    if (raw.driver === 'bridge') {
-      networks.set(net.name, { ...base, driver: 'bridge', bridge: net.bridge!, mtu: raw.mtu ?? DEFAULT_MTU.bridge, nat: raw.nat ?? false });
-    } else if (raw.driver === 'macvlan') {
-      networks.set(net.name, {
-        ...base,
-        driver: 'macvlan',
-        parent: raw.parent!,
-        mode: (raw.mode ?? 'bridge') as MacvlanMode,
-        ...(raw.mtu !== undefined ? { mtu: raw.mtu } : {}),
-      });
-    } else {
-      networks.set(net.name, {
-        ...base,
-        driver: 'overlay',
-        vni: raw.vni!,
-        port: raw.port ?? DEFAULT_VXLAN_PORT,
-        bridge: net.bridge!,
-        vxlan: vxlanName(net.name),
-        mtu: raw.mtu ?? DEFAULT_MTU.overlay,
-      });
-    }
+    networks.set(net.name, driverFor(net.raw.driver).model.normalize(base, net.raw as RawNetwork, net));
   }
+  return networks;
+}
 
-  // ---- sandboxes and endpoints (addresses allocated below)
+/** The sandboxes and their endpoints (addresses are allocated after), namespaces shared by container: resolved. */
+function normalizeSandboxes(p: Prepared, networks: ReadonlyMap<string, Network>): Map<string, Sandbox> {
   const sandboxes = new Map<string, Sandbox>();
   for (const sb of p.sandboxes.values()) {
     const endpoints: Endpoint[] = sb.endpoints.map((ep) => {
@@ -122,7 +115,7 @@ export function normalize(p: Prepared, source: SourceFile, held: Held = {}): { t
         sandbox: sb.name,
         network: net.name,
         ifname: ep.ifname,
-        ...(net.driver !== 'macvlan' ? { hostIfname: hostVeth(p, sb.name, ep.ifname) } : {}),
+        ...driverFor(net.driver).model.endpoint?.(p.name, sb.name, ep.ifname),
         addresses: [],
         static: [],
         ...(ep.raw.mac ? { mac: ep.raw.mac.toLowerCase() } : {}),
@@ -131,16 +124,7 @@ export function normalize(p: Prepared, source: SourceFile, held: Held = {}): { t
     });
     const sysctls: Record<string, string> = {};
     for (const [k, v] of Object.entries(sb.raw.sysctls ?? {})) sysctls[k] = typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
-    sandboxes.set(sb.name, {
-      name: sb.name,
-      host: sb.host,
-      mode: sb.mode,
-      netns: sb.netns ?? null,
-      ownsNetns: sb.netns !== undefined,
-      endpoints,
-      routes: [],
-      sysctls,
-    });
+    sandboxes.set(sb.name, { name: sb.name, host: sb.host, mode: sb.mode, netns: sb.netns ?? null, ownsNetns: sb.netns !== undefined, endpoints, routes: [], sysctls });
   }
   // container:<x> shares x's namespace (following chains; rules refused cycles).
   for (const sb of sandboxes.values()) {
@@ -148,53 +132,37 @@ export function normalize(p: Prepared, source: SourceFile, held: Held = {}): { t
     while (cur && cur.mode.kind === 'container') cur = sandboxes.get(cur.mode.target);
     if (sb.mode.kind === 'container') sb.netns = cur?.netns ?? null;
   }
+  return sandboxes;
+}
 
-  allocate(p, networks, sandboxes, held, report);
-
-  // ---- MACs of overlay endpoints, derived from the address as Docker does
-  for (const sb of sandboxes.values()) {
+/** A sandbox's routes: the file's, then a default route per family via the first gateway whose driver gives one. */
+function routesOf(p: Prepared, sb: Sandbox, networks: ReadonlyMap<string, Network>): Route[] {
+  const raw = p.sandboxes.get(sb.name)!.raw;
+  const routes: Route[] = [];
+  for (const r of raw.routes ?? []) {
+    const via = parseIp(r.via)!;
+    const family = via.family;
+    if (r.to === 'default') {
+      const key = family === 4 ? 'default' : 'default-ipv6';
+      routes.push({ address: `route.${sb.name}.${key}`, to: 'default', via: formatIp(via.family, via.value), family, automatic: false });
+    } else {
+      const cidr = parseCidr(r.to, true) ?? parseCidr(`${r.to}/${family === 4 ? 32 : 128}`)!;
+      routes.push({ address: `route.${sb.name}.${formatCidr(cidr)}`, to: formatCidr(cidr), via: formatIp(via.family, via.value), family, automatic: false });
+    }
+  }
+  for (const family of [4, 6] as const) {
+    if (routes.some((r) => r.to === 'default' && r.family === family)) continue;
     for (const ep of sb.endpoints) {
-      if (ep.mac || networks.get(ep.network)?.driver !== 'overlay') continue;
-      const first = ep.addresses.map((a) => parseCidr(a, false)!).sort((a, b) => a.family - b.family)[0];
-      const ip = first && parseIp(ep.addresses.find((a) => parseCidr(a, false)!.family === first.family)!.split('/')[0]!);
-      if (ip) ep.mac = macFromIp(ip.family, ip.value);
+      const net = networks.get(ep.network)!;
+      if (!driverFor(net.driver).model.defaultRoute) continue;
+      const subnet = net.subnets.find((s) => s.family === family);
+      if (!subnet || !ep.addresses.some((a) => parseCidr(a, false)?.family === family)) continue;
+      const key = family === 4 ? 'default' : 'default-ipv6';
+      routes.push({ address: `route.${sb.name}.${key}`, to: 'default', via: subnet.gateway, family, automatic: true });
+      break;
     }
   }
-
-  // ---- routes: the file's, then a default route per family via the first gateway
-  for (const sb of sandboxes.values()) {
-    if (sb.mode.kind !== 'own') continue;
-    const raw = p.sandboxes.get(sb.name)!.raw;
-    const routes: Route[] = [];
-    for (const r of raw.routes ?? []) {
-      const via = parseIp(r.via)!;
-      const family = via.family;
-      if (r.to === 'default') {
-        const key = family === 4 ? 'default' : 'default-ipv6';
-        routes.push({ address: `route.${sb.name}.${key}`, to: 'default', via: formatIp(via.family, via.value), family, automatic: false });
-      } else {
-        const cidr = parseCidr(r.to, true) ?? parseCidr(`${r.to}/${family === 4 ? 32 : 128}`)!;
-        routes.push({ address: `route.${sb.name}.${formatCidr(cidr)}`, to: formatCidr(cidr), via: formatIp(via.family, via.value), family, automatic: false });
-      }
-    }
-    for (const family of [4, 6] as const) {
-      if (routes.some((r) => r.to === 'default' && r.family === family)) continue;
-      for (const ep of sb.endpoints) {
-        const net = networks.get(ep.network)!;
-        if (net.driver === 'overlay') continue; // an overlay has no way out; routes can say otherwise
-        const subnet = net.subnets.find((s) => s.family === family);
-        if (!subnet || !ep.addresses.some((a) => parseCidr(a, false)?.family === family)) continue;
-        const key = family === 4 ? 'default' : 'default-ipv6';
-        routes.push({ address: `route.${sb.name}.${key}`, to: 'default', via: subnet.gateway, family, automatic: true });
-        break;
-      }
-    }
-    sb.routes = routes;
-  }
-
-  if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
-  const checks = (p.file.checks ?? []).flatMap((c, i) => toCheck(c, i) ?? []);
-  return { topology: { name: p.name, file: source.file, hosts, networks, sandboxes, implicitHost: p.implicitHost, checks }, diagnostics };
+  return routes;
 }
 
 function toSubnet(net: PreparedNetwork, cidr: Cidr, origin: 'file' | 'pool'): Subnet {
@@ -243,67 +211,77 @@ function pickSubnet(p: Prepared, net: PreparedNetwork, claimed: Cidr[], held: He
  * network, broadcast, gateway, reserved and static addresses. Held addresses are kept first,
  * so adding or removing a sandbox never renumbers another.
  */
-function allocate(
-  p: Prepared,
-  networks: Map<string, Network>,
-  sandboxes: Map<string, Sandbox>,
-  held: Held,
-  report: ReturnType<typeof makeReporter>,
-): void {
-  for (const net of networks.values()) {
-    const members = [...sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.network === net.name));
-    for (const subnet of net.subnets) {
-      const cidr = parseCidr(subnet.cidr)!;
-      const pool = parseCidr(subnet.ipRange)!;
-      const family = subnet.family;
-      const taken = new Set<bigint>([parseIp(subnet.gateway)!.value, ...subnet.reserved.map((r) => parseIp(r)!.value)]);
-      const chosen = new Map<Endpoint, { value: bigint; static: boolean }>();
-      // 1. static addresses
-      for (const ep of members) {
-        const prepared = p.sandboxes.get(ep.sandbox)!.endpoints.find((e) => e.address === ep.address)!;
-        const ip = prepared.ips.find((i) => i.family === family);
-        if (ip?.value !== undefined) {
-          chosen.set(ep, { value: ip.value, static: true });
-          taken.add(ip.value);
-        }
-      }
-      // 2. addresses endpoints hold now, when still valid
-      for (const ep of members) {
-        if (chosen.has(ep)) continue;
-        for (const text of held.endpoints?.get(ep.address) ?? []) {
-          const h = parseCidr(text, false);
-          const ip = parseIp(text.split('/')[0]!);
-          if (!h || !ip || ip.family !== family || h.prefixLength !== cidr.prefixLength) continue;
-          if (!contains(cidr, family, ip.value) || taken.has(ip.value)) continue;
-          // (A held Subnet-Router anycast address, handed out by older versions, is kept: never renumber.)
-          if (ip.value === networkAddress(cidr) || ip.value === broadcastAddress(cidr)) continue;
-          chosen.set(ep, { value: ip.value, static: false });
-          taken.add(ip.value);
-          break;
-        }
-      }
-      // 3. new addresses, in file order
-      const allocator = new PoolAllocator(pool, cidr, taken);
-      for (const ep of members) {
-        if (chosen.has(ep)) continue;
-        const value = allocator.next();
-        if (value === undefined) {
-          const prepared = p.sandboxes.get(ep.sandbox)!.endpoints.find((e) => e.address === ep.address)!;
-          report.error('pool-exhausted', `no free IPv${family} address left in ${subnet.ipRange} of network "${net.name}" for ${ep.address}`, [...prepared.path, 'network'], {
-            resource: ep.address,
-            hint: 'widen ipRange or the subnet, or give the endpoint a static ip',
-          });
-          continue;
-        }
-        chosen.set(ep, { value, static: false });
-        taken.add(value);
-      }
-      for (const [ep, c] of chosen) {
-        ep.addresses.push(`${formatIp(family, c.value)}/${cidr.prefixLength}`);
-        ep.static.push(c.static);
-      }
+function allocate(p: Prepared, networks: Map<string, Network>, sandboxes: Map<string, Sandbox>, held: Held, report: Reporter): void {
+  const members = new Map<string, Endpoint[]>();
+  for (const sb of sandboxes.values()) {
+    for (const ep of sb.endpoints) {
+      const list = members.get(ep.network);
+      if (list) list.push(ep);
+      else members.set(ep.network, [ep]);
     }
   }
+  for (const net of networks.values()) for (const subnet of net.subnets) allocateSubnet(p, { net, subnet, members: members.get(net.name) ?? [], held, report });
 }
 
-/** The families a network carries. */
+interface SubnetAllocation {
+  net: Network;
+  subnet: Subnet;
+  members: readonly Endpoint[];
+  held: Held;
+  report: Reporter;
+}
+
+/** The address an endpoint holds now in the subnet, when it is still valid and free. */
+function heldAddress(held: Held, ep: Endpoint, cidr: Cidr, taken: ReadonlySet<bigint>): bigint | undefined {
+  for (const text of held.endpoints?.get(ep.address) ?? []) {
+    const h = parseCidr(text, false);
+    const ip = parseIp(text.split('/')[0]!);
+    if (!h || !ip || ip.family !== cidr.family || h.prefixLength !== cidr.prefixLength) continue;
+    if (!contains(cidr, cidr.family, ip.value) || taken.has(ip.value)) continue;
+    // (A held Subnet-Router anycast address, handed out by older versions, is kept: never renumber.)
+    if (ip.value === networkAddress(cidr) || ip.value === broadcastAddress(cidr)) continue;
+    return ip.value;
+  }
+  return undefined;
+}
+
+function allocateSubnet(p: Prepared, a: SubnetAllocation): void {
+  const { net, subnet, members } = a;
+  const cidr = parseCidr(subnet.cidr)!;
+  const family = subnet.family;
+  const taken = new Set<bigint>([parseIp(subnet.gateway)!.value, ...subnet.reserved.map((r) => parseIp(r)!.value)]);
+  const chosen = new Map<Endpoint, { value: bigint; static: boolean }>();
+  const choose = (ep: Endpoint, value: bigint, isStatic: boolean) => {
+    chosen.set(ep, { value, static: isStatic });
+    taken.add(value);
+  };
+  const preparedOf = (ep: Endpoint) => p.sandboxes.get(ep.sandbox)!.endpoints.find((e) => e.address === ep.address)!;
+  // 1. static addresses
+  for (const ep of members) {
+    const ip = preparedOf(ep).ips.find((i) => i.family === family);
+    if (ip?.value !== undefined) choose(ep, ip.value, true);
+  }
+  // 2. addresses endpoints hold now, when still valid
+  for (const ep of members) {
+    const value = chosen.has(ep) ? undefined : heldAddress(a.held, ep, cidr, taken);
+    if (value !== undefined) choose(ep, value, false);
+  }
+  // 3. new addresses, in file order
+  const allocator = new PoolAllocator(parseCidr(subnet.ipRange)!, cidr, taken);
+  for (const ep of members) {
+    if (chosen.has(ep)) continue;
+    const value = allocator.next();
+    if (value !== undefined) {
+      choose(ep, value, false);
+      continue;
+    }
+    a.report.error('pool-exhausted', `no free IPv${family} address left in ${subnet.ipRange} of network "${net.name}" for ${ep.address}`, [...preparedOf(ep).path, 'network'], {
+      resource: ep.address,
+      hint: 'widen ipRange or the subnet, or give the endpoint a static ip',
+    });
+  }
+  for (const [ep, c] of chosen) {
+    ep.addresses.push(`${formatIp(family, c.value)}/${cidr.prefixLength}`);
+    ep.static.push(c.static);
+  }
+}

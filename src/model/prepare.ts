@@ -3,7 +3,9 @@
 // Parts that failed the schema are left out (rules must not pile more errors on them), but
 // their names are kept so that references to them are not reported as unknown.
 import { firstHost, parseCidr, parseIp, type Cidr } from './addresses.js';
-import { bridgeName, hostVethName, netnsName } from './names.js';
+import type { RawNetwork } from '../appliers/driver.js';
+import { findDriver } from '../appliers/registry.js';
+import { netnsName } from './names.js';
 import { pointerToPath, valueAt, type PathSegment } from './source.js';
 import {
   IMPLICIT_HOST,
@@ -32,8 +34,10 @@ export interface PreparedNetwork {
   raw: NetworkFile;
   path: PathSegment[];
   subnets: PreparedSubnet[];
-  /** Kernel name of the bridge (bridge, overlay). */
+  /** Kernel name of the network's bridge, for drivers that make one. */
   bridge?: string;
+  /** True when the file names the bridge itself (`bridge:`). */
+  bridgeGiven?: boolean;
 }
 
 export interface PreparedEndpoint {
@@ -119,8 +123,11 @@ function isLeafProblem(file: unknown, pointer: string): boolean {
   if (/^\/sandboxes\/[^/]+\/endpoints\/\d+\/name$/.test(pointer)) return typeof value === 'string';
   if (/^\/sandboxes\/[^/]+\/netns$/.test(pointer)) return typeof value === 'string';
   if (/^\/sandboxes\/[^/]+\/sysctls(\/.*)?$/.test(pointer)) return isMapping(valueAt(file, path.slice(0, 3)));
-  if (/^\/networks\/[^/]+\/(bridge|parent)$/.test(pointer)) return typeof value === 'string';
-  if (/^\/networks\/[^/]+\/mode$/.test(pointer)) return valueAt(file, [...path.slice(0, 2), 'driver']) === 'macvlan';
+  if (/^\/networks\/[^/]+\/[^/]+$/.test(pointer)) {
+    // The network's driver says which of its fields may be wrong while the rest is checked.
+    const leaf = findDriver(valueAt(file, [...path.slice(0, 2), 'driver']))?.model.leafKeys[String(path[2])];
+    return leaf === 'any' || (leaf === 'string' && typeof value === 'string');
+  }
   return false;
 }
 
@@ -135,11 +142,9 @@ function brokenNames(file: unknown, brokenPaths: readonly string[], top: string)
 }
 
 export function prepare(file: TopologyFile, brokenPaths: readonly string[] = []): Prepared {
-  const rootBroken = brokenPaths.some((p) => p === '' || /^\/(name|version|hosts|networks|sandboxes)$/.test(p));
-  const isMap = isMapping;
   const sectionBroken = (key: 'hosts' | 'networks' | 'sandboxes') => {
-    const v: unknown = isMap(file) ? file[key] : undefined;
-    return v !== undefined && !isMap(v);
+    const v: unknown = isMapping(file) ? file[key] : undefined;
+    return v !== undefined && !isMapping(v);
   };
   const broken = {
     networks: brokenNames(file, brokenPaths, 'networks'),
@@ -149,80 +154,82 @@ export function prepare(file: TopologyFile, brokenPaths: readonly string[] = [])
     paths: new Set(brokenPaths),
   };
   const name = typeof file?.name === 'string' && !brokenPaths.includes('/name') ? file.name : 'topology';
+  const implicitHost = !isMapping(file?.hosts) || Object.keys(file.hosts).length === 0;
+  const rootBroken = brokenPaths.some((p) => p === '' || /^\/(name|version|hosts|networks|sandboxes)$/.test(p));
+  const hosts = prepareHosts(file, { implicitHost, rootBroken, broken: broken.hosts });
+  return { name, file, implicitHost, hosts, networks: prepareNetworks(file, broken.networks), sandboxes: prepareSandboxes(file, name, hosts, broken), broken };
+}
 
+function prepareHosts(file: TopologyFile, o: { implicitHost: boolean; rootBroken: boolean; broken: ReadonlySet<string> }): Map<string, PreparedHost> {
   const hosts = new Map<string, PreparedHost>();
-  const implicitHost = !isMap(file?.hosts) || Object.keys(file.hosts).length === 0;
-  if (implicitHost) {
+  if (o.implicitHost) {
     hosts.set(IMPLICIT_HOST, { name: IMPLICIT_HOST, path: [], via: { kind: 'local' } });
-  } else if (!rootBroken || isMap(file.hosts)) {
+  } else if (!o.rootBroken || isMapping(file.hosts)) {
     for (const [h, raw] of Object.entries(file.hosts ?? {})) {
-      if (broken.hosts.has(h)) continue;
+      if (o.broken.has(h)) continue;
       hosts.set(h, { name: h, raw, path: ['hosts', h], via: parseVia(raw.via) });
     }
   }
-  const defaultHost = [...hosts.keys()][0] ?? IMPLICIT_HOST;
+  return hosts;
+}
 
+/** A network's subnets as written, each with its gateway and range where given. */
+function subnetsOf(raw: NetworkFile): PreparedSubnet[] {
+  const subnets: PreparedSubnet[] = [];
+  const gateways = asList(raw.gateway).map((g) => parseIp(g)).filter((g) => g !== undefined);
+  const ranges = asList(raw.ipRange).map((r) => parseCidr(r, false)).filter((r) => r !== undefined);
+  asList(raw.subnet).forEach((text, index) => {
+    const cidr = parseCidr(text, true);
+    if (!cidr) return;
+    const gw = gateways.find((g) => g.family === cidr.family);
+    const range = ranges.find((r) => r.family === cidr.family);
+    subnets.push({ cidr, text, index, gateway: gw?.value ?? firstHost(cidr), gatewayGiven: gw !== undefined, ...(range ? { ipRange: range } : {}) });
+  });
+  return subnets;
+}
+
+function prepareNetworks(file: TopologyFile, broken: ReadonlySet<string>): Map<string, PreparedNetwork> {
   const networks = new Map<string, PreparedNetwork>();
-  if (isMap(file?.networks)) {
-    for (const [n, raw] of Object.entries(file.networks)) {
-      if (broken.networks.has(n)) continue;
-      const subnets: PreparedSubnet[] = [];
-      const gateways = asList(raw.gateway).map((g) => parseIp(g)).filter((g) => g !== undefined);
-      const ranges = asList(raw.ipRange).map((r) => parseCidr(r, false)).filter((r) => r !== undefined);
-      asList(raw.subnet).forEach((text, index) => {
-        const cidr = parseCidr(text, true);
-        if (!cidr) return;
-        const gw = gateways.find((g) => g.family === cidr.family);
-        subnets.push({
-          cidr,
-          text,
-          index,
-          gateway: gw?.value ?? firstHost(cidr),
-          gatewayGiven: gw !== undefined,
-          ...(ranges.find((r) => r.family === cidr.family) ? { ipRange: ranges.find((r) => r.family === cidr.family)! } : {}),
-        });
-      });
-      const bridge =
-        raw.driver === 'bridge' ? (raw.bridge ?? bridgeName(n)) : raw.driver === 'overlay' ? bridgeName(n) : undefined;
-      networks.set(n, { name: n, raw, path: ['networks', n], subnets, ...(bridge ? { bridge } : {}) });
-    }
+  if (!isMapping(file?.networks)) return networks;
+  for (const [n, raw] of Object.entries(file.networks)) {
+    if (broken.has(n)) continue;
+    const bridge = findDriver(raw.driver)?.model.bridge?.(n, raw as RawNetwork);
+    networks.set(n, { name: n, raw, path: ['networks', n], subnets: subnetsOf(raw), ...(bridge ? { bridge: bridge.name, bridgeGiven: bridge.given } : {}) });
   }
+  return networks;
+}
 
+function prepareEndpoints(sandbox: string, raw: SandboxFile): PreparedEndpoint[] {
+  return (raw.endpoints ?? []).map((ep, index) => {
+    const ifname = ep.name ?? `eth${index}`;
+    return {
+      sandbox,
+      index,
+      raw: ep,
+      path: ['sandboxes', sandbox, 'endpoints', index],
+      ifname,
+      address: `endpoint.${sandbox}.${ifname}`,
+      ips: asList(ep.ip).map((text, i) => {
+        const ip = parseIp(text);
+        return ip ? { text, family: ip.family, value: ip.value, index: i } : { text, index: i };
+      }),
+    };
+  });
+}
+
+function prepareSandboxes(file: TopologyFile, topology: string, hosts: ReadonlyMap<string, PreparedHost>, broken: Prepared['broken']): Map<string, PreparedSandbox> {
   const sandboxes = new Map<string, PreparedSandbox>();
-  if (isMap(file?.sandboxes)) {
-    for (const [s, raw] of Object.entries(file.sandboxes)) {
-      if (broken.sandboxes.has(s)) continue;
-      const mode = parseMode(raw.mode);
-      // With one host, a sandbox need not name it; a host left out as broken still counts.
-      const host = raw.host ?? (hosts.size === 1 && broken.hosts.size === 0 ? defaultHost : '');
-      const endpoints: PreparedEndpoint[] = (raw.endpoints ?? []).map((ep, index) => {
-        const ifname = ep.name ?? `eth${index}`;
-        return {
-          sandbox: s,
-          index,
-          raw: ep,
-          path: ['sandboxes', s, 'endpoints', index],
-          ifname,
-          address: `endpoint.${s}.${ifname}`,
-          ips: asList(ep.ip).map((text, i) => {
-            const ip = parseIp(text);
-            return ip ? { text, family: ip.family, value: ip.value, index: i } : { text, index: i };
-          }),
-        };
-      });
-      const ownsNetns = mode.kind === 'own' || mode.kind === 'none';
-      sandboxes.set(s, {
-        name: s,
-        raw,
-        path: ['sandboxes', s],
-        mode,
-        host,
-        endpoints,
-        ...(ownsNetns ? { netns: raw.netns ?? netnsName(name, s) } : {}),
-      });
-    }
+  if (!isMapping(file?.sandboxes)) return sandboxes;
+  const defaultHost = [...hosts.keys()][0] ?? IMPLICIT_HOST;
+  for (const [s, raw] of Object.entries(file.sandboxes)) {
+    if (broken.sandboxes.has(s)) continue;
+    const mode = parseMode(raw.mode);
+    // With one host, a sandbox need not name it; a host left out as broken still counts.
+    const host = raw.host ?? (hosts.size === 1 && broken.hosts.size === 0 ? defaultHost : '');
+    const ownsNetns = mode.kind === 'own' || mode.kind === 'none';
+    sandboxes.set(s, { name: s, raw, path: ['sandboxes', s], mode, host, endpoints: prepareEndpoints(s, raw), ...(ownsNetns ? { netns: raw.netns ?? netnsName(topology, s) } : {}) });
   }
-  return { name, file, implicitHost, hosts, networks, sandboxes, broken };
+  return sandboxes;
 }
 
 /** The hosts on which a network has kernel objects: those of its endpoints' sandboxes. */
@@ -232,10 +239,9 @@ export function networkHosts(p: Prepared, network: string): string[] {
     if (sb.endpoints.some((e) => e.raw.network === network) && p.hosts.has(sb.host)) onHosts.add(sb.host);
   }
   const ordered = [...p.hosts.keys()].filter((h) => onHosts.has(h));
-  // A bridge network without endpoints still exists (as `docker network create` makes it): on the first host.
+  // A network whose driver makes it without endpoints (as `docker network create` does) is on the first host.
   const net = p.networks.get(network);
-  if (ordered.length === 0 && net?.raw.driver === 'bridge') return [...p.hosts.keys()].slice(0, 1);
+  if (ordered.length === 0 && findDriver(net?.raw.driver)?.model.withoutEndpoints) return [...p.hosts.keys()].slice(0, 1);
   return ordered;
 }
 
-export const hostVeth = (p: Prepared, sandbox: string, ifname: string): string => hostVethName(p.name, sandbox, ifname);

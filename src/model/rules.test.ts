@@ -4,8 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { prepare } from './prepare.js';
+import { macvlanParent, macvlanPassthru } from '../appliers/macvlan.js';
+import { overlayUnderlay, overlayVni } from '../appliers/overlay.js';
+import { DRIVERS } from '../appliers/registry.js';
 import {
   RULES,
+  allRules,
   containerTarget,
   duplicateInterface,
   endpointAddresses,
@@ -15,13 +19,9 @@ import {
   localScope,
   longestPrefix,
   macAddresses,
-  macvlanParent,
-  macvlanPassthru,
   modeContents,
   mtuRange,
   networkSubnets,
-  overlayUnderlay,
-  overlayVni,
   routeVia,
   runRules,
   sandboxHost,
@@ -571,9 +571,9 @@ describe('sysctlConflicts', () => {
 });
 
 describe('RULES', () => {
-  it('holds every rule once', () => {
+  it('holds every rule once, and every driver adds its own', () => {
     const all = [
-      hostAddresses, sandboxHost, networkSubnets, mtuRange, macvlanParent, macvlanPassthru, overlayVni, overlayUnderlay,
+      hostAddresses, sandboxHost, networkSubnets, mtuRange,
       localScope, subnetOverlap, endpointNetwork, endpointAddresses, duplicateInterface, modeContents, containerTarget,
       routeVia, kernelNames, macAddresses, sysctlConflicts,
       sysctlKeys, sysctlValues,
@@ -581,6 +581,9 @@ describe('RULES', () => {
     ];
     expect(new Set(RULES).size).toBe(RULES.length);
     expect([...RULES].sort()).toEqual([...all].sort());
+    const drivers = DRIVERS.flatMap((d) => d.model.rules);
+    expect(drivers).toEqual(expect.arrayContaining([macvlanParent, macvlanPassthru, overlayVni, overlayUnderlay]));
+    expect([...allRules()].sort()).toEqual([...all, ...drivers].sort());
   });
 
   it('gives every diagnostic a position and a resource', () => {

@@ -14,6 +14,7 @@ import {
   parseIp,
   type Cidr,
 } from './addresses.js';
+import { DRIVERS, findDriver } from '../appliers/registry.js';
 import { collector, nearest, type Diagnostic } from './diagnostics.js';
 import { kernelNameProblem } from './names.js';
 import { asList, networkHosts, type Prepared, type PreparedNetwork, type PreparedSandbox } from './prepare.js';
@@ -58,7 +59,9 @@ export function makeReporter(source: SourceFile, out: Diagnostic[]): Reporter {
 
 const MTU_MIN = 68;
 const MTU_MAX = 65535;
-const VNI_MAX = 16777215;
+
+/** A network of a driver whose networks span hosts (an overlay). */
+const isGlobal = (net: PreparedNetwork) => findDriver(net.raw.driver)?.model.scope === 'global';
 
 // ---------------------------------------------------------------- hosts
 
@@ -164,13 +167,9 @@ export const networkSubnets: Rule = (p, r) => {
         r.error('duplicate-family', `network "${net.name}" has two IPv${cidr.family} subnets (${other} and ${text}); give one per family`, path, { resource: res });
       } else families.set(cidr.family, text);
     });
-    if (subnets.length === 0 && net.raw.driver !== 'bridge') {
-      r.error(
-        `${net.raw.driver}-needs-subnet`,
-        `${net.raw.driver} network "${net.name}" needs a subnet${net.raw.driver === 'macvlan' ? ': it is the subnet of the parent\'s LAN' : ': every host must agree on it'}`,
-        net.path,
-        { resource: res, key: true },
-      );
+    const subnet = findDriver(net.raw.driver)?.model.subnet;
+    if (subnets.length === 0 && subnet && !subnet.pooled) {
+      r.error(`${net.raw.driver}-needs-subnet`, `${net.raw.driver} network "${net.name}" needs a subnet${subnet.why}`, net.path, { resource: res, key: true });
     }
     checkInSubnets(r, net, 'gateway', res);
     checkInSubnets(r, net, 'ipRange', res);
@@ -263,70 +262,10 @@ export const mtuRange: Rule = (p, r) => {
   for (const sb of p.sandboxes.values()) for (const ep of sb.endpoints) check(ep.raw.mtu, [...ep.path, 'mtu'], ep.address, ep.raw.network);
 };
 
-export const macvlanParent: Rule = (p, r) => {
-  for (const net of p.networks.values()) {
-    if (net.raw.driver !== 'macvlan') continue;
-    if (net.raw.parent === undefined)
-      r.error('macvlan-no-parent', `macvlan network "${net.name}" needs a parent: the host interface its sub-interfaces hang off`, net.path, {
-        resource: `network.${net.name}`,
-        key: true,
-        hint: 'add e.g. "parent: eth0"',
-      });
-  }
-};
-
-export const macvlanPassthru: Rule = (p, r) => {
-  for (const net of p.networks.values()) {
-    if (net.raw.driver !== 'macvlan' || net.raw.mode !== 'passthru') continue;
-    const eps = [...p.sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.raw.network === net.name));
-    for (const ep of eps.slice(1))
-      r.error('passthru-one-endpoint', `macvlan network "${net.name}" is in passthru mode, which gives the parent to one endpoint only; ${eps[0]!.address} has it`, [...ep.path, 'network'], { resource: ep.address });
-    // In passthru mode the kernel passes a MAC change on to the parent: the host's NIC.
-    for (const ep of eps.filter((e) => e.raw.mac !== undefined))
-      r.error('passthru-mac', `${ep.address} cannot set a mac: macvlan network "${net.name}" is in passthru mode, where the kernel would change the MAC address of the parent "${net.raw.parent ?? '?'}" (a host interface tsnet does not own)`, [...ep.path, 'mac'], { resource: ep.address });
-  }
-};
-
-export const overlayVni: Rule = (p, r) => {
-  const used = new Map<number, string>();
-  for (const net of p.networks.values()) {
-    if (net.raw.driver !== 'overlay') continue;
-    const res = `network.${net.name}`;
-    const vni = net.raw.vni;
-    if (vni === undefined) {
-      r.error('overlay-no-vni', `overlay network "${net.name}" needs a vni (1..${VNI_MAX}); every host must agree on it`, net.path, { resource: res, key: true });
-    } else if (vni < 1 || vni > VNI_MAX) {
-      r.error('vni-range', `vni ${vni} is out of range: VXLAN identifiers are 1 to ${VNI_MAX}`, [...net.path, 'vni'], { resource: res });
-    } else if (used.has(vni)) {
-      r.error('duplicate-vni', `vni ${vni} is already used by overlay network "${used.get(vni)}"`, [...net.path, 'vni'], { resource: res });
-    } else used.set(vni, net.name);
-    const port = net.raw.port;
-    if (port !== undefined && (port < 1 || port > 65535))
-      r.error('port-range', `port ${port} is not a UDP port (1..65535)`, [...net.path, 'port'], { resource: res });
-  }
-};
-
-export const overlayUnderlay: Rule = (p, r) => {
-  if (p.broken.sections.hosts) return; // the hosts did not parse: nothing to say about their underlays
-  for (const net of p.networks.values()) {
-    if (net.raw.driver !== 'overlay') continue;
-    const missing = networkHosts(p, net.name).filter((h) => !p.hosts.get(h)?.raw?.underlay);
-    if (missing.length === 0) continue;
-    r.error(
-      'overlay-no-underlay',
-      p.implicitHost
-        ? `overlay network "${net.name}" runs between hosts, but the topology declares none`
-        : `overlay network "${net.name}" needs the underlay address of host${missing.length > 1 ? 's' : ''} ${missing.map((h) => `"${h}"`).join(', ')}`,
-      [...net.path, 'driver'],
-      { resource: `network.${net.name}`, hint: 'declare hosts with "underlay: <address>"' },
-    );
-  }
-};
-
-/** bridge and macvlan networks are local to a host (Docker's "local" scope); overlay spans hosts. */
+/** Networks of a local driver are on one host (Docker's "local" scope); global ones (overlay) span hosts. */
 export const localScope: Rule = (p, r) => {
   for (const net of p.networks.values()) {
-    if (net.raw.driver === 'overlay') continue;
+    if (findDriver(net.raw.driver)?.model.scope !== 'local') continue;
     const first = new Map<string, string>();
     for (const sb of p.sandboxes.values()) {
       for (const ep of sb.endpoints) {
@@ -354,8 +293,8 @@ export const subnetOverlap: Rule = (p, r) => {
       const hostsA = networkHosts(p, a.name);
       const hostsB = new Set(networkHosts(p, b.name));
       const shared = hostsA.filter((h) => hostsB.has(h));
-      // Overlays are one network on every host: they clash with anything anywhere.
-      if (shared.length === 0 && a.raw.driver !== 'overlay' && b.raw.driver !== 'overlay') continue;
+      // Global networks (overlays) are one network on every host: they clash with anything anywhere.
+      if (shared.length === 0 && !isGlobal(a) && !isGlobal(b)) continue;
       for (const sa of a.subnets) {
         for (const sb of b.subnets) {
           if (!overlaps(sa.cidr, sb.cidr)) continue;
@@ -439,7 +378,7 @@ export const endpointAddresses: Rule = (p, r) => {
             ? 'network address'
             : ip.value === broadcastAddress(subnet.cidr)
               ? 'broadcast address'
-              : ip.value === subnet.gateway && net.raw.driver !== 'overlay'
+              : ip.value === subnet.gateway && findDriver(net.raw.driver)?.model.gatewayReserved !== false
                 ? 'gateway address'
                 : undefined;
         if (role) {
@@ -614,11 +553,7 @@ export const kernelNames: Rule = (p, r) => {
     const problem = kernelNameProblem(name);
     if (problem) r.error('kernel-name', `${what} "${name}" ${problem}`, path, { resource: res });
   };
-  for (const net of p.networks.values()) {
-    const res = `network.${net.name}`;
-    if (net.raw.driver === 'bridge') check(net.raw.bridge, 'bridge name', [...net.path, 'bridge'], res);
-    if (net.raw.driver === 'macvlan') check(net.raw.parent, 'parent', [...net.path, 'parent'], res);
-  }
+  // Names a driver's networks carry (a bridge's, a macvlan parent's) are checked by the driver's rules.
   for (const sb of p.sandboxes.values())
     for (const ep of sb.endpoints) check(ep.raw.name, 'interface name', [...ep.path, 'name'], ep.address);
 
@@ -630,9 +565,9 @@ export const kernelNames: Rule = (p, r) => {
       const key = `${h}/${net.bridge}`;
       const other = bridges.get(key);
       if (other)
-        r.error('duplicate-kernel-name', `networks "${other}" and "${net.name}" both want the bridge name "${net.bridge}"${p.implicitHost ? '' : ` on host "${h}"`}`, net.raw.driver === 'bridge' && net.raw.bridge ? [...net.path, 'bridge'] : net.path, {
+        r.error('duplicate-kernel-name', `networks "${other}" and "${net.name}" both want the bridge name "${net.bridge}"${p.implicitHost ? '' : ` on host "${h}"`}`, net.bridgeGiven ? [...net.path, 'bridge'] : net.path, {
           resource: `network.${net.name}`,
-          key: !(net.raw.driver === 'bridge' && net.raw.bridge),
+          key: !net.bridgeGiven,
         });
       else bridges.set(key, net.name);
     }
@@ -699,10 +634,6 @@ export const RULES: readonly Rule[] = [
   sandboxHost,
   networkSubnets,
   mtuRange,
-  macvlanParent,
-  macvlanPassthru,
-  overlayVni,
-  overlayUnderlay,
   localScope,
   subnetOverlap,
   endpointNetwork,
@@ -720,7 +651,10 @@ export const RULES: readonly Rule[] = [
   checkReferences,
 ];
 
-export function runRules(p: Prepared, source: SourceFile, rules: readonly Rule[] = RULES): Diagnostic[] {
+/** The rules of the file: the general ones, then every registered driver's. */
+export const allRules = (): readonly Rule[] => [...RULES, ...DRIVERS.flatMap((d) => d.model.rules)];
+
+export function runRules(p: Prepared, source: SourceFile, rules: readonly Rule[] = allRules()): Diagnostic[] {
   const out: Diagnostic[] = [];
   const reporter = makeReporter(source, out);
   for (const rule of rules) rule(p, reporter);

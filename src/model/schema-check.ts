@@ -1,6 +1,7 @@
 // Checks a document against the schema with ajv and turns ajv's errors into diagnostics a
 // person can act on: one per problem, at the offending node, with "did you mean" for typos.
 import type { ErrorObject, Options, ValidateFunction } from 'ajv';
+import { driverNames } from '../appliers/registry.js';
 import { nearest, type Diagnostic } from './diagnostics.js';
 import { topologySchema } from './schema.js';
 import { pathToPointer, pointerToPath, valueAt, type PathSegment, type SourceFile } from './source.js';
@@ -250,7 +251,7 @@ function toDiagnostic(source: SourceFile, data: unknown, e: ErrorObject): Diagno
     }
     case 'discriminator': {
       const value = valueAt(data, [...path, 'driver']);
-      const drivers = ['bridge', 'macvlan', 'overlay'];
+      const drivers = driverNames();
       if (typeof value !== 'string') {
         return { ...base, code: 'unknown-driver', message: `${where}: driver must be one of ${drivers.join(', ')}`, ...at([...path, 'driver']) };
       }

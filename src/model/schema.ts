@@ -5,42 +5,11 @@
 // `node scripts/write-schema.mjs` (a test fails if the committed file differs). Shape lives here
 // (keys, types, name patterns); meaning (addresses, references, ranges) lives in rules.ts.
 
-/** A name of ours: networks, sandboxes, hosts. No dots, so resource addresses stay unambiguous. */
-const NAME = '^[A-Za-z0-9][A-Za-z0-9_-]*$';
-/**
- * A Linux interface name: 1..15 bytes, not '.' or '..'. The kernel refuses '/', ':' and
- * whitespace; tsnet also keeps out quotes, '#' and the like, which `ip -batch` would read.
- */
-const IFNAME = '^(?!\\.\\.?$)[A-Za-z0-9_.@+-]{1,15}$';
-/** A network namespace name: a file name under /run/netns. */
-const NETNS = '^(?!\\.\\.?$)[A-Za-z0-9_.-]{1,64}$';
+import { DRIVERS, type DriverSchemas } from '../appliers/registry.js';
+import { IFNAME, NAME, NETNS, stringOrList } from './schema-parts.js';
 
-const stringOrList = (description: string) =>
-  ({
-    description,
-    anyOf: [
-      { type: 'string' },
-      { type: 'array', items: { type: 'string' }, minItems: 1 },
-    ],
-  }) as const;
-
-const commonNetwork = {
-  subnet: stringOrList(
-    'IPv4 and/or IPv6 subnet in CIDR form; a list for dual stack (one per family). Bridge networks may leave it out: tsnet picks a free one from Docker\'s default pools.',
-  ),
-  gateway: stringOrList(
-    'Gateway address per subnet. Default: the first address of each subnet.',
-  ),
-  ipRange: stringOrList(
-    'The pool (CIDR inside a subnet) that automatic addresses come from. Default: the whole subnet.',
-  ),
-  reserved: {
-    description: 'Addresses never handed out automatically.',
-    type: 'array',
-    items: { type: 'string' },
-  },
-  mtu: { description: 'MTU of the network\'s links (68..65535).', type: 'integer' },
-} as const;
+/** One branch per registered driver, keyed on the constant `driver` (see src/appliers/registry.ts). */
+const networkBranches = DRIVERS.map((d) => d.schema) as unknown as DriverSchemas;
 
 export const topologySchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -92,59 +61,7 @@ export const topologySchema = {
         type: 'object',
         required: ['driver'],
         discriminator: { propertyName: 'driver' },
-        oneOf: [
-          {
-            title: 'bridge network',
-            type: 'object',
-            additionalProperties: false,
-            required: ['driver'],
-            properties: {
-              driver: { const: 'bridge', description: 'A Linux bridge on the host with the gateway address; endpoints are veth pairs.' },
-              ...commonNetwork,
-              bridge: {
-                description: 'Kernel name of the bridge. Default: "tsn-<network>", shortened with a hash to 15 bytes.',
-                type: 'string',
-                pattern: IFNAME,
-              },
-              nat: {
-                description:
-                  'Masquerade traffic from the subnet that leaves through any other interface (Docker\'s ip-masquerade), with a rule in an nftables table of tsnet\'s own ("inet tsnet-<topology>"). Needs nft on the host, and forwarding on (net.ipv4.ip_forward=1), which tsnet does not change. Default: false.',
-                type: 'boolean',
-              },
-            },
-          },
-          {
-            title: 'macvlan network',
-            type: 'object',
-            additionalProperties: false,
-            required: ['driver'],
-            properties: {
-              driver: { const: 'macvlan', description: 'Sub-interfaces of a parent interface, each with its own MAC address.' },
-              ...commonNetwork,
-              parent: {
-                description: 'The host interface the sub-interfaces hang off (never changed by tsnet).',
-                type: 'string',
-                pattern: IFNAME,
-              },
-              mode: {
-                description: 'macvlan mode. Default: bridge.',
-                enum: ['bridge', 'private', 'vepa', 'passthru'],
-              },
-            },
-          },
-          {
-            title: 'overlay network',
-            type: 'object',
-            additionalProperties: false,
-            required: ['driver'],
-            properties: {
-              driver: { const: 'overlay', description: 'A VXLAN network across hosts, programmed statically from the topology.' },
-              ...commonNetwork,
-              vni: { description: 'VXLAN network identifier (1..16777215).', type: 'integer' },
-              port: { description: 'UDP port of the tunnel. Default: 4789.', type: 'integer' },
-            },
-          },
-        ],
+        oneOf: networkBranches,
       },
     },
     sandboxes: {

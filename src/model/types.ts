@@ -12,8 +12,6 @@ export type HostFile = NonNullable<TopologyFile['hosts']>[string];
 export type CheckFile = NonNullable<TopologyFile['checks']>[number];
 
 export type Family = 4 | 6;
-export type Driver = 'bridge' | 'macvlan' | 'overlay';
-export type MacvlanMode = 'bridge' | 'private' | 'vepa' | 'passthru';
 
 /** The name of the host a topology without `hosts:` runs on. */
 export const IMPLICIT_HOST = 'local';
@@ -43,40 +41,20 @@ export interface Subnet {
   origin: 'file' | 'pool';
 }
 
-interface NetworkBase {
+/**
+ * A normalized network: what every driver has. Each driver's module (src/appliers) extends it
+ * with its own fields (a bridge's kernel name, a macvlan's parent, an overlay's VNI).
+ */
+export interface Network {
   name: string;
-  driver: Driver;
+  /** The registered driver that owns the network (src/appliers/registry.ts). */
+  driver: string;
   subnets: Subnet[];
   /** MTU of the network's links; undefined = not managed (macvlan: the parent's). */
   mtu?: number;
   /** Hosts on which the network has kernel objects, in topology host order. */
   hosts: string[];
 }
-
-export interface BridgeNetwork extends NetworkBase {
-  driver: 'bridge';
-  /** Kernel name of the bridge. */
-  bridge: string;
-  /** Masquerade what leaves the subnet through another interface (nftables, tsnet's own table). */
-  nat: boolean;
-}
-
-export interface MacvlanNetwork extends NetworkBase {
-  driver: 'macvlan';
-  parent: string;
-  mode: MacvlanMode;
-}
-
-export interface OverlayNetwork extends NetworkBase {
-  driver: 'overlay';
-  vni: number;
-  port: number;
-  /** Kernel names of the per-host bridge and VXLAN device. */
-  bridge: string;
-  vxlan: string;
-}
-
-export type Network = BridgeNetwork | MacvlanNetwork | OverlayNetwork;
 
 export type SandboxMode =
   | { kind: 'own' }
@@ -91,7 +69,7 @@ export interface Endpoint {
   network: string;
   /** Interface name inside the sandbox. */
   ifname: string;
-  /** Host-side veth end (bridge and overlay networks); undefined for macvlan. */
+  /** The end outside the sandbox, for drivers whose links have one (a veth's host end). */
   hostIfname?: string;
   /** Addresses with the subnet's prefix length, e.g. "198.18.0.5/24", one per subnet. */
   addresses: string[];

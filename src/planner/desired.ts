@@ -1,8 +1,8 @@
 // expand(): a normalized Topology becomes the flat set of resources tsnet manages, per host,
-// keyed by resource address. Observed state is read into the same shapes (appliers/*.ts), so
-// the planner compares like with like.
-import type { MacvlanMode, Topology } from '../model/types.js';
-import { natChainName, natTableName } from '../state/nft.js';
+// keyed by resource address. Observed state is read into the same shapes (src/appliers), so the
+// planner compares like with like. Networks and endpoints are expanded by their driver.
+import { driverFor } from '../appliers/registry.js';
+import type { Endpoint, Network, Topology } from '../model/types.js';
 
 export interface SandboxSpec {
   kind: 'sandbox';
@@ -13,48 +13,24 @@ export interface SandboxSpec {
   sysctls: Record<string, string>;
 }
 
-export interface BridgeSpec {
+/** A network's kernel objects on one host; its driver's module says what else it holds. */
+export interface NetworkSpec {
   kind: 'network';
-  type: 'bridge';
+  /** The registered driver that plans it. */
+  driver: string;
   host: string;
   address: string;
-  ifname: string;
-  mtu: number;
-  /** Gateway addresses with prefix, e.g. "198.18.0.1/24". */
-  addresses: string[];
-  /** False: the network has no IPv6, so the bridge gets no IPv6 address at all. */
-  ipv6: boolean;
 }
 
-export interface OverlayEntry {
-  mac: string;
-  /** Address of the remote endpoint (neighbour entry). */
-  ip: string[];
-  /** Underlay address of the host the endpoint is on. */
-  underlay: string;
-}
-
-export interface OverlaySpec {
-  kind: 'network';
-  type: 'overlay';
-  host: string;
-  address: string;
-  bridge: string;
-  vxlan: string;
-  vni: number;
-  port: number;
-  /** This host's underlay address: the tunnel's local end. */
-  local: string;
-  mtu: number;
-  ipv6: boolean;
-  /** Underlay addresses of the other hosts on the network (flood entries). */
-  flood: string[];
-  /** Endpoints on the other hosts: forwarding and neighbour entries. */
-  remote: OverlayEntry[];
-}
-
-interface EndpointBase {
+/** An endpoint: the interface that joins a sandbox to a network; its driver says the rest. */
+export interface EndpointSpec {
   kind: 'endpoint';
+  /** The registered driver that plans it (the network's). */
+  driver: string;
+  /** The kind of link in the sandbox (veth, macvlan): replacing one kind by another says so. */
+  type: string;
+  /** The network's resource address ("network.web"). */
+  network: string;
   host: string;
   address: string;
   netns: string;
@@ -63,26 +39,6 @@ interface EndpointBase {
   mac?: string;
   addresses: string[];
   ipv6: boolean;
-}
-
-export interface VethSpec extends EndpointBase {
-  type: 'veth';
-  hostIfname: string;
-  /** MAC of the host end (observed endpoints only: the undo of a deletion puts it back). */
-  hostMac?: string;
-  /**
-   * MTU of the host end: the network's, whatever the endpoint's own (the inner end's) is. A
-   * bridge takes the smallest MTU of its ports, so a smaller host end would shrink it.
-   */
-  hostMtu?: number;
-  /** The bridge the host end is enslaved to. */
-  master: string;
-}
-
-export interface MacvlanSpec extends EndpointBase {
-  type: 'macvlan';
-  parent: string;
-  mode: MacvlanMode;
 }
 
 export interface RouteSpec {
@@ -105,7 +61,7 @@ export interface NatRuleSpec {
 }
 
 /**
- * A bridge network's NAT: a postrouting nat chain `nat-<network>` in tsnet's nftables table
+ * A network's NAT: a postrouting nat chain `nat-<network>` in tsnet's nftables table
  * `inet tsnet-<topology>`, one masquerade rule per subnet.
  */
 export interface NatSpec {
@@ -117,8 +73,6 @@ export interface NatSpec {
   rules: NatRuleSpec[];
 }
 
-export type NetworkSpec = BridgeSpec | OverlaySpec;
-export type EndpointSpec = VethSpec | MacvlanSpec;
 export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec | NatSpec;
 
 /** Desired resources per host, each host's map keyed by resource address. */
@@ -128,81 +82,36 @@ export function expand(t: Topology): Desired {
   const desired: Desired = new Map([...t.hosts.keys()].map((h) => [h, new Map<string, Spec>()]));
   const put = (spec: Spec) => desired.get(spec.host)!.set(spec.address, spec);
 
-  for (const net of t.networks.values()) {
-    const ipv6 = net.subnets.some((s) => s.family === 6);
-    const address = `network.${net.name}`;
-    if (net.driver === 'bridge') {
-      for (const host of net.hosts) {
-        put({
-          kind: 'network',
-          type: 'bridge',
-          host,
-          address,
-          ifname: net.bridge,
-          mtu: net.mtu ?? 1500,
-          addresses: net.subnets.map((s) => `${s.gateway}/${s.prefixLength}`),
-          ipv6,
-        });
-        if (net.nat) {
-          put({
-            kind: 'nat',
-            host,
-            address: `nat.${net.name}`,
-            table: natTableName(t.name),
-            chain: natChainName(net.name),
-            rules: net.subnets.map((s) => ({ family: s.family, subnet: s.cidr, notOut: net.bridge })),
-          });
-        }
-      }
-    } else if (net.driver === 'overlay') {
-      const members = [...t.sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.network === net.name).map((e) => ({ sb, e })));
-      for (const host of net.hosts) {
-        const local = t.hosts.get(host)!.underlay!;
-        const others = net.hosts.filter((h) => h !== host);
-        put({
-          kind: 'network',
-          type: 'overlay',
-          host,
-          address,
-          bridge: net.bridge,
-          vxlan: net.vxlan,
-          vni: net.vni,
-          port: net.port,
-          local,
-          mtu: net.mtu ?? 1450,
-          ipv6,
-          flood: others.map((h) => t.hosts.get(h)!.underlay!),
-          remote: members
-            .filter(({ sb }) => sb.host !== host)
-            .map(({ sb, e }) => ({ mac: e.mac!, ip: e.addresses.map((a) => a.split('/')[0]!), underlay: t.hosts.get(sb.host)!.underlay! })),
-        });
-      }
-    }
-  }
+  for (const net of t.networks.values()) for (const spec of driverFor(net.driver).expand.network(t, net)) put(spec);
 
   for (const sb of t.sandboxes.values()) {
     if (!sb.ownsNetns || sb.netns === null) continue;
     put({ kind: 'sandbox', host: sb.host, address: `sandbox.${sb.name}`, netns: sb.netns, sysctls: { ...sb.sysctls } });
+    const at = { host: sb.host, netns: sb.netns };
     for (const ep of sb.endpoints) {
       const net = t.networks.get(ep.network)!;
-      const ipv6 = net.subnets.some((s) => s.family === 6);
-      const base = {
-        kind: 'endpoint' as const,
-        host: sb.host,
-        address: ep.address,
-        netns: sb.netns,
-        ifname: ep.ifname,
-        addresses: [...ep.addresses],
-        ipv6,
-        ...(ep.mtu !== undefined ? { mtu: ep.mtu } : {}),
-        ...(ep.mac ? { mac: ep.mac } : {}),
-      };
-      if (net.driver === 'macvlan') put({ ...base, type: 'macvlan', parent: net.parent, mode: net.mode });
-      else put({ ...base, type: 'veth', hostIfname: ep.hostIfname!, master: net.bridge, ...(net.mtu !== undefined ? { hostMtu: net.mtu } : {}) });
+      put(driverFor(net.driver).expand.endpoint(t, net, ep, at));
     }
     for (const r of sb.routes) {
       put({ kind: 'route', host: sb.host, address: r.address, netns: sb.netns, to: r.to, via: r.via, family: r.family });
     }
   }
   return desired;
+}
+
+/** What every endpoint spec holds, from the topology: its driver adds the rest. */
+export function endpointBase(net: Network, ep: Endpoint, sb: { host: string; netns: string }) {
+  return {
+    kind: 'endpoint' as const,
+    driver: net.driver,
+    network: `network.${net.name}`,
+    host: sb.host,
+    address: ep.address,
+    netns: sb.netns,
+    ifname: ep.ifname,
+    addresses: [...ep.addresses],
+    ipv6: net.subnets.some((s) => s.family === 6),
+    ...(ep.mtu !== undefined ? { mtu: ep.mtu } : {}),
+    ...(ep.mac ? { mac: ep.mac } : {}),
+  };
 }

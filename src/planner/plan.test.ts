@@ -3,7 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { markText } from '../state/ownership.js';
 import { emptyNamespace, type KLink, type KNamespace, type KRoute, type LiveState } from '../state/types.js';
-import type { BridgeSpec, Desired, RouteSpec, SandboxSpec, Spec, VethSpec } from './desired.js';
+import type { BridgeSpec } from '../appliers/bridge.js';
+import type { VethSpec } from '../appliers/veth.js';
+import type { Desired, RouteSpec, SandboxSpec, Spec } from './desired.js';
 import { plan } from './plan.js';
 
 const T = 'top';
@@ -43,7 +45,7 @@ const live = (rootNs: KNamespace, ...namespaces: KNamespace[]): LiveState => ({
 
 const ownedDefault: KRoute = { family: 4, dst: 'default', gateway: '198.18.0.1', dev: 'eth0', protocol: '116' };
 
-const bridgeSpec: BridgeSpec = { kind: 'network', type: 'bridge', host: 'local', address: 'network.web', ifname: 'tsn-web', mtu: 1500, addresses: ['198.18.0.1/24'], ipv6: false };
+const bridgeSpec: BridgeSpec = { kind: 'network', driver: 'bridge', host: 'local', address: 'network.web', ifname: 'tsn-web', mtu: 1500, addresses: ['198.18.0.1/24'], ipv6: false };
 
 /** The desired state: the bridge, and these specs when any are given. */
 function desired(...specs: Spec[]): Desired {
@@ -53,6 +55,8 @@ function desired(...specs: Spec[]): Desired {
 const sandboxSpec = (netns: string): SandboxSpec => ({ kind: 'sandbox', host: 'local', address: 'sandbox.a', netns, sysctls: {} });
 const endpointSpec = (netns: string): VethSpec => ({
   kind: 'endpoint',
+  driver: 'bridge',
+  network: 'network.web',
   type: 'veth',
   host: 'local',
   address: 'endpoint.a.eth0',
@@ -84,8 +88,8 @@ describe('plan', () => {
     const ns = p.steps.find((s) => s.id === 'local|sandbox.a|delete')!;
     const veth = p.steps.find((s) => s.id === 'local|endpoint.a.eth0|delete')!;
     expect(ns.after).toContain(veth.id);
-    expect(veth.do).toEqual([['link', 'del', 'tsv1']]);
-    expect(ns.undo.map((u) => u.argv.join(' '))).toEqual(['netns add top-a', 'link set lo alias tsnet:top:sandbox.a up']);
+    expect(veth.do).toEqual([['link', 'del', 'dev', 'tsv1']]);
+    expect(ns.undo.map((u) => u.argv.join(' '))).toEqual(['netns add top-a', 'link set dev lo alias tsnet:top:sandbox.a up']);
     expect(veth.undo.at(-1)).toEqual({ host: 'local', ns: 'top-a', tool: 'ip', argv: ['route', 'replace', 'default', 'via', '198.18.0.1', 'proto', '116'] });
     expect(p.changes.map((c) => `${c.action} ${c.address}`)).toEqual(['replace sandbox.a', 'replace endpoint.a.eth0', 'replace route.a.default']);
   });
@@ -103,9 +107,9 @@ describe('plan', () => {
     const p = run(want, live(root('a'), sandboxNs('top-a', 'a', [ownedDefault])));
     const port = p.steps.find((s) => s.id === 'local|endpoint.a.eth0|update-host')!;
     expect(port.after).toEqual(['local|network.web|create']);
-    expect(port.undo.map((u) => u.argv.join(' '))).toEqual(['link set tsv1 nomaster']);
+    expect(port.undo.map((u) => u.argv.join(' '))).toEqual(['link set dev tsv1 nomaster']);
     const old = p.steps.find((s) => s.id === 'local|network.web|delete')!;
-    expect(old.undo.at(-1)?.argv.join(' ')).toBe('link set tsv1 master tsn-web');
+    expect(old.undo.at(-1)?.argv.join(' ')).toBe('link set dev tsv1 master tsn-web');
   });
 
   it('refuses to add a route whose destination a route tsnet did not make holds', () => {
@@ -142,5 +146,21 @@ describe('plan', () => {
     const p = run(desired(sandboxSpec('top-a'), endpointSpec('top-a'), routeSpec('top-a')), live(root('a'), ns));
     expect(p.errors).toEqual([]);
     expect(p.changes.map((c) => `${c.action} ${c.address}`)).toEqual(['replace endpoint.a.eth0', 'create route.a.default']);
+  });
+});
+
+describe('plan: changes carry before and after', () => {
+  it('create has no before, delete no after, update and replace both, as plain data', () => {
+    const created = run(desired(sandboxSpec('top-a')), live(emptyNamespace(null)));
+    const sandbox = created.changes.find((c) => c.address === 'sandbox.a')!;
+    expect(sandbox).toMatchObject({ action: 'create', before: null, after: { kind: 'sandbox', netns: 'top-a' } });
+
+    const removed = run(desired(), live(root('a'), sandboxNs('top-a', 'a', [ownedDefault])));
+    expect(removed.changes.find((c) => c.address === 'sandbox.a')).toMatchObject({ action: 'delete', before: { kind: 'sandbox', netns: 'top-a' }, after: null });
+
+    const updated = run(desired(sandboxSpec('top-a'), { ...endpointSpec('top-a'), mtu: 9000 }, routeSpec('top-a')), live(root('a'), sandboxNs('top-a', 'a', [ownedDefault])));
+    const endpoint = updated.changes.find((c) => c.address === 'endpoint.a.eth0')!;
+    expect(endpoint).toMatchObject({ action: 'update', before: { mtu: 1500, ifname: 'eth0' }, after: { mtu: 9000, ifname: 'eth0' } });
+    expect(JSON.parse(JSON.stringify(endpoint))).toEqual(endpoint);
   });
 });

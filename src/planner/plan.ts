@@ -1,18 +1,16 @@
 // plan(desired, actual): pure. No I/O, no clock. Each host's resources are compared one by one
-// by the applier of their kind; the steps they return are then ordered into a DAG:
-// namespaces -> bridges -> veth pairs -> addresses -> routes to create, the reverse to destroy.
-import { HostView, PEER_SUFFIX, Sink, createdBy, type Adoption, type Context } from '../appliers/common.js';
-import { planBridge } from '../appliers/bridge.js';
-import { planEndpoint } from '../appliers/endpoint.js';
-import { planNatHost } from '../appliers/nat.js';
-import { planSandbox } from '../appliers/namespace.js';
-import { planOverlay, overlayAddresses } from '../appliers/overlay.js';
-import { keepForeignRoutes, observeRoutes, planRoute } from '../appliers/route.js';
-import { natTableName } from '../state/nft.js';
-import { markText, parseMark } from '../state/ownership.js';
+// by the applier of their kind; the passes then work out what their steps do to each other
+// (passes.ts); the steps are ordered into a DAG: namespaces -> bridges -> veth pairs ->
+// addresses -> routes to create, the reverse to destroy.
+import { APPLIERS } from '../appliers/index.js';
+import type { PlanContext, ResourceApplier } from '../appliers/types.js';
+import { HostView, adoptFrom, type Adoption } from '../appliers/view.js';
+import { parseMark } from '../state/ownership.js';
 import type { LiveState } from '../state/types.js';
-import type { BridgeSpec, Desired, EndpointSpec, OverlaySpec, RouteSpec, SandboxSpec, Spec } from './desired.js';
-import type { Change, Interrupted, Plan, ResourceKind, Step } from './types.js';
+import type { Desired, Spec } from './desired.js';
+import { HostPlan, type Relation } from './host-plan.js';
+import { FINAL_PASSES, PASSES } from './passes.js';
+import { keyOfStep, type Change, type Interrupted, type Plan, type ResourceKind, type Step } from './types.js';
 
 export interface PlanInput {
   topology: string;
@@ -25,200 +23,205 @@ export interface PlanInput {
   machines?: ReadonlyMap<string, string>;
   /** The journal of an apply of this topology that was killed: its half-made objects are ours. */
   interrupted?: Interrupted;
+  /** The plan removes the whole topology (tsnet destroy): its changes need no reasons, but for marks. */
+  destroy?: boolean;
+  /** The resource appliers, in the order they are called (which does not change the plan). */
+  appliers?: readonly ResourceApplier[];
 }
 
 const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, nat: 2, endpoint: 3, route: 4 };
 
 export function plan(input: PlanInput): Plan {
-  const sink = new Sink();
-  const machineOf = (h: string) => input.machines?.get(h) ?? h;
-  const desiredHostOf = new Map<string, string>();
-  for (const [host, specs] of input.desired) for (const s of specs.values()) if (s.kind === 'sandbox') desiredHostOf.set(s.address, host);
-
-  // A namespace the topology no longer names belongs to the host that holds the host ends of
-  // its endpoints (several netns hosts share one machine's namespaces): that host deletes it.
-  const formerHost = new Map<string, string>();
-  for (const host of input.hosts) {
-    for (const link of input.live.hosts.get(host)?.root.links ?? []) {
-      const mark = parseMark(link.alias);
-      if (mark?.topology !== input.topology || !mark.address.startsWith('endpoint.') || !mark.address.endsWith(PEER_SUFFIX)) continue;
-      const sandbox = `sandbox.${mark.address.split('.')[1]}`;
-      if (!formerHost.has(sandbox)) formerHost.set(sandbox, host);
-    }
-  }
-  const formerHostOf = (sandboxAddress: string) => formerHost.get(sandboxAddress);
-
-  // What a killed apply was making, per host: found unmarked, it is ours (half-made).
-  const adoptions = new Map<string, Adoption>();
-  // Only steps that began to run can have left something: an object named by a step that never
-  // started is not ours, whoever made it since. Mark steps are the exception: they were planned
-  // for objects already there and already taken as ours (a repair killed before marking them).
-  const ran = new Set([...(input.interrupted?.begun ?? []), ...(input.interrupted?.done ?? [])]);
-  for (const step of input.interrupted?.steps ?? []) {
-    if (!ran.has(step.id) && !/\|mark(-[^|]*)?$/.test(step.id)) continue;
-    const a = adoptions.get(step.host) ?? { namespaces: new Map(), links: new Map() };
-    createdBy(step, a);
-    adoptions.set(step.host, a);
-  }
-
+  const appliers = input.appliers ?? APPLIERS;
+  const byKind = new Map(appliers.map((a) => [a.kind, a]));
+  const adoptions = adoptionsOf(input.interrupted);
+  const belongsOn = ownership(input);
+  const hostPlans: HostPlan[] = [];
   for (const host of input.hosts) {
     const state = input.live.hosts.get(host);
-    const desired = input.desired.get(host) ?? new Map<string, Spec>();
+    const out = new HostPlan(host);
+    hostPlans.push(out);
     if (!state) {
-      sink.error(host, `host.${host}`, `the state of host "${host}" was not read`);
+      out.error(`host.${host}`, `the state of host "${host}" was not read`);
       continue;
     }
-    const firstOnMachine = input.hosts.find((h) => machineOf(h) === machineOf(host));
-    const belongs = (sandboxAddress: string) => {
-      const dh = desiredHostOf.get(sandboxAddress) ?? formerHostOf(sandboxAddress);
-      if (dh === undefined) return firstOnMachine === host;
-      return dh === host || machineOf(dh) !== machineOf(host);
+    const ctx: PlanContext = {
+      topology: input.topology,
+      host,
+      view: new HostView(input.topology, state, belongsOn(host), adoptions.get(host)),
+      desired: input.desired.get(host) ?? new Map<string, Spec>(),
     };
-    const view = new HostView(input.topology, state, belongs, adoptions.get(host));
-    const ctx: Context = { topology: input.topology, host, view, desired, sink, dyingNs: new Map(), dyingLinks: new Map(), newNs: new Map(), flushedLinks: new Map() };
-    planHost(ctx);
-    markHalfMade(ctx, input.interrupted);
+    for (const a of appliers) a.planHost(ctx, out);
+    const passInput = { ctx, out, appliers: byKind, ...(input.interrupted ? { interrupted: input.interrupted } : {}) };
+    for (const pass of PASSES) pass(passInput);
+    if (input.destroy) for (const r of out.resources()) if (r.change) r.change.reasons = [];
+    for (const pass of FINAL_PASSES) pass(passInput);
   }
-  resolveDependencies(sink.steps);
-
+  const steps = hostPlans.length === 1 ? hostPlans[0]!.steps() : hostPlans.flatMap((h) => h.steps());
+  resolveDependencies(steps, hostPlans);
   const hostIndex = new Map(input.hosts.map((h, i) => [h, i]));
-  const changes = sink.changes.sort(
-    (a: Change, b: Change) =>
-      (hostIndex.get(a.host) ?? 0) - (hostIndex.get(b.host) ?? 0) ||
-      KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
-      a.address.localeCompare(b.address),
-  );
-  const notes: string[] = [];
-  if (input.interrupted) {
-    const i = input.interrupted;
-    notes.push(
-      `The last apply of "${input.topology}" (process ${i.pid}, started ${i.started}) was interrupted after ${i.done.length} of its ${i.steps.length} steps; this plan repairs what it left, and the objects it half made are recognised as this topology's.`,
+  const changes = hostPlans
+    .flatMap((h) => h.changes())
+    .sort(
+      (a: Change, b: Change) =>
+        (hostIndex.get(a.host) ?? 0) - (hostIndex.get(b.host) ?? 0) || KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || a.address.localeCompare(b.address),
     );
-  }
-  notes.push(...sink.notes);
+  const notes = [...interruptedNote(input), ...hostPlans.flatMap((h) => h.notes())];
   return {
-    ...(notes.length ? { notes } : {}),
+    ...(notes.length ? { notes: [...new Set(notes)] } : {}),
     topology: input.topology,
     changes,
-    steps: orderSteps(sink.steps),
-    errors: sink.errors,
+    steps: orderSteps(steps),
+    errors: hostPlans.flatMap((h) => h.errors()),
     hosts: [...input.hosts],
     implicitHost: input.implicitHost,
   };
 }
 
+function interruptedNote(input: PlanInput): string[] {
+  const i = input.interrupted;
+  if (!i) return [];
+  return [
+    `The last apply of "${input.topology}" (process ${i.pid}, started ${i.started}) was interrupted after ${i.done.length} of its ${i.steps.length} steps; this plan repairs what it left, and the objects it half made are recognised as this topology's.`,
+  ];
+}
+
 /**
- * Half-made objects that stay (nothing in the plan deletes them) get their ownership mark, and
- * their resource's change says why.
+ * What a killed apply was making, per host: found unmarked, it is ours (half-made). Only steps
+ * that began to run can have left something: an object named by a step that never started is
+ * not ours, whoever made it since. Mark steps are the exception: they were planned for objects
+ * already there and already taken as ours (a repair killed before marking them).
  */
-function markHalfMade(ctx: Context, interrupted: Interrupted | undefined): void {
-  if (!interrupted || !ctx.view.halfMade.size) return;
-  const { host, sink } = ctx;
-  const reason = `left half-made by the interrupted apply (process ${interrupted.pid}): marked as this topology's`;
-  const deleted = (base: string) => sink.has(`${host}|${base}|delete`);
-  const changeOf = new Map(sink.changes.filter((c) => c.host === host).map((c) => [c.address, c]));
-  const explain = (base: string, kind: Change['kind'], summary: string) => {
-    const change = changeOf.get(base);
-    if (change) {
-      if (!change.reasons.includes(reason)) change.reasons.push(reason); // once for both ends of a veth
-    } else {
-      sink.change(host, base, kind, 'update', summary, [reason]);
-      changeOf.set(base, sink.changes[sink.changes.length - 1]!);
+function adoptionsOf(interrupted: Interrupted | undefined): Map<string, Adoption> {
+  const adoptions = new Map<string, Adoption>();
+  const ran = new Set([...(interrupted?.begun ?? []), ...(interrupted?.done ?? [])]);
+  for (const step of interrupted?.steps ?? []) {
+    if (!ran.has(step.id) && !step.marks.length) continue;
+    const a = adoptions.get(step.host) ?? { namespaces: new Map(), links: new Map() };
+    adoptFrom(step, a);
+    adoptions.set(step.host, a);
+  }
+  return adoptions;
+}
+
+/**
+ * Which host an owned namespace belongs to. Several netns hosts share one machine's
+ * namespaces; a namespace the topology no longer names belongs to the host that holds the host
+ * ends of its endpoints: that host deletes it.
+ */
+function ownership(input: PlanInput): (host: string) => (sandboxAddress: string) => boolean {
+  const machineOf = (h: string) => input.machines?.get(h) ?? h;
+  const desiredHostOf = new Map<string, string>();
+  for (const [host, specs] of input.desired) for (const s of specs.values()) if (s.kind === 'sandbox') desiredHostOf.set(s.address, host);
+  const formerHost = new Map<string, string>();
+  for (const host of input.hosts) {
+    for (const link of input.live.hosts.get(host)?.root.links ?? []) {
+      const mark = parseMark(link.alias);
+      // A link of an endpoint in the host's own stack (a veth's host end).
+      if (mark?.topology !== input.topology || !mark.address.startsWith('endpoint.')) continue;
+      const sandbox = `sandbox.${mark.address.split('.')[1]}`;
+      if (!formerHost.has(sandbox)) formerHost.set(sandbox, host);
     }
+  }
+  return (host) => {
+    const firstOnMachine = input.hosts.find((h) => machineOf(h) === machineOf(host));
+    return (sandboxAddress) => {
+      const dh = desiredHostOf.get(sandboxAddress) ?? formerHost.get(sandboxAddress);
+      if (dh === undefined) return firstOnMachine === host;
+      return dh === host || machineOf(dh) !== machineOf(host);
+    };
   };
-  for (const [key, address] of ctx.view.halfMade) {
-    const base = address.replace(/\/(peer|vxlan)$/, '');
-    if (key.startsWith('ns:')) {
-      const ns = key.slice(3);
-      if (ctx.dyingNs.has(ns) || deleted(base)) continue;
-      sink.step(host, base, { phase: 'mark', ns, action: 'update', description: `mark namespace ${ns} as tsnet's`, do: [['link', 'set', 'lo', 'alias', markText(ctx.topology, address)]], undo: [] });
-      explain(base, 'sandbox', `namespace ${ns}`);
-      continue;
+}
+
+/** The sandbox a step's resource belongs to ("web" for sandbox.web, endpoint.web.eth0, route.web.default). */
+function sandboxOfAddress(address: string): string | undefined {
+  const dot = address.indexOf('.');
+  const kind = address.slice(0, dot);
+  if (kind !== 'sandbox' && kind !== 'endpoint' && kind !== 'route') return undefined;
+  const next = address.indexOf('.', dot + 1);
+  return next < 0 ? address.slice(dot + 1) : address.slice(dot + 1, next);
+}
+
+/** The steps a relation stands for, per host and sandbox: found once, looked up per dependency. */
+class RelationIndex {
+  private readonly endpointSteps = new Map<string, Map<string, string[]>>();
+  private readonly routeDeletes = new Map<string, Map<string, string[]>>();
+  private readonly portDeletes = new Map<string, string[]>();
+
+  constructor(steps: readonly Step[]) {
+    for (const o of steps) {
+      const kind = o.address.slice(0, o.address.indexOf('.'));
+      if ((kind === 'sandbox' || kind === 'endpoint') && o.isDeletion) push(this.portDeletes, o.host, o.id);
+      else if (kind === 'endpoint') this.add(this.endpointSteps, o);
+      else if (kind === 'route' && o.isDeletion) this.add(this.routeDeletes, o);
     }
-    const slash = key.indexOf('/');
-    const ns = key.slice(0, slash) || null;
-    const ifname = key.slice(slash + 1);
-    if ((ns && ctx.dyingNs.has(ns)) || ctx.dyingLinks.has(key) || deleted(base)) continue;
-    sink.step(host, base, {
-      phase: `mark-${ifname}`,
-      ns,
-      action: 'update',
-      description: `mark ${ns ? `${ns}/` : ''}${ifname} as tsnet's`,
-      do: [['link', 'set', ifname, 'alias', markText(ctx.topology, address)]],
-      undo: [],
-    });
-    explain(base, base.startsWith('network.') ? 'network' : 'endpoint', `${ns ? `${ns}/` : ''}${ifname}`);
+  }
+
+  private add(m: Map<string, Map<string, string[]>>, o: Step): void {
+    let byHost = m.get(o.host);
+    if (!byHost) m.set(o.host, (byHost = new Map()));
+    push(byHost, sandboxOfAddress(o.address)!, o.id);
+  }
+
+  resolve(host: string, r: Relation): readonly string[] {
+    if (r.rel === 'port-deletions') return this.portDeletes.get(host) ?? NONE;
+    return (r.rel === 'endpoints-of' ? this.endpointSteps : this.routeDeletes).get(host)?.get(r.sandbox) ?? NONE;
   }
 }
 
-function planHost(ctx: Context): void {
-  const { desired, view } = ctx;
-  const addresses = (prefix: string, observed: Iterable<string>) =>
-    [...new Set([...[...desired.keys()].filter((a) => a.startsWith(prefix)), ...[...observed].filter((a) => a.startsWith(prefix))])].sort();
+const NONE: readonly string[] = [];
 
-  for (const a of addresses('sandbox.', view.ownedNs.keys())) planSandbox(ctx, a, desired.get(a) as SandboxSpec | undefined);
-
-  const ownedLinkAddresses = [...view.ownedLinks.keys()];
-  for (const a of addresses('network.', ownedLinkAddresses.map(overlayAddresses))) {
-    const want = desired.get(a) as BridgeSpec | OverlaySpec | undefined;
-    const isOverlay = want ? want.type === 'overlay' : view.ownedLinks.has(`${a}/vxlan`);
-    if (isOverlay) planOverlay(ctx, a, want as OverlaySpec | undefined);
-    else planBridge(ctx, a, want as BridgeSpec | undefined);
-  }
-
-  const endpointAddresses = ownedLinkAddresses.map((a) => (a.endsWith(PEER_SUFFIX) ? a.slice(0, -PEER_SUFFIX.length) : a));
-  for (const a of addresses('endpoint.', endpointAddresses)) planEndpoint(ctx, a, desired.get(a) as EndpointSpec | undefined);
-
-  const observed = observeRoutes(ctx);
-  for (const a of addresses('route.', observed.keys())) planRoute(ctx, a, desired.get(a) as RouteSpec | undefined, observed.get(a));
-  keepForeignRoutes(ctx);
-
-  planNatHost(ctx, natTableName(ctx.topology));
+function push(m: Map<string, string[]>, k: string, v: string): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
 }
 
-/** True for the steps that take something away: they all run before anything is made. */
-export const isDeletion = (s: Pick<Step, 'id'>): boolean => s.id.endsWith('|delete');
+/** A step's resolved dependencies: in order, each once (a set only when there are many). */
+class After {
+  private readonly list: string[] = [];
+  private set?: Set<string>;
+  constructor(private readonly self: string) {}
+  add(id: string): void {
+    if (id === this.self) return;
+    if (this.set) {
+      if (this.set.has(id)) return;
+      this.set.add(id);
+    } else if (this.list.includes(id)) return;
+    else if (this.list.length >= 16) this.set = new Set(this.list).add(id);
+    this.list.push(id);
+  }
+  get ids(): string[] {
+    return this.list;
+  }
+}
 
 /**
- * Turns symbolic dependencies into step ids:
- * - "endpoints-of-sandbox": the endpoint steps of the same sandbox (routes need addresses);
- * - "routes-of-sandbox": the route deletions of the same sandbox (before its links go);
- * - "ports-of-bridge": endpoint and namespace deletions of the host (before a bridge goes: a
- *   namespace's deletion takes its veths along, and its undo puts them back on the bridge).
- * Dependencies on steps that are not in the plan are dropped. Deletions as a whole run before
- * everything else (names are freed first): orderSteps and the executor keep that barrier, so
- * it needs no edges.
+ * Turns each step's dependencies into step ids: another step by its identity, or a relation
+ * (see Relation in host-plan.ts) resolved to the steps it stands for. Dependencies on steps
+ * that are not in the plan are dropped. Deletions as a whole run before everything else (names
+ * are freed first): orderSteps and the executor keep that barrier, so it needs no edges.
  */
-function resolveDependencies(steps: Step[]): void {
-  const ids = new Set(steps.map((s) => s.id));
-  const sandboxOf = (address: string) => address.split('.')[1];
-  const endpointSteps = new Map<string, string[]>();
-  const routeDeletes = new Map<string, string[]>();
-  const endpointDeletes = new Map<string, string[]>();
-  const push = (m: Map<string, string[]>, k: string, v: string) => {
-    const list = m.get(k);
-    if (list) list.push(v);
-    else m.set(k, [v]);
-  };
-  for (const o of steps) {
-    const key = `${o.host}|${sandboxOf(o.address)}`;
-    if (o.address.startsWith('sandbox.') && isDeletion(o)) push(endpointDeletes, o.host, o.id);
-    else if (o.address.startsWith('endpoint.')) {
-      if (isDeletion(o)) push(endpointDeletes, o.host, o.id);
-      else push(endpointSteps, key, o.id);
-    } else if (o.address.startsWith('route.') && isDeletion(o)) push(routeDeletes, key, o.id);
-  }
-  for (const s of steps) {
-    const after = new Set<string>();
-    const key = `${s.host}|${sandboxOf(s.address)}`;
-    for (const dep of s.after) {
-      if (dep.endsWith('|endpoints-of-sandbox')) for (const id of endpointSteps.get(key) ?? []) after.add(id);
-      else if (dep.endsWith('|routes-of-sandbox')) for (const id of routeDeletes.get(key) ?? []) after.add(id);
-      else if (dep.endsWith('|ports-of-bridge')) for (const id of endpointDeletes.get(s.host) ?? []) after.add(id);
-      else if (ids.has(dep)) after.add(dep);
+function resolveDependencies(steps: readonly Step[], hosts: readonly HostPlan[]): void {
+  // Each id maps to the step's own string: the dependencies hold that one (ordering looks them up).
+  const ids = new Map<string, string>();
+  for (const s of steps) ids.set(s.id, s.id);
+  const relations = new RelationIndex(steps);
+  for (const h of hosts) {
+    for (const s of h.steps()) {
+      const deps = h.deps.get(s.id);
+      if (!deps) continue;
+      const after = new After(s.id);
+      for (const dep of deps) {
+        if ('rel' in dep) {
+          for (const id of relations.resolve(s.host, dep)) after.add(id);
+          continue;
+        }
+        const id = ids.get(keyOfStep(dep.host ?? s.host, dep.address, dep.phase));
+        if (id !== undefined) after.add(id);
+      }
+      s.after = after.ids;
     }
-    after.delete(s.id);
-    s.after = [...after];
   }
 }
 
@@ -231,8 +234,7 @@ export function orderSteps(steps: Step[]): Step[] {
   // Deletions first; then what no sandbox owns (networks), then sandbox by sandbox, so that a
   // host batch cut into chunks holds whole sandboxes (the executor starts each sandbox's own
   // batch as soon as its chunk is done).
-  const sandboxOf = (st: Step) => (/^(sandbox|endpoint|route)\./.test(st.address) ? st.address.split('.')[1]! : '');
-  const keys = steps.map((st, i) => ({ deletion: isDeletion(st), sandbox: sandboxOf(st), i }));
+  const keys = steps.map((st, i) => ({ deletion: st.isDeletion, sandbox: sandboxOfAddress(st.address) ?? '', i }));
   const compare = (a: number, b: number) => {
     const x = keys[a]!;
     const y = keys[b]!;

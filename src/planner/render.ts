@@ -15,15 +15,17 @@ export interface RenderOptions {
 const paint = (on: boolean, code: string, s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
 const COLOR: Record<Change['action'], string> = { create: '32', update: '33', delete: '31', replace: '35' };
 
-export function renderChange(c: Change, color = false, width = c.address.length): string {
+export function renderChange(c: Change, opts: { color?: boolean; width?: number } = {}): string {
+  const color = opts.color ?? false;
   const symbol = paint(color, COLOR[c.action], SYMBOL[c.action].padStart(3));
-  const lines = [`${symbol} ${paint(color, '1', c.address.padEnd(width))}  ${c.summary}`];
+  const lines = [`${symbol} ${paint(color, '1', c.address.padEnd(opts.width ?? c.address.length))}  ${c.summary}`];
   for (const r of c.reasons) lines.push(`      ${r}`);
   return lines.join('\n');
 }
 
-export function summaryLine(plan: Plan, file: string, destroy = false): string {
-  if (!plan.changes.length) return destroy ? `Nothing to destroy: ${file} owns nothing on the kernel.` : `No changes. The kernel matches ${file}.`;
+export function summaryLine(plan: Plan, opts: { file: string; destroy?: boolean }): string {
+  const { file } = opts;
+  if (!plan.changes.length) return opts.destroy ? `Nothing to destroy: ${file} owns nothing on the kernel.` : `No changes. The kernel matches ${file}.`;
   const n = countChanges(plan.changes);
   return `Plan: ${n.add} to add, ${n.change} to change, ${n.destroy} to destroy.`;
 }
@@ -47,9 +49,9 @@ export function renderPlan(plan: Plan, opts: RenderOptions): string {
       out.push(paint(color, '1', `Host ${host}${how ? ` (${how})` : ''}:`));
     }
     const width = Math.min(40, Math.max(...changes.map((c) => c.address.length)));
-    for (const c of changes) out.push(renderChange(c, color, width));
+    for (const c of changes) out.push(renderChange(c, { color, width }));
     out.push('');
   }
-  out.push(paint(color, '1', summaryLine(plan, opts.file, opts.destroy)));
+  out.push(paint(color, '1', summaryLine(plan, { file: opts.file, destroy: opts.destroy ?? false })));
   return out.join('\n');
 }

@@ -1,5 +1,8 @@
 // What a plan is made of (terraform's plans package, in TypeScript): a closed set of actions,
 // changes per resource with reasons for people, and steps as data for the executor.
+import type { Tool } from '../executor/tools/index.js';
+
+export type { Tool };
 
 export type Action = 'create' | 'update' | 'delete' | 'replace';
 
@@ -8,8 +11,10 @@ export const SYMBOL: Record<Action, string> = { create: '+', update: '~', delete
 export type ResourceKind = 'sandbox' | 'network' | 'nat' | 'endpoint' | 'route';
 
 /**
- * One resource's change. For create there is no "before"; for delete no "after"; update and
- * replace have both. `reasons` are for display only.
+ * One resource's change (terraform's contract): for create, `before` is null; for delete,
+ * `after` is null; update and replace have both. `before` is the resource as read from the
+ * kernel, `after` as the file wants it, both plain data. `reasons` are for people only: no code
+ * reads them.
  */
 export interface Change {
   action: Action;
@@ -19,37 +24,78 @@ export interface Change {
   /** One line describing the resource, e.g. "bridge tsn-web 198.18.10.1/24". */
   summary: string;
   reasons: string[];
+  before: object | null;
+  after: object | null;
 }
 
-/**
- * The programs a step can run. ip and bridge lines run batched (-batch -); sysctl takes k=v args;
- * nft lines run as one script (`nft -f -`), all or nothing.
- */
-export type Tool = 'ip' | 'bridge' | 'sysctl' | 'nft';
+/** The kinds of kernel objects steps make, delete and mark. */
+export type ObjectKind = 'netns' | 'link' | 'addr' | 'route' | 'neigh' | 'fdb' | 'nft-table' | 'nft-chain';
 
-/** One command: a batch line (argv without the program) for a tool, on a host, in a namespace. */
+/**
+ * A kernel object a step (or an undo command) makes, deletes or marks, as data: rollback,
+ * adoption after a kill, fingerprints, confirm and the journal read these, never the argv.
+ */
+export interface ObjectRef {
+  kind: ObjectKind;
+  host: string;
+  /** The namespace the object is in; null: the host's own stack (and for a namespace itself). */
+  ns: string | null;
+  /** Its name: a namespace or interface name, an address's CIDR, a route's destination, a table or chain name. */
+  name: string;
+  /** Links: the kind the kernel shows (bridge, veth, macvlan, vxlan); adoption takes only that kind. */
+  linkKind?: string;
+  /** Addresses, routes, neighbour and forwarding entries: the link they are on. */
+  dev?: string;
+  /** The resource address of the ownership mark the object carries once the step ran. */
+  mark?: string;
+}
+
+/** A step's identity: a value, compared field by field; `stepKey` makes the string key for maps and JSON. */
+export interface StepRef {
+  host: string;
+  address: string;
+  phase: string;
+}
+
+/** The key of a step (its `id`): for maps and JSON only, never taken apart again. */
+export const stepKey = (r: StepRef): string => keyOfStep(r.host, r.address, r.phase);
+
+/** stepKey without a StepRef to make (the planner's hot path). */
+export const keyOfStep = (host: string, address: string, phase: string): string => `${host}|${address}|${phase}`;
+
+/** One command: a line (argv without the program) for a tool, on a host, in a namespace. */
 export interface Command {
   host: string;
   /** null: the host's own stack. */
   ns: string | null;
   tool: Tool;
   argv: string[];
+  /** What the command makes (a rollback that makes a namespace again). */
+  creates?: ObjectRef[];
+  /** What the command deletes (confirm deletes only what is still the topology's). */
+  deletes?: ObjectRef[];
 }
 
-export interface Step {
-  /** Unique in the plan: "<host>|<address>|<phase>". */
+export interface Step extends StepRef {
+  /** stepKey of host, address and phase: unique in the plan. */
   id: string;
-  host: string;
   ns: string | null;
   tool: Tool;
-  address: string;
   action: Action;
+  /** True for the steps that take something away: they all run before anything is made. */
+  isDeletion: boolean;
   /** For progress lines, e.g. "create bridge tsn-web". */
   description: string;
   /** Lines run in one batch, in order. */
   do: string[][];
   /** Commands that reverse the step, in order; they may reach other namespaces. */
   undo: Command[];
+  /** Objects the do lines make; each with the mark it gets. */
+  creates: ObjectRef[];
+  /** Objects the do lines delete (with what goes along with them, e.g. both ends of a veth). */
+  deletes: ObjectRef[];
+  /** Objects that were there before the step and that it marks as the topology's (adoption). */
+  marks: ObjectRef[];
   /** Ids of steps that must finish first. */
   after: string[];
 }
@@ -61,12 +107,15 @@ export interface PlanError {
   message: string;
 }
 
+/** What the journal keeps of a step: enough to tell what a killed run may have made. */
+export type JournalStep = Pick<Step, 'id' | 'host' | 'ns' | 'tool' | 'address' | 'creates' | 'marks'>;
+
 /** The journal of an apply that did not finish (killed), as the next plan sees it. */
 export interface Interrupted {
   pid: number;
   started: string;
   /** Its steps (what it was making) and the ids it recorded as done. */
-  steps: Pick<Step, 'id' | 'host' | 'ns' | 'tool' | 'address' | 'do'>[];
+  steps: JournalStep[];
   done: string[];
   /** The ids of the steps that began to run: only what they make can be half made. */
   begun: string[];

@@ -15,7 +15,8 @@ import { stateDir } from '../executor/journal.js';
 import { NETNS_DIR } from './runner.js';
 import type { KNamespace, LiveState } from './types.js';
 
-const CACHE_VERSION = 2;
+/** 3: link details as the drivers read them (`details`). */
+const CACHE_VERSION = 3;
 
 interface CacheFile {
   version: number;

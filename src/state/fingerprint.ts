@@ -4,6 +4,7 @@
 // "Saved plan is stale"), and says what changed.
 import { createHash } from 'node:crypto';
 import { HostView, ROUTE_PROTO } from '../appliers/common.js';
+import { linkFingerprint } from '../appliers/registry.js';
 import type { Plan } from '../planner/types.js';
 import { parseMark } from './ownership.js';
 import type { KLink, LiveState } from './types.js';
@@ -19,14 +20,13 @@ const linkLine = (l: KLink) =>
     `kind=${l.kind ?? '-'} mtu=${l.mtu} ${l.up ? 'up' : 'down'} mac=${l.mac}`,
     l.master ? `master=${l.master}` : '',
     l.addrGenMode ? `addrgenmode=${l.addrGenMode}` : '',
-    l.macvlanMode ? `macvlan=${l.macvlanMode}` : '',
-    l.vxlan ? `vxlan=${l.vxlan.id}:${l.vxlan.port}:${l.vxlan.local}:${l.vxlan.learning ? 'learning' : 'nolearning'}` : '',
+    ...linkFingerprint(l),
     `addrs=${l.addresses.filter((a) => a.scope !== 'host').map((a) => a.cidr).sort().join(',')}`,
   ]
     .filter(Boolean)
     .join(' ');
 
-export function snapshot(live: LiveState, topology: string, plan: Pick<Plan, 'steps'>, belongsTo: (host: string) => (sandboxAddress: string) => boolean): Snapshot {
+export function snapshot(live: LiveState, topology: string, plan: { steps: readonly Pick<Plan['steps'][number], 'host' | 'creates'>[] }, belongsTo: (host: string) => (sandboxAddress: string) => boolean): Snapshot {
   const lines: string[] = [];
   for (const [host, state] of live.hosts) {
     const view = new HostView(topology, state, belongsTo(host));
@@ -52,14 +52,11 @@ export function snapshot(live: LiveState, topology: string, plan: Pick<Plan, 'st
     // Names the plan creates: a foreign object taking one since would make the plan fail.
     for (const s of plan.steps) {
       if (s.host !== host) continue;
-      for (const l of s.do) {
-        if (l[0] === 'netns' && l[1] === 'add' && state.namespaces.has(l[2]!) && !view.nsAddress.has(l[2]!)) out.push(`taken netns ${l[2]}`);
-        if (l[0] === 'link' && l[1] === 'add') {
-          const name = l[2] === 'link' ? l[5]! : l[2]!;
-          const ns = l[2] === 'link' ? l[7] ?? null : s.ns;
-          const taken = (ns === null ? state.root : state.namespaces.get(ns))?.links.find((x) => x.ifname === name);
-          if (taken && parseMark(taken.alias)?.topology !== topology) out.push(`taken link ${ns ?? '-'} ${name}`);
-        }
+      for (const o of s.creates) {
+        if (o.kind === 'netns' && state.namespaces.has(o.name) && !view.nsAddress.has(o.name)) out.push(`taken netns ${o.name}`);
+        if (o.kind !== 'link') continue;
+        const taken = (o.ns === null ? state.root : state.namespaces.get(o.ns))?.links.find((x) => x.ifname === o.name);
+        if (taken && parseMark(taken.alias)?.topology !== topology) out.push(`taken link ${o.ns ?? '-'} ${o.name}`);
       }
     }
     lines.push(...out.sort().map((l) => `${host}: ${l}`));

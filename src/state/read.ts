@@ -4,6 +4,7 @@
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { canonicalIp, formatCidr, parseCidr } from '../model/addresses.js';
+import { linkDetails } from '../appliers/registry.js';
 import { runInNamespaces } from './fanout.js';
 import { readNat, type NatRead } from './nft.js';
 import type { RunResult, Runner } from './runner.js';
@@ -73,7 +74,7 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
   const roots = Promise.all(
     runners.map(async (runner) => {
       const [root, nat] = await Promise.all([
-        readNamespace(runner, null, opts.sysctls?.get('') ?? [], opts.overlayHosts?.has(runner.host) ?? false),
+        readNamespace(runner, null, { sysctls: opts.sysctls?.get('') ?? [], entries: opts.overlayHosts?.has(runner.host) ?? false }),
         opts.natTable === undefined ? undefined : readNatOf(runner, opts.natTable),
       ]);
       return [runner.host, { root, nat }] as const;
@@ -195,7 +196,15 @@ function dumpOf(runner: Runner, ns: string | null, res: RunResult, lines: number
   }
 }
 
-export async function readNamespace(runner: Runner, ns: string | null, sysctls: readonly string[] = [], overlay = false): Promise<KNamespace> {
+/** What to read of a namespace besides links, addresses and routes. */
+export interface NamespaceReading {
+  sysctls?: readonly string[];
+  /** Neighbour and forwarding entries too (hosts with overlay networks). */
+  entries?: boolean;
+}
+
+export async function readNamespace(runner: Runner, ns: string | null, reading: NamespaceReading = {}): Promise<KNamespace> {
+  const { sysctls = [], entries: overlay = false } = reading;
   const where = ns === null ? `the own stack of host "${runner.host}" (${runner.describe})` : `namespace "${ns}" on host "${runner.host}"`;
   const lines = overlay ? [...READ_LINES, NEIGH_LINE] : [...READ_LINES];
   let res;
@@ -315,16 +324,9 @@ export function parseLink(j: IpLink, ns: string | null): KLink {
   if (typeof j.link === 'string') link.link = j.link;
   if (j.link_index !== undefined) link.linkIndex = j.link_index;
   if (j.link_netnsid !== undefined) link.linkNetnsId = j.link_netnsid;
-  if (kind === 'macvlan' && typeof data.mode === 'string') link.macvlanMode = data.mode;
-  if (kind === 'vxlan') {
-    link.vxlan = {
-      ...(typeof data.id === 'number' ? { id: data.id } : {}),
-      ...(typeof data.port === 'number' ? { port: data.port } : {}),
-      ...(typeof data.local === 'string' ? { local: canonicalIp(data.local) ?? data.local } : {}),
-      ...(typeof data.learning === 'boolean' ? { learning: data.learning } : {}),
-      ...(typeof data.proxy === 'boolean' ? { proxy: data.proxy } : {}),
-    };
-  }
+  // The details of kinds a driver makes (src/appliers/registry.ts): its module reads them.
+  const details = kind ? linkDetails(kind, data) : undefined;
+  if (details) link.details = details;
   return link;
 }
 

@@ -37,8 +37,8 @@ export interface KLink {
   /** The lower device's ifindex when it is in another namespace. */
   linkIndex?: number;
   linkNetnsId?: number;
-  macvlanMode?: string;
-  vxlan?: { id?: number; port?: number; local?: string; learning?: boolean; proxy?: boolean };
+  /** Details of the link's kind that a driver reads (a macvlan's mode, a VXLAN device's id and port). */
+  details?: Record<string, string | number | boolean>;
 }
 
 export interface KRoute {

@@ -130,7 +130,7 @@ describeInLab('tsnet check', () => {
     expect(res.code, res.all).toBe(0);
     const doc = JSON.parse(res.stdout) as { format_version: string; ok: boolean; drift: unknown[]; results: { check: number; ok: boolean; listener: string | null }[]; listeners: unknown[] };
     expect(checkSchemaErrors(doc)).toEqual([]);
-    expect(doc).toMatchObject({ format_version: '1.3', topology: 'kck', file: FILE, ok: true, drift: [], all_pairs: null, summary: { passed: 10, failed: 0, pairs: null } });
+    expect(doc).toMatchObject({ format_version: '1.4', topology: 'kck', file: FILE, ok: true, drift: [], all_pairs: null, summary: { passed: 10, failed: 0, pairs: null } });
     expect(doc.results.map((r) => r.check)).toEqual([1, 2, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 10]);
     expect(doc.listeners).toHaveLength(7); // tcp/5432, udp/53, tcp/8080 and tcp/22 on both of a's addresses, tcp/9000
   });
@@ -224,7 +224,7 @@ describeInLab('tsnet check', () => {
     expect(lines.at(-3)).toMatchObject({ ok: true });
     expect(checkSchemaErrors(lines.at(-2))).toEqual([]);
     expect(lines.at(-2)).toMatchObject({ ok: false, summary: { passed: 8, failed: 2, pairs: null } });
-    expect(lines.at(-1)).toEqual({ format_version: '1.3', type: 'confirm_rolled_back', topology: 'kck', reason: 'checks failed', errors: [] });
+    expect(lines.at(-1)).toEqual({ format_version: '1.4', type: 'confirm_rolled_back', topology: 'kck', reason: 'checks failed', errors: [] });
     expect(await settledDump(before)).toEqual(before);
   });
 

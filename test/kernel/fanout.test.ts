@@ -80,14 +80,19 @@ describeInLab('ip exiting 255 in the middle of a batch', () => {
   const NS = ['x255-n1', 'x255-n2', 'x255-n3', 'x255-n4'];
   const runners = new Map([['h', new LocalRunner('h')]]);
   const addr = (i: number) => `198.18.86.${i}/32`;
-  const step = (id: string, ns: string | null, lines: string[][], undo: string[][]): Step => ({
-    id,
+  const step = (address: string, phase: string, ns: string | null, lines: string[][], undo: string[][]): Step => ({
+    id: `h|${address}|${phase}`,
     host: 'h',
+    address,
+    phase,
     ns,
     tool: 'ip',
-    address: id.split('|')[1]!,
     action: 'update',
-    description: id,
+    isDeletion: false,
+    creates: [],
+    deletes: [],
+    marks: [],
+    description: `${address} ${phase}`,
     do: lines,
     undo: undo.map((argv) => ({ host: 'h', ns, tool: 'ip', argv })),
     after: [],
@@ -106,8 +111,8 @@ describeInLab('ip exiting 255 in the middle of a batch', () => {
   it("in the host's batch: the steps before it are done and undone, the failing step named with ip's text and undone", async () => {
     const res = await execute(
       planOf([
-        step('h|network.a|create', null, [['link', 'add', 'x255-a', 'type', 'bridge']], [['link', 'del', 'x255-a']]),
-        step('h|network.b|create', null, [['link', 'add', 'x255-b', 'type', 'bridge'], ['link', 'set', 'x255-b', 'master', 'x255-gone']], [['link', 'del', 'x255-b']]),
+        step('network.a', 'create', null, [['link', 'add', 'x255-a', 'type', 'bridge']], [['link', 'del', 'x255-a']]),
+        step('network.b', 'create', null, [['link', 'add', 'x255-b', 'type', 'bridge'], ['link', 'set', 'x255-b', 'master', 'x255-gone']], [['link', 'del', 'x255-b']]),
       ]),
       { runners, concurrency: 1, readBack: false },
     );
@@ -122,7 +127,8 @@ describeInLab('ip exiting 255 in the middle of a batch', () => {
   it('in the fan-out: no batch runs twice, the real error is kept, and every namespace is put back', async () => {
     const steps = NS.map((ns, i) =>
       step(
-        `h|sandbox.${ns}|config`,
+        `sandbox.${ns}`,
+        'config',
         ns,
         [['addr', 'add', addr(i + 1), 'dev', 'lo'], ...(i === 1 ? [['link', 'set', 'lo', 'master', 'x255-gone']] : [])],
         [['addr', 'del', addr(i + 1), 'dev', 'lo']],

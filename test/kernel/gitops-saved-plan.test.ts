@@ -136,7 +136,23 @@ describeInLab('gitops: saved plans', () => {
     const p = readSaved(saved('edited.json'));
     const before = await quietDump();
     // The file and the kernel are as they were: only the steps differ, by one added by hand.
-    (p.plan.steps as unknown[]).push({ id: 'local|sandbox.x|create', host: 'local', ns: null, tool: 'ip', address: 'sandbox.x', action: 'create', description: 'x', do: [['link', 'del', 'tsn-kgo-x']], undo: [], after: [] });
+    (p.plan.steps as unknown[]).push({
+      id: 'local|sandbox.x|create',
+      host: 'local',
+      address: 'sandbox.x',
+      phase: 'create',
+      ns: null,
+      tool: 'ip',
+      action: 'create',
+      isDeletion: false,
+      description: 'x',
+      do: [['link', 'del', 'dev', 'tsn-kgo-x']],
+      undo: [],
+      creates: [],
+      deletes: [],
+      marks: [],
+      after: [],
+    });
     writeFileSync(saved('edited.json'), JSON.stringify(p));
     const edited = await tsnet('apply', saved('edited.json'));
     expect(edited.code, edited.all).toBe(1);

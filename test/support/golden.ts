@@ -4,13 +4,14 @@
 // state/<host>/nft.json, `nft -j list ruleset`: no file means no nftables table), and expected.txt: the plan as `tsnet plan` prints
 // it, then every step with its do and undo lines (none when the plan has errors). `mode`
 // (optional file) holds "destroy". scripts/golden-cases.sh rebuilds each case's state/ in the
-// lab: apply, drift by hand, capture.
+// lab: apply, drift by hand, capture; scripts/golden-iproute2-5.10.mjs derives the iproute2-5.10-*
+// cases from captured ones (what iproute2 5.10 prints, from its source).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasErrors, formatDiagnostic } from '../../src/model/diagnostics.js';
 import { loadText, renormalize } from '../../src/model/load.js';
 import { expand, type Spec } from '../../src/planner/desired.js';
-import { plan } from '../../src/planner/plan.js';
+import { plan, type PlanInput } from '../../src/planner/plan.js';
 import { renderPlan } from '../../src/planner/render.js';
 import type { Plan } from '../../src/planner/types.js';
 import { heldFrom } from '../../src/state/held.js';
@@ -57,7 +58,7 @@ export function renderSteps(p: Plan): string {
 }
 
 /** Plans one case: the plan, or the diagnostics of a topology that does not load. */
-export function planCase(caseDir: string): { plan: Plan; mode: string } | { invalid: string } {
+export function planCase(caseDir: string, opts: Pick<PlanInput, 'appliers'> = {}): { plan: Plan; mode: string } | { invalid: string } {
   const text = readFileSync(join(caseDir, 'topology.yaml'), 'utf8');
   const mode = existsSync(join(caseDir, 'mode')) ? readFileSync(join(caseDir, 'mode'), 'utf8').trim() : 'apply';
   const first = loadText('topology.yaml', text);
@@ -73,8 +74,7 @@ export function planCase(caseDir: string): { plan: Plan; mode: string } | { inva
   const machines = new Map(
     [...t.hosts.values()].map((h) => [h.name, h.via.kind === 'ssh' ? `ssh:${h.via.destination}` : 'local']),
   );
-  const p = plan({ topology: t.name, hosts, implicitHost: t.implicitHost, desired, live, machines });
-  if (mode === 'destroy') for (const c of p.changes) c.reasons = [];
+  const p = plan({ topology: t.name, hosts, implicitHost: t.implicitHost, desired, live, machines, destroy: mode === 'destroy', ...opts });
   return { plan: p, mode };
 }
 

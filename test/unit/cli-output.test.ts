@@ -107,12 +107,25 @@ describe('schemas/plan.schema.json', () => {
 
   it('refuses what is not a plan', () => {
     const doc = planToJson(
-      { topology: 't', hosts: ['local'], implicitHost: true, errors: [], changes: [{ action: 'create', host: 'local', address: 'sandbox.a', kind: 'sandbox', summary: 's', reasons: [] }], steps: [] },
+      {
+        topology: 't',
+        hosts: ['local'],
+        implicitHost: true,
+        errors: [],
+        changes: [{ action: 'create', host: 'local', address: 'sandbox.a', kind: 'sandbox', summary: 's', reasons: [], before: null, after: { kind: 'sandbox', host: 'local', address: 'sandbox.a', netns: 't-a', sysctls: {} } }],
+        steps: [],
+      },
       'x.yaml',
     );
     expect(planSchemaErrors(doc)).toEqual([]);
     expect(planSchemaErrors({ ...doc, format_version: '2.0' })).not.toEqual([]);
     expect(planSchemaErrors({ ...doc, changes: [{ ...doc.changes[0], action: 'upsert' }] })).not.toEqual([]);
+    // Terraform's contract: a create has no before, a delete no after, an update both.
+    const change = doc.changes[0]!;
+    expect(planSchemaErrors({ ...doc, changes: [{ ...change, before: change.after }] })).not.toEqual([]);
+    expect(planSchemaErrors({ ...doc, changes: [{ ...change, action: 'delete', symbol: '-' }] })).not.toEqual([]);
+    expect(planSchemaErrors({ ...doc, changes: [{ ...change, action: 'delete', symbol: '-', before: change.after, after: null }] })).toEqual([]);
+    expect(planSchemaErrors({ ...doc, changes: [{ ...change, action: 'update', symbol: '~' }] })).not.toEqual([]);
     const { steps: _steps, ...withoutSteps } = doc;
     expect(planSchemaErrors(withoutSteps)).not.toEqual([]);
   });

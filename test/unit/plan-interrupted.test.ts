@@ -107,28 +107,28 @@ Plan: 1 to add, 2 to change, 0 to destroy.
 
 --- steps ---
 1. bring up lo in half-a [local ns=half-a ip] local|sandbox.a|update
-   do:   link set lo up
-   undo: [ns=half-a] link set lo down
+   do:   link set dev lo up
+   undo: [ns=half-a] link set dev lo down
 2. update host end of endpoint.a.eth0 [local ip] local|endpoint.a.eth0|update-host
-   do:   link set ${HOST_END} master tsn-web
-   do:   link set ${HOST_END} addrgenmode none
-   do:   link set ${HOST_END} up
-   undo: link set ${HOST_END} down
-   undo: link set ${HOST_END} addrgenmode eui64
-   undo: link set ${HOST_END} nomaster
+   do:   link set dev ${HOST_END} master tsn-web
+   do:   link set dev ${HOST_END} addrgenmode none
+   do:   link set dev ${HOST_END} up
+   undo: link set dev ${HOST_END} down
+   undo: link set dev ${HOST_END} addrgenmode eui64
+   undo: link set dev ${HOST_END} nomaster
 3. update half-a/eth0 [local ns=half-a ip] local|endpoint.a.eth0|update
-   do:   link set eth0 addrgenmode none
+   do:   link set dev eth0 addrgenmode none
    do:   addr add 198.18.40.10/24 dev eth0
-   do:   link set eth0 up
-   undo: [ns=half-a] link set eth0 down
+   do:   link set dev eth0 up
+   undo: [ns=half-a] link set dev eth0 down
    undo: [ns=half-a] addr del 198.18.40.10/24 dev eth0
-   undo: [ns=half-a] link set eth0 addrgenmode eui64
+   undo: [ns=half-a] link set dev eth0 addrgenmode eui64
 4. mark namespace half-a as tsnet's [local ns=half-a ip] local|sandbox.a|mark
-   do:   link set lo alias tsnet:half:sandbox.a
+   do:   link set dev lo alias tsnet:half:sandbox.a
 5. mark ${HOST_END} as tsnet's [local ip] local|endpoint.a.eth0|mark-${HOST_END}
-   do:   link set ${HOST_END} alias tsnet:half:endpoint.a.eth0/peer
+   do:   link set dev ${HOST_END} alias tsnet:half:endpoint.a.eth0/peer
 6. mark half-a/eth0 as tsnet's [local ns=half-a ip] local|endpoint.a.eth0|mark-eth0
-   do:   link set eth0 alias tsnet:half:endpoint.a.eth0
+   do:   link set dev eth0 alias tsnet:half:endpoint.a.eth0
 7. add route default via 198.18.40.1 in half-a [local ns=half-a ip] local|route.a.default|create
    after: local|endpoint.a.eth0|update-host, local|endpoint.a.eth0|update, local|endpoint.a.eth0|mark-${HOST_END}, local|endpoint.a.eth0|mark-eth0
    do:   route add default via 198.18.40.1 proto 116

@@ -26,7 +26,7 @@ export async function planCommand(file: string, opts: PlanOptions): Promise<void
     if (opts.json) writeJson(planToJson(plan, file));
     // A plan with errors is an error: all of it goes to stderr, quiet or not.
     else if (plan.errors.length) process.stderr.write(`${renderPlan(plan, { file, color: useColor(process.stderr), hostDescriptions: hostDescriptions(s.runners) })}\n`);
-    else if (opts.quiet) process.stdout.write(`${summaryLine(plan, file)}\n`);
+    else if (opts.quiet) process.stdout.write(`${summaryLine(plan, { file })}\n`);
     else process.stdout.write(`${renderPlan(plan, { file, color: useColor(), hostDescriptions: hostDescriptions(s.runners) })}\n`);
     if (opts.out && !plan.errors.length && !opts.json && !opts.quiet) process.stdout.write(`\nSaved the plan to ${opts.out}. Run "tsnet apply ${opts.out}" to carry out exactly this plan.\n`);
     if (plan.errors.length) throw new ExitError('', EXIT.error, true);

@@ -1,0 +1,166 @@
+// One host's live state sorted by ownership: what this topology owns (namespaces, links,
+// routes), what an interrupted apply of it half made, and who holds a name it wants.
+import { parseMark } from '../state/ownership.js';
+import type { HostState, KLink, KNamespace, KRoute } from '../state/types.js';
+import type { ObjectRef, Step } from '../planner/types.js';
+import { ROUTE_PROTO } from './common.js';
+
+/**
+ * What an interrupted apply was creating on a host, from its journal: namespace names and
+ * links ("<ns>/<ifname>", ns '' for the host's own stack), each with the resource address whose
+ * mark it would have got. Such an object found without any mark is this topology's half-made
+ * work, not a foreign object.
+ */
+export interface Adoption {
+  namespaces: Map<string, string>;
+  links: Map<string, string>;
+  /** The kind a link must be to be adopted ("<ns>/<ifname>" -> bridge, veth, ...), where known. */
+  kinds?: Map<string, string>;
+}
+
+/**
+ * The objects a step makes or marks, with the mark address each gets. Marking steps count
+ * too: a repair that was itself killed before its mark steps ran leaves the same unmarked
+ * objects, and only its own journal is left to recognise them.
+ */
+export function adoptFrom(step: Pick<Step, 'address' | 'creates' | 'marks'>, into: Adoption): void {
+  const take = (o: ObjectRef) => {
+    if (o.kind === 'netns') into.namespaces.set(o.name, o.mark ?? step.address);
+    if (o.kind !== 'link') return;
+    const key = `${o.ns ?? ''}/${o.name}`;
+    into.links.set(key, o.mark ?? step.address);
+    if (o.linkKind) (into.kinds ??= new Map()).set(key, o.linkKind);
+  };
+  step.creates.forEach(take);
+  step.marks.forEach(take);
+}
+
+/** One host's live state, sorted into what this topology owns and what it does not. */
+export class HostView {
+  /** Namespaces owned by this topology on this host, by resource address ("sandbox.web"). */
+  readonly ownedNs = new Map<string, KNamespace>();
+  /** Links owned by this topology (own stack and owned namespaces), by mark address. */
+  readonly ownedLinks = new Map<string, KLink[]>();
+  /** Routes owned by this topology, by namespace name. */
+  readonly ownedRoutes = new Map<string, KRoute[]>();
+  /** Sandbox address of each owned namespace name. */
+  readonly nsAddress = new Map<string, string>();
+
+  /**
+   * Unmarked objects taken as this topology's because an interrupted apply was making them
+   * (see Adoption), with the mark address each gets; keyed "ns:<name>" for namespaces,
+   * "<ns>/<ifname>" for links (keys for lookups only).
+   */
+  readonly halfMade = new Map<string, { object: ObjectRef; mark: string }>();
+
+  constructor(
+    readonly topology: string,
+    readonly state: HostState,
+    /** Whether an owned namespace for `sandbox.X` belongs to this host (several netns hosts share a machine). */
+    belongs: (sandboxAddress: string) => boolean,
+    adopt?: Adoption,
+  ) {
+    for (const ns of state.namespaces.values()) {
+      const lo = ns.links.find((l) => l.ifname === 'lo');
+      let mark = parseMark(lo?.alias);
+      if (!lo?.alias && adopt?.namespaces.has(ns.name!)) {
+        mark = { topology, address: adopt.namespaces.get(ns.name!)! };
+        this.halfMade.set(`ns:${ns.name}`, { object: { kind: 'netns', host: state.host, ns: null, name: ns.name! }, mark: mark.address });
+      }
+      if (!mark || mark.topology !== topology || !belongs(mark.address)) continue;
+      this.ownedNs.set(mark.address, ns);
+      this.nsAddress.set(ns.name!, mark.address);
+      this.ownedRoutes.set(ns.name!, ns.routes.filter((r) => r.protocol === ROUTE_PROTO));
+    }
+    for (const ns of [state.root, ...this.ownedNs.values()]) {
+      for (const link of ns.links) {
+        if (link.ifname === 'lo') continue;
+        let mark = parseMark(link.alias);
+        const key = `${ns.name ?? ''}/${link.ifname}`;
+        const kind = adopt?.kinds?.get(key);
+        if (!link.alias && adopt?.links.has(key) && (kind === undefined || link.kind === kind)) {
+          mark = { topology, address: adopt.links.get(key)! };
+          this.halfMade.set(key, { object: { kind: 'link', host: state.host, ns: ns.name, name: link.ifname }, mark: mark.address });
+        }
+        if (!mark || mark.topology !== topology) continue;
+        const list = this.ownedLinks.get(mark.address) ?? [];
+        list.push(link);
+        this.ownedLinks.set(mark.address, list);
+      }
+    }
+  }
+
+  get host(): string {
+    return this.state.host;
+  }
+
+  private parts = new Map<string, Map<string, string[]>>();
+
+  /** The mark addresses of the owned links of a resource ("network.x", "network.x/vxlan"). */
+  ownedParts(resource: string): readonly string[] {
+    // Indexed per kind of resource, when first asked: a network's parts are found without
+    // going through every endpoint's.
+    const kind = resource.slice(0, resource.indexOf('.') + 1);
+    let index = this.parts.get(kind);
+    if (!index) {
+      index = new Map();
+      for (const address of this.ownedLinks.keys()) {
+        if (!address.startsWith(kind)) continue;
+        const slash = address.indexOf('/');
+        const base = slash < 0 ? address : address.slice(0, slash);
+        const list = index.get(base);
+        if (list) list.push(address);
+        else index.set(base, [address]);
+      }
+      this.parts.set(kind, index);
+    }
+    return index.get(resource) ?? [];
+  }
+
+  namespace(name: string | null): KNamespace | undefined {
+    return name === null ? this.state.root : this.state.namespaces.get(name);
+  }
+
+  link(ns: string | null, ifname: string): KLink | undefined {
+    return this.namespace(ns)?.links.find((l) => l.ifname === ifname);
+  }
+
+  /** The owned link with this mark in this namespace (undefined ns: anywhere). */
+  owned(address: string, ns?: string | null): KLink | undefined {
+    const list = this.ownedLinks.get(address);
+    if (!list) return undefined;
+    return ns === undefined ? list[0] : list.find((l) => l.ns === ns);
+  }
+
+  /** Who holds an interface name, for clash messages; undefined when free. */
+  holder(ns: string | null, ifname: string): string | undefined {
+    const link = this.link(ns, ifname);
+    if (!link) return undefined;
+    const mark = parseMark(link.alias);
+    const where = ns === null ? "in the host's own stack" : `in namespace "${ns}"`;
+    if (!mark) return `a foreign ${link.kind ?? 'interface'} "${ifname}" ${where} (not made by tsnet)`;
+    if (mark.topology !== this.topology) return `"${ifname}" ${where}, owned by topology "${mark.topology}" (${mark.address})`;
+    return `"${ifname}" ${where}, owned by ${mark.address} of this topology`;
+  }
+
+  /**
+   * Interfaces on a bridge of ours that are not this topology's (a user's veth, another
+   * topology's port): deleting the bridge would change them, so the plan refuses.
+   */
+  foreignPorts(bridge: string): string[] {
+    return this.state.root.links
+      .filter((l) => l.master === bridge && parseMark(l.alias)?.topology !== this.topology)
+      .map((l) => `${l.ifname} (${parseMark(l.alias) ? `owned by topology "${parseMark(l.alias)!.topology}"` : 'not made by tsnet'})`);
+  }
+
+  /** Who holds a namespace name, for clash messages; undefined when free or ours. */
+  nsHolder(name: string, address: string): string | undefined {
+    const ns = this.state.namespaces.get(name);
+    if (!ns) return undefined;
+    const mark = parseMark(ns.links.find((l) => l.ifname === 'lo')?.alias);
+    if (!mark) return `a foreign namespace "${name}" (not made by tsnet)`;
+    if (mark.topology !== this.topology) return `namespace "${name}", owned by topology "${mark.topology}" (${mark.address})`;
+    if (mark.address !== address && !this.ownedNs.has(mark.address)) return `namespace "${name}", owned by ${mark.address} of this topology on another host`;
+    return undefined;
+  }
+}

@@ -1,0 +1,43 @@
+// The order in which the planner calls the resource appliers, or in which the drivers are
+// registered, does not change the plan: each applier plans only its own resources, what their
+// steps do to each other is worked out by the passes afterwards, and the drivers' recognition
+// of what the host holds never overlaps. Every golden case is planned in several orders.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { APPLIERS } from '../../src/appliers/index.js';
+import { nat } from '../../src/appliers/nat.js';
+import { sandboxes } from '../../src/appliers/namespace.js';
+import { DRIVERS, linkAppliers } from '../../src/appliers/registry.js';
+import { routes } from '../../src/appliers/route.js';
+import type { ResourceApplier } from '../../src/appliers/types.js';
+import { PLAN_CASES, planCase } from '../support/golden.js';
+
+const cases = readdirSync(PLAN_CASES).filter((d) => existsSync(join(PLAN_CASES, d, 'topology.yaml'))).sort();
+
+/** Every rotation of the list and its reverse: each applier comes first and last at least once. */
+function orders<T>(list: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (const base of [[...list], [...list].reverse()]) for (let i = 0; i < base.length; i++) out.push([...base.slice(i), ...base.slice(0, i)]);
+  return out;
+}
+
+describe('plan: the order of the appliers does not matter', () => {
+  it('has several appliers to shuffle', () => {
+    expect(APPLIERS.length).toBeGreaterThanOrEqual(4);
+  });
+  for (const name of cases) {
+    it(name, () => {
+      const dir = join(PLAN_CASES, name);
+      const expected = JSON.stringify(planCase(dir));
+      for (const appliers of orders(APPLIERS)) {
+        expect(JSON.stringify(planCase(dir, { appliers })), appliers.map((a) => a.kind).join(',')).toBe(expected);
+      }
+      for (const drivers of orders(DRIVERS)) {
+        const { networks, endpoints } = linkAppliers(drivers);
+        const appliers: ResourceApplier[] = [routes, endpoints, nat, networks, sandboxes];
+        expect(JSON.stringify(planCase(dir, { appliers })), drivers.map((d) => d.name).join(',')).toBe(expected);
+      }
+    });
+  }
+});
