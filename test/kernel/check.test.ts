@@ -18,7 +18,7 @@ import { LocalRunner } from '../../src/state/runner.js';
 import { checkSchemaErrors } from '../support/check-json.js';
 import { quietDump, settledDump } from '../support/dump.js';
 import { jsonLines } from '../support/json.js';
-import { FIXTURES, ROOT, describeInLab, eventually, must, removeAll, run, start, tsnet, tsnetOk, type Started } from '../support/lab.js';
+import { FIXTURES, ROOT, describeInLab, eventually, labProcesses, must, removeAll, run, start, tsnet, tsnetOk, type Started } from '../support/lab.js';
 
 const FILE = join(FIXTURES, 'check-local.yaml');
 const MOVED = join(FIXTURES, 'check-moved.yaml');
@@ -48,19 +48,8 @@ function rows(stdout: string): Row[] {
 
 const brief = (r: Row) => `${r.status} ${r.from} -> ${r.to} ${r.what} ${r.expected}: ${r.got}`;
 
-/** Processes running tsnet's listener script (it names itself in its first line). */
-function listenerProcesses(): number[] {
-  const pids: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes('const [proto, port, life, ...addrs]')) pids.push(Number(e));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return pids;
-}
+/** This lab's processes running tsnet's listener script (it names itself in its first line). */
+const listenerProcesses = (): number[] => labProcesses((c) => c.includes('const [proto, port, life, ...addrs]'));
 
 /** Sockets listening on `port` (TCP and UDP) in a namespace. */
 const listening = async (ns: string, port: number): Promise<string> => (await must(['ss', '-Hlntu', 'sport', '=', `:${port}`], { ns })).trim();
@@ -285,7 +274,7 @@ describeInLab('tsnet check', () => {
     expect(got).toContain('ok c -> 2001:db8:140::10 connected');
     expect(run.listeners.every((l) => l.state.kind === 'tsnet')).toBe(true);
     expect(listenerProcesses()).toEqual([]);
-    const pyListeners = readdirSync('/proc').filter((e) => /^\d+$/.test(e) && (() => { try { return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes('proto, port, life, addrs = sys.argv'); } catch { return false; } })());
+    const pyListeners = labProcesses((c) => c.includes('proto, port, life, addrs = sys.argv'));
     expect(pyListeners).toEqual([]);
   });
 
