@@ -203,14 +203,19 @@ export function belongsTo(s: Pick<Session, 'topology' | 'runners'>) {
 }
 
 /** Runs the plan, then checks that a new plan is empty (re-reading with bounded retries). */
-export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) => void; journal?: boolean; concurrency?: number } = {}): Promise<ApplyOutcome> {
+export async function applySession(
+  s: Session,
+  opts: { onEvent?: (e: ExecEvent) => void; journal?: boolean; concurrency?: number; signal?: AbortSignal } = {},
+): Promise<ApplyOutcome> {
   const result = await execute(s.plan, {
     runners: s.runners,
     concurrency: opts.concurrency ?? defaultConcurrency(),
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.journal === false ? {} : { journal: new Journal(s.topology.name) }),
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
   phase('execute');
+  if (result.stopped?.kind === 'journal' && result.stopped.before) return { result, rollbackDiff: [] }; // nothing ran
   if (!result.ok) {
     // Check the rollback: the owned state must be what it was before the apply. Namespaces are
     // freed in the background, so read again a few times before calling a difference real.
