@@ -16,6 +16,11 @@ export interface Adoption {
   links: Map<string, string>;
   /** The kind a link must be to be adopted ("<ns>/<ifname>" -> bridge, veth, ...), where known. */
   kinds?: Map<string, string>;
+  /**
+   * The start of the journal of the run that may have made each object (ISO time; keys as in
+   * HostView.halfMade: "ns:<name>", "<ns>/<ifname>").
+   */
+  since?: Map<string, string>;
 }
 
 /**
@@ -23,16 +28,22 @@ export interface Adoption {
  * too: a repair that was itself killed before its mark steps ran leaves the same unmarked
  * objects, and only its own journal is left to recognise them.
  */
-export function adoptFrom(step: Pick<Step, 'address' | 'creates' | 'marks'>, into: Adoption): void {
-  const take = (o: ObjectRef) => {
-    if (o.kind === 'netns') into.namespaces.set(o.name, o.mark ?? step.address);
-    if (o.kind !== 'link') return;
-    const key = `${o.ns ?? ''}/${o.name}`;
-    into.links.set(key, o.mark ?? step.address);
+export function adoptFrom(step: Pick<Step, 'address' | 'creates' | 'marks'>, into: Adoption, since?: string): void {
+  step.creates.forEach((o) => adoptObject(o, o.mark ?? step.address, into, since));
+  step.marks.forEach((o) => adoptObject(o, o.mark ?? step.address, into, since));
+}
+
+/** One object (a namespace or a link; others are not marked) to take as ours when found unmarked. */
+export function adoptObject(o: ObjectRef, mark: string, into: Adoption, since?: string): void {
+  const key = o.kind === 'netns' ? `ns:${o.name}` : `${o.ns ?? ''}/${o.name}`;
+  if (o.kind === 'netns') into.namespaces.set(o.name, mark);
+  else if (o.kind === 'link') {
+    into.links.set(key, mark);
     if (o.linkKind) (into.kinds ??= new Map()).set(key, o.linkKind);
-  };
-  step.creates.forEach(take);
-  step.marks.forEach(take);
+  } else return;
+  // The earliest start wins: the object may be as old as the first run that could make it.
+  const had = into.since?.get(key);
+  if (since && (had === undefined || since < had)) (into.since ??= new Map()).set(key, since);
 }
 
 /** One host's live state, sorted into what this topology owns and what it does not. */
@@ -61,6 +72,17 @@ export class HostView {
     adopt?: Adoption,
   ) {
     for (const ns of state.namespaces.values()) {
+      if (ns.leftover) {
+        // A file with no namespace on it. Ours when the killed run was making that namespace:
+        // owned (its sandbox removes the file and makes the namespace again); else in the way.
+        const address = adopt?.namespaces.get(ns.name!);
+        if (address !== undefined && belongs(address)) {
+          this.ownedNs.set(address, ns);
+          this.nsAddress.set(ns.name!, address);
+          this.ownedRoutes.set(ns.name!, []);
+        }
+        continue;
+      }
       const lo = ns.links.find((l) => l.ifname === 'lo');
       let mark = parseMark(lo?.alias);
       if (!lo?.alias && adopt?.namespaces.has(ns.name!)) {
@@ -157,6 +179,10 @@ export class HostView {
   nsHolder(name: string, address: string): string | undefined {
     const ns = this.state.namespaces.get(name);
     if (!ns) return undefined;
+    if (ns.leftover) {
+      if (this.nsAddress.get(name) === address) return undefined;
+      return `a leftover file /run/netns/${name} with no namespace mounted on it, which no interrupted tsnet run of this topology was making (remove it with "ip netns del ${name}", or "rm /run/netns/${name}", and plan again)`;
+    }
     const mark = parseMark(ns.links.find((l) => l.ifname === 'lo')?.alias);
     if (!mark) return `a foreign namespace "${name}" (not made by tsnet)`;
     if (mark.topology !== this.topology) return `namespace "${name}", owned by topology "${mark.topology}" (${mark.address})`;

@@ -10,7 +10,7 @@ import { expand, type Desired, type Spec } from '../planner/desired.js';
 import { plan as makePlan } from '../planner/plan.js';
 import type { Interrupted, Plan } from '../planner/types.js';
 import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute.js';
-import { Journal, journalClosed, journalDone, journalStarted } from '../executor/journal.js';
+import { Journal, journalClosed, journalDone, journalRolledBack, journalRollingBack, journalStarted, journalUndoBegun } from '../executor/journal.js';
 import { isAlive } from '../executor/proc.js';
 import { legacyObjects } from '../executor/tools/ip.js';
 import { snapshot, snapshotDiff } from '../state/fingerprint.js';
@@ -168,19 +168,40 @@ export function planFor(
   });
 }
 
-/** The journal of an apply of the topology that was killed (not finished, its process gone). */
+/**
+ * The journal of an apply of the topology that was killed (not finished, its process gone), as
+ * the next plan reads it: what its steps and its rollback's undo commands that began may have
+ * made. Also a run that was rolled back, when it had taken over unmarked objects from an
+ * earlier killed run: those stay recognised until a run marks them.
+ */
 export function interruptedApply(topology: string): Interrupted | undefined {
   const journal = new Journal(topology);
-  if (journal.settled()) return undefined;
+  if (journal.settled() && !journal.rolledBack()) return undefined;
   const record = journal.read();
-  if (!record || journalClosed(record)) return undefined;
+  if (!record) return undefined;
   const h = record.header;
+  const adopted = Array.isArray(h.adopted) ? h.adopted : [];
+  if (journalClosed(record)) {
+    if (!journalRolledBack(record) || !adopted.length) return undefined;
+    return { pid: h.pid, started: h.started, steps: [], done: [], begun: [], phase: 'rolled-back', adopted };
+  }
   if (h.startTime && isAlive({ pid: h.pid, startTime: h.startTime })) return undefined; // still running
   if (!Array.isArray(h.steps) || h.steps.some((st) => !Array.isArray(st.do))) return undefined; // a journal of another version
   const version = h.version ?? 1;
   // Steps of journals before version 3 do not say what they make: read from their lines.
   const steps = h.steps.map((st) => ({ ...st, ...(version >= 3 && st.creates && st.marks ? { creates: st.creates, marks: st.marks } : legacyObjects(st)) }));
-  return { pid: h.pid, started: h.started, steps, done: journalDone(record), begun: version >= 2 ? journalStarted(record) : h.steps.map((st) => st.id) };
+  const undoCreates = new Map(h.steps.map((st) => [st.id, (st.undo ?? []).flatMap((c) => c.creates ?? [])] as const));
+  return {
+    pid: h.pid,
+    started: h.started,
+    steps,
+    done: journalDone(record),
+    begun: version >= 2 ? journalStarted(record) : h.steps.map((st) => st.id),
+    phase: journalRollingBack(record) ? 'rollback' : 'apply',
+    undoBegun: journalUndoBegun(record),
+    undoCreates,
+    ...(adopted.length ? { adopted } : {}),
+  };
 }
 
 export interface ApplyOutcome {
@@ -213,6 +234,7 @@ export async function applySession(
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.journal === false ? {} : { journal: new Journal(s.topology.name) }),
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(s.plan.adopted?.length ? { adopted: s.plan.adopted } : {}),
   });
   phase('execute');
   if (result.stopped?.kind === 'journal' && result.stopped.before) return { result, rollbackDiff: [] }; // nothing ran

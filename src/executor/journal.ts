@@ -3,7 +3,7 @@
 // undo commands. A journal without a final line belongs to a run that was killed.
 import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ObjectRef, Step } from '../planner/types.js';
+import type { AdoptedObject, Step } from '../planner/types.js';
 
 export const stateDir = (): string => process.env.TSNET_STATE_DIR ?? '/run/tsnet';
 
@@ -33,13 +33,7 @@ export interface JournalHeader {
   adopted?: AdoptedObject[];
 }
 
-/** An unmarked object taken as the topology's, and since when the run that made it was going. */
-export interface AdoptedObject {
-  object: ObjectRef;
-  mark: string;
-  /** The start of the journal that first adopted it (ISO time): it cannot be older. */
-  since: string;
-}
+
 
 export type JournalEntry =
   /** Written before a batch (or a fanned-out group of batches) starts. */
@@ -123,6 +117,15 @@ export class Journal {
     }
   }
 
+  /** True when the last run's progress ends with a rollback (its header may carry adoptions). */
+  rolledBack(): boolean {
+    try {
+      return readFileSync(this.progressPath, 'utf8').includes('"type":"rolled-back"');
+    } catch {
+      return false;
+    }
+  }
+
   /** The last run's journal, or undefined when there has been none. */
   read(): JournalRecord | undefined {
     if (!existsSync(this.path)) return undefined;
@@ -152,6 +155,9 @@ export const journalClosed = (r: JournalRecord): boolean => r.entries.some((e) =
 
 /** The ids of the steps a journal records as started (a batch of them began to run). */
 export const journalStarted = (r: JournalRecord): string[] => r.entries.flatMap((e) => (e.type === 'started' ? e.steps : []));
+
+/** True when the journal's run ended by a rollback. */
+export const journalRolledBack = (r: JournalRecord): boolean => r.entries.some((e) => e.type === 'rolled-back');
 
 /** True when the journal's run began to roll back (it failed, or was stopped). */
 export const journalRollingBack = (r: JournalRecord): boolean => r.entries.some((e) => e.type === 'rollback');
