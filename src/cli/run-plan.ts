@@ -115,7 +115,8 @@ function reportStopped(outcome: ApplyOutcome, o: { file: string; verb: 'apply' |
   const { result } = outcome;
   const p = painter(useColor(process.stderr));
   const differs = outcome.rollbackDiff ?? [];
-  const restored = result.rollbackErrors.length === 0 && differs.length === 0;
+  const undoErrors = outcome.rollbackErrors ?? result.rollbackErrors;
+  const restored = undoErrors.length === 0 && differs.length === 0;
   const code = o.signalled && result.stopped?.kind === 'interrupted' ? signalExit(o.signalled) : EXIT.error;
   const f = result.failure;
   const refused = result.stopped?.kind === 'journal' && result.stopped.before;
@@ -130,7 +131,7 @@ function reportStopped(outcome: ApplyOutcome, o: { file: string; verb: 'apply' |
         ...(result.stopped?.kind === 'journal' ? { journal_error: result.stopped.error } : {}),
         rolled_back: !refused,
         restored,
-        rollback_errors: result.rollbackErrors,
+        rollback_errors: undoErrors,
         rollback_diff: differs,
       })}\n`,
     );
@@ -149,7 +150,7 @@ function reportStopped(outcome: ApplyOutcome, o: { file: string; verb: 'apply' |
   process.stderr.write(
     restored
       ? `Rolled back what the ${o.verb} had done (${steps}): the kernel is as it was before.\n`
-      : `Rolled back, but the kernel is not as it was before:\n${[...result.rollbackErrors, ...differs].map((e) => `  ${e}`).join('\n')}\nRun "tsnet plan ${o.file}" to see what to repair.\n`,
+      : `Rolled back, but the kernel is not as it was before:\n${[...differs, ...undoErrors.map((e) => `undo error: ${e}`)].map((e) => `  ${e}`).join('\n')}\nRun "tsnet plan ${o.file}" to see what to repair.\n`,
   );
   throw new ExitError('', code, true);
 }

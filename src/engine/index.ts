@@ -13,7 +13,8 @@ import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute
 import { Journal, journalClosed, journalDone, journalRolledBack, journalRollingBack, journalStarted, journalUndoBegun } from '../executor/journal.js';
 import { isAlive } from '../executor/proc.js';
 import { legacyObjects } from '../executor/tools/ip.js';
-import { snapshot, snapshotDiff } from '../state/fingerprint.js';
+import { snapshot } from '../state/fingerprint.js';
+import { relevantUndoErrors, rollbackReport } from './rollback-report.js';
 import { loadCache, saveCache } from '../state/cache.js';
 import { heldFrom } from '../state/held.js';
 import { natTableName } from '../state/nft.js';
@@ -208,8 +209,10 @@ export interface ApplyOutcome {
   result: ExecuteResult;
   /** The plan after the apply: empty when the kernel matches. */
   verify?: Plan;
-  /** After a rollback: how the owned state differs from before the apply (empty: identical). */
+  /** After a rollback: how the owned state differs from before the apply, by resource address (empty: identical). */
   rollbackDiff?: string[];
+  /** The undo errors about objects that are not as they were (the others found nothing to undo). */
+  rollbackErrors?: string[];
 }
 
 /** For each host: which owned namespaces belong to it (as the planner decides). */
@@ -242,14 +245,14 @@ export async function applySession(
     // Check the rollback: the owned state must be what it was before the apply. Namespaces are
     // freed in the background, so read again a few times before calling a difference real.
     const before = snapshot(s.live, s.topology.name, s.plan, belongsTo(s));
-    let diff: string[] = [];
+    let report = rollbackReport([], []);
     for (const wait of [0, 50, 100, 200, 400, 800]) {
       await new Promise((r) => setTimeout(r, wait));
       const after = snapshot(await readState([...s.runners.values()], fullRead(s)), s.topology.name, s.plan, belongsTo(s));
-      diff = snapshotDiff(before.lines, after.lines);
-      if (!diff.length) break;
+      report = rollbackReport(before.lines, after.lines);
+      if (!report.lines.length) break;
     }
-    return { result, rollbackDiff: diff };
+    return { result, rollbackDiff: report.lines, rollbackErrors: relevantUndoErrors(result.rollbackErrors, report) };
   }
   let live = await mergeReads(s, result);
   let verify = planFor(s.topology, s.desired, live, s.runners);
