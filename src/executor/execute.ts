@@ -35,6 +35,8 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** What the plan took over from an earlier run's journal (kept in this run's journal). */
   adopted?: JournalHeader['adopted'];
+  /** The highest ifindexes before the run (kept in its journal: adoption's witness after a kill). */
+  ifindexes?: JournalHeader['ifindexes'];
 }
 
 /** Why a run stopped before its end when no step failed. */
@@ -189,6 +191,7 @@ function journalHeader(plan: Plan, opts: ExecuteOptions): JournalHeader {
     started: now(),
     steps: plan.steps.map((s) => ({ id: s.id, host: s.host, ns: s.ns, tool: s.tool, address: s.address, description: s.description, do: s.do, undo: s.undo, creates: s.creates, marks: s.marks })),
     ...(opts.adopted?.length ? { adopted: opts.adopted } : {}),
+    ...(opts.ifindexes ? { ifindexes: opts.ifindexes } : {}),
   };
 }
 

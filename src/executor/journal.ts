@@ -31,6 +31,11 @@ export interface JournalHeader {
    * marked, also when this run is rolled back or killed before marking them (version 4).
    */
   adopted?: AdoptedObject[];
+  /**
+   * The highest ifindex per host and namespace ('' = the host's own stack) before the run: a link
+   * found unmarked later under a name the run makes is its work only with a higher one (version 4).
+   */
+  ifindexes?: Record<string, Record<string, number>>;
 }
 
 
@@ -126,27 +131,48 @@ export class Journal {
     }
   }
 
-  /** The last run's journal, or undefined when there has been none. */
+  /** The last run's journal, or undefined when there has been none or it cannot be read (see inspect()). */
   read(): JournalRecord | undefined {
-    if (!existsSync(this.path)) return undefined;
+    return this.inspect().record;
+  }
+
+  /**
+   * The last run's journal, and what is wrong with it when it cannot be trusted: a header that
+   * is not the JSON tsnet wrote (truncated, garbage), a progress line in the middle that is not
+   * an entry. Only the last progress line may be cut short (a kill while appending it).
+   */
+  inspect(): { record?: JournalRecord; damage?: string } {
+    if (!existsSync(this.path)) return {};
+    let header: JournalHeader;
     try {
-      const header = JSON.parse(readFileSync(this.path, 'utf8')) as JournalHeader;
-      const entries = existsSync(this.progressPath)
-        ? readFileSync(this.progressPath, 'utf8')
-            .split('\n')
-            .filter(Boolean)
-            .flatMap((l) => {
-              try {
-                return [JSON.parse(l) as JournalEntry];
-              } catch {
-                return []; // a line cut short by a kill
-              }
-            })
-        : [];
-      return { header, entries };
-    } catch {
-      return undefined;
+      header = JSON.parse(readFileSync(this.path, 'utf8')) as JournalHeader;
+    } catch (err) {
+      return { damage: `${this.path} cannot be read: ${(err as Error).message}` };
     }
+    if (typeof header !== 'object' || header === null || !Array.isArray(header.steps) || typeof header.pid !== 'number') {
+      return { damage: `${this.path} is not a journal of tsnet (no list of steps)` };
+    }
+    let text = '';
+    try {
+      text = existsSync(this.progressPath) ? readFileSync(this.progressPath, 'utf8') : '';
+    } catch (err) {
+      return { damage: `${this.progressPath} cannot be read: ${(err as Error).message}` };
+    }
+    const lines = text.split('\n');
+    const entries: JournalEntry[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      if (!lines[i]) continue;
+      try {
+        const e = JSON.parse(lines[i]!) as JournalEntry;
+        if (typeof e?.type !== 'string') throw new Error('not an entry');
+        entries.push(e);
+      } catch {
+        // A line cut short by a kill is the last one, without its newline.
+        if (i === lines.length - 1) continue;
+        return { damage: `${this.progressPath} line ${i + 1} is not a journal entry (${JSON.stringify(lines[i]!.slice(0, 40))})` };
+      }
+    }
+    return { record: { header, entries } };
   }
 }
 

@@ -53,6 +53,7 @@ export function plan(input: PlanInput): Plan {
       desired: input.desired.get(host) ?? new Map<string, Spec>(),
     };
     views.push(ctx.view);
+    for (const r of ctx.view.refused) out.error(r.address, r.message);
     for (const a of appliers) a.planHost(ctx, out);
     const passInput = { ctx, out, appliers: byKind, ...(input.interrupted ? { interrupted: input.interrupted } : {}) };
     for (const pass of PASSES) pass(passInput);
@@ -87,6 +88,9 @@ export function plan(input: PlanInput): Plan {
 function interruptedNote(input: PlanInput): string[] {
   const i = input.interrupted;
   if (!i) return [];
+  if (i.source === 'adopt') {
+    return [`--adopt: unmarked namespaces and links whose names and kinds match what this plan makes are taken as this topology's (marked by this apply), unless they hold anything tsnet would not make.`];
+  }
   if (i.phase === 'rolled-back') {
     return [
       `The last apply of "${input.topology}" (process ${i.pid}, started ${i.started}) was rolled back before it had marked the objects that an interrupted run before it half made: they are still recognised as this topology's.`,
@@ -111,7 +115,7 @@ function adoptionsOf(interrupted: Interrupted | undefined): Map<string, Adoption
   const adoptions = new Map<string, Adoption>();
   if (!interrupted) return adoptions;
   const of = (host: string) => {
-    const a = adoptions.get(host) ?? { namespaces: new Map(), links: new Map() };
+    const a: Adoption = adoptions.get(host) ?? { namespaces: new Map(), links: new Map() };
     adoptions.set(host, a);
     return a;
   };
@@ -123,7 +127,8 @@ function adoptionsOf(interrupted: Interrupted | undefined): Map<string, Adoption
     if (!undone.has(step.id)) continue;
     for (const o of interrupted.undoCreates?.get(step.id) ?? []) adoptObject(o, o.mark ?? step.address, of(o.host), since);
   }
-  for (const a of interrupted.adopted ?? []) adoptObject(a.object, a.mark, of(a.object.host), a.since);
+  for (const a of interrupted.adopted ?? []) adoptObject(a.object, a.mark, of(a.object.host), a.since, { earlier: true });
+  for (const [host, max] of Object.entries(interrupted.ifindexes ?? {})) of(host).ifindexMax = new Map(Object.entries(max));
   return adoptions;
 }
 

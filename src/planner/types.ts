@@ -138,6 +138,10 @@ export interface Interrupted {
   phase?: 'apply' | 'rollback' | 'rolled-back';
   /** Objects that run took over from an earlier killed run and may not have marked yet. */
   adopted?: AdoptedObject[];
+  /** The highest ifindex per host and namespace ('' = own stack) when the run began (adoption's witness for links). */
+  ifindexes?: Record<string, Record<string, number>>;
+  /** 'adopt': not a journal but `apply --adopt` (every step counts as begun). */
+  source?: 'journal' | 'adopt';
 }
 
 export interface Plan {

@@ -138,7 +138,9 @@ export function markInUse(namespaces: Map<string, KNamespace>, netnsDir = '/run/
   for (const [name, ns] of namespaces) {
     delete ns.inUse;
     try {
-      byInode.set(statSync(`${netnsDir}/${name}`).ino, ns);
+      const st = statSync(`${netnsDir}/${name}`);
+      byInode.set(st.ino, ns);
+      ns.created = st.ctimeMs;
     } catch {
       /* gone since it was listed */
     }

@@ -88,6 +88,12 @@ export interface KNamespace {
    */
   inUse?: number[];
   /**
+   * When the namespace was made, where tsnet can tell (this machine): the ctime of the nsfs
+   * inode at /run/netns/NAME, in ms. Adoption after a kill takes only a namespace made since the
+   * killed run began.
+   */
+  created?: number;
+  /**
    * /run/netns/NAME exists but has no namespace mounted on it (entering it fails with "Invalid
    * argument"): what `ip netns add` leaves when killed between creating the file and mounting.
    */

@@ -132,3 +132,59 @@ describe('a leftover /run/netns file (a killed `ip netns add`)', () => {
     ]);
   });
 });
+
+describe('adoption takes only what the killed run can have made', () => {
+  const making = plan(input(['a'], live([])));
+  const killed = (extra: Partial<Interrupted> = {}): Interrupted => ({ pid: 80, started: STARTED, steps: making.steps, done: [], begun: making.steps.map((s) => s.id), ...extra });
+  const unmarked = (extra: Partial<KNamespace> = {}): KNamespace => ({ ...namespace('rb-a', false), ...extra });
+  const errors = (ns: KNamespace, i = killed()) => plan(input(['a'], live([ns]), i)).errors.map((e) => `${e.address}: ${e.message}`);
+
+  it('a namespace made after the run began, holding nothing else, is adopted', () => {
+    expect(errors(unmarked({ created: Date.parse(STARTED) + 1000 }))).toEqual([]);
+  });
+
+  it('a namespace made before the run began (by hand, under the name it was making) is refused', () => {
+    expect(errors(unmarked({ created: Date.parse(STARTED) - 60_000 }))).toEqual([
+      'sandbox.a: namespace "rb-a" was made at 2025-12-31T23:59:00.000Z, before the interrupted run began (2026-01-01T00:00:00.000Z): it is not that run\'s work',
+      'sandbox.a: cannot create namespace "rb-a": the name is taken by a foreign namespace "rb-a" (not made by tsnet)',
+    ]);
+  });
+
+  it('a namespace holding an interface, an address, a route or a process tsnet would not make is refused, naming them', () => {
+    const ns = unmarked({
+      created: Date.parse(STARTED) + 1000,
+      links: [
+        { ...lo('rb-a'), addresses: [{ family: 4, cidr: '127.0.0.1/8', scope: 'host' }, { family: 4, cidr: '192.0.2.1/32', scope: 'global' }] },
+        { ifindex: 2, ifname: 'wg0', ns: 'rb-a', kind: 'veth', up: true, mtu: 1500, mac: '02:00:00:00:00:09', addresses: [] },
+      ],
+      routes: [{ family: 4, dst: '192.0.2.0/24', dev: 'wg0', protocol: 'static' }],
+      inUse: [4242],
+    });
+    expect(errors(ns)[0]).toBe(
+      'sandbox.a: namespace "rb-a" holds what the interrupted run would not make (address 192.0.2.1/32 on lo; interface wg0 (veth); route 192.0.2.0/24; process 4242): it is not taken as this topology\'s; remove it, or what it holds, by hand',
+    );
+  });
+
+  it('a link with an ifindex no higher than the highest when the run began existed before it: refused', () => {
+    const bridgeOf = (ifindex: number): LiveState => ({
+      hosts: new Map([['local', { host: 'local', root: { ...emptyNamespace(null), links: [{ ifindex, ifname: 'tsn-w', ns: null, kind: 'bridge', up: true, mtu: 1500, mac: '02:00:00:00:00:0a', addresses: [] }] }, namespaces: new Map() }]]),
+    });
+    const withBridge = `version: 1
+name: rb
+networks:
+  w: {driver: bridge, bridge: tsn-w, subnet: 198.18.41.0/24}
+sandboxes:
+  a: {endpoints: [{network: w}]}
+`;
+    const desired = expand(loadText('rb.yaml', withBridge).topology!);
+    const made = plan({ ...input(['a'], live([])), desired });
+    const i: Interrupted = { pid: 81, started: STARTED, steps: made.steps, done: [], begun: made.steps.map((s) => s.id), ifindexes: { local: { '': 7 } } };
+    expect(plan({ ...input(['a'], bridgeOf(5), i), desired }).errors.map((e) => e.message)[0]).toBe(
+      'bridge "tsn-w" in the host\'s own stack existed before the interrupted run began (ifindex 5; the highest then was 7): it is not that run\'s work',
+    );
+    expect(plan({ ...input(['a'], bridgeOf(9), i), desired }).errors).toEqual([]);
+    // What a repair marks was made by an earlier run: no ifindex witness for it.
+    const marking: Interrupted = { ...i, steps: [{ ...made.steps[0]!, id: 'x', creates: [], marks: [{ kind: 'link', host: 'local', ns: null, name: 'tsn-w', mark: 'network.w' }] }], begun: [] };
+    expect(plan({ ...input(['a'], bridgeOf(5), marking), desired }).errors).toEqual([]);
+  });
+});
