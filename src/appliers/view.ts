@@ -119,6 +119,8 @@ export class HostView {
   readonly halfMade = new Map<string, { object: ObjectRef; mark: string }>();
   /** Unmarked objects a journal names that are not taken (notAdoptable): plan errors, by mark address. */
   readonly refused: { address: string; message: string }[] = [];
+  /** Names under /run/netns with no namespace on them that are not this topology's (left alone). */
+  readonly leftovers: string[] = [];
 
   constructor(
     readonly topology: string,
@@ -136,7 +138,7 @@ export class HostView {
           this.ownedNs.set(address, ns);
           this.nsAddress.set(ns.name!, address);
           this.ownedRoutes.set(ns.name!, []);
-        }
+        } else this.leftovers.push(ns.name!);
         continue;
       }
       const lo = ns.links.find((l) => l.ifname === 'lo');

@@ -72,7 +72,10 @@ export function plan(input: PlanInput): Plan {
   const adopted = adoptedBy(views, adoptions, input.interrupted?.started);
   // A rolled-back run's adoptions matter only while something is still unmarked.
   const stale = input.interrupted?.phase === 'rolled-back' && !adopted.length;
-  const notes = [...(stale ? [] : interruptedNote(input)), ...hostPlans.flatMap((h) => h.notes())];
+  const leftovers = [...new Set(views.flatMap((v) => v.leftovers))].map(
+    (n) => `/run/netns/${n} is a file with no namespace mounted on it (what a killed "ip netns add" leaves): it holds nothing, and tsnet leaves it alone; "ip netns del ${n}" removes it.`,
+  );
+  const notes = [...(stale ? [] : interruptedNote(input)), ...leftovers, ...hostPlans.flatMap((h) => h.notes())];
   return {
     ...(notes.length ? { notes: [...new Set(notes)] } : {}),
     ...(adopted.length ? { adopted } : {}),
