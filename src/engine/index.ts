@@ -10,10 +10,11 @@ import { expand, type Desired, type Spec } from '../planner/desired.js';
 import { plan as makePlan } from '../planner/plan.js';
 import type { Interrupted, Plan } from '../planner/types.js';
 import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute.js';
-import { Journal, journalClosed, journalDone, journalStarted } from '../executor/journal.js';
+import { Journal, type JournalRecord, journalClosed, journalDone, journalRolledBack, journalRollingBack, journalStarted, journalUndoBegun } from '../executor/journal.js';
 import { isAlive } from '../executor/proc.js';
 import { legacyObjects } from '../executor/tools/ip.js';
-import { snapshot, snapshotDiff } from '../state/fingerprint.js';
+import { snapshot } from '../state/fingerprint.js';
+import { relevantUndoErrors, rollbackReport } from './rollback-report.js';
 import { loadCache, saveCache } from '../state/cache.js';
 import { heldFrom } from '../state/held.js';
 import { natTableName } from '../state/nft.js';
@@ -45,6 +46,8 @@ export interface EngineOptions {
   /** How hosts are reached; tests wrap runners to inject failures. */
   runnerFactory?: (host: Host) => Runner;
   concurrency?: number;
+  /** apply --adopt: take unmarked objects matching what the plan makes as tsnet's (adoptAll). */
+  adopt?: boolean;
 }
 
 export interface Session {
@@ -117,8 +120,14 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   const topology = load.topology;
   const desired: Desired =
     mode === 'destroy' ? new Map([...topology.hosts.keys()].map((h) => [h, new Map<string, Spec>()])) : expand(topology);
-  const interrupted = interruptedApply(topology.name);
-  const plan = planFor(topology, desired, live, runners, { ...(interrupted ? { interrupted } : {}), destroy: mode === 'destroy' });
+  const journal = journalState(topology.name);
+  let interrupted = journal.interrupted;
+  let plan = planFor(topology, desired, live, runners, { ...(interrupted ? { interrupted } : {}), destroy: mode === 'destroy' });
+  if (opts.adopt) {
+    // What the file makes, planned as if the unmarked objects were not there (they clash).
+    interrupted = adoptAll(planFor(topology, desired, withoutUnmarked(live), runners, { destroy: mode === 'destroy' }));
+    plan = planFor(topology, desired, live, runners, { interrupted, destroy: mode === 'destroy' });
+  } else if (journal.damage) (plan.notes ??= []).unshift(damagedJournalNote(journal.damage, file));
   if (mode === 'apply') plan.errors.push(...unknownSysctls(topology, runners));
   phase('plan');
   if (cached?.size) {
@@ -168,27 +177,94 @@ export function planFor(
   });
 }
 
-/** The journal of an apply of the topology that was killed (not finished, its process gone). */
+/**
+ * The journal of an apply of the topology that was killed (not finished, its process gone), as
+ * the next plan reads it: what its steps and its rollback's undo commands that began may have
+ * made. Also a run that was rolled back, when it had taken over unmarked objects from an
+ * earlier killed run: those stay recognised until a run marks them.
+ */
 export function interruptedApply(topology: string): Interrupted | undefined {
+  return journalState(topology).interrupted;
+}
+
+/** The last run's journal as the next plan reads it, and what is wrong with it when it cannot be read. */
+export function journalState(topology: string): { interrupted?: Interrupted; damage?: string } {
   const journal = new Journal(topology);
-  if (journal.settled()) return undefined;
-  const record = journal.read();
-  if (!record || journalClosed(record)) return undefined;
+  if (journal.settled() && !journal.rolledBack()) return {};
+  const { record, damage } = journal.inspect();
+  if (damage) return { damage };
+  if (!record) return {};
+  return interruptedFrom(record);
+}
+
+function interruptedFrom(record: JournalRecord): { interrupted?: Interrupted } {
   const h = record.header;
-  if (h.startTime && isAlive({ pid: h.pid, startTime: h.startTime })) return undefined; // still running
-  if (!Array.isArray(h.steps) || h.steps.some((st) => !Array.isArray(st.do))) return undefined; // a journal of another version
+  const adopted = Array.isArray(h.adopted) ? h.adopted : [];
+  if (journalClosed(record)) {
+    if (!journalRolledBack(record) || !adopted.length) return {};
+    return { interrupted: { pid: h.pid, started: h.started, steps: [], done: [], begun: [], phase: 'rolled-back', adopted } };
+  }
+  if (h.startTime && isAlive({ pid: h.pid, startTime: h.startTime })) return {}; // still running
+  if (!Array.isArray(h.steps) || h.steps.some((st) => !Array.isArray(st.do))) return {}; // a journal of another version
   const version = h.version ?? 1;
   // Steps of journals before version 3 do not say what they make: read from their lines.
   const steps = h.steps.map((st) => ({ ...st, ...(version >= 3 && st.creates && st.marks ? { creates: st.creates, marks: st.marks } : legacyObjects(st)) }));
-  return { pid: h.pid, started: h.started, steps, done: journalDone(record), begun: version >= 2 ? journalStarted(record) : h.steps.map((st) => st.id) };
+  const undoCreates = new Map(h.steps.map((st) => [st.id, (st.undo ?? []).flatMap((c) => c.creates ?? [])] as const));
+  const interrupted: Interrupted = {
+    pid: h.pid,
+    started: h.started,
+    steps,
+    done: journalDone(record),
+    begun: version >= 2 ? journalStarted(record) : h.steps.map((st) => st.id),
+    phase: journalRollingBack(record) ? 'rollback' : 'apply',
+    undoBegun: journalUndoBegun(record),
+    undoCreates,
+    ...(adopted.length ? { adopted } : {}),
+    ...(h.ifindexes && typeof h.ifindexes === 'object' ? { ifindexes: h.ifindexes } : {}),
+  };
+  return { interrupted };
+}
+
+/** What the plan says about a journal it cannot read, and the way out. */
+export const damagedJournalNote = (damage: string, file: string): string =>
+  `The journal of the last run is damaged: ${damage}. What an interrupted run half made cannot be recognised from it, so unmarked objects under this topology's names are shown as foreign. If they are tsnet's, "tsnet apply --adopt ${file}" takes over the unmarked namespaces and links whose names and kinds match what ${file} makes (shown as a plan to confirm), then repairs them.`;
+
+/**
+ * `apply --adopt`: every unmarked namespace and link whose name and kind match what the plan
+ * makes is taken as half made by tsnet (as if a killed run had begun every step), within the
+ * limits of adoption that need no journal (src/appliers/view.ts: nothing it holds may be
+ * foreign). No time witness: a damaged journal's file times say nothing sure about its run. The
+ * user confirms the plan, which shows every object taken.
+ */
+export function adoptAll(plan: Plan): Interrupted {
+  return { pid: process.pid, started: '', steps: plan.steps, done: [], begun: plan.steps.map((st) => st.id), source: 'adopt' };
+}
+
+/** The live state without unmarked namespaces and links (but lo): what --adopt plans from. */
+function withoutUnmarked(live: LiveState): LiveState {
+  const marked = (ns: KNamespace): KNamespace => ({ ...ns, links: ns.links.filter((l) => l.ifname === 'lo' || l.alias) });
+  return {
+    hosts: new Map(
+      [...live.hosts].map(([host, state]) => [
+        host,
+        {
+          ...state,
+          root: marked(state.root),
+          namespaces: new Map([...state.namespaces].filter(([, ns]) => ns.links.find((l) => l.ifname === 'lo')?.alias).map(([name, ns]) => [name, marked(ns)])),
+        },
+      ]),
+    ),
+  };
 }
 
 export interface ApplyOutcome {
   result: ExecuteResult;
   /** The plan after the apply: empty when the kernel matches. */
   verify?: Plan;
-  /** After a rollback: how the owned state differs from before the apply (empty: identical). */
+  /** After a rollback: how the owned state differs from before the apply, by resource address (empty: identical). */
   rollbackDiff?: string[];
+  /** The undo errors about objects that are not as they were (the others found nothing to undo). */
+  rollbackErrors?: string[];
 }
 
 /** For each host: which owned namespaces belong to it (as the planner decides). */
@@ -203,26 +279,33 @@ export function belongsTo(s: Pick<Session, 'topology' | 'runners'>) {
 }
 
 /** Runs the plan, then checks that a new plan is empty (re-reading with bounded retries). */
-export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) => void; journal?: boolean; concurrency?: number } = {}): Promise<ApplyOutcome> {
+export async function applySession(
+  s: Session,
+  opts: { onEvent?: (e: ExecEvent) => void; journal?: boolean; concurrency?: number; signal?: AbortSignal } = {},
+): Promise<ApplyOutcome> {
   const result = await execute(s.plan, {
     runners: s.runners,
     concurrency: opts.concurrency ?? defaultConcurrency(),
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.journal === false ? {} : { journal: new Journal(s.topology.name) }),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(s.plan.adopted?.length ? { adopted: s.plan.adopted } : {}),
+    ifindexes: ifindexesOf(s),
   });
   phase('execute');
+  if (result.stopped?.kind === 'journal' && result.stopped.before) return { result, rollbackDiff: [] }; // nothing ran
   if (!result.ok) {
     // Check the rollback: the owned state must be what it was before the apply. Namespaces are
     // freed in the background, so read again a few times before calling a difference real.
     const before = snapshot(s.live, s.topology.name, s.plan, belongsTo(s));
-    let diff: string[] = [];
+    let report = rollbackReport([], []);
     for (const wait of [0, 50, 100, 200, 400, 800]) {
       await new Promise((r) => setTimeout(r, wait));
       const after = snapshot(await readState([...s.runners.values()], fullRead(s)), s.topology.name, s.plan, belongsTo(s));
-      diff = snapshotDiff(before.lines, after.lines);
-      if (!diff.length) break;
+      report = rollbackReport(before.lines, after.lines);
+      if (!report.lines.length) break;
     }
-    return { result, rollbackDiff: diff };
+    return { result, rollbackDiff: report.lines, rollbackErrors: relevantUndoErrors(result.rollbackErrors, report) };
   }
   let live = await mergeReads(s, result);
   let verify = planFor(s.topology, s.desired, live, s.runners);
@@ -241,6 +324,28 @@ export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) 
     saveCache(s.topology.name, live, local);
   }
   return { result, verify };
+}
+
+/**
+ * The highest ifindex of each host's own stack and of each namespace a step makes links in,
+ * as read before the run (for the journal: see JournalHeader.ifindexes).
+ */
+function ifindexesOf(s: Session): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  const max = (ns: KNamespace | undefined) => (ns ? ns.links.reduce((m, l) => Math.max(m, l.ifindex), 0) : undefined);
+  for (const [host, state] of s.live.hosts) {
+    const entry: Record<string, number> = { '': max(state.root) ?? 0 };
+    for (const st of s.plan.steps) {
+      if (st.host !== host) continue;
+      for (const o of st.creates) {
+        if (o.kind !== 'link' || o.ns === null || o.ns in entry) continue;
+        const m = max(state.namespaces.get(o.ns));
+        if (m !== undefined) entry[o.ns] = m;
+      }
+    }
+    out[host] = entry;
+  }
+  return out;
 }
 
 /** Sandboxes whose namespace a completed step of the apply deleted on the host. */

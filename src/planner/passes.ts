@@ -199,7 +199,10 @@ export const namesTheyFree: Pass = (p) => {
 export const halfMadeGetMarked: Pass = (p) => {
   const { ctx, out, interrupted } = p;
   if (!interrupted || !ctx.view.halfMade.size) return;
-  const reason = `left half-made by the interrupted apply (process ${interrupted.pid}): marked as this topology's`;
+  const reason =
+    interrupted.source === 'adopt'
+      ? "unmarked, taken over with --adopt: marked as this topology's"
+      : `left half-made by the interrupted apply (process ${interrupted.pid}): marked as this topology's`;
   const gone = out.deletions();
   const deletedResource = (address: string) => out.get(address)?.steps.some((s) => s.isDeletion) ?? false;
   for (const { object: o, mark } of ctx.view.halfMade.values()) {

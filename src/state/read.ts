@@ -138,7 +138,9 @@ export function markInUse(namespaces: Map<string, KNamespace>, netnsDir = '/run/
   for (const [name, ns] of namespaces) {
     delete ns.inUse;
     try {
-      byInode.set(statSync(`${netnsDir}/${name}`).ino, ns);
+      const st = statSync(`${netnsDir}/${name}`);
+      byInode.set(st.ino, ns);
+      ns.created = st.ctimeMs;
     } catch {
       /* gone since it was listed */
     }
@@ -181,13 +183,21 @@ export async function readNamespaces(
     const where = `namespace "${name}" on host "${runner.host}"`;
     const ns = dumpOf(runner, name, results[i]!, READ_LINES.length, where);
     const keys = sysctls?.get(name) ?? [];
-    if (keys.length) ns.sysctls = await readSysctls(runner, name, keys, where);
+    if (keys.length && !ns.leftover) ns.sysctls = await readSysctls(runner, name, keys, where);
     return ns;
   });
 }
 
+/**
+ * What nsenter and `ip netns exec` say when /run/netns/NAME is a plain file (no namespace
+ * mounted on it): setns() refuses the file with EINVAL.
+ */
+const NOT_A_NAMESPACE = /reassociate to namespace 'ns\/net' failed: Invalid argument|setting the network namespace "[^"]*" failed: Invalid argument/;
+
 /** A namespace from what its reading `ip` printed; an error naming it when that went wrong. */
 function dumpOf(runner: Runner, ns: string | null, res: RunResult, lines: number, where: string): KNamespace {
+  // A leftover of a killed `ip netns add`: the planner decides (repair it, or a plan error).
+  if (res.exitCode !== 0 && ns !== null && NOT_A_NAMESPACE.test(res.stderr)) return { ...emptyNamespace(ns), leftover: true };
   if (res.exitCode !== 0) throw new StateReadError(runner.host, `cannot read ${where}: ${oneLine(res.stderr) || `ip exited with ${res.exitCode}`}`);
   try {
     return parseDump(ns, res.stdout, lines);

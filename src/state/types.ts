@@ -87,6 +87,17 @@ export interface KNamespace {
    * deleting the name then leaves the namespace alive, with its interfaces, for them.
    */
   inUse?: number[];
+  /**
+   * When the namespace was made, where tsnet can tell (this machine): the ctime of the nsfs
+   * inode at /run/netns/NAME, in ms. Adoption after a kill takes only a namespace made since the
+   * killed run began.
+   */
+  created?: number;
+  /**
+   * /run/netns/NAME exists but has no namespace mounted on it (entering it fails with "Invalid
+   * argument"): what `ip netns add` leaves when killed between creating the file and mounting.
+   */
+  leftover?: true;
 }
 
 /** A masquerade rule as tsnet writes it: from `subnet`, leaving through any interface but `notOut`. */
