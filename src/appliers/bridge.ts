@@ -271,6 +271,7 @@ export const bridge = defineDriver({
   model: {
     scope: 'local',
     subnet: { pooled: true },
+    gatewayIn: () => true,
     gatewayReserved: true,
     gatewayOnHost: true,
     defaultRoute: true,

@@ -14,6 +14,16 @@ function networkLabel(t: Topology, name: string): string[] {
   return [`${name}`, d.graph.label(n), ...(subnets ? [subnets] : []), ...(d.graph.showsGateway && n.subnets.length ? [`gw ${n.subnets.map((s) => s.gateway).join(', ')}`] : [])];
 }
 
+/** Networks drawn as a direct edge between their two endpoints' sandboxes (p2p links): no node of their own. */
+const isDirect = (t: Topology, name: string) => driverFor(t.networks.get(name)!.driver).graph.direct === true;
+
+/** The two ends of a directly drawn network, with their sandboxes. */
+function directEnds(t: Topology, name: string) {
+  return [...t.sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.network === name).map((e) => ({ sb: sb.name, ep: e })));
+}
+
+const endText = (e: { sb: string; ep: { ifname: string; addresses: string[] } }) => [`${e.sb}/${e.ep.ifname}`, ...e.ep.addresses].join(' ');
+
 function sandboxLabel(t: Topology, name: string): string[] {
   const sb = t.sandboxes.get(name)!;
   const mode = sb.mode.kind === 'own' ? `netns ${sb.netns}` : sb.mode.kind === 'container' ? `shares ${sb.mode.target}` : sb.mode.kind;
@@ -32,7 +42,7 @@ export function toMermaid(t: Topology): string {
   const multi = t.hosts.size > 1 || !t.implicitHost;
   for (const host of t.hosts.values()) {
     const inner: string[] = [];
-    for (const n of t.networks.keys()) if (networkHome(t, n) === host.name) inner.push(`${id('net', n)}{{"${mq(networkLabel(t, n).join('<br/>'))}"}}`);
+    for (const n of t.networks.keys()) if (!isDirect(t, n) && networkHome(t, n) === host.name) inner.push(`${id('net', n)}{{"${mq(networkLabel(t, n).join('<br/>'))}"}}`);
     for (const sb of t.sandboxes.values()) if (sb.host === host.name) inner.push(`${id('sb', sb.name)}["${mq(sandboxLabel(t, sb.name).join('<br/>'))}"]`);
     if (multi) {
       out.push(`  subgraph ${id('host', host.name)}["host ${mq(host.name)}${host.underlay ? ` (${host.underlay})` : ''}"]`);
@@ -40,9 +50,13 @@ export function toMermaid(t: Topology): string {
       out.push('  end');
     } else for (const l of inner) out.push(`  ${l}`);
   }
-  for (const n of t.networks.keys()) if (networkHome(t, n) === undefined) out.push(`  ${id('net', n)}{{"${mq(networkLabel(t, n).join('<br/>'))}"}}`);
+  for (const n of t.networks.keys()) if (!isDirect(t, n) && networkHome(t, n) === undefined) out.push(`  ${id('net', n)}{{"${mq(networkLabel(t, n).join('<br/>'))}"}}`);
+  for (const n of t.networks.keys()) {
+    const [a, b] = isDirect(t, n) ? directEnds(t, n) : [];
+    if (a && b) out.push(`  ${id('sb', a.sb)} -- "${mq([`${n} (${networkLabel(t, n).slice(1).join(', ')})`, endText(a), endText(b)].join('<br/>'))}" --- ${id('sb', b.sb)}`);
+  }
   for (const sb of t.sandboxes.values()) {
-    for (const ep of sb.endpoints) out.push(`  ${id('sb', sb.name)} -- "${mq([ep.ifname, ...ep.addresses].join('<br/>'))}" --- ${id('net', ep.network)}`);
+    for (const ep of sb.endpoints) if (!isDirect(t, ep.network)) out.push(`  ${id('sb', sb.name)} -- "${mq([ep.ifname, ...ep.addresses].join('<br/>'))}" --- ${id('net', ep.network)}`);
     if (sb.mode.kind === 'container') out.push(`  ${id('sb', sb.name)} -. "shares namespace" .-> ${id('sb', sb.mode.target)}`);
   }
   return `${out.join('\n')}\n`;
@@ -57,7 +71,7 @@ export function toDot(t: Topology): string {
   const sbNode = (s: string) => `${id('sb', s)} [shape=box, style="rounded,filled", fillcolor="#fef3c7", label=${dq(sandboxLabel(t, s).join('\n'))}];`;
   for (const host of t.hosts.values()) {
     const inner: string[] = [];
-    for (const n of t.networks.keys()) if (networkHome(t, n) === host.name) inner.push(netNode(n));
+    for (const n of t.networks.keys()) if (!isDirect(t, n) && networkHome(t, n) === host.name) inner.push(netNode(n));
     for (const sb of t.sandboxes.values()) if (sb.host === host.name) inner.push(sbNode(sb.name));
     if (multi) {
       out.push(`  subgraph ${id('cluster', host.name)} {`, `    label=${dq(`host ${host.name}${host.underlay ? ` (${host.underlay})` : ''}`)};`, '    style=dashed;');
@@ -65,9 +79,13 @@ export function toDot(t: Topology): string {
       out.push('  }');
     } else for (const l of inner) out.push(`  ${l}`);
   }
-  for (const n of t.networks.keys()) if (networkHome(t, n) === undefined) out.push(`  ${netNode(n)}`);
+  for (const n of t.networks.keys()) if (!isDirect(t, n) && networkHome(t, n) === undefined) out.push(`  ${netNode(n)}`);
+  for (const n of t.networks.keys()) {
+    const [a, b] = isDirect(t, n) ? directEnds(t, n) : [];
+    if (a && b) out.push(`  ${id('sb', a.sb)} -- ${id('sb', b.sb)} [penwidth=2, label=${dq([`${n} (${networkLabel(t, n).slice(1).join(', ')})`, endText(a), endText(b)].join('\n'))}];`);
+  }
   for (const sb of t.sandboxes.values()) {
-    for (const ep of sb.endpoints) out.push(`  ${id('sb', sb.name)} -- ${id('net', ep.network)} [label=${dq([ep.ifname, ...ep.addresses].join('\n'))}];`);
+    for (const ep of sb.endpoints) if (!isDirect(t, ep.network)) out.push(`  ${id('sb', sb.name)} -- ${id('net', ep.network)} [label=${dq([ep.ifname, ...ep.addresses].join('\n'))}];`);
     if (sb.mode.kind === 'container') out.push(`  ${id('sb', sb.name)} -- ${id('sb', sb.mode.target)} [style=dotted, label="shares namespace"];`);
   }
   out.push('}');

@@ -220,13 +220,18 @@ function allocate(p: Prepared, networks: Map<string, Network>, sandboxes: Map<st
       else members.set(ep.network, [ep]);
     }
   }
-  for (const net of networks.values()) for (const subnet of net.subnets) allocateSubnet(p, { net, subnet, members: members.get(net.name) ?? [], held, report });
+  for (const net of networks.values()) {
+    const gatewayIn = driverFor(net.driver).model.gatewayIn(p.networks.get(net.name)!.raw as RawNetwork);
+    for (const subnet of net.subnets) allocateSubnet(p, { net, subnet, members: members.get(net.name) ?? [], gatewayIn, held, report });
+  }
 }
 
 interface SubnetAllocation {
   net: Network;
   subnet: Subnet;
   members: readonly Endpoint[];
+  /** The network keeps its gateway address out of allocation. */
+  gatewayIn: boolean;
   held: Held;
   report: Reporter;
 }
@@ -249,7 +254,9 @@ function allocateSubnet(p: Prepared, a: SubnetAllocation): void {
   const { net, subnet, members } = a;
   const cidr = parseCidr(subnet.cidr)!;
   const family = subnet.family;
-  const taken = new Set<bigint>([parseIp(subnet.gateway)!.value, ...subnet.reserved.map((r) => parseIp(r)!.value)]);
+  // A network without a gateway (a p2p link) gives every address to its ends.
+  const gateway = a.gatewayIn ? [parseIp(subnet.gateway)!.value] : [];
+  const taken = new Set<bigint>([...gateway, ...subnet.reserved.map((r) => parseIp(r)!.value)]);
   const chosen = new Map<Endpoint, { value: bigint; static: boolean }>();
   const choose = (ep: Endpoint, value: bigint, isStatic: boolean) => {
     chosen.set(ep, { value, static: isStatic });

@@ -14,6 +14,7 @@ import {
   parseIp,
   type Cidr,
 } from './addresses.js';
+import type { RawNetwork } from '../appliers/driver.js';
 import { DRIVERS, findDriver } from '../appliers/registry.js';
 import { collector, nearest, type Diagnostic } from './diagnostics.js';
 import { kernelNameProblem } from './names.js';
@@ -178,11 +179,11 @@ export const networkSubnets: Rule = (p, r) => {
 };
 
 /**
- * Whether the network's driver puts a gateway in its subnet: on the bridge, the LAN's router
- * (macvlan), the first address kept free (overlay). Every driver does today; one that links two
- * ends without a gateway would not, and may then use /31 and /127.
+ * Whether the network's driver puts a gateway in its subnet (its model says): on the bridge, the
+ * LAN's router (macvlan), the first address kept free (overlay). A link between two ends (p2p)
+ * has none, and may then use /31 and /127.
  */
-export const needsGateway = (_net: PreparedNetwork): boolean => true;
+export const needsGateway = (net: PreparedNetwork): boolean => findDriver(net.raw.driver)?.model.gatewayIn(net.raw as RawNetwork) ?? true;
 
 /**
  * The longest prefix a subnet may have. With a gateway: room for it and one endpoint beside

@@ -105,6 +105,33 @@ for (const example of ['router', 'overlay']) {
   });
 }
 
+describe('graph of examples/p2p-chain.yaml: point-to-point links are direct edges', () => {
+  const file = join(ROOT, 'examples', 'p2p-chain.yaml');
+  let t: Topology;
+  beforeAll(async () => {
+    const loaded = await loadFile(file);
+    expect(loaded.diagnostics).toEqual([]);
+    t = loaded.topology!;
+  });
+
+  it('Mermaid: one edge from sandbox to sandbox per link, with both ends; no network node', () => {
+    const text = toMermaid(t);
+    golden('p2p-chain.mmd', text);
+    for (const w of expectedWords(t)) expect(text, w).toContain(w);
+    expect(text).not.toMatch(/net_/);
+    expect(text).toContain('  sb_a -- "a-r1 (point-to-point, 198.18.40.0/31)<br/>a/eth0 198.18.40.0/31<br/>r1/eth0 198.18.40.1/31" --- sb_r1');
+    expect(text.split('\n').filter((l) => /^ +sb_\w+ -- .* --- sb_\w+$/.test(l))).toHaveLength(3);
+  });
+
+  it('DOT: the same edges, and Graphviz draws them', () => {
+    const text = toDot(t);
+    golden('p2p-chain.dot', text);
+    expect(text).not.toMatch(/net_/);
+    expect(text.split('\n').filter((l) => /^ +sb_\w+ -- sb_\w+ \[penwidth=2/.test(l))).toHaveLength(3);
+    if (hasDot) expect(execFileSync('dot', ['-Tsvg'], { input: text }).toString()).toContain('<svg');
+  });
+});
+
 describe('node ids', () => {
   it('names that differ only in "-" and "_" stay two nodes', () => {
     const t = loadText('c.yaml', 'version: 1\nname: c\nnetworks:\n  a-b: {driver: bridge, subnet: 198.18.1.0/24}\n  a_b: {driver: bridge, subnet: 198.18.2.0/24}\n').topology!;
