@@ -241,6 +241,16 @@ case_destroy_p2p() { example p2p-chain.yaml; echo destroy >"$T/$CASE/mode"; appl
 case_remove_p2p_link() { apply examples/p2p-chain.yaml; p2p_capture; }
 case_replace_p2p_peer() { apply examples/p2p-chain.yaml; p2p_capture; }
 
+# --- gateway: none (a bridge that is a switch without the host) ----------------------------
+case_create_switch() { example switch.yaml; capture; }
+case_nochange_switch() { example switch.yaml; apply "$T/$CASE/topology.yaml"; TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }
+case_change_gateway_none() { apply examples/bridge.yaml; capture; }
+case_change_gateway_back() {
+  sed 's/^    mtu: 1500$/    mtu: 1500\n    gateway: none/' "$T/$CASE/topology.yaml" >/tmp/golden-applied.yaml
+  apply /tmp/golden-applied.yaml
+  capture
+}
+
 verify() {
   file="$T/$CASE/topology.yaml"
   if [ "$(cat "$T/$CASE/mode" 2>/dev/null)" = destroy ]; then

@@ -11,7 +11,7 @@ function networkLabel(t: Topology, name: string): string[] {
   const n = t.networks.get(name)!;
   const d = driverFor(n.driver);
   const subnets = n.subnets.map((s) => s.cidr).join(', ');
-  return [`${name}`, d.graph.label(n), ...(subnets ? [subnets] : []), ...(d.graph.showsGateway && n.subnets.length ? [`gw ${n.subnets.map((s) => s.gateway).join(', ')}`] : [])];
+  return [`${name}`, d.graph.label(n), ...(subnets ? [subnets] : []), ...(d.graph.showsGateway && !n.gatewayless && n.subnets.length ? [`gw ${n.subnets.map((s) => s.gateway).join(', ')}`] : [])];
 }
 
 /** Networks drawn as a direct edge between their two endpoints' sandboxes (p2p links): no node of their own. */

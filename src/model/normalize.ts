@@ -98,7 +98,10 @@ function normalizeNetworks(p: Prepared, held: Held, report: Reporter): Map<strin
       }
     }
     const base = { name: net.name, subnets, hosts: networkHosts(p, net.name) };
-    networks.set(net.name, driverFor(net.raw.driver).model.normalize(base, net.raw as RawNetwork, net));
+    const driver = driverFor(net.raw.driver);
+    const normalized = driver.model.normalize(base, net.raw as RawNetwork, net);
+    if (!driver.model.gatewayIn(net.raw as RawNetwork)) normalized.gatewayless = true;
+    networks.set(net.name, normalized);
   }
   return networks;
 }
@@ -154,7 +157,7 @@ function routesOf(p: Prepared, sb: Sandbox, networks: ReadonlyMap<string, Networ
     if (routes.some((r) => r.to === 'default' && r.family === family)) continue;
     for (const ep of sb.endpoints) {
       const net = networks.get(ep.network)!;
-      if (!driverFor(net.driver).model.defaultRoute) continue;
+      if (!driverFor(net.driver).model.defaultRoute || net.gatewayless) continue;
       const subnet = net.subnets.find((s) => s.family === family);
       if (!subnet || !ep.addresses.some((a) => parseCidr(a, false)?.family === family)) continue;
       const key = family === 4 ? 'default' : 'default-ipv6';
@@ -221,8 +224,7 @@ function allocate(p: Prepared, networks: Map<string, Network>, sandboxes: Map<st
     }
   }
   for (const net of networks.values()) {
-    const gatewayIn = driverFor(net.driver).model.gatewayIn(p.networks.get(net.name)!.raw as RawNetwork);
-    for (const subnet of net.subnets) allocateSubnet(p, { net, subnet, members: members.get(net.name) ?? [], gatewayIn, held, report });
+    for (const subnet of net.subnets) allocateSubnet(p, { net, subnet, members: members.get(net.name) ?? [], gatewayIn: !net.gatewayless, held, report });
   }
 }
 

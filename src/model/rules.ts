@@ -219,6 +219,12 @@ function checkInSubnets(r: Reporter, net: PreparedNetwork, field: 'gateway' | 'i
       seenFamilies.add(cidr.family);
       return;
     }
+    // "none": the driver leaves the gateway out (a bridge made a switch); others have no such choice.
+    if (field === 'gateway' && text === 'none' && typeof value === 'string') {
+      if (needsGateway(net))
+        r.error('gateway-none', `"gateway: none" means nothing on ${net.raw.driver} network "${net.name}"; it makes a bridge network a switch without the host`, path, { resource: res });
+      return;
+    }
     const ip = parseIp(text);
     if (!ip) {
       r.error('bad-address', `${field} "${text}" is not an IP address`, path, {
@@ -379,7 +385,7 @@ export const endpointAddresses: Rule = (p, r) => {
             ? 'network address'
             : ip.value === broadcastAddress(subnet.cidr)
               ? 'broadcast address'
-              : ip.value === subnet.gateway && findDriver(net.raw.driver)?.model.gatewayReserved !== false
+              : ip.value === subnet.gateway && needsGateway(net) && findDriver(net.raw.driver)?.model.gatewayReserved !== false
                 ? 'gateway address'
                 : undefined;
         if (role) {

@@ -54,6 +54,8 @@ export interface Network {
   mtu?: number;
   /** Hosts on which the network has kernel objects, in topology host order. */
   hosts: string[];
+  /** The network has no gateway address (a p2p link, a bridge with `gateway: none`): no default route, nothing on the host. */
+  gatewayless?: boolean;
 }
 
 export type SandboxMode =
