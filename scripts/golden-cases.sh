@@ -251,6 +251,11 @@ case_change_gateway_back() {
   capture
 }
 
+# --- up: false (a link taken down on purpose; examples/link-down.yaml is p2p-chain.yaml with it) --
+case_create_link_down() { example link-down.yaml; capture; }
+case_change_link_down() { example link-down.yaml; apply examples/p2p-chain.yaml; p2p_capture; }
+case_change_link_up() { example p2p-chain.yaml; apply examples/link-down.yaml; p2p_capture; }
+
 verify() {
   file="$T/$CASE/topology.yaml"
   if [ "$(cat "$T/$CASE/mode" 2>/dev/null)" = destroy ]; then

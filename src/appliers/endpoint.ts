@@ -44,6 +44,7 @@ export function observedBase(ctx: PlanContext, address: string, inner: KLink) {
     mac: inner.mac,
     addresses: managedAddresses(inner, { ipv6 }),
     ipv6,
+    ...(inner.up ? {} : { up: false }),
   };
 }
 
@@ -54,7 +55,7 @@ export function observedBase(ctx: PlanContext, address: string, inner: KLink) {
 export function innerLines(ctx: PlanContext, s: ObservedSpec<EndpointSpec>, markAddress: string = s.address): string[][] {
   return [
     ...(s.ipv6 ? [] : [['link', 'set', 'dev', s.ifname, 'addrgenmode', 'none']]),
-    ['link', 'set', 'dev', s.ifname, 'alias', mark(ctx, markAddress), ...(s.mac ? ['address', s.mac] : []), ...(s.mtu !== undefined ? ['mtu', String(s.mtu)] : []), 'up'],
+    ['link', 'set', 'dev', s.ifname, 'alias', mark(ctx, markAddress), ...(s.mac ? ['address', s.mac] : []), ...(s.mtu !== undefined ? ['mtu', String(s.mtu)] : []), ...(s.up === false ? [] : ['up'])],
     ...s.addresses.map((a) => addrAdd(a, s.ifname)),
   ];
 }
@@ -90,7 +91,9 @@ function innerChanges<S extends EndpointSpec>(c: EndChanges, have: ObservedEndpo
   c.reasons.push(...addrs.reasons);
   c.do.push(...addrs.lines);
   c.undo.push(...addrs.undo);
-  if (!have.inner.up) c.add('link is down', ['link', 'set', 'dev', dev, 'up'], ['link', 'set', 'dev', dev, 'down']);
+  // up: false is a cable pulled on purpose; otherwise a link found down is brought up.
+  if (!have.inner.up && want.up !== false) c.add('link is down', ['link', 'set', 'dev', dev, 'up'], ['link', 'set', 'dev', dev, 'down']);
+  if (have.inner.up && want.up === false) c.add('link up -> down', ['link', 'set', 'dev', dev, 'down'], ['link', 'set', 'dev', dev, 'up']);
   return addrs.removed;
 }
 
@@ -125,6 +128,9 @@ export interface EndpointKind<S extends EndpointSpec> {
   outerChanges?(c: EndChanges, r: ResourcePlan, have: ObservedEndpoint<S>, want: S, upstream: Upstream | undefined): void;
 }
 
+/** The kind's summary, saying when the link is down on purpose. */
+const summaryOf = <S extends EndpointSpec>(k: EndpointKind<S>, s: S) => `${k.summary(s)}${s.up === false ? ' (link down)' : ''}`;
+
 function create<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r: ResourcePlan, s: S, action: 'create' | 'replace', reasons: string[]): void {
   const { address } = r;
   if (!k.check(ctx, r, s)) return;
@@ -145,7 +151,7 @@ function create<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r:
     });
   const configAfter: Dep[] = made.do.length ? [{ address, phase: 'create' }] : (made.configAfter ?? []);
   r.step({ phase: 'config', ns: s.netns, action, description: `configure ${s.netns}/${s.ifname}`, do: innerLines(ctx, s, k.markOf?.(s)), undo: [], after: configAfter });
-  r.setChange(action, k.summary(s), reasons);
+  r.setChange(action, summaryOf(k, s), reasons);
 }
 
 function update<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r: ResourcePlan, want: S, have: ObservedEndpoint<S>, upstream: Upstream | undefined): void {
@@ -168,7 +174,7 @@ function update<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r:
     });
   if (inner.do.length)
     r.step({ phase: 'update', ns: want.netns, action: 'update', description: `update ${want.netns}/${want.ifname}`, do: inner.do, ...(removed.length ? { deletes: removed } : {}), undo: inner.undo.reverse() });
-  r.setChange('update', k.summary(want), reasons);
+  r.setChange('update', summaryOf(k, want), reasons);
 }
 
 function plan<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r: ResourcePlan, want: S | undefined, upstream: Upstream | undefined): void {

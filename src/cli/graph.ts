@@ -1,7 +1,7 @@
 // Pictures of a topology: networks, sandboxes and endpoints with their addresses, grouped by
 // host. Mermaid renders in GitHub comments; DOT goes through Graphviz (svg).
 import { driverFor } from '../appliers/registry.js';
-import type { Topology } from '../model/types.js';
+import type { Endpoint, Topology } from '../model/types.js';
 
 /** A node id from a name: letters and digits kept, anything else (even '_') as _XX, its hex code, so no two names share an id. */
 const id = (kind: string, name: string) => `${kind}_${name.replace(/[^A-Za-z0-9]/g, (c) => `_${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`;
@@ -22,7 +22,10 @@ function directEnds(t: Topology, name: string) {
   return [...t.sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.network === name).map((e) => ({ sb: sb.name, ep: e })));
 }
 
-const endText = (e: { sb: string; ep: { ifname: string; addresses: string[] } }) => [`${e.sb}/${e.ep.ifname}`, ...e.ep.addresses].join(' ');
+const endText = (e: { sb: string; ep: Endpoint }) => [`${e.sb}/${e.ep.ifname}`, ...e.ep.addresses, ...(e.ep.up === false ? ['(down)'] : [])].join(' ');
+
+/** An endpoint's edge label: its interface and addresses, and "down" for a link taken down (drawn dashed). */
+const epText = (ep: Endpoint): string[] => [ep.ifname, ...ep.addresses, ...(ep.up === false ? ['down'] : [])];
 
 function sandboxLabel(t: Topology, name: string): string[] {
   const sb = t.sandboxes.get(name)!;
@@ -53,10 +56,12 @@ export function toMermaid(t: Topology): string {
   for (const n of t.networks.keys()) if (!isDirect(t, n) && networkHome(t, n) === undefined) out.push(`  ${id('net', n)}{{"${mq(networkLabel(t, n).join('<br/>'))}"}}`);
   for (const n of t.networks.keys()) {
     const [a, b] = isDirect(t, n) ? directEnds(t, n) : [];
-    if (a && b) out.push(`  ${id('sb', a.sb)} -- "${mq([`${n} (${networkLabel(t, n).slice(1).join(', ')})`, endText(a), endText(b)].join('<br/>'))}" --- ${id('sb', b.sb)}`);
+    const down = a?.ep.up === false || b?.ep.up === false;
+    if (a && b) out.push(`  ${id('sb', a.sb)} ${down ? '-.' : '--'} "${mq([`${n} (${networkLabel(t, n).slice(1).join(', ')})`, endText(a), endText(b)].join('<br/>'))}" ${down ? '.-' : '---'} ${id('sb', b.sb)}`);
   }
   for (const sb of t.sandboxes.values()) {
-    for (const ep of sb.endpoints) if (!isDirect(t, ep.network)) out.push(`  ${id('sb', sb.name)} -- "${mq([ep.ifname, ...ep.addresses].join('<br/>'))}" --- ${id('net', ep.network)}`);
+    for (const ep of sb.endpoints)
+      if (!isDirect(t, ep.network)) out.push(`  ${id('sb', sb.name)} ${ep.up === false ? '-.' : '--'} "${mq(epText(ep).join('<br/>'))}" ${ep.up === false ? '.-' : '---'} ${id('net', ep.network)}`);
     if (sb.mode.kind === 'container') out.push(`  ${id('sb', sb.name)} -. "shares namespace" .-> ${id('sb', sb.mode.target)}`);
   }
   return `${out.join('\n')}\n`;
@@ -82,10 +87,11 @@ export function toDot(t: Topology): string {
   for (const n of t.networks.keys()) if (!isDirect(t, n) && networkHome(t, n) === undefined) out.push(`  ${netNode(n)}`);
   for (const n of t.networks.keys()) {
     const [a, b] = isDirect(t, n) ? directEnds(t, n) : [];
-    if (a && b) out.push(`  ${id('sb', a.sb)} -- ${id('sb', b.sb)} [penwidth=2, label=${dq([`${n} (${networkLabel(t, n).slice(1).join(', ')})`, endText(a), endText(b)].join('\n'))}];`);
+    const down = a?.ep.up === false || b?.ep.up === false;
+    if (a && b) out.push(`  ${id('sb', a.sb)} -- ${id('sb', b.sb)} [penwidth=2, ${down ? 'style=dashed, ' : ''}label=${dq([`${n} (${networkLabel(t, n).slice(1).join(', ')})`, endText(a), endText(b)].join('\n'))}];`);
   }
   for (const sb of t.sandboxes.values()) {
-    for (const ep of sb.endpoints) if (!isDirect(t, ep.network)) out.push(`  ${id('sb', sb.name)} -- ${id('net', ep.network)} [label=${dq([ep.ifname, ...ep.addresses].join('\n'))}];`);
+    for (const ep of sb.endpoints) if (!isDirect(t, ep.network)) out.push(`  ${id('sb', sb.name)} -- ${id('net', ep.network)} [${ep.up === false ? 'style=dashed, ' : ''}label=${dq(epText(ep).join('\n'))}];`);
     if (sb.mode.kind === 'container') out.push(`  ${id('sb', sb.name)} -- ${id('sb', sb.mode.target)} [style=dotted, label="shares namespace"];`);
   }
   out.push('}');

@@ -53,7 +53,7 @@ export function normalize(p: Prepared, source: SourceFile, held: Held = {}): { t
   allocate(p, networks, sandboxes, held, report);
   // Endpoint fields that follow from the addresses (an overlay endpoint's MAC).
   for (const sb of sandboxes.values()) for (const ep of sb.endpoints) driverFor(networks.get(ep.network)!.driver).model.allocated?.(ep);
-  for (const sb of sandboxes.values()) if (sb.mode.kind === 'own') sb.routes = routesOf(p, sb, networks);
+  for (const sb of sandboxes.values()) if (sb.mode.kind === 'own') sb.routes = suspendRoutes(sb, routesOf(p, sb, networks));
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
   const checks = (p.file.checks ?? []).flatMap((c, i) => toCheck(c, i) ?? []);
   return { topology: { name: p.name, file: source.file, hosts, networks, sandboxes, implicitHost: p.implicitHost, checks }, diagnostics };
@@ -123,6 +123,7 @@ function normalizeSandboxes(p: Prepared, networks: ReadonlyMap<string, Network>)
         static: [],
         ...(ep.raw.mac ? { mac: ep.raw.mac.toLowerCase() } : {}),
         ...(mtu !== undefined ? { mtu } : {}),
+        ...(ep.raw.up === false ? { up: false } : {}),
       };
     });
     const sysctls: Record<string, string> = {};
@@ -139,6 +140,24 @@ function normalizeSandboxes(p: Prepared, networks: ReadonlyMap<string, Network>)
 }
 
 /** A sandbox's routes: the file's, then a default route per family via the first gateway whose driver gives one. */
+/**
+ * Routes whose next hop is only behind interfaces that are down: the kernel drops a down link's
+ * routes and refuses new ones through it, so they are left out (and deleted) until it is up.
+ */
+function suspendRoutes(sb: Sandbox, routes: Route[]): Route[] {
+  if (!sb.endpoints.some((e) => e.up === false)) return routes;
+  for (const r of routes) {
+    const via = parseIp(r.via);
+    const onLink = (cidr: string) => {
+      const c = parseCidr(cidr, false);
+      return c !== undefined && via !== undefined && contains(c, via.family, via.value);
+    };
+    const behind = sb.endpoints.filter((e) => e.addresses.some(onLink));
+    if (behind.length && behind.every((e) => e.up === false)) r.suspended = `its interface ${behind.map((e) => e.ifname).join(', ')} is down (up: false)`;
+  }
+  return routes;
+}
+
 function routesOf(p: Prepared, sb: Sandbox, networks: ReadonlyMap<string, Network>): Route[] {
   const raw = p.sandboxes.get(sb.name)!.raw;
   const routes: Route[] = [];

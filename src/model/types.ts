@@ -79,6 +79,8 @@ export interface Endpoint {
   static: boolean[];
   mac?: string;
   mtu?: number;
+  /** False: down on the sandbox side (`up: false`, a cable pulled). */
+  up?: boolean;
 }
 
 export interface Route {
@@ -90,6 +92,8 @@ export interface Route {
   family: Family;
   /** True for the default route tsnet adds via a network's gateway. */
   automatic: boolean;
+  /** Why the route is left out for now: its next hop is only behind interfaces that are down (`up: false`). */
+  suspended?: string;
 }
 
 export interface Sandbox {
