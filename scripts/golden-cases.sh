@@ -229,6 +229,33 @@ case_remove_nat() {
   nat_capture
 }
 
+# --- point-to-point links (examples/p2p-chain.yaml: veth pairs from sandbox to sandbox) -------
+p2p_applied() { example p2p-chain.yaml; apply "$T/$CASE/topology.yaml"; }
+p2p_capture() { TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }
+case_create_p2p() { example p2p-chain.yaml; capture; }
+case_nochange_p2p() { p2p_applied; p2p_capture; }
+case_drift_p2p_end_deleted() { p2p_applied; ip -n p2p-chain-r1 link del eth1; p2p_capture; }
+case_drift_p2p_address_removed() { p2p_applied; ip -n p2p-chain-a addr flush dev eth0; p2p_capture; }
+case_drift_p2p_mtu() { p2p_applied; ip -n p2p-chain-r2 link set eth0 mtu 1500; p2p_capture; }
+case_destroy_p2p() { example p2p-chain.yaml; echo destroy >"$T/$CASE/mode"; apply "$T/$CASE/topology.yaml"; p2p_capture; }
+case_remove_p2p_link() { apply examples/p2p-chain.yaml; p2p_capture; }
+case_replace_p2p_peer() { apply examples/p2p-chain.yaml; p2p_capture; }
+
+# --- gateway: none (a bridge that is a switch without the host) ----------------------------
+case_create_switch() { example switch.yaml; capture; }
+case_nochange_switch() { example switch.yaml; apply "$T/$CASE/topology.yaml"; TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }
+case_change_gateway_none() { apply examples/bridge.yaml; capture; }
+case_change_gateway_back() {
+  sed 's/^    mtu: 1500$/    mtu: 1500\n    gateway: none/' "$T/$CASE/topology.yaml" >/tmp/golden-applied.yaml
+  apply /tmp/golden-applied.yaml
+  capture
+}
+
+# --- up: false (a link taken down on purpose; examples/link-down.yaml is p2p-chain.yaml with it) --
+case_create_link_down() { example link-down.yaml; capture; }
+case_change_link_down() { example link-down.yaml; apply examples/p2p-chain.yaml; p2p_capture; }
+case_change_link_up() { example p2p-chain.yaml; apply examples/link-down.yaml; p2p_capture; }
+
 verify() {
   file="$T/$CASE/topology.yaml"
   if [ "$(cat "$T/$CASE/mode" 2>/dev/null)" = destroy ]; then

@@ -35,6 +35,11 @@ export interface DriverModel {
   readonly scope: 'local' | 'global';
   /** A network without a subnet gets one from the default pools, or needs one (`why` ends the message). */
   readonly subnet: { readonly pooled: true } | { readonly pooled: false; readonly why: string };
+  /**
+   * The network has a gateway address in its subnet (kept out of automatic allocation). False:
+   * a link between two ends, which may use every address of a /31 or /127.
+   */
+  gatewayIn(raw: RawNetwork): boolean;
   /** The gateway address belongs to the network (the host, the LAN's router): no endpoint takes it. */
   readonly gatewayReserved: boolean;
   /** The gateway address sits on each of the network's hosts (on its bridge), so it answers there. */
@@ -94,6 +99,8 @@ export interface Driver {
     label(net: Network): string;
     /** The gateway line is drawn (the network has a gateway of its own). */
     readonly showsGateway: boolean;
+    /** The network is drawn as a direct edge between its two endpoints' sandboxes, not as a node. */
+    readonly direct?: boolean;
   };
 }
 

@@ -439,6 +439,7 @@ export const overlay = defineDriver({
     scope: 'global',
     subnet: { pooled: false, why: ': every host must agree on it' },
     // No gateway of its own: its first address is kept free, so a router sandbox can take it.
+    gatewayIn: () => true,
     gatewayReserved: false,
     gatewayOnHost: false,
     // An overlay has no way out; routes can say otherwise.

@@ -25,7 +25,7 @@ export const commonNetwork = {
     'IPv4 and/or IPv6 subnet in CIDR form; a list for dual stack (one per family). Bridge networks may leave it out: tsnet picks a free one from Docker\'s default pools.',
   ),
   gateway: stringOrList(
-    'Gateway address per subnet. Default: the first address of each subnet.',
+    'Gateway address per subnet. Default: the first address of each subnet. Bridge networks: "none" makes the bridge a switch without an address (the host takes no part in the subnet, sandboxes get no default route).',
   ),
   ipRange: stringOrList(
     'The pool (CIDR inside a subnet) that automatic addresses come from. Default: the whole subnet.',

@@ -103,6 +103,11 @@ export const topologySchema = {
                 ),
                 mac: { description: 'MAC address, e.g. 02:42:c6:12:00:05.', type: 'string' },
                 mtu: { description: 'MTU of this interface. Default: the network\'s.', type: 'integer' },
+                up: {
+                  description:
+                    'false: the interface is down on the sandbox side, as a cable pulled (routes through it are left out until it is up again). Default: true.',
+                  type: 'boolean',
+                },
               },
             },
           },

@@ -54,6 +54,8 @@ export interface Network {
   mtu?: number;
   /** Hosts on which the network has kernel objects, in topology host order. */
   hosts: string[];
+  /** The network has no gateway address (a p2p link, a bridge with `gateway: none`): no default route, nothing on the host. */
+  gatewayless?: boolean;
 }
 
 export type SandboxMode =
@@ -77,6 +79,8 @@ export interface Endpoint {
   static: boolean[];
   mac?: string;
   mtu?: number;
+  /** False: down on the sandbox side (`up: false`, a cable pulled). */
+  up?: boolean;
 }
 
 export interface Route {
@@ -88,6 +92,8 @@ export interface Route {
   family: Family;
   /** True for the default route tsnet adds via a network's gateway. */
   automatic: boolean;
+  /** Why the route is left out for now: its next hop is only behind interfaces that are down (`up: false`). */
+  suspended?: string;
 }
 
 export interface Sandbox {
