@@ -58,6 +58,13 @@ function wholeChange(held: DeviceQdiscs | undefined, want: Qdisc | undefined): S
   return { key: 'qdisc', ...(before ? { before } : {}), ...(after ? { after } : {}), text: `qdisc ${before ?? 'none'} -> ${after ?? 'none'}` };
 }
 
+/** "qdisc htb", "netem delay 10ms limit 1000 packets with delay correlation 25%", "tbf ... with a qdisc under the root". */
+function heldText(q: DeviceQdiscs): string {
+  const extras = [...(q.root.type === 'shaping' ? q.root.extras : []), ...q.children.map((c) => `${c.kind} under the root`)];
+  const root = q.root.type === 'shaping' ? describeQdisc(q.root.qdisc) : q.root.kind;
+  return `qdisc ${root}${extras.length ? ` with ${extras.join(', ')}` : ''}`;
+}
+
 /** The endpoint's steps the qdisc waits for (those not in the plan are dropped). */
 const afterEndpoint = (endpoint: string): StepDep[] => ['create', 'config', 'update-host', 'update'].map((phase) => ({ address: endpoint, phase }));
 
@@ -103,7 +110,7 @@ function planDevice(ctx: PlanContext, r: ResourcePlan, d: Device, fresh: boolean
   const restore = tcRestoreArgv(held);
   if (!restore) {
     r.error(
-      `${where(d)} holds a qdisc tsnet cannot put back exactly if the apply fails (${changes.map((c) => c.text).join(', ')}): tsnet does not touch it; remove it by hand (tc qdisc del dev ${d.ifname} root${d.ns ? `, in namespace ${d.ns}` : ''}) and plan again`,
+      `${where(d)} holds ${heldText(held)}, which tsnet cannot put back exactly if the apply fails: it does not touch it; remove it by hand (tc qdisc del dev ${d.ifname} root${d.ns ? `, in namespace ${d.ns}` : ''}) and plan again`,
     );
     return;
   }
@@ -167,8 +174,8 @@ const shapingSummary = (want: EndpointSpec | undefined): string =>
   [want?.shaping?.egress && describeQdisc(want.shaping.egress), want?.shaping?.ingress && `ingress ${describeQdisc(want.shaping.ingress)}`].filter(Boolean).join(', ') || 'none';
 
 /**
- * Qdisc changes read as their endpoint's (`~ endpoint.r1.eth1` with `delay 10ms -> 50ms`), and
- * the endpoint's before/after carry its shaping.
+ * Qdisc changes and errors read as their endpoint's (`~ endpoint.r1.eth1` with `delay 10ms ->
+ * 50ms`), and the endpoint's before/after carry its shaping.
  */
 export const shapingReadsAsEndpoint: Pass = ({ out }) => {
   for (const r of out.resources()) {
@@ -176,6 +183,7 @@ export const shapingReadsAsEndpoint: Pass = ({ out }) => {
     const ep = out.get(qdiscEndpoint(r.address));
     const c = r.change;
     delete r.change;
+    if (r.errors.length) r.errors = r.errors.map((e) => ({ ...e, address: qdiscEndpoint(r.address) }));
     if (!ep) continue;
     if (c && !ep.change) ep.setChange('update', `shaping: ${shapingSummary(ep.want as EndpointSpec | undefined)}`, c.reasons);
     else if (c && ep.change!.action !== 'delete') ep.change!.reasons.push(...c.reasons);
