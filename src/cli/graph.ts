@@ -1,7 +1,8 @@
 // Pictures of a topology: networks, sandboxes and endpoints with their addresses, grouped by
 // host. Mermaid renders in GitHub comments; DOT goes through Graphviz (svg).
 import { driverFor } from '../appliers/registry.js';
-import type { Topology } from '../model/types.js';
+import { formatValue, SHAPING_KEYS, type ShapingValues } from '../model/shaping.js';
+import type { Endpoint, Topology } from '../model/types.js';
 
 /** A node id from a name: letters and digits kept, anything else (even '_') as _XX, its hex code, so no two names share an id. */
 const id = (kind: string, name: string) => `${kind}_${name.replace(/[^A-Za-z0-9]/g, (c) => `_${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`;
@@ -19,6 +20,19 @@ function sandboxLabel(t: Topology, name: string): string[] {
   const mode = sb.mode.kind === 'own' ? `netns ${sb.netns}` : sb.mode.kind === 'container' ? `shares ${sb.mode.target}` : sb.mode.kind;
   const extra = Object.entries(sb.sysctls).map(([k, v]) => `${k}=${v}`);
   return [name, mode, ...extra];
+}
+
+/** One direction of shaping as written: "rate 10mbit delay 20ms". */
+const direction = (v: ShapingValues): string =>
+  SHAPING_KEYS.filter((k) => v[k] !== undefined)
+    .map((k) => `${k} ${formatValue(k, v[k]!)}`)
+    .join(' ');
+
+/** An endpoint's edge label: its interface, addresses, and its shaping (what it sends; "in:" what it receives). */
+function endpointLabel(ep: Endpoint): string[] {
+  const out = ep.shaping && direction(ep.shaping.egress);
+  const inward = ep.shaping?.ingress && direction(ep.shaping.ingress);
+  return [ep.ifname, ...ep.addresses, ...(out ? [`out: ${out}`] : []), ...(inward ? [`in: ${inward}`] : [])];
 }
 
 /** Which host a network's node is drawn in: its only host, or none (a global network drawn outside the hosts). */
@@ -42,7 +56,7 @@ export function toMermaid(t: Topology): string {
   }
   for (const n of t.networks.keys()) if (networkHome(t, n) === undefined) out.push(`  ${id('net', n)}{{"${mq(networkLabel(t, n).join('<br/>'))}"}}`);
   for (const sb of t.sandboxes.values()) {
-    for (const ep of sb.endpoints) out.push(`  ${id('sb', sb.name)} -- "${mq([ep.ifname, ...ep.addresses].join('<br/>'))}" --- ${id('net', ep.network)}`);
+    for (const ep of sb.endpoints) out.push(`  ${id('sb', sb.name)} -- "${mq(endpointLabel(ep).join('<br/>'))}" --- ${id('net', ep.network)}`);
     if (sb.mode.kind === 'container') out.push(`  ${id('sb', sb.name)} -. "shares namespace" .-> ${id('sb', sb.mode.target)}`);
   }
   return `${out.join('\n')}\n`;
@@ -67,7 +81,7 @@ export function toDot(t: Topology): string {
   }
   for (const n of t.networks.keys()) if (networkHome(t, n) === undefined) out.push(`  ${netNode(n)}`);
   for (const sb of t.sandboxes.values()) {
-    for (const ep of sb.endpoints) out.push(`  ${id('sb', sb.name)} -- ${id('net', ep.network)} [label=${dq([ep.ifname, ...ep.addresses].join('\n'))}];`);
+    for (const ep of sb.endpoints) out.push(`  ${id('sb', sb.name)} -- ${id('net', ep.network)} [label=${dq(endpointLabel(ep).join('\n'))}${ep.shaping ? ', style=bold' : ''}];`);
     if (sb.mode.kind === 'container') out.push(`  ${id('sb', sb.name)} -- ${id('sb', sb.mode.target)} [style=dotted, label="shares namespace"];`);
   }
   out.push('}');

@@ -48,6 +48,11 @@ describeInLab('examples/wan.yaml and wan-rate.yaml', () => {
     const check = await tsnet('check', WAN_RATE);
     expect(check.code, check.all).toBe(0);
     expect(check.stdout).toContain('Checks: 2 passed, 0 failed.');
+    // show lists each link's shaping: the whole qdisc in JSON, what was written in the table.
+    const show = JSON.parse(await tsnetOk('show', '--json', WAN_RATE)) as { interfaces: { sandbox: string; interface: string; shaping: string | null }[] };
+    const shapingOf = (sandbox: string, dev: string) => show.interfaces.find((i) => i.sandbox === sandbox && i.interface === dev)?.shaping;
+    expect([shapingOf('ra', 'eth1'), shapingOf('rb', 'eth1'), shapingOf('ra', 'eth0')]).toEqual(['tbf rate 10mbit burst 5000b limit 67500b', 'tbf rate 10mbit burst 5000b limit 67500b', null]);
+    expect(await tsnetOk('show', WAN_RATE)).toMatch(/\nra +wan-rate-ra +eth1 .* tbf rate 10mbit\n/);
     await tsnetOk('destroy', '--auto-approve', WAN_RATE);
     expect((await netnsNames()).filter((n) => n.startsWith('wan-rate-'))).toEqual([]);
   });
