@@ -124,9 +124,17 @@ function needsPlan(ctx: PlanContext, d: Device): boolean {
   return link !== undefined && !isDefaultQdiscKind(link.qdisc ?? 'noop');
 }
 
+/** True when some link of the topology on the host holds a qdisc other than the default. */
+function anyQdiscHeld(ctx: PlanContext): boolean {
+  for (const links of ctx.view.ownedLinks.values()) for (const l of links) if (!isDefaultQdiscKind(l.qdisc ?? 'noop')) return true;
+  return false;
+}
+
 function planHost(ctx: PlanContext, out: HostPlan): void {
+  // The common case, nothing shaped and nothing held, allocates nothing per endpoint.
+  const held = anyQdiscHeld(ctx);
   for (const spec of ctx.desired.values()) {
-    if (spec.kind !== 'endpoint') continue;
+    if (spec.kind !== 'endpoint' || (!held && !spec.shaping)) continue;
     for (const direction of ['egress', 'ingress'] as const) {
       const d = device(spec, direction);
       if (!d || !needsPlan(ctx, d)) continue;
