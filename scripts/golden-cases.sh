@@ -40,6 +40,15 @@ case_nochange_dualstack() { example dualstack.yaml; apply "$T/$CASE/topology.yam
 case_nochange_modes() { example modes.yaml; apply "$T/$CASE/topology.yaml"; capture; }
 case_nochange_auto_subnet() { example auto-subnet.yaml; apply "$T/$CASE/topology.yaml"; capture; }
 
+# --- shaping (issue 12): qdiscs read with tc where a link holds a non-default one -----------
+shaping_capture() { TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }
+case_create_shaping_netem() { capture; }
+case_nochange_shaping() { example wan-rate.yaml; apply "$T/$CASE/topology.yaml"; shaping_capture; }
+case_change_shaping_rate() { apply examples/wan-rate.yaml; shaping_capture; }
+case_remove_shaping() { apply examples/wan-rate.yaml; shaping_capture; }
+case_drift_shaping_rate() { example wan-rate.yaml; apply "$T/$CASE/topology.yaml"; in_ns wan-rate-ra tc qdisc change dev eth1 root tbf rate 5mbit burst 5000b limit 67500b; shaping_capture; }
+case_drift_shaping_foreign_qdisc() { example wan-rate.yaml; apply "$T/$CASE/topology.yaml"; in_ns wan-rate-rb tc qdisc replace dev eth1 root htb default 1; shaping_capture; }
+
 # --- drift: made by hand after apply -------------------------------------------------------
 drift() { example bridge.yaml; apply "$T/$CASE/topology.yaml"; "$@"; capture; }
 case_drift_address_removed() { drift ip -n bridge-server addr del 198.18.10.10/24 dev eth0; }

@@ -18,7 +18,7 @@ import type { KLink } from '../state/types.js';
 import { addrAdd, cmd, diffAddresses, ipv6On, linkRef, managedAddresses, mark } from './common.js';
 import { defineDriver, type LinkApplier } from './driver.js';
 import type { PlanContext } from './types.js';
-import { vethEndpoint, type VethSpec } from './veth.js';
+import { vethEndpoint, vethOtherEnd, type VethSpec } from './veth.js';
 
 const DEFAULT_MTU = 1500;
 
@@ -314,6 +314,7 @@ export const bridge = defineDriver({
   },
   network,
   endpoint: vethEndpoint,
+  otherEnd: vethOtherEnd,
   graph: {
     label: (net) => `bridge ${(net as BridgeNetwork).bridge}${net.gatewayless ? ', L2 only (no gateway)' : ''}${(net as BridgeNetwork).nat ? ', NAT' : ''}`,
     showsGateway: true,

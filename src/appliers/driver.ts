@@ -29,6 +29,14 @@ export interface LinkApplier {
   replace(ctx: PlanContext, r: ResourcePlan, want: Spec, reason: string): void;
 }
 
+/** One end of a link, as tc shapes it: where it is, its name, and the mark that makes it tsnet's. */
+export interface LinkEnd {
+  ns: string | null;
+  ifname: string;
+  /** The resource address of its ownership mark ("endpoint.a.eth0/peer"). */
+  mark: string;
+}
+
 /** What a driver says about the file's networks: their meaning, defaults and rules. */
 export interface DriverModel {
   /** 'local': all of the network is on one host (Docker's local scope); 'global': on any host. */
@@ -94,6 +102,12 @@ export interface Driver {
   readonly network?: LinkApplier;
   /** Its endpoints (drivers may share one: bridge and overlay endpoints are both veths on a bridge). */
   readonly endpoint: LinkApplier;
+  /**
+   * The other end of an endpoint's link, where `shaping.ingress` is set (a veth's host end, a
+   * point-to-point peer). A driver without one (macvlan: only the sandbox side exists) makes
+   * `ingress` a validation error.
+   */
+  otherEnd?(spec: EndpointSpec): LinkEnd;
   readonly graph: {
     /** The line under the network's name ("bridge tsn-web, NAT"). */
     label(net: Network): string;

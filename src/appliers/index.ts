@@ -4,7 +4,8 @@
 import { nat } from './nat.js';
 import { sandboxes } from './namespace.js';
 import { endpoints, networks } from './registry.js';
+import { qdiscs } from './qdisc.js';
 import { routes } from './route.js';
 import type { ResourceApplier } from './types.js';
 
-export const APPLIERS: readonly ResourceApplier[] = [sandboxes, networks, endpoints, routes, nat];
+export const APPLIERS: readonly ResourceApplier[] = [sandboxes, networks, endpoints, routes, nat, qdiscs];

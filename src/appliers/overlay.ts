@@ -19,7 +19,7 @@ import type { KLink } from '../state/types.js';
 import { cmd, linkRef, mark } from './common.js';
 import { defineDriver, type LinkApplier } from './driver.js';
 import type { PlanContext } from './types.js';
-import { vethEndpoint, type VethSpec } from './veth.js';
+import { vethEndpoint, vethOtherEnd, type VethSpec } from './veth.js';
 
 const DEFAULT_MTU = 1450;
 const DEFAULT_PORT = 4789;
@@ -474,6 +474,7 @@ export const overlay = defineDriver({
   },
   network,
   endpoint: vethEndpoint,
+  otherEnd: vethOtherEnd,
   graph: {
     label: (net) => `overlay vni ${(net as OverlayNetwork).vni}`,
     showsGateway: false,

@@ -1,6 +1,7 @@
 // Pictures of a topology: networks, sandboxes and endpoints with their addresses, grouped by
 // host. Mermaid renders in GitHub comments; DOT goes through Graphviz (svg).
 import { driverFor } from '../appliers/registry.js';
+import { formatValue, SHAPING_KEYS, type ShapingValues } from '../model/shaping.js';
 import type { Endpoint, Topology } from '../model/types.js';
 
 /** A node id from a name: letters and digits kept, anything else (even '_') as _XX, its hex code, so no two names share an id. */
@@ -24,14 +25,33 @@ function directEnds(t: Topology, name: string) {
 
 const endText = (e: { sb: string; ep: Endpoint }) => [`${e.sb}/${e.ep.ifname}`, ...e.ep.addresses, ...(e.ep.up === false ? ['(down)'] : [])].join(' ');
 
-/** An endpoint's edge label: its interface and addresses, and "down" for a link taken down (drawn dashed). */
-const epText = (ep: Endpoint): string[] => [ep.ifname, ...ep.addresses, ...(ep.up === false ? ['down'] : [])];
-
 function sandboxLabel(t: Topology, name: string): string[] {
   const sb = t.sandboxes.get(name)!;
   const mode = sb.mode.kind === 'own' ? `netns ${sb.netns}` : sb.mode.kind === 'container' ? `shares ${sb.mode.target}` : sb.mode.kind;
   const extra = Object.entries(sb.sysctls).map(([k, v]) => `${k}=${v}`);
   return [name, mode, ...extra];
+}
+
+/** One direction of shaping as written: "rate 10mbit delay 20ms". */
+const direction = (v: ShapingValues): string =>
+  SHAPING_KEYS.filter((k) => v[k] !== undefined)
+    .map((k) => `${k} ${formatValue(k, v[k]!)}`)
+    .join(' ');
+
+/**
+ * An endpoint's edge label: its interface, addresses, its shaping (what it sends; "in:" what it
+ * receives), and "down" for a link taken down (drawn dashed).
+ */
+function endpointLabel(ep: Endpoint): string[] {
+  const out = ep.shaping && direction(ep.shaping.egress);
+  const inward = ep.shaping?.ingress && direction(ep.shaping.ingress);
+  return [ep.ifname, ...ep.addresses, ...(out ? [`out: ${out}`] : []), ...(inward ? [`in: ${inward}`] : []), ...(ep.up === false ? ['down'] : [])];
+}
+
+/** DOT attributes of an endpoint's edge besides its label: dashed when down, bold when shaped. */
+function dotStyle(ep: Endpoint): { before: string; after: string } {
+  if (ep.up === false) return { before: `style=${ep.shaping ? '"dashed,bold"' : 'dashed'}, `, after: '' };
+  return { before: '', after: ep.shaping ? ', style=bold' : '' };
 }
 
 /** Which host a network's node is drawn in: its only host, or none (a global network drawn outside the hosts). */
@@ -61,7 +81,7 @@ export function toMermaid(t: Topology): string {
   }
   for (const sb of t.sandboxes.values()) {
     for (const ep of sb.endpoints)
-      if (!isDirect(t, ep.network)) out.push(`  ${id('sb', sb.name)} ${ep.up === false ? '-.' : '--'} "${mq(epText(ep).join('<br/>'))}" ${ep.up === false ? '.-' : '---'} ${id('net', ep.network)}`);
+      if (!isDirect(t, ep.network)) out.push(`  ${id('sb', sb.name)} ${ep.up === false ? '-.' : '--'} "${mq(endpointLabel(ep).join('<br/>'))}" ${ep.up === false ? '.-' : '---'} ${id('net', ep.network)}`);
     if (sb.mode.kind === 'container') out.push(`  ${id('sb', sb.name)} -. "shares namespace" .-> ${id('sb', sb.mode.target)}`);
   }
   return `${out.join('\n')}\n`;
@@ -91,7 +111,11 @@ export function toDot(t: Topology): string {
     if (a && b) out.push(`  ${id('sb', a.sb)} -- ${id('sb', b.sb)} [penwidth=2, ${down ? 'style=dashed, ' : ''}label=${dq([`${n} (${networkLabel(t, n).slice(1).join(', ')})`, endText(a), endText(b)].join('\n'))}];`);
   }
   for (const sb of t.sandboxes.values()) {
-    for (const ep of sb.endpoints) if (!isDirect(t, ep.network)) out.push(`  ${id('sb', sb.name)} -- ${id('net', ep.network)} [${ep.up === false ? 'style=dashed, ' : ''}label=${dq(epText(ep).join('\n'))}];`);
+    for (const ep of sb.endpoints) {
+      if (isDirect(t, ep.network)) continue;
+      const style = dotStyle(ep);
+      out.push(`  ${id('sb', sb.name)} -- ${id('net', ep.network)} [${style.before}label=${dq(endpointLabel(ep).join('\n'))}${style.after}];`);
+    }
     if (sb.mode.kind === 'container') out.push(`  ${id('sb', sb.name)} -- ${id('sb', sb.mode.target)} [style=dotted, label="shares namespace"];`);
   }
   out.push('}');

@@ -6,6 +6,8 @@ import { hasErrors } from '../model/diagnostics.js';
 import { loadFile, renormalize, type LoadResult } from '../model/load.js';
 import type { Host, Topology } from '../model/types.js';
 import { driverFor } from '../appliers/registry.js';
+import { qdiscNeeds } from '../appliers/qdisc.js';
+import { qdiscPlanErrors } from '../state/qdisc-probe.js';
 import { expand, type Desired, type Spec } from '../planner/desired.js';
 import { plan as makePlan } from '../planner/plan.js';
 import type { Interrupted, Plan } from '../planner/types.js';
@@ -20,7 +22,7 @@ import { heldFrom } from '../state/held.js';
 import { natTableName } from '../state/nft.js';
 import { parseMark } from '../state/ownership.js';
 import { phase } from '../timing.js';
-import { defaultConcurrency, readNamespace, readNatOf, readState, readSysctls, StateReadError, type ReadOptions } from '../state/read.js';
+import { defaultConcurrency, readNamespace, readNatOf, readQdiscs, readState, readSysctls, StateReadError, type QdiscJob, type ReadOptions } from '../state/read.js';
 import { runnerFor, type Runner } from '../state/runner.js';
 import type { HostState, KNamespace, LiveState } from '../state/types.js';
 
@@ -89,7 +91,7 @@ export function readOptionsFor(topology: Topology, concurrency?: number): ReadOp
   }
   if (hostSysctls.size) sysctls.set('', [...hostSysctls].sort());
   // tsnet's nftables table is read on every host, so that NAT taken out of the file is removed.
-  return { sysctls, overlayHosts, natTable: natTableName(topology.name), ...(concurrency ? { concurrency } : {}) };
+  return { sysctls, overlayHosts, natTable: natTableName(topology.name), qdiscsOf: topology.name, ...(concurrency ? { concurrency } : {}) };
 }
 
 export const machinesOf = (runners: ReadonlyMap<string, Runner>): Map<string, string> =>
@@ -128,7 +130,7 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
     interrupted = adoptAll(planFor(topology, desired, withoutUnmarked(live), runners, { destroy: mode === 'destroy' }));
     plan = planFor(topology, desired, live, runners, { interrupted, destroy: mode === 'destroy' });
   } else if (journal.damage) (plan.notes ??= []).unshift(damagedJournalNote(journal.damage, file));
-  if (mode === 'apply') plan.errors.push(...unknownSysctls(topology, runners));
+  if (mode === 'apply') plan.errors.push(...unknownSysctls(topology, runners), ...(await qdiscPlanErrors(qdiscNeeds(desired), runners)));
   phase('plan');
   if (cached?.size) {
     const used = [...live.hosts.values()].reduce((n, h) => n + [...h.namespaces.keys()].filter((k) => cached.has(k)).length, 0);
@@ -476,7 +478,26 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
     await natAfter(m, host, runner, state);
     hosts.set(host, state);
   }
+  await qdiscsAfter(m, hosts);
   return { hosts };
+}
+
+/**
+ * Qdiscs after the apply: a namespace where tc ran is read again (its read-back came before the
+ * tc steps), and tc reads the qdiscs where a link of the topology holds a non-default one.
+ */
+async function qdiscsAfter(m: Merging, hosts: Map<string, HostState>): Promise<void> {
+  const jobs: QdiscJob[] = [];
+  const tcRan = new Set(m.result.completed.filter((st) => st.tool === 'tc').map((st) => `${st.host}\u0000${st.ns ?? ''}`));
+  for (const [host, state] of hosts) {
+    const runner = m.s.runners.get(host)!;
+    const again = async (ns: KNamespace): Promise<KNamespace> =>
+      tcRan.has(`${host}\u0000${ns.name ?? ''}`) ? { ...(await readNamespace(runner, ns.name)), sysctls: ns.sysctls, fdb: ns.fdb, neigh: ns.neigh } : ns;
+    state.root = await again(state.root);
+    for (const [name, ns] of state.namespaces) state.namespaces.set(name, await again(ns));
+    for (const ns of [state.root, ...state.namespaces.values()]) if (ns.links.some((l) => !l.qdiscs)) jobs.push({ runner, ns });
+  }
+  await readQdiscs(jobs, m.s.topology.name);
 }
 
 export async function closeRunners(runners: ReadonlyMap<string, Runner>): Promise<void> {

@@ -21,6 +21,7 @@ import { asList, networkHosts, type Prepared, type PreparedNetwork } from './pre
 import { makeReporter, type Reporter } from './rules.js';
 import { toCheck } from '../check/spec.js';
 import type { SourceFile } from './source.js';
+import { effectiveShaping, parseShaping, type ParsedShaping, type ShapingFile } from './shaping.js';
 import type {
   Endpoint,
   Host,
@@ -113,6 +114,7 @@ function normalizeSandboxes(p: Prepared, networks: ReadonlyMap<string, Network>)
     const endpoints: Endpoint[] = sb.endpoints.map((ep) => {
       const net = networks.get(ep.raw.network)!;
       const mtu = ep.raw.mtu ?? net.mtu;
+      const shaping = shapingOf(p, ep.raw.network, ep.raw.shaping);
       return {
         address: ep.address,
         sandbox: sb.name,
@@ -124,6 +126,7 @@ function normalizeSandboxes(p: Prepared, networks: ReadonlyMap<string, Network>)
         ...(ep.raw.mac ? { mac: ep.raw.mac.toLowerCase() } : {}),
         ...(mtu !== undefined ? { mtu } : {}),
         ...(ep.raw.up === false ? { up: false } : {}),
+        ...(shaping ? { shaping } : {}),
       };
     });
     const sysctls: Record<string, string> = {};
@@ -137,6 +140,19 @@ function normalizeSandboxes(p: Prepared, networks: ReadonlyMap<string, Network>)
     if (sb.mode.kind === 'container') sb.netns = cur?.netns ?? null;
   }
   return sandboxes;
+}
+
+/**
+ * An endpoint's shaping in canonical numbers: its own, else its network's (the rules reported
+ * every bad value already); undefined when it shapes nothing.
+ */
+function shapingOf(p: Prepared, network: string, own: ShapingFile | undefined): ParsedShaping | undefined {
+  const ignore = () => {};
+  const netRaw = (p.networks.get(network)?.raw as { shaping?: ShapingFile } | undefined)?.shaping;
+  const parsed = effectiveShaping(netRaw && parseShaping(netRaw, ignore), own && parseShaping(own, ignore));
+  if (!parsed) return undefined;
+  const empty = (v: object | undefined) => !v || Object.keys(v).length === 0;
+  return empty(parsed.egress) && empty(parsed.ingress) ? undefined : parsed;
 }
 
 /** A sandbox's routes: the file's, then a default route per family via the first gateway whose driver gives one. */

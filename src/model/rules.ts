@@ -23,6 +23,7 @@ import { pathToPointer, type PathSegment, type SourceFile } from './source.js';
 import { sysctlKeys, sysctlValues } from './sysctls.js';
 import type { Family } from './types.js';
 import { checkReferences } from '../check/rules.js';
+import { shapingValues } from './shaping-rule.js';
 
 export interface Reporter {
   error(code: string, message: string, path: PathSegment[], extra?: Extra): void;
@@ -654,6 +655,7 @@ export const RULES: readonly Rule[] = [
   sysctlConflicts,
   sysctlKeys,
   sysctlValues,
+  shapingValues,
   // checks: (src/check/rules.ts) come last: they name what the rules above checked.
   checkReferences,
 ];

@@ -1,5 +1,6 @@
 // Pieces of the topology schema that the schema and the drivers' branches share (see
 // schema.ts; each driver's branch is in its module in src/appliers).
+import { shapingSchema } from './shaping.js';
 
 /** A name of ours: networks, sandboxes, hosts. No dots, so resource addresses stay unambiguous. */
 export const NAME = '^[A-Za-z0-9][A-Za-z0-9_-]*$';
@@ -36,5 +37,6 @@ export const commonNetwork = {
     items: { type: 'string' },
   },
   mtu: { description: 'MTU of the network\'s links (68..65535).', type: 'integer' },
+  shaping: shapingSchema,
 } as const;
 

@@ -2,6 +2,7 @@
 // the two cannot drift apart) and the normalized Topology that the rest of tsnet works on.
 import type { FromSchema } from 'json-schema-to-ts';
 import type { topologySchema } from './schema.js';
+import type { ParsedShaping } from './shaping.js';
 
 /** The topology file as written, after the schema accepted it. */
 export type TopologyFile = FromSchema<typeof topologySchema>;
@@ -81,6 +82,8 @@ export interface Endpoint {
   mtu?: number;
   /** False: down on the sandbox side (`up: false`, a cable pulled). */
   up?: boolean;
+  /** Its `shaping:`, or its network's (the endpoint's own replaces the network's as a whole). */
+  shaping?: ParsedShaping;
 }
 
 export interface Route {

@@ -2,6 +2,7 @@
 // keyed by resource address. Observed state is read into the same shapes (src/appliers), so the
 // planner compares like with like. Networks and endpoints are expanded by their driver.
 import { driverFor } from '../appliers/registry.js';
+import { desiredQdisc, type Qdisc } from '../model/shaping.js';
 import type { Endpoint, Network, Topology } from '../model/types.js';
 
 export interface SandboxSpec {
@@ -41,6 +42,23 @@ export interface EndpointSpec {
   ipv6: boolean;
   /** False: the link is down on the sandbox side (`up: false`); absent: up. */
   up?: boolean;
+  /** The qdiscs its shaping asks for: on its own interface (egress) and on the other end (ingress). */
+  shaping?: EndpointShaping;
+}
+
+/** An endpoint's qdiscs, defaults filled in (src/appliers/qdisc.ts plans them). */
+export interface EndpointShaping {
+  egress?: Qdisc;
+  ingress?: Qdisc;
+}
+
+/** The qdiscs of an endpoint's shaping, at the MTU of its interface; undefined when it shapes nothing. */
+export function endpointShaping(ep: Endpoint, mtu: number | undefined): EndpointShaping | undefined {
+  if (!ep.shaping) return undefined;
+  const opts = mtu !== undefined ? { mtu } : {};
+  const egress = desiredQdisc(ep.shaping.egress, opts);
+  const ingress = ep.shaping.ingress && desiredQdisc(ep.shaping.ingress, opts);
+  return egress || ingress ? { ...(egress ? { egress } : {}), ...(ingress ? { ingress } : {}) } : undefined;
 }
 
 export interface RouteSpec {
@@ -105,6 +123,7 @@ export function expand(t: Topology): Desired {
 
 /** What every endpoint spec holds, from the topology: its driver adds the rest. */
 export function endpointBase(net: Network, ep: Endpoint, sb: { host: string; netns: string }) {
+  const shaping = endpointShaping(ep, ep.mtu ?? net.mtu);
   return {
     kind: 'endpoint' as const,
     driver: net.driver,
@@ -118,5 +137,6 @@ export function endpointBase(net: Network, ep: Endpoint, sb: { host: string; net
     ...(ep.mtu !== undefined ? { mtu: ep.mtu } : {}),
     ...(ep.mac ? { mac: ep.mac } : {}),
     ...(ep.up === false ? { up: false } : {}),
+    ...(shaping ? { shaping } : {}),
   };
 }

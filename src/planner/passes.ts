@@ -6,6 +6,7 @@
 import type { PlanContext, ResourceApplier, Upstream } from '../appliers/types.js';
 import { markResource } from '../appliers/common.js';
 import { foreignRouteKept, foreignRoutesOn } from '../appliers/route.js';
+import { linksTakeTheirQdiscs, shapingReadsAsEndpoint } from '../appliers/qdisc.js';
 import type { RouteSpec } from './desired.js';
 import type { HostPlan, ResourcePlan } from './host-plan.js';
 import { markText } from '../state/ownership.js';
@@ -228,7 +229,7 @@ export const halfMadeGetMarked: Pass = (p) => {
 const kindOf = (address: string): ResourceKind => address.slice(0, address.indexOf('.')) as ResourceKind;
 
 /** The passes, in the order they must run: replacements first, then what deletions take along, then names. */
-export const PASSES: readonly Pass[] = [namespaceReplacedReplacesContents, bridgeTakesItsPorts, namespaceTakesItsLinks, linksTakeTheirRoutes, namesTheyFree];
+export const PASSES: readonly Pass[] = [namespaceReplacedReplacesContents, bridgeTakesItsPorts, namespaceTakesItsLinks, linksTakeTheirRoutes, linksTakeTheirQdiscs, namesTheyFree];
 
 /** Runs after the destroy plan's reasons are dropped (the marks' reason stays). */
-export const FINAL_PASSES: readonly Pass[] = [halfMadeGetMarked];
+export const FINAL_PASSES: readonly Pass[] = [halfMadeGetMarked, shapingReadsAsEndpoint];

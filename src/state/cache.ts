@@ -15,8 +15,8 @@ import { stateDir } from '../executor/journal.js';
 import { NETNS_DIR } from './runner.js';
 import type { KNamespace, LiveState } from './types.js';
 
-/** 3: link details as the drivers read them (`details`). */
-const CACHE_VERSION = 3;
+/** 3: link details as the drivers read them (`details`); 4: qdiscs (`qdisc`, `qdiscs`). */
+const CACHE_VERSION = 4;
 
 interface CacheFile {
   version: number;

@@ -7,6 +7,8 @@ import { canonicalIp, formatCidr, parseCidr } from '../model/addresses.js';
 import { linkDetails } from '../appliers/registry.js';
 import { runInNamespaces } from './fanout.js';
 import { readNat, type NatRead } from './nft.js';
+import { parseMark } from './ownership.js';
+import { deviceQdiscs, isDefaultQdiscKind, parseTcQdiscs, TC_SHOW_ARGV } from './tc.js';
 import type { RunResult, Runner } from './runner.js';
 import { emptyNamespace, type Family, type HostState, type KAddress, type KFdb, type KLink, type KNamespace, type KNeigh, type KRoute, type LiveState } from './types.js';
 
@@ -46,6 +48,11 @@ export interface ReadOptions {
   cached?: ReadonlyMap<string, KNamespace>;
   /** The topology's nftables table, read on every host (tsnet's NAT rules); unset: not read. */
   natTable?: string;
+  /**
+   * The topology whose links' qdiscs are read with tc: only in namespaces where one of its
+   * links holds a qdisc other than the default (readQdiscs); unset: none are read.
+   */
+  qdiscsOf?: string;
 }
 
 /** Runs `tasks` with at most `limit` in flight, results in order. */
@@ -103,6 +110,12 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
     }),
   );
   const rootOf = new Map(await roots);
+  if (opts.qdiscsOf !== undefined) {
+    const jobs: QdiscJob[] = [];
+    for (const r of runners) jobs.push({ runner: r, ns: rootOf.get(r.host)!.root });
+    for (const [machine, runner] of byMachine) for (const ns of machineNamespaces.get(machine)!.values()) if (!opts.cached?.has(ns.name!)) jobs.push({ runner, ns });
+    await readQdiscs(jobs, opts.qdiscsOf, concurrency);
+  }
   // Keep the runners' order.
   return {
     hosts: new Map(
@@ -282,6 +295,7 @@ interface IpLink {
   link_index?: number;
   link_netnsid?: number;
   inet6_addr_gen_mode?: string;
+  qdisc?: string;
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
   addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
 }
@@ -331,6 +345,7 @@ export function parseLink(j: IpLink, ns: string | null): KLink {
   if (j.master) link.master = j.master;
   if (j.ifalias) link.alias = j.ifalias;
   if (j.inet6_addr_gen_mode) link.addrGenMode = j.inet6_addr_gen_mode;
+  if (j.qdisc) link.qdisc = j.qdisc;
   if (typeof j.link === 'string') link.link = j.link;
   if (j.link_index !== undefined) link.linkIndex = j.link_index;
   if (j.link_netnsid !== undefined) link.linkNetnsId = j.link_netnsid;
@@ -391,3 +406,30 @@ export const oneLine = (s: string): string =>
     .map((l) => l.trim())
     .filter(Boolean)
     .join('; ');
+
+/** One namespace whose qdiscs may need reading, and the runner that reaches it. */
+export interface QdiscJob {
+  runner: Runner;
+  ns: KNamespace;
+}
+
+/**
+ * True when tc must read the namespace: one of the topology's links there holds a root qdisc
+ * other than the kernel default (`ip -json link` says which kind each link holds). A namespace
+ * whose links all hold the default needs no tc process: a topology that shapes nothing starts none.
+ */
+export const needsQdiscRead = (ns: KNamespace, topology: string): boolean =>
+  ns.links.some((l) => l.ifname !== 'lo' && !isDefaultQdiscKind(l.qdisc ?? 'noop') && parseMark(l.alias)?.topology === topology);
+
+/** Reads `tc -r -json qdisc show` where needsQdiscRead says so, and puts each owned link's qdiscs on it. */
+export async function readQdiscs(jobs: readonly QdiscJob[], topology: string, concurrency = defaultConcurrency()): Promise<void> {
+  const wanted = jobs.filter((j) => needsQdiscRead(j.ns, topology));
+  await pool(wanted, concurrency, async ({ runner, ns }) => {
+    const where = ns.name === null ? `the own stack of host "${runner.host}"` : `namespace "${ns.name}" on host "${runner.host}"`;
+    const res = await runner.run(TC_SHOW_ARGV, { ns: ns.name });
+    if (res.exitCode !== 0) throw new StateReadError(runner.host, `cannot read the qdiscs of ${where}: ${oneLine(res.stderr) || `tc exited with ${res.exitCode}`}`);
+    const parsed = parseTcQdiscs(res.stdout);
+    if (!parsed.ok) throw new StateReadError(runner.host, `cannot read the qdiscs of ${where}: ${parsed.error}`);
+    for (const l of ns.links) if (parseMark(l.alias)?.topology === topology) l.qdiscs = deviceQdiscs(parsed.devices, l.ifname);
+  });
+}

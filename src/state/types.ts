@@ -1,4 +1,5 @@
 // The live kernel state as tsnet reads it: links, addresses and routes per namespace, per host.
+import type { DeviceQdiscs } from './tc.js';
 
 export type Family = 4 | 6;
 
@@ -39,6 +40,13 @@ export interface KLink {
   linkNetnsId?: number;
   /** Details of the link's kind that a driver reads (a macvlan's mode, a VXLAN device's id and port). */
   details?: Record<string, string | number | boolean>;
+  /** The kind of its root qdisc, as `ip -json link` prints it (noqueue, noop, tbf, netem, htb...). */
+  qdisc?: string;
+  /**
+   * Its qdiscs as `tc -r -json qdisc show` reads them: only on owned links of a namespace where
+   * one owned link holds something other than the default (see readQdiscs in read.ts).
+   */
+  qdiscs?: DeviceQdiscs;
 }
 
 export interface KRoute {

@@ -200,3 +200,16 @@ describe('graph errors', () => {
     expect(invalid.stderr).toContain('error[bad-version]');
   });
 });
+
+describe('graph of a shaped topology (examples/wan.yaml)', () => {
+  it('labels shaped links with their shaping, in Mermaid and DOT; unshaped links get none', async () => {
+    const t = (await loadFile(join(ROOT, 'examples', 'wan.yaml'))).topology!;
+    const mmd = toMermaid(t);
+    expect(mmd).toContain('sb_ra -- "eth1<br/>198.18.72.2/29<br/>out: rate 10mbit delay 20ms" --- net_wan');
+    expect(mmd).toContain('sb_ra -- "eth0<br/>198.18.70.254/24" --- net_site_2da');
+    const dot = toDot(t);
+    expect(dot).toContain('sb_rb -- net_wan [label="eth1\\n198.18.72.3/29\\nout: rate 10mbit delay 20ms", style=bold];');
+    const ingress = loadText('t.yaml', 'version: 1\nname: t\nnetworks: {n: {driver: bridge, subnet: 198.18.5.0/24}}\nsandboxes: {a: {endpoints: [{network: n, shaping: {ingress: {rate: 2mbit}}}]}}\n').topology!;
+    expect(toMermaid(ingress)).toContain('"eth0<br/>198.18.5.2/24<br/>in: rate 2mbit"');
+  });
+});

@@ -9,6 +9,7 @@ import { APPLIERS } from '../../src/appliers/index.js';
 import { nat } from '../../src/appliers/nat.js';
 import { sandboxes } from '../../src/appliers/namespace.js';
 import { DRIVERS, linkAppliers } from '../../src/appliers/registry.js';
+import { qdiscs } from '../../src/appliers/qdisc.js';
 import { routes } from '../../src/appliers/route.js';
 import type { ResourceApplier } from '../../src/appliers/types.js';
 import type { Driver } from '../../src/appliers/driver.js';
@@ -37,7 +38,7 @@ describe('plan: the order of the appliers does not matter', () => {
       }
       for (const drivers of orders(DRIVERS)) {
         const { networks, endpoints } = linkAppliers(drivers);
-        const appliers: ResourceApplier[] = [routes, endpoints, nat, networks, sandboxes];
+        const appliers: ResourceApplier[] = [routes, endpoints, nat, networks, sandboxes, qdiscs];
         expect(JSON.stringify(planCase(dir, { appliers })), drivers.map((d) => d.name).join(',')).toBe(expected);
       }
     });

@@ -4,9 +4,10 @@ import { bridge } from './bridge.js';
 import { ip } from './ip.js';
 import { nft } from './nft.js';
 import { sysctl } from './sysctl.js';
+import { tc } from './tc.js';
 import type { ToolModule } from './types.js';
 
-export const TOOLS = { ip, bridge, sysctl, nft } as const satisfies Record<string, ToolModule>;
+export const TOOLS = { ip, bridge, sysctl, nft, tc } as const satisfies Record<string, ToolModule>;
 
 /** The name of a tool, as steps and commands carry it. */
 export type Tool = keyof typeof TOOLS;
