@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadText } from '../model/load.js';
 import { expand } from '../planner/desired.js';
 import type { P2pSpec } from './p2p.js';
+import { driverFor } from './registry.js';
 
 const load = (text: string) => loadText('t.yaml', `version: 1\nname: t\n${text}`);
 /** "code line:col" of each diagnostic. */
@@ -81,5 +82,24 @@ describe('p2p addresses and routes', () => {
       ['endpoint.b.eth0', 'endpoint.a.eth0', 't-a', 'eth0', 9000],
       ['endpoint.a.eth0', 'endpoint.b.eth0', 't-b', 'eth0', 9000],
     ]);
+  });
+});
+
+describe('p2p shaping', () => {
+  const SH = (yaml: string) => `        shaping: ${yaml}\n`;
+
+  it("an end's ingress is shaped on the peer's interface, found by the peer's mark", () => {
+    const res = load(`${LINK('198.18.0.0/31')}sandboxes:\n${END('a', SH('{ingress: {rate: 10mbit}}'))}${END('b')}`);
+    expect(res.diagnostics).toEqual([]);
+    const a = [...expand(res.topology!).get('local')!.values()].find((s) => s.address === 'endpoint.a.eth0') as P2pSpec;
+    expect(driverFor('p2p').otherEnd!(a)).toEqual({ ns: 't-b', ifname: 'eth0', mark: 'endpoint.b.eth0/p2p:endpoint.a.eth0' });
+  });
+
+  it("refuses an end's ingress where the peer shapes its own interface too, at the ingress key", () => {
+    const res = load(`${LINK('198.18.0.0/31')}sandboxes:\n${END('a', SH('{ingress: {rate: 10mbit}}'))}${END('b', SH('{rate: 20mbit}'))}`);
+    expect(res.diagnostics.map((d) => `${d.code} ${d.start?.line}:${d.start?.col} ${d.resource}`)).toEqual(['p2p-shaping-twice 11:19 endpoint.a.eth0']);
+    // The network's shaping is each end's default: with ingress in it, both ends shape twice.
+    const net = load(`${LINK('198.18.0.0/31', '    shaping: {rate: 5mbit, ingress: {rate: 5mbit}}\n')}sandboxes:\n${END('a')}${END('b')}`);
+    expect(net.diagnostics.map((d) => d.code)).toEqual(['p2p-shaping-twice', 'p2p-shaping-twice']);
   });
 });

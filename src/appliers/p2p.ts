@@ -82,6 +82,35 @@ const p2pNoGateway: Rule = (p, r) => {
  * Exactly two endpoints, in two namespaces. (One host: the general rule for local networks says
  * so, pointing at an overlay; one sandbox twice is the general duplicate-join error.)
  */
+/**
+ * One interface, one qdisc: an end's `ingress:` shapes the other end's interface, which that end's
+ * own shaping (or the network's, its default) shapes too. Either is fine; both are refused.
+ */
+export const p2pShapingOnce: Rule = (p, r) => {
+  type Shaping = Record<string, unknown> & { ingress?: unknown };
+  const asShaping = (v: unknown): Shaping | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Shaping) : undefined);
+  for (const net of p2pNetworks(p)) {
+    const eps = [...p.sandboxes.values()].flatMap((sb) => sb.endpoints.filter((e) => e.raw.network === net.name));
+    if (eps.length !== 2) continue;
+    const netShaping = asShaping((net.raw as { shaping?: unknown }).shaping);
+    const effective = (ep: (typeof eps)[number]) => {
+      const own = asShaping(ep.raw.shaping);
+      return own ? { shaping: own, path: [...ep.path, 'shaping'] } : netShaping ? { shaping: netShaping, path: [...net.path, 'shaping'] } : undefined;
+    };
+    for (const [a, b] of [[eps[0]!, eps[1]!], [eps[1]!, eps[0]!]] as const) {
+      const ea = effective(a);
+      const eb = effective(b);
+      if (!ea?.shaping.ingress || !eb || !Object.keys(eb.shaping).some((k) => k !== 'ingress')) continue;
+      r.error(
+        'p2p-shaping-twice',
+        `${a.address}'s ingress shapes ${b.address}'s interface, which ${b.address}'s own shaping shapes too: on a p2p link one end's ingress is the other end's egress`,
+        [...ea.path, 'ingress'],
+        { resource: a.address, key: true, hint: `write it once: as ${b.address}'s shaping, or as ${a.address}'s ingress` },
+      );
+    }
+  }
+};
+
 export const p2pEnds: Rule = (p, r) => {
   for (const net of p2pNetworks(p)) {
     const res = `network.${net.name}`;
@@ -218,7 +247,7 @@ export const p2p = defineDriver({
     defaultRoute: false,
     withoutEndpoints: false,
     leafKeys: {},
-    rules: [p2pNoGateway, p2pEnds],
+    rules: [p2pNoGateway, p2pEnds, p2pShapingOnce],
     normalize: (base, raw): P2pNetwork => ({ ...base, driver: 'p2p', ...((raw as Raw).mtu !== undefined ? { mtu: (raw as Raw).mtu! } : {}) }),
   },
   expand: {
@@ -232,6 +261,11 @@ export const p2p = defineDriver({
   },
   read: {},
   endpoint: endpointApplier(kind),
+  // The end that receives what this one sends: its `ingress:` is shaped there (the peer's interface, by the peer's mark).
+  otherEnd: (spec) => {
+    const s = spec as P2pSpec;
+    return { ns: s.peerNetns, ifname: s.peerIfname, mark: markOf({ address: s.peer, peer: s.address }) };
+  },
   graph: {
     label: () => 'point-to-point',
     showsGateway: false,
