@@ -135,8 +135,9 @@ describeInLab('tsnet check', () => {
       expect(rows(res.stdout).find((r) => r.what === 'tcp/9000')!.got).toBe('tcp connected (service listening)');
       // Still there, still its own: one listener on the port, and it greets.
       expect((await listening('kck-b', 9000)).split('\n')).toHaveLength(1);
-      const greet = await run(['node', '-e', "require('net').connect(9000, '198.18.141.10').on('data', (d) => { process.stdout.write(d); process.exit(0); })"], { ns: 'kck-a' });
-      expect(greet.stdout).toBe('hello');
+      // Read until the service closes (its greeting may come in pieces); an error says which.
+      const greet = await run(['node', '-e', "let got = ''; require('net').connect(9000, '198.18.141.10').on('data', (d) => (got += d)).on('end', () => process.stdout.write(got.trim())).on('error', (e) => { console.error(e.message); process.exit(2); })"], { ns: 'kck-a' });
+      expect(greet.stdout, greet.stderr).toBe('hello');
     } finally {
       service.kill('SIGTERM');
       await service.done;

@@ -48,7 +48,7 @@ const planLines = (p: Plan) => p.steps.reduce((n, s) => n + s.do.length, 0);
 /**
  * The line positions a run fails: every one (stride 1), or 1, 1+stride, ... and the last. One
  * run at a time at stride 1 makes every step of the plan the failing one (building from
- * nothing); the other plans take every second position, and the variants that exercise another
+ * nothing, and updating in place); the namespace swap takes every second position, and the variants that exercise another
  * mechanism (batches fanned out at once, ip naming no line) every fourth, so the suite stays
  * within its time.
  */
@@ -144,7 +144,7 @@ describeInLab('engine: failure injection at every step', () => {
     expect(await settledDump(before)).toEqual(before);
   }, LOOP_TIMEOUT);
 
-  it('update in place: every second line position fails cleanly and restores the applied topology', async () => {
+  it('update in place: every line position fails cleanly and restores the applied topology', async () => {
     const empty = await quietDump();
     await converge(BASE);
     const before = await quietDump();
@@ -165,11 +165,9 @@ describeInLab('engine: failure injection at every step', () => {
       ].sort(),
     );
     const total = planLines(s.plan);
-    const { problems, hit } = await everyPosition(UPDATE, total, before, { concurrency: 1, restore: BASE, stride: 2 });
+    const { problems, hit } = await everyPosition(UPDATE, total, before, { concurrency: 1, restore: BASE });
     expect(problems).toEqual([]);
-    // Every second line: most steps, and at least one of each resource the update changes.
-    const changed = new Set(s.plan.steps.map((st) => st.address));
-    expect(new Set([...hit].map((id) => s.plan.steps.find((st) => st.id === id)!.address))).toEqual(changed);
+    expect([...hit].sort()).toEqual(s.plan.steps.map((st) => st.id).sort());
     // And the update itself goes through, then destroy leaves the lab as it was.
     await converge(UPDATE);
     await converge(UPDATE, 'destroy');
