@@ -251,7 +251,7 @@ fw_foreign() {
 }
 fw_applied() { example firewall.yaml; sysctl -q -w net.ipv4.ip_forward=1; fw_foreign; apply "$T/$CASE/topology.yaml"; }
 fw_capture() { TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward,net.ipv4.conf.tsn-front.route_localnet,net.ipv4.conf.tsn-back.route_localnet capture; }
-fw_handle() { nft -a list chain inet tsnet-shop "$1" | sed -n "s/.*comment \"tsnet:shop:$2\" # handle \([0-9]*\)$/\1/p" | head -1; }
+fw_handle() { nft -a list chain inet tsnet-shop "$1" | sed -n "s|.*comment \"tsnet:shop:$2\" # handle \([0-9]*\)$|\1|p" | head -1; }
 case_create_firewall() { example firewall.yaml; fw_foreign; fw_capture; }
 case_nochange_firewall() { fw_applied; fw_capture; }
 case_drift_firewall_rule_removed() { fw_applied; nft delete rule inet tsnet-shop isolation-front handle "$(fw_handle isolation-front isolation.front.back)"; fw_capture; }

@@ -39,11 +39,14 @@ export interface FirewallItem {
   summary: string;
 }
 
-/** A host's rules in tsnet's table (one spec per host, address "firewall"). */
+/**
+ * A host's rules in tsnet's table: one spec per host (address "firewall"); each resource's
+ * change holds the part that is its own (address, items and rules of that resource).
+ */
 export interface FirewallSpec {
   kind: 'firewall';
   host: string;
-  address: 'firewall';
+  address: string;
   table: string;
   items: FirewallItem[];
   rules: FirewallRule[];
@@ -356,6 +359,8 @@ function planChanges(f: FirewallHost): void {
     const r = f.out.resource(address, 'firewall');
     const want = wantBy.get(address);
     const have = haveBy.get(address) ?? [];
+    if (want && f.want) r.want = { ...f.want, address, items: f.want.items.filter((i) => i.address === address), rules: want, localnet: [], ports: f.want.ports.filter((p) => p.address === address) };
+    r.have = { address, rules: have.map((h) => ({ chain: h.chain, handle: h.handle, ...(h.text !== undefined ? { text: h.text } : {}) })) };
     if (!want) {
       r.setChange('delete', describe(address), ['not in the topology any more']);
       continue;
@@ -447,6 +452,7 @@ function planLocalnet(f: FirewallHost): void {
   for (const [bridge, network] of wanted) {
     if (sysctls[key(bridge)] === '1') continue;
     const r = out.resource(`localnet.${network}`, 'firewall');
+    if (f.want) r.want = { ...f.want, address: `localnet.${network}`, items: [], rules: [], localnet: [{ network, bridge }], ports: [] };
     r.setChange('create', `net.ipv4.conf.${bridge}.route_localnet=1: ${bridge} may carry 127.0.0.1 to published ports`, []);
     r.step({
       phase: 'sysctl',
@@ -460,9 +466,11 @@ function planLocalnet(f: FirewallHost): void {
     });
   }
   for (const bridge of held) {
-    if (wanted.has(bridge)) continue;
     const network = f.networkOfBridge(bridge)!;
+    // A bridge the plan deletes takes its sysctl along.
+    if (wanted.has(bridge) || !ctx.desired.has(`network.${network}`)) continue;
     const r = out.resource(`localnet.${network}`, 'firewall');
+    r.have = { address: `localnet.${network}`, sysctl: { [key(bridge)]: '1' } };
     r.setChange('delete', `net.ipv4.conf.${bridge}.route_localnet=1`, ['no port of the network is published on 127.0.0.1 any more: set back to 0']);
     r.step({ phase: 'sysctl', ns: null, tool: 'sysctl', action: 'delete', description: `set ${key(bridge)}=0`, do: [[`${key(bridge)}=0`]], undo: [cmd(ctx.host, null, [`${key(bridge)}=1`], { tool: 'sysctl' })] });
   }
@@ -493,6 +501,7 @@ function listenerTaken(address: string, p: FirewallSpec['ports'][number]): boole
 /** Plans a host's firewall: one change per resource, one nft step, route_localnet. */
 function planFirewallHost(ctx: PlanContext, out: HostPlan): void {
   const want = ctx.desired.get('firewall') as FirewallSpec | undefined;
+  if (want) out.resource('firewall', 'firewall').want = want;
   const state = ctx.view.state.nat;
   if (state === undefined || (want && state === null && ctx.view.state.natUnavailable)) {
     if (!want) return;
