@@ -85,7 +85,7 @@ const chainOf = (purpose: Purpose, network: string) => `${purpose}-${network}`;
 const NOT_REPLY = 'ct state != { established, related }';
 const ip = (f: Family) => (f === 4 ? 'ip' : 'ip6');
 
-function isolationRules(fw: Firewall, host: string, nets: FirewallNetwork[], out: FirewallSpec): void {
+function isolationRules(fw: Firewall, nets: FirewallNetwork[], out: FirewallSpec): void {
   if (!fw.isolation) return;
   for (const a of nets) {
     for (const b of nets) {
@@ -95,7 +95,6 @@ function isolationRules(fw: Firewall, host: string, nets: FirewallNetwork[], out
       out.rules.push({ address, chain: chainOf('isolation', a.name), text: `iifname "${a.bridge}" oifname "${b.bridge}" ${NOT_REPLY} drop` });
     }
   }
-  void host;
 }
 
 function internalRules(nets: FirewallNetwork[], out: FirewallSpec): void {
@@ -185,7 +184,7 @@ export function expandFirewall(t: Topology): Spec[] {
   for (const host of t.hosts.keys()) {
     const nets = fw.networks.filter((n) => n.hosts.includes(host));
     const spec: FirewallSpec = { kind: 'firewall', host, address: 'firewall', table: natTableName(t.name), items: [], rules: [], localnet: [], ports: [] };
-    isolationRules(fw, host, nets, spec);
+    isolationRules(fw, nets, spec);
     internalRules(nets, spec);
     allowRules(fw, new Map(nets.map((n) => [n.name, n])), spec);
     const ports = fw.ports.filter((p) => p.host === host);
@@ -492,7 +491,7 @@ function planListeners(ctx: PlanContext, out: HostPlan, want: FirewallSpec | und
 /** Whether a socket bound to `address` would lose the traffic a publish takes. */
 function listenerTaken(address: string, p: FirewallSpec['ports'][number]): boolean {
   const family = address.includes(':') ? 6 : 4;
-  if (address === '*' || address === '::') return p.family === undefined || p.family === family || address === '*' || p.family === 4; // dual-stack sockets take IPv4 too
+  if (address === '*' || address === '::') return true; // dual-stack by default: IPv4 too
   if (address === '0.0.0.0') return p.family !== 6;
   if (p.hostIp !== undefined) return p.hostIp === address;
   return (p.family === undefined || p.family === family) && !isLoopback(address);

@@ -13,7 +13,11 @@ const [mode, ...args] = process.argv.slice(2);
 
 if (mode === 'serve') {
   const [port, text, seconds] = args;
-  const server = createServer((c) => c.end(`${text}\n`));
+  // A client that resets (a probe that only checks the port) must not end the server.
+  const server = createServer((c) => {
+    c.on('error', () => {});
+    c.end(`${text}\n`);
+  });
   server.listen({ port: Number(port), host: '::' }, () => process.stdout.write('listening\n'));
   setTimeout(() => process.exit(0), Number(seconds) * 1000).unref();
 } else if (mode === 'probe') {
