@@ -40,6 +40,11 @@ const schema = {
         'Masquerade traffic from the subnet that leaves through any other interface (Docker\'s ip-masquerade), with a rule in an nftables table of tsnet\'s own ("inet tsnet-<topology>"). Needs nft on the host, and forwarding on (net.ipv4.ip_forward=1), which tsnet does not change. Default: false.',
       type: 'boolean',
     },
+    internal: {
+      description:
+        'true: sandboxes reach each other and the gateway, nothing beyond: the host forwards nothing into or out of the network (rules in tsnet\'s nftables table). Default: false.',
+      type: 'boolean',
+    },
   },
 } as const;
 
@@ -51,6 +56,8 @@ export interface BridgeNetwork extends Network {
   bridge: string;
   /** Masquerade what leaves the subnet through another interface (nftables, tsnet's own table). */
   nat: boolean;
+  /** Nothing forwarded into or out of it (`internal: true`; rules in tsnet's table, src/appliers/firewall.ts). */
+  internal?: boolean;
 }
 
 /** A bridge network's kernel objects on a host: the bridge. */
@@ -86,6 +93,18 @@ const natNeedsGateway: Rule = (p, r) => {
     r.error('nat-without-gateway', `bridge network "${net.name}" has no gateway ("gateway: none"), so the host takes no part in its subnet and cannot masquerade it`, [...net.path, 'nat'], {
       resource: `network.${net.name}`,
       hint: 'drop "nat: true", or give the network its gateway back; a router sandbox can masquerade instead',
+    });
+  }
+};
+
+/** An internal network has no way out, so there is nothing to masquerade. */
+const natNotInternal: Rule = (p, r) => {
+  for (const net of p.networks.values()) {
+    const raw = net.raw as Raw & { driver: string };
+    if (raw.driver !== 'bridge' || raw.internal !== true || raw.nat !== true) continue;
+    r.error('nat-internal', `bridge network "${net.name}" is internal: nothing leaves it, so there is nothing to masquerade`, [...net.path, 'nat'], {
+      resource: `network.${net.name}`,
+      hint: 'drop "nat: true" or "internal: true"',
     });
   }
 };
@@ -291,8 +310,8 @@ export const bridge = defineDriver({
     withoutEndpoints: true,
     leafKeys: { bridge: 'string' },
     bridge: (name, raw) => ({ name: (raw as Raw).bridge ?? bridgeName(name), given: (raw as Raw).bridge !== undefined }),
-    rules: [bridgeNameRule, natNeedsGateway],
-    normalize: (base, raw, prepared): BridgeNetwork => ({ ...base, driver: 'bridge', bridge: prepared.bridge!, mtu: (raw as Raw).mtu ?? DEFAULT_MTU, nat: (raw as Raw).nat ?? false }),
+    rules: [bridgeNameRule, natNeedsGateway, natNotInternal],
+    normalize: (base, raw, prepared): BridgeNetwork => ({ ...base, driver: 'bridge', bridge: prepared.bridge!, mtu: (raw as Raw).mtu ?? DEFAULT_MTU, nat: (raw as Raw).nat ?? false, ...((raw as Raw).internal ? { internal: true } : {}) }),
     endpoint: (topology, sandbox, ifname) => ({ hostIfname: hostVethName(topology, sandbox, ifname) }),
   },
   expand: {
@@ -316,7 +335,7 @@ export const bridge = defineDriver({
   endpoint: vethEndpoint,
   otherEnd: vethOtherEnd,
   graph: {
-    label: (net) => `bridge ${(net as BridgeNetwork).bridge}${net.gatewayless ? ', L2 only (no gateway)' : ''}${(net as BridgeNetwork).nat ? ', NAT' : ''}`,
+    label: (net) => `bridge ${(net as BridgeNetwork).bridge}${net.gatewayless ? ', L2 only (no gateway)' : ''}${(net as BridgeNetwork).nat ? ', NAT' : ''}${(net as BridgeNetwork).internal ? ', internal' : ''}`,
     showsGateway: true,
   },
 });

@@ -24,6 +24,7 @@ import { sysctlKeys, sysctlValues } from './sysctls.js';
 import type { Family } from './types.js';
 import { checkReferences } from '../check/rules.js';
 import { shapingValues } from './shaping-rule.js';
+import { allowRules, portRules } from './firewall.js';
 
 export interface Reporter {
   error(code: string, message: string, path: PathSegment[], extra?: Extra): void;
@@ -656,6 +657,8 @@ export const RULES: readonly Rule[] = [
   sysctlKeys,
   sysctlValues,
   shapingValues,
+  allowRules,
+  portRules,
   // checks: (src/check/rules.ts) come last: they name what the rules above checked.
   checkReferences,
 ];

@@ -4,6 +4,7 @@
 import { driverFor } from '../appliers/registry.js';
 import { desiredQdisc, type Qdisc } from '../model/shaping.js';
 import type { Endpoint, Network, Topology } from '../model/types.js';
+import { expandFirewall, type FirewallSpec } from '../appliers/firewall.js';
 
 export interface SandboxSpec {
   kind: 'sandbox';
@@ -95,7 +96,7 @@ export interface NatSpec {
   rules: NatRuleSpec[];
 }
 
-export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec | NatSpec;
+export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec | NatSpec | FirewallSpec;
 
 /** Desired resources per host, each host's map keyed by resource address. */
 export type Desired = Map<string, Map<string, Spec>>;
@@ -118,6 +119,7 @@ export function expand(t: Topology): Desired {
       put({ kind: 'route', host: sb.host, address: r.address, netns: sb.netns, to: r.to, via: r.via, family: r.family, ...(r.suspended ? { suspended: r.suspended } : {}) });
     }
   }
+  for (const spec of expandFirewall(t)) put(spec);
   return desired;
 }
 

@@ -7,6 +7,7 @@ import { canonicalIp, formatCidr, parseCidr } from '../model/addresses.js';
 import { linkDetails } from '../appliers/registry.js';
 import { runInNamespaces } from './fanout.js';
 import { readNat, type NatRead } from './nft.js';
+import { readListeners } from './listeners.js';
 import { parseMark } from './ownership.js';
 import { deviceQdiscs, isDefaultQdiscKind, parseTcQdiscs, TC_SHOW_ARGV } from './tc.js';
 import type { RunResult, Runner } from './runner.js';
@@ -48,6 +49,8 @@ export interface ReadOptions {
   cached?: ReadonlyMap<string, KNamespace>;
   /** The topology's nftables table, read on every host (tsnet's NAT rules); unset: not read. */
   natTable?: string;
+  /** Hosts whose listening sockets are read (the topology publishes ports there). */
+  listenersOn?: ReadonlySet<string>;
   /**
    * The topology whose links' qdiscs are read with tc: only in namespaces where one of its
    * links holds a qdisc other than the default (readQdiscs); unset: none are read.
@@ -80,11 +83,12 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
   // Each host's own stack is read while the machines' namespaces are.
   const roots = Promise.all(
     runners.map(async (runner) => {
-      const [root, nat] = await Promise.all([
+      const [root, nat, listeners] = await Promise.all([
         readNamespace(runner, null, { sysctls: opts.sysctls?.get('') ?? [], entries: opts.overlayHosts?.has(runner.host) ?? false }),
         opts.natTable === undefined ? undefined : readNatOf(runner, opts.natTable),
+        opts.listenersOn?.has(runner.host) ? readListenersOf(runner) : undefined,
       ]);
-      return [runner.host, { root, nat }] as const;
+      return [runner.host, { root, nat, listeners }] as const;
     }),
   );
   // Awaited below; until then a failure must not count as unhandled (it would end the process).
@@ -120,8 +124,8 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
   return {
     hosts: new Map(
       runners.map((r) => {
-        const { root, nat } = rootOf.get(r.host)!;
-        const state: HostState = { host: r.host, root, namespaces: machineNamespaces.get(r.machine) ?? new Map() };
+        const { root, nat, listeners } = rootOf.get(r.host)!;
+        const state: HostState = { host: r.host, root, namespaces: machineNamespaces.get(r.machine) ?? new Map(), ...(listeners ? { listeners } : {}) };
         if (nat) {
           state.nat = nat.table;
           if (nat.unavailable) state.natUnavailable = nat.unavailable;
@@ -130,6 +134,14 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
       }),
     ),
   };
+}
+
+async function readListenersOf(runner: Runner) {
+  try {
+    return await readListeners(runner);
+  } catch (err) {
+    throw new StateReadError(runner.host, (err as Error).message);
+  }
 }
 
 /** The topology's nftables table on a host; an error naming the host when it cannot be read. */
