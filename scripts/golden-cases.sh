@@ -261,6 +261,8 @@ case_drift_firewall_rule_changed() {
   nft add rule inet tsnet-shop dnat-front tcp dport 8080 dnat ip to 198.18.80.3:80 comment '"tsnet:shop:port.web.8080/tcp"'
   fw_capture
 }
+# The web sandbox's port on tsn-front: hairpin mode turned off by hand (tsnet sets it back on).
+case_drift_hairpin_off() { fw_applied; ip link set dev tsvce0cf8cb type bridge_slave hairpin off; fw_capture; }
 case_drift_firewall_chain_deleted() { fw_applied; nft delete chain inet tsnet-shop hairpin-front; fw_capture; }
 case_remove_firewall() {
   apply examples/firewall.yaml

@@ -325,7 +325,15 @@ export const bridge = defineDriver({
         return [spec, { kind: 'nat', host, address: `nat.${n.name}`, table: natTableName(t.name), chain: natChainName(n.name), rules: n.subnets.map((s) => ({ family: s.family, subnet: s.cidr, notOut: n.bridge })) }];
       });
     },
-    endpoint: (_t, net, ep, at): VethSpec => ({ ...endpointBase(net, ep, at), type: 'veth', hostIfname: ep.hostIfname!, master: (net as BridgeNetwork).bridge, ...(net.mtu !== undefined ? { hostMtu: net.mtu } : {}) }),
+    endpoint: (t, net, ep, at): VethSpec => ({
+      ...endpointBase(net, ep, at),
+      type: 'veth',
+      hostIfname: ep.hostIfname!,
+      master: (net as BridgeNetwork).bridge,
+      ...(net.mtu !== undefined ? { hostMtu: net.mtu } : {}),
+      // Where the sandbox's ports are published from: it reaches them through the host too.
+      ...(t.firewall?.ports.some((p) => p.sandbox === ep.sandbox && p.network === net.name) ? { hairpin: true } : {}),
+    }),
   },
   read: {
     // NAT: whether the hosts forward (a plan note when they do not; tsnet does not change it).

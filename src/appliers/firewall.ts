@@ -5,8 +5,8 @@
 //   internal-<net>   filter/forward   an internal <net>: allows, then nothing in or out
 //   dnat-<net>       nat/prerouting   published ports of <net>'s sandboxes, from outside and from sandboxes
 //   hostdnat-<net>   nat/output       the same from the host itself (and 127.0.0.1 where asked)
-//   hairpin-<net>    nat/postrouting  masquerade for a sandbox reaching a neighbour's port through the host,
-//                                    and for connections from 127.0.0.1
+//   hairpin-<net>    nat/postrouting  masquerade for a sandbox reaching a neighbour's or its own port through
+//                                    the host, and for connections from 127.0.0.1
 // Each rule carries the comment mark of the resource it belongs to (`port.web.8080/tcp`,
 // `isolation.front.back`, `internal.db`, `allow.front.back.5432/tcp`, `hairpin.front`), which is
 // what the plan lists; the rules are compared with what nft prints (state/nft.ts ruleText), so a
@@ -170,6 +170,11 @@ function hairpinRules(ports: PublishedPort[], net: FirewallNetwork, out: Firewal
   const chain = chainOf('hairpin', net.name);
   out.items.push({ address, summary: `masquerade connections to published ports from ${net.name} itself${mine.some((p) => p.hostIp === '127.0.0.1' || p.hostIp?.startsWith('127.')) ? ' and from 127.0.0.0/8' : ''}` });
   out.rules.push({ address, chain, text: `iifname "${net.bridge}" oifname "${net.bridge}" ct status dnat masquerade` });
+  // A sandbox reaching its own port: with br_netfilter the packet DNATed on the bridge reaches
+  // postrouting without an input device, so it is matched by its addresses, as Docker does.
+  // Masqueraded, the answer comes back through the host (the bridge port's hairpin mode).
+  const own = new Map(mine.flatMap((p) => p.targets.map((t) => [`${ip(t.family)} saddr ${t.ip} ${ip(t.family)} daddr ${t.ip}`, t] as const)));
+  for (const match of own.keys()) out.rules.push({ address, chain, text: `oifname "${net.bridge}" ${match} ct status dnat masquerade` });
   if (mine.some((p) => p.hostIp !== undefined && p.family === 4 && isLoopback(p.hostIp))) {
     out.rules.push({ address, chain, text: `oifname "${net.bridge}" ip saddr 127.0.0.0/8 masquerade` });
     out.localnet.push({ network: net.name, bridge: net.bridge });

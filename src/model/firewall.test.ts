@@ -177,6 +177,9 @@ describe('expandFirewall', () => {
       'hostdnat-front: ip daddr 198.18.80.1 udp dport 8081 dnat ip to 198.18.80.2:81 # port.web.198.18.80.1:8081/udp',
       'hostdnat-front: ip daddr 127.0.0.1 tcp dport 8082 dnat ip to 198.18.80.2:82 # port.web.127.0.0.1:8082/tcp',
       'hairpin-front: iifname "tsn-front" oifname "tsn-front" ct status dnat masquerade # hairpin.front',
+      // web reaching its own port, once per address (several ports share it).
+      'hairpin-front: oifname "tsn-front" ip saddr 198.18.80.2 ip daddr 198.18.80.2 ct status dnat masquerade # hairpin.front',
+      'hairpin-front: oifname "tsn-front" ip6 saddr 2001:db8:80::2 ip6 daddr 2001:db8:80::2 ct status dnat masquerade # hairpin.front',
       'hairpin-front: oifname "tsn-front" ip saddr 127.0.0.0/8 masquerade # hairpin.front',
     ]);
     expect(spec.localnet).toEqual([{ network: 'front', bridge: 'tsn-front' }]);

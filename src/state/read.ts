@@ -308,7 +308,7 @@ interface IpLink {
   link_netnsid?: number;
   inet6_addr_gen_mode?: string;
   qdisc?: string;
-  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_data?: { hairpin?: boolean } };
   addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
 }
 
@@ -355,6 +355,9 @@ export function parseLink(j: IpLink, ns: string | null): KLink {
   if (j.operstate) link.operstate = j.operstate;
   if (j.flags?.includes('NO-CARRIER')) link.noCarrier = true;
   if (j.master) link.master = j.master;
+  // Only a bridge's ports have a hairpin mode.
+  const hairpin = j.linkinfo?.info_slave_data?.hairpin;
+  if (typeof hairpin === 'boolean') link.hairpin = hairpin;
   if (j.ifalias) link.alias = j.ifalias;
   if (j.inet6_addr_gen_mode) link.addrGenMode = j.inet6_addr_gen_mode;
   if (j.qdisc) link.qdisc = j.qdisc;

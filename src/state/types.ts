@@ -30,6 +30,8 @@ export interface KLink {
   mtu: number;
   mac: string;
   master?: string;
+  /** A bridge port's hairpin mode (it may send a frame back out of the port it came in by); bridge ports only. */
+  hairpin?: boolean;
   alias?: string;
   addresses: KAddress[];
   addrGenMode?: string;

@@ -98,6 +98,26 @@ describeInLab('isolation, internal networks and published ports (nftables)', () 
     expect(readFileSync('/proc/sys/net/ipv4/conf/all/route_localnet', 'utf8').trim()).toBe('0');
   });
 
+  it('lets web reach its own published port through the host (hairpin mode on its bridge port), and repairs hairpin turned off by hand', async () => {
+    const port = 'tsvce0cf8cb'; // web's host end on tsn-front
+    const hairpin = async () => (JSON.parse(await must(['ip', '-d', '-json', 'link', 'show', 'dev', port])) as { linkinfo: { info_slave_data: { hairpin: boolean } } }[])[0]!.linkinfo.info_slave_data.hairpin;
+    const own = ['198.18.80.1:8080', '203.0.113.1:8080'];
+    const reached = { '198.18.80.1:8080': 'connected hello-from-web', '203.0.113.1:8080': 'connected hello-from-web' };
+    expect(await hairpin()).toBe(true);
+    expect(await results('shop-web', ...own)).toEqual(reached);
+    // Without hairpin the bridge will not send the DNATed packet back out of the port it came in by.
+    await must(['ip', 'link', 'set', 'dev', port, 'type', 'bridge_slave', 'hairpin', 'off']);
+    expect(await results('shop-web', ...own)).toEqual({ '198.18.80.1:8080': 'timeout', '203.0.113.1:8080': 'timeout' });
+    const plan = await tsnet('plan', '--detailed-exitcode', FILE);
+    expect(plan.code, plan.all).toBe(2);
+    expect(planChanges(plan.stdout)).toEqual(['~ endpoint.web.eth0']);
+    expect(plan.stdout).toContain('host end hairpin off -> on');
+    await tsnetOk('apply', '--auto-approve', '-q', FILE);
+    expect(await hairpin()).toBe(true);
+    expect((await tsnetOk('plan', FILE)).trim()).toBe(`No changes. The kernel matches ${FILE}.`);
+    expect(await results('shop-web', ...own)).toEqual(reached);
+  });
+
   it('keeps the internal network in, its neighbours and gateway reachable, while front reaches outside', async () => {
     expect(await results('shop-db', '203.0.113.2:9', '198.18.81.3:9', '198.18.81.1:9')).toEqual({ '203.0.113.2:9': 'timeout', '198.18.81.3:9': 'refused', '198.18.81.1:9': 'refused' });
     expect(await results('shop-web', '203.0.113.2:9')).toEqual({ '203.0.113.2:9': 'refused' });

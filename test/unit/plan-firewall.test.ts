@@ -88,6 +88,6 @@ describe('tsnet\'s table', () => {
     expect(undo[0]).toBe('add table inet tsnet-shop');
     expect(undo).toContain('add chain inet tsnet-shop isolation-front { type filter hook forward priority filter ; policy accept ; }');
     expect(undo).toContain('add rule inet tsnet-shop isolation-front iifname "tsn-front" oifname "tsn-back" ct state != { established, related } drop comment "tsnet:shop:isolation.front.back"');
-    expect(undo.filter((u) => u.startsWith('add rule')).length).toBe(13);
+    expect(undo.filter((u) => u.startsWith('add rule')).length).toBe(15);
   });
 });
