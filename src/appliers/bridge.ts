@@ -4,7 +4,7 @@
 // (nat.ts plans the rules this driver asks for).
 import type { FromSchema } from 'json-schema-to-ts';
 import { formatCidr, overlaps, parseCidr } from '../model/addresses.js';
-import { bridgeName, hostVethName, kernelNameProblem } from '../model/names.js';
+import { bridgeName, hostVethName, kernelNameProblem, stableHash } from '../model/names.js';
 import type { Rule } from '../model/rules.js';
 import { commonNetwork, IFNAME } from '../model/schema-parts.js';
 import { pathToPointer } from '../model/source.js';
@@ -110,13 +110,25 @@ const natNotInternal: Rule = (p, r) => {
 };
 
 /**
+ * The bridge's MAC address: fixed, from the topology and the network (locally administered,
+ * unicast). A bridge whose address the kernel picks takes the lowest of its ports' and changes
+ * it when a port with a lower one joins: every sandbox's neighbour entry for the gateway is then
+ * wrong until it is probed again, seconds without the gateway after adding a sandbox. Docker sets
+ * its bridges' addresses for the same reason.
+ */
+export function bridgeMac(topology: string, address: string): string {
+  const h = stableHash([topology, address], 10);
+  return ['02', ...h.match(/../g)!].join(':');
+}
+
+/**
  * Creating a bridge. IPv6 is turned off (addrgenmode none) on a line of its own before the link
  * comes up: in one `link set` the kernel brings the link up first, and the link-local address
  * would already be there.
  */
 function bridgeCreateLines(ctx: PlanContext, spec: BridgeSpec): string[][] {
   return [
-    ['link', 'add', 'name', spec.ifname, 'type', 'bridge'],
+    ['link', 'add', 'name', spec.ifname, 'address', bridgeMac(ctx.topology, spec.address), 'type', 'bridge'],
     ...(spec.ipv6 ? [] : [['link', 'set', 'dev', spec.ifname, 'addrgenmode', 'none']]),
     ['link', 'set', 'dev', spec.ifname, 'alias', mark(ctx, spec.address), 'mtu', String(spec.mtu), 'up'],
     ...spec.addresses.map((a) => addrAdd(a, spec.ifname)),
