@@ -7,7 +7,7 @@
 // engine-three-update.yaml (gateway, addresses, mtu, route, sysctl).
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { applySession, closeRunners, planSession, type Mode } from '../../src/engine/index.js';
+import { applySession, closeRunners, planSession, type Mode, type Session } from '../../src/engine/index.js';
 import type { Plan } from '../../src/planner/types.js';
 import { runnerFor } from '../../src/state/runner.js';
 import { dumpDiff, quietDump, settledDump, type KernelDump } from '../support/dump.js';
@@ -30,6 +30,30 @@ async function engineRun(file: string, mode: Mode, fault: Fault, concurrency?: n
   } finally {
     await closeRunners(s.runners);
   }
+}
+
+/**
+ * `file` planned once, with runners sharing one fault that each run resets: a rollback puts the
+ * kernel back as it was (everyPosition compares dumps, and restores it when not), so the same
+ * plan holds for every position, and each run costs an apply and its rollback, not a read too.
+ */
+interface Planned {
+  s: Session;
+  fault: Fault;
+}
+
+async function planOnce(file: string): Promise<Planned> {
+  const fault = new Fault(0);
+  const s = await planSession(file, 'apply', { runnerFactory: (h) => new FaultyRunner(runnerFor(h), fault) });
+  expect(s.plan.errors).toEqual([]);
+  return { s, fault };
+}
+
+/** Applies `planned` once more (no journal), failing its line `at`. */
+async function applyPlanned(planned: Planned, at: number, kind: Fault['kind'], concurrency?: number) {
+  planned.fault.reset(at, kind);
+  const out = await applySession(planned.s, { journal: false, ...(concurrency ? { concurrency } : {}) });
+  return { plan: planned.s.plan, ...out };
 }
 
 /** Applies `file` without faults and checks the kernel then matches it. */
@@ -90,10 +114,17 @@ async function cleanLines(file: string): Promise<Counted[]> {
 async function everyPosition(file: string, at: readonly number[], before: KernelDump, opts: { concurrency?: number; restore?: string; kind?: Fault['kind'] }) {
   const problems: string[] = [];
   const hit = new Set<string>();
-  for (const k of at) {
-    const fault = new Fault(k, opts.kind);
-    const r = await engineRun(file, 'apply', fault, opts.concurrency);
-    const fired: Counted | undefined = fault.fired;
+  const planned = await planOnce(file);
+  try {
+    for (const k of at) await onePosition(k);
+  } finally {
+    await closeRunners(planned.s.runners);
+  }
+  return { problems, hit };
+
+  async function onePosition(k: number) {
+    const r = await applyPlanned(planned, k, opts.kind ?? 'refused', opts.concurrency);
+    const fired: Counted | undefined = planned.fault.fired;
     const where = `K=${k}${fired ? ` (${fired.ns ?? 'lab stack'}: ${fired.line})` : ''}`;
     const f = r.result.failure;
     if (r.result.ok || !f || !fired) {
@@ -122,7 +153,6 @@ async function everyPosition(file: string, at: readonly number[], before: Kernel
       else await converge(file, 'destroy');
     }
   }
-  return { problems, hit };
 }
 
 

@@ -8,7 +8,7 @@
 // `forward_delay_timer`, `hold_timer`): they count down by themselves between two reads.
 // Nothing else is normalized: ifindexes, MACs, flags, operstate, addresses with their
 // lifetimes, routes, netns ids all have to be identical.
-import { eventually, must, netnsNames } from './lab.js';
+import { eventually, must } from './lab.js';
 
 /** Sysctls read in every namespace (tsnet sets namespaced net.* sysctls). */
 export const DUMP_SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.forwarding', 'net.ipv6.conf.all.forwarding'] as const;
@@ -42,17 +42,22 @@ function dropTimers(link: Record<string, unknown>): Record<string, unknown> {
   return { ...link, linkinfo: { ...info, ...('info_data' in info ? { info_data: clean(info.info_data) } : {}), ...('info_slave_data' in info ? { info_slave_data: clean(info.info_slave_data) } : {}) } };
 }
 
-/** One stack: links, addresses and routes from one `ip -d -json -batch -`, then sysctls. */
+/**
+ * One stack: links, addresses and routes from one `ip -d -json -batch -` (`ip -n` for a
+ * namespace: no mount namespace to set up), and its sysctls, read at the same time.
+ */
 export async function dumpStack(ns: string | null): Promise<StackDump> {
-  const opts = ns ? { ns, input: 'link show\naddr show\nroute show table all\n' } : { input: 'link show\naddr show\nroute show table all\n' };
-  const out = await must(['ip', '-d', '-json', '-batch', '-'], opts);
+  const input = 'link show\naddr show\nroute show table all\n';
+  const [out, sysctlOut] = await Promise.all([
+    must(['ip', ...(ns ? ['-n', ns] : []), '-d', '-json', '-batch', '-'], { input }),
+    must(['sysctl', ...DUMP_SYSCTLS], ns ? { ns } : {}),
+  ]);
   const arrays = out
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as Record<string, unknown>[]);
   if (arrays.length !== 3) throw new Error(`expected 3 JSON arrays from ip in ${ns ?? 'the lab stack'}, got ${arrays.length}`);
   const [links, addresses, routes] = arrays as [Record<string, unknown>[], Record<string, unknown>[], Record<string, unknown>[]];
-  const sysctlOut = await must(['sysctl', ...DUMP_SYSCTLS], ns ? { ns } : {});
   const sysctls: Record<string, string> = {};
   for (const line of sysctlOut.split('\n')) {
     const [k, v] = line.split(' = ');
@@ -61,13 +66,15 @@ export async function dumpStack(ns: string | null): Promise<StackDump> {
   return { links: links.map(dropTimers), addresses: addresses.map(dropTimers), routes, sysctls };
 }
 
-/** The whole lab: its own stack and every named namespace. */
+/** The whole lab: its own stack and every named namespace, read side by side. */
 export async function dumpKernel(): Promise<KernelDump> {
   const listed = (await must(['ip', '-json', 'netns', 'list'])).trim();
   const netns = (listed ? (JSON.parse(listed) as { name: string }[]) : []).sort((a, b) => a.name.localeCompare(b.name));
-  const stacks: Record<string, StackDump> = { '': await dumpStack(null) };
-  for (const name of await netnsNames()) stacks[name] = await dumpStack(name);
-  return { netns, nft: await dumpNft(), stacks };
+  const names = netns.map((n) => n.name);
+  const [nft, ...dumps] = await Promise.all([dumpNft(), dumpStack(null), ...names.map((n) => dumpStack(n))]);
+  const stacks: Record<string, StackDump> = { '': dumps[0]! };
+  names.forEach((n, i) => (stacks[n] = dumps[i + 1]!));
+  return { netns, nft, stacks };
 }
 
 /** `nft -j list ruleset` of the lab's own stack, handles dropped (see KernelDump.nft). */

@@ -50,6 +50,15 @@ export class Fault {
     /** How an ip line fails: refused by the kernel (Command failed -:N), or ip exiting 255. */
     public kind: 'refused' | 'exit255' = 'refused',
   ) {}
+
+  /** Starts counting again for another run of the same plan, failing line `at`. */
+  reset(at: number, kind: Fault['kind'] = 'refused'): void {
+    this.count = 0;
+    this.seen.length = 0;
+    this.fired = undefined;
+    this.at = at;
+    this.kind = kind;
+  }
 }
 
 export class FaultyRunner implements Runner {
