@@ -1,10 +1,11 @@
 // Every resource applier, in a list the planner loops over (in any order: each plans its own
 // resources only, and the passes work out what they do to each other). Networks and endpoints
 // are planned by their drivers, through the registry.
+import { hostsFiles, resolvFiles } from './names.js';
 import { nat } from './nat.js';
 import { sandboxes } from './namespace.js';
 import { endpoints, networks } from './registry.js';
 import { routes } from './route.js';
 import type { ResourceApplier } from './types.js';
 
-export const APPLIERS: readonly ResourceApplier[] = [sandboxes, networks, endpoints, routes, nat];
+export const APPLIERS: readonly ResourceApplier[] = [sandboxes, networks, endpoints, routes, nat, hostsFiles, resolvFiles];

@@ -19,7 +19,7 @@ import { heldFrom } from '../state/held.js';
 import { natTableName } from '../state/nft.js';
 import { parseMark } from '../state/ownership.js';
 import { phase } from '../timing.js';
-import { defaultConcurrency, readNamespace, readNatOf, readState, readSysctls, StateReadError, type ReadOptions } from '../state/read.js';
+import { defaultConcurrency, readNamesFiles, readNamespace, readNatOf, readState, readSysctls, StateReadError, type ReadOptions } from '../state/read.js';
 import { runnerFor, type Runner } from '../state/runner.js';
 import type { HostState, KNamespace, LiveState } from '../state/types.js';
 
@@ -86,7 +86,14 @@ export function readOptionsFor(topology: Topology, concurrency?: number): ReadOp
   }
   if (hostSysctls.size) sysctls.set('', [...hostSysctls].sort());
   // tsnet's nftables table is read on every host, so that NAT taken out of the file is removed.
-  return { sysctls, overlayHosts, natTable: natTableName(topology.name), ...(concurrency ? { concurrency } : {}) };
+  return { sysctls, overlayHosts, natTable: natTableName(topology.name), names: namesToRead(topology), ...(concurrency ? { concurrency } : {}) };
+}
+
+/** The names files to read: those of the namespaces tsnet makes, by host (and those of the namespaces it owns: see ReadOptions). */
+function namesToRead(topology: Topology): NonNullable<ReadOptions['names']> {
+  const namespaces = new Map<string, string[]>();
+  for (const sb of topology.sandboxes.values()) if (sb.ownsNetns && sb.netns) namespaces.set(sb.host, [...(namespaces.get(sb.host) ?? []), sb.netns]);
+  return { topology: topology.name, namespaces };
 }
 
 export const machinesOf = (runners: ReadonlyMap<string, Runner>): Map<string, string> =>
@@ -362,6 +369,14 @@ async function natAfter(m: Merging, host: string, runner: Runner, state: HostSta
   if (before.natUnavailable !== undefined) state.natUnavailable = before.natUnavailable;
 }
 
+/** The names files after the apply: read again where this apply wrote or removed some. */
+async function filesAfter(m: Merging, host: string, runner: Runner, state: HostState): Promise<void> {
+  const before = m.s.live.hosts.get(host)!.files;
+  const names = m.s.readOptions.names;
+  if (names && m.result.completed.some((st) => st.host === host && st.tool === 'file')) state.files = await readNamesFiles(runner, names, state.namespaces);
+  else if (before) state.files = before;
+}
+
 /** The state after an apply: what the batches read back, the rest from before, new ones read now. */
 async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState> {
   const m: Merging = { s, result, byMachine: readBackByMachine(s, result), sysctlsNow: await sysctlsWritten(s, result), listed: new Map() };
@@ -369,6 +384,7 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
   for (const [host, runner] of s.runners) {
     const state: HostState = { host, root: await rootAfter(m, host, runner), namespaces: await namespacesAfter(m, host, runner) };
     await natAfter(m, host, runner, state);
+    await filesAfter(m, host, runner, state);
     hosts.set(host, state);
   }
   return { hosts };

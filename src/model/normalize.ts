@@ -11,6 +11,7 @@ import {
   overlaps,
   parseCidr,
   parseIp,
+  canonicalIp,
   firstHost,
   networkAddress,
   broadcastAddress,
@@ -124,7 +125,8 @@ function normalizeSandboxes(p: Prepared, networks: ReadonlyMap<string, Network>)
     });
     const sysctls: Record<string, string> = {};
     for (const [k, v] of Object.entries(sb.raw.sysctls ?? {})) sysctls[k] = typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
-    sandboxes.set(sb.name, { name: sb.name, host: sb.host, mode: sb.mode, netns: sb.netns ?? null, ownsNetns: sb.netns !== undefined, endpoints, routes: [], sysctls });
+    const dns = sb.raw.dns ? { servers: (sb.raw.dns.servers ?? []).map((a) => canonicalIp(a) ?? a), search: [...(sb.raw.dns.search ?? [])] } : undefined;
+    sandboxes.set(sb.name, { name: sb.name, host: sb.host, mode: sb.mode, netns: sb.netns ?? null, ownsNetns: sb.netns !== undefined, endpoints, routes: [], sysctls, ...(dns ? { dns } : {}) });
   }
   // container:<x> shares x's namespace (following chains; rules refused cycles).
   for (const sb of sandboxes.values()) {

@@ -125,6 +125,21 @@ export const topologySchema = {
             propertyNames: { pattern: '^net\\.[A-Za-z0-9_.-]+$' },
             additionalProperties: { type: ['string', 'number', 'boolean'], pattern: '^[^\\n\\r]*$' },
           },
+          dns: {
+            description:
+              'Name servers and search domains written to /etc/netns/<namespace>/resolv.conf, which `tsnet exec` and `ip netns exec` mount over /etc/resolv.conf.',
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              servers: { description: 'Name server addresses (IPv4 or IPv6), at most 3.', type: 'array', maxItems: 3, items: { type: 'string', pattern: '^[0-9A-Fa-f.:]+$' } },
+              search: {
+                description: 'Search domains, e.g. lab.example.',
+                type: 'array',
+                maxItems: 6,
+                items: { type: 'string', maxLength: 253, pattern: '^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\\.?$' },
+              },
+            },
+          },
         },
       },
     },

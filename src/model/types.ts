@@ -101,7 +101,8 @@ export interface Sandbox {
   endpoints: Endpoint[];
   routes: Route[];
   /** Sysctls as strings, as `sysctl -n` prints them. */
-  sysctls: Record<string, string>;
+  sysctls: Record<string, string>;  /** Name servers (canonical addresses) and search domains for the sandbox's resolv.conf. */
+  dns?: { servers: string[]; search: string[] };
 }
 
 /** Where a check's probe goes: a sandbox (all its addresses), one of its endpoints, or an address. */

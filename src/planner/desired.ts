@@ -1,6 +1,7 @@
 // expand(): a normalized Topology becomes the flat set of resources tsnet manages, per host,
 // keyed by resource address. Observed state is read into the same shapes (src/appliers), so the
 // planner compares like with like. Networks and endpoints are expanded by their driver.
+import { namesFiles } from '../appliers/names-content.js';
 import { driverFor } from '../appliers/registry.js';
 import type { Endpoint, Network, Topology } from '../model/types.js';
 
@@ -73,7 +74,20 @@ export interface NatSpec {
   rules: NatRuleSpec[];
 }
 
-export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec | NatSpec;
+/**
+ * A names file of a sandbox's namespace (src/appliers/names.ts): `hosts` or `resolv.conf` under
+ * /etc/netns/<netns>/, with what follows tsnet's marker line.
+ */
+export interface FileSpec {
+  kind: 'hosts' | 'resolv';
+  host: string;
+  address: string;
+  netns: string;
+  path: string;
+  body: string;
+}
+
+export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec | NatSpec | FileSpec;
 
 /** Desired resources per host, each host's map keyed by resource address. */
 export type Desired = Map<string, Map<string, Spec>>;
@@ -96,6 +110,7 @@ export function expand(t: Topology): Desired {
       put({ kind: 'route', host: sb.host, address: r.address, netns: sb.netns, to: r.to, via: r.via, family: r.family });
     }
   }
+  for (const spec of namesFiles(t)) put(spec);
   return desired;
 }
 

@@ -29,7 +29,7 @@ export interface PlanInput {
   appliers?: readonly ResourceApplier[];
 }
 
-const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, nat: 2, endpoint: 3, route: 4 };
+const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, nat: 2, endpoint: 3, route: 4, hosts: 5, resolv: 6 };
 
 export function plan(input: PlanInput): Plan {
   const appliers = input.appliers ?? APPLIERS;

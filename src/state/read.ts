@@ -6,7 +6,9 @@ import { availableParallelism } from 'node:os';
 import { canonicalIp, formatCidr, parseCidr } from '../model/addresses.js';
 import { linkDetails } from '../appliers/registry.js';
 import { runInNamespaces } from './fanout.js';
+import { readFiles, namesPaths, type KFile } from './files.js';
 import { readNat, type NatRead } from './nft.js';
+import { parseMark } from './ownership.js';
 import type { RunResult, Runner } from './runner.js';
 import { emptyNamespace, type Family, type HostState, type KAddress, type KFdb, type KLink, type KNamespace, type KNeigh, type KRoute, type LiveState } from './types.js';
 
@@ -46,6 +48,12 @@ export interface ReadOptions {
   cached?: ReadonlyMap<string, KNamespace>;
   /** The topology's nftables table, read on every host (tsnet's NAT rules); unset: not read. */
   natTable?: string;
+  /**
+   * The names files (/etc/netns/<namespace>/hosts, resolv.conf) to read: those of the
+   * namespaces the topology names on each host, and of every namespace the topology owns on
+   * the host's machine (its files go when it does). Unset: none read.
+   */
+  names?: { topology: string; namespaces: ReadonlyMap<string, readonly string[]> };
 }
 
 /** Runs `tasks` with at most `limit` in flight, results in order. */
@@ -103,20 +111,31 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
     }),
   );
   const rootOf = new Map(await roots);
+  const files = opts.names ? await Promise.all(runners.map((r) => readNamesFiles(r, opts.names!, machineNamespaces.get(r.machine)))) : [];
   // Keep the runners' order.
   return {
     hosts: new Map(
-      runners.map((r) => {
+      runners.map((r, i) => {
         const { root, nat } = rootOf.get(r.host)!;
         const state: HostState = { host: r.host, root, namespaces: machineNamespaces.get(r.machine) ?? new Map() };
         if (nat) {
           state.nat = nat.table;
           if (nat.unavailable) state.natUnavailable = nat.unavailable;
         }
+        if (files[i]) state.files = files[i];
         return [r.host, state];
       }),
     ),
   };
+}
+
+/** The names files of a host: of the namespaces the topology names there, and of those it owns on the machine. */
+export function readNamesFiles(runner: Runner, names: NonNullable<ReadOptions['names']>, namespaces: ReadonlyMap<string, KNamespace> | undefined): Promise<Map<string, KFile>> {
+  const wanted = [...(names.namespaces.get(runner.host) ?? [])];
+  for (const ns of namespaces?.values() ?? []) {
+    if (parseMark(ns.links.find((l) => l.ifname === 'lo')?.alias)?.topology === names.topology) wanted.push(ns.name!);
+  }
+  return readFiles(runner, namesPaths(wanted));
 }
 
 /** The topology's nftables table on a host; an error naming the host when it cannot be read. */

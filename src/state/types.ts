@@ -1,4 +1,7 @@
 // The live kernel state as tsnet reads it: links, addresses and routes per namespace, per host.
+import type { KFile } from './files.js';
+
+export type { KFile };
 
 export type Family = 4 | 6;
 
@@ -124,6 +127,8 @@ export interface HostState {
   natUnavailable?: string;
   /** Every named namespace of the host's machine that was read, by name. */
   namespaces: Map<string, KNamespace>;
+  /** The names files read (/etc/netns/<namespace>/hosts, resolv.conf), by path; undefined when not read. */
+  files?: Map<string, KFile>;
 }
 
 export interface LiveState {

@@ -1,0 +1,177 @@
+// Names files: what they say (per-network visibility, several networks, container: aliases,
+// dns), and how they are planned (create, drift, foreign, another topology's, delete, rename).
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { loadText } from '../model/load.js';
+import type { Topology } from '../model/types.js';
+import { expand } from '../planner/desired.js';
+import { plan } from '../planner/plan.js';
+import type { Plan } from '../planner/types.js';
+import type { KFile } from '../state/files.js';
+import { emptyNamespace, type KNamespace, type LiveState } from '../state/types.js';
+import { b64 } from '../executor/tools/file.js';
+import { fileContent, fileOwner, markerLine } from './names.js';
+import { hostLines, LOCALHOST_LINES, namesFiles } from './names-content.js';
+
+type Spec = Record<string, unknown>;
+
+function load(spec: Spec): Topology {
+  const r = loadText('t.yaml', stringify({ version: 1, name: 't', ...spec }), {});
+  expect(r.diagnostics).toEqual([]);
+  return r.topology!;
+}
+
+function errors(spec: Spec): string[] {
+  const r = loadText('t.yaml', stringify({ version: 1, name: 't', ...spec }), {});
+  return r.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.code} ${d.path}`);
+}
+
+const TWO_NETS = {
+  networks: { front: { driver: 'bridge', subnet: '198.18.1.0/24' }, back: { driver: 'bridge', subnet: ['198.18.2.0/24', '2001:db8:2::/64'] } },
+  sandboxes: {
+    web: { endpoints: [{ network: 'front', ip: '198.18.1.10' }, { network: 'back', ip: ['198.18.2.10', '2001:db8:2::10'] }] },
+    client: { endpoints: [{ network: 'front', ip: '198.18.1.20' }] },
+    db: { endpoints: [{ network: 'back', ip: ['198.18.2.30', '2001:db8:2::30'] }] },
+    side: { mode: 'container:web' },
+    lonely: { mode: 'none' },
+    h: { mode: 'host' },
+  },
+};
+
+describe('hosts: who sees whom', () => {
+  const t = load(TWO_NETS);
+  const lines = (name: string) => hostLines(t, t.sandboxes.get(name)!);
+
+  it('a sandbox sees only the sandboxes it shares a network with, by name and name.topology', () => {
+    expect(lines('client')).toEqual(['198.18.1.20\tclient client.t', '198.18.1.10\tweb web.t side side.t']);
+    expect(lines('db')).toEqual(['198.18.2.30\tdb db.t', '2001:db8:2::30\tdb db.t', '198.18.2.10\tweb web.t side side.t', '2001:db8:2::10\tweb web.t side side.t']);
+  });
+
+  it('on several shared networks, every address of the other on each (the first network of its endpoints first); its own on all', () => {
+    expect(lines('web')).toEqual([
+      '198.18.1.10\tweb web.t side side.t',
+      '198.18.2.10\tweb web.t side side.t',
+      '2001:db8:2::10\tweb web.t side side.t',
+      '198.18.1.20\tclient client.t',
+      '198.18.2.30\tdb db.t',
+      '2001:db8:2::30\tdb db.t',
+    ]);
+  });
+
+  it('files: one hosts per namespace tsnet makes (none included, host and container: not), localhost lines first', () => {
+    const files = namesFiles(t);
+    expect(files.map((f) => `${f.address} ${f.path}`)).toEqual([
+      'hosts.web /etc/netns/t-web/hosts',
+      'hosts.client /etc/netns/t-client/hosts',
+      'hosts.db /etc/netns/t-db/hosts',
+      'hosts.lonely /etc/netns/t-lonely/hosts',
+    ]);
+    expect(files.find((f) => f.address === 'hosts.lonely')!.body).toBe(`${LOCALHOST_LINES.join('\n')}\n`);
+  });
+});
+
+describe('dns', () => {
+  it('resolv.conf with the servers (canonical) and search domains', () => {
+    const t = load({ sandboxes: { a: { dns: { servers: ['198.18.0.53', '2001:DB8::53'], search: ['lab.example', 'example'] } } } });
+    const f = namesFiles(t).find((s) => s.kind === 'resolv')!;
+    expect(f).toMatchObject({ address: 'resolv.a', path: '/etc/netns/t-a/resolv.conf' });
+    expect(f.body).toBe('nameserver 198.18.0.53\nnameserver 2001:db8::53\nsearch lab.example example\n');
+  });
+
+  it('errors: no address, a host or container: sandbox, a bad domain, too many servers', () => {
+    expect(errors({ sandboxes: { a: { dns: { servers: ['1.2.3'] } } } })).toEqual(['dns-server-invalid /sandboxes/a/dns/servers/0']);
+    expect(errors({ sandboxes: { a: { mode: 'host', dns: { servers: ['198.18.0.53'] } } } })).toEqual(['dns-not-allowed /sandboxes/a/dns']);
+    expect(errors({ sandboxes: { a: {}, b: { mode: 'container:a', dns: { search: ['x'] } } } })).toEqual(['dns-not-allowed /sandboxes/b/dns']);
+    expect(errors({ sandboxes: { a: { dns: { search: ['bad domain\nnameserver 1.1.1.1'] } } } })).toHaveLength(1);
+    expect(errors({ sandboxes: { a: { dns: { servers: ['198.18.0.1', '198.18.0.2', '198.18.0.3', '198.18.0.4'] } } } })).toHaveLength(1);
+  });
+});
+
+describe('planning names files', () => {
+  const spec = { sandboxes: { a: { dns: { servers: ['198.18.0.53'] } } } };
+  const t = load(spec);
+  const desired = expand(t);
+  const hostsSpec = namesFiles(t).find((f) => f.kind === 'hosts')!;
+  const ownedNs = (name: string, topology = 't', address = 'sandbox.a'): KNamespace => ({
+    ...emptyNamespace(name),
+    links: [{ ifindex: 1, ifname: 'lo', ns: name, kind: null, up: true, mtu: 65536, mac: '', alias: `tsnet:${topology}:${address}`, addresses: [] }],
+  });
+
+  function planWith(files: KFile[], opts: { destroy?: boolean; namespaces?: KNamespace[] } = {}): Plan {
+    const live: LiveState = {
+      hosts: new Map([
+        ['local', { host: 'local', root: emptyNamespace(null), namespaces: new Map((opts.namespaces ?? []).map((n) => [n.name!, n])), files: new Map(files.map((f) => [f.path, f])) }],
+      ]),
+    };
+    return plan({ topology: 't', hosts: ['local'], implicitHost: true, desired: opts.destroy ? new Map([['local', new Map()]]) : desired, live, ...(opts.destroy ? { destroy: true } : {}) });
+  }
+  const absent = (path: string, dirExists = false): KFile => ({ path, dirExists });
+  const nothing = [absent('/etc/netns/t-a/hosts'), absent('/etc/netns/t-a/resolv.conf')];
+  const fileSteps = (p: Plan) => p.steps.filter((s) => s.tool === 'file');
+
+  it('creates both files; the undo removes them and the directory tsnet made', () => {
+    const p = planWith(nothing);
+    expect(p.changes.filter((c) => c.kind === 'hosts' || c.kind === 'resolv').map((c) => `${c.action} ${c.address}`)).toEqual(['create hosts.a', 'create resolv.a']);
+    const [hosts] = fileSteps(p);
+    const content = Buffer.from(hosts!.do[0]![2]!, 'base64').toString();
+    expect(content.split('\n').slice(0, 2)).toEqual([markerLine('t', 'hosts.a'), '# tsnet made /etc/netns/t-a for this file: it is removed with it when empty']);
+    expect(hosts!.undo.map((c) => c.argv.slice(0, 2))).toEqual([['remove', '/etc/netns/t-a/hosts'], ['rmdir', '/etc/netns/t-a']]);
+    expect(hosts!.creates).toEqual([{ kind: 'file', host: 'local', ns: null, name: '/etc/netns/t-a/hosts', mark: 'hosts.a' }]);
+  });
+
+  it('in a directory that was there: no directory line, and the undo leaves the directory', () => {
+    const p = planWith([absent('/etc/netns/t-a/hosts', true), absent('/etc/netns/t-a/resolv.conf', true)]);
+    const [hosts] = fileSteps(p);
+    expect(Buffer.from(hosts!.do[0]![2]!, 'base64').toString().split('\n')[1]).toBe('127.0.0.1\tlocalhost');
+    expect(hosts!.undo.map((c) => c.argv[0])).toEqual(['remove']);
+  });
+
+  it('nothing to do when the content matches; a hand edit is repaired and the undo writes back exactly what was there', () => {
+    const content = fileContent('t', hostsSpec, { madeDir: true });
+    const resolv = namesFiles(t).find((f) => f.kind === 'resolv')!;
+    const same = [
+      { path: hostsSpec.path, dirExists: true, content },
+      { path: resolv.path, dirExists: true, content: fileContent('t', resolv, { madeDir: true }) },
+    ];
+    expect(fileSteps(planWith(same))).toEqual([]);
+    const edited = `${content}198.18.0.99\tevil\n`;
+    const p = planWith([{ ...same[0]!, content: edited }, same[1]!]);
+    expect(p.changes.filter((c) => c.kind === 'hosts').map((c) => `${c.action} ${c.address} ${c.reasons.join('; ')}`)).toEqual(['update hosts.a line 9: "198.18.0.99\\tevil" -> (no line)']);
+    const [step] = fileSteps(p);
+    expect(step!.do).toEqual([['write', hostsSpec.path, b64(content)]]);
+    expect(step!.undo.map((c) => c.argv)).toEqual([['write', hostsSpec.path, b64(edited)]]);
+  });
+
+  it('a file tsnet did not write is a plan error naming it, and nothing is planned for it', () => {
+    const p = planWith([{ path: hostsSpec.path, dirExists: true, content: '127.0.0.1 localhost\n' }, nothing[1]!]);
+    expect(p.errors.map((e) => `${e.address}: ${e.message}`)).toEqual([
+      'hosts.a: cannot write /etc/netns/t-a/hosts: a file tsnet did not write is there (no tsnet marker on its first line); move it away or delete it first',
+    ]);
+    expect(fileSteps(p).map((s) => s.address)).toEqual(['resolv.a']);
+  });
+
+  it("another topology's file is an error too", () => {
+    const p = planWith([{ path: hostsSpec.path, dirExists: true, content: `${markerLine('other', 'hosts.a')}\n` }, nothing[1]!]);
+    expect(p.errors.map((e) => e.message)).toEqual(['cannot write /etc/netns/t-a/hosts: it is owned by topology "other" (hosts.a)']);
+  });
+
+  it('destroy removes the files of the namespaces the topology owns (the directory when tsnet made it), undo writes them back', () => {
+    const content = fileContent('t', hostsSpec, { madeDir: true });
+    const p = planWith([{ path: hostsSpec.path, dirExists: true, content }, absent('/etc/netns/t-a/resolv.conf', true)], { destroy: true, namespaces: [ownedNs('t-a')] });
+    const steps = fileSteps(p);
+    expect(steps.map((s) => [s.action, s.do.map((l) => l.slice(0, 2).join(' '))])).toEqual([['delete', ['remove /etc/netns/t-a/hosts', 'rmdir /etc/netns/t-a']]]);
+    expect(steps[0]!.isDeletion).toBe(true);
+    expect(steps[0]!.undo.map((c) => c.argv)).toEqual([['write', hostsSpec.path, b64(content)]]);
+  });
+
+  it("files in namespaces of another topology or host are not this plan's", () => {
+    const content = fileContent('t', hostsSpec, { madeDir: true });
+    const p = planWith([{ path: hostsSpec.path, dirExists: true, content }], { destroy: true, namespaces: [ownedNs('t-a', 'other')] });
+    expect(fileSteps(p)).toEqual([]);
+  });
+
+  it('fileOwner reads the marker line', () => {
+    expect(fileOwner(`${markerLine('t', 'hosts.a')}\nx`)).toEqual({ topology: 't', address: 'hosts.a' });
+    expect(fileOwner('# tsnet is nice\n')).toBeUndefined();
+  });
+});

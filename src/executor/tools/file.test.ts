@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { b64, fileLine } from './file.js';
+import { checkNamesPath, parseFilesOutput } from '../../state/files.js';
+
+describe('file tool lines', () => {
+  it('passes the three operations on names files', () => {
+    expect(fileLine(['write', '/etc/netns/a/hosts', b64('x y\n')])).toBe(`write /etc/netns/a/hosts ${b64('x y\n')}`);
+    expect(fileLine(['remove', '/etc/netns/a/resolv.conf', b64('# m')])).toBe(`remove /etc/netns/a/resolv.conf ${b64('# m')}`);
+    expect(fileLine(['rmdir', '/etc/netns/a'])).toBe('rmdir /etc/netns/a');
+  });
+
+  it('refuses anything else: other paths, .., raw content, unknown operations', () => {
+    for (const argv of [
+      ['write', '/etc/hosts', b64('x')],
+      ['write', '/etc/netns/../hosts', b64('x')],
+      ['write', '/etc/netns/a/passwd', b64('x')],
+      ['write', '/etc/netns/a/hosts', 'not base64 at all'],
+      ['write', '/etc/netns/a/hosts'],
+      ['rmdir', '/etc/netns'],
+      ['rmdir', '/etc/netns/..'],
+      ['rmdir', '/etc'],
+      ['chmod', '/etc/netns/a/hosts', ''],
+    ]) {
+      expect(() => fileLine(argv), JSON.stringify(argv)).toThrow(/internal: refusing/);
+    }
+    expect(() => checkNamesPath('/etc/netns/a b/hosts')).toThrow();
+  });
+});
+
+describe('reading names files', () => {
+  it('parses present, absent (with or without directory)', () => {
+    const files = parseFilesOutput(`file /etc/netns/a/hosts ${b64('# x\n1 2\n')}\ndir /etc/netns/a/resolv.conf\nnone /etc/netns/b/hosts\n`);
+    expect([...files.values()]).toEqual([
+      { path: '/etc/netns/a/hosts', content: '# x\n1 2\n', dirExists: true },
+      { path: '/etc/netns/a/resolv.conf', dirExists: true },
+      { path: '/etc/netns/b/hosts', dirExists: false },
+    ]);
+  });
+});
