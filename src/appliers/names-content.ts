@@ -40,7 +40,7 @@ export function hostLines(t: Topology, sb: Sandbox): string[] {
   };
   line(sb, sb.endpoints.flatMap((ep) => ep.addresses));
   const mine = new Set(sb.endpoints.map((ep) => ep.network));
-  const others = [...t.sandboxes.values()].filter((o) => o !== sb && o.ownsNetns && o.endpoints.some((ep) => mine.has(ep.network)));
+  const others = [...t.sandboxes.values()].filter((o) => o !== sb && (o.ownsNetns || o.external) && o.endpoints.some((ep) => mine.has(ep.network)));
   for (const other of others.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     line(other, other.endpoints.filter((ep) => mine.has(ep.network)).flatMap((ep) => ep.addresses));
   }

@@ -1,7 +1,7 @@
 // Each rule on its own: a small topology is built as data, written as YAML (so that positions
 // exist), checked against the schema (which must pass, so only the rule speaks), prepared, and
 // given to one rule.
-import { dnsSettings } from './sandbox-rules.js';
+import { dnsSettings, externalSandboxes } from './sandbox-rules.js';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { prepare } from './prepare.js';
@@ -577,7 +577,7 @@ describe('RULES', () => {
       hostAddresses, sandboxHost, networkSubnets, mtuRange,
       localScope, subnetOverlap, endpointNetwork, endpointAddresses, duplicateInterface, modeContents, containerTarget,
       routeVia, kernelNames, macAddresses, sysctlConflicts,
-      sysctlKeys, sysctlValues, dnsSettings,
+      sysctlKeys, sysctlValues, dnsSettings, externalSandboxes,
       checkReferences,
     ];
     expect(new Set(RULES).size).toBe(RULES.length);

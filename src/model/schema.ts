@@ -79,6 +79,12 @@ export const topologySchema = {
             pattern: '^(none|host|container:[A-Za-z0-9][A-Za-z0-9_-]*)$',
           },
           host: { description: 'The host the sandbox lives on.', type: 'string' },
+          external: {
+            description:
+              'The namespace exists already and is not tsnet\'s (a container\'s): with netns: (a name in /run/netns) or pid: (a process\'s namespace). tsnet adds and removes only its own endpoints and routes in it.',
+            type: 'boolean',
+          },
+          pid: { description: 'With external: true, the process whose network namespace the sandbox is (e.g. docker inspect -f \'{{.State.Pid}}\').', type: 'integer', minimum: 1 },
           netns: {
             description: 'Kernel name of the namespace. Default: "<topology>-<sandbox>".',
             type: 'string',

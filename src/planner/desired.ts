@@ -12,6 +12,8 @@ export interface SandboxSpec {
   netns: string;
   /** Sysctls set in the namespace, as `sysctl` prints values. */
   sysctls: Record<string, string>;
+  /** A namespace tsnet did not make and never changes: only its endpoints and routes are planned. */
+  external?: { netns: string } | { pid: number };
 }
 
 /** A network's kernel objects on one host; its driver's module says what else it holds. */
@@ -99,8 +101,8 @@ export function expand(t: Topology): Desired {
   for (const net of t.networks.values()) for (const spec of driverFor(net.driver).expand.network(t, net)) put(spec);
 
   for (const sb of t.sandboxes.values()) {
-    if (!sb.ownsNetns || sb.netns === null) continue;
-    put({ kind: 'sandbox', host: sb.host, address: `sandbox.${sb.name}`, netns: sb.netns, sysctls: { ...sb.sysctls } });
+    if (sb.netns === null || (!sb.ownsNetns && !sb.external)) continue;
+    put({ kind: 'sandbox', host: sb.host, address: `sandbox.${sb.name}`, netns: sb.netns, sysctls: { ...sb.sysctls }, ...(sb.external ? { external: sb.external } : {}) });
     const at = { host: sb.host, netns: sb.netns };
     for (const ep of sb.endpoints) {
       const net = t.networks.get(ep.network)!;

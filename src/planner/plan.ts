@@ -48,7 +48,7 @@ export function plan(input: PlanInput): Plan {
     const ctx: PlanContext = {
       topology: input.topology,
       host,
-      view: new HostView(input.topology, state, belongsOn(host), adoptions.get(host)),
+      view: new HostView(input.topology, state, belongsOn(host), adoptions.get(host), externalOf(input.desired.get(host))),
       desired: input.desired.get(host) ?? new Map<string, Spec>(),
     };
     for (const a of appliers) a.planHost(ctx, out);
@@ -76,6 +76,13 @@ export function plan(input: PlanInput): Plan {
     hosts: [...input.hosts],
     implicitHost: input.implicitHost,
   };
+}
+
+/** The external sandboxes the file names on a host: namespace name -> sandbox address. */
+function externalOf(specs: ReadonlyMap<string, Spec> | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of specs?.values() ?? []) if (s.kind === 'sandbox' && s.external) out.set(s.netns, s.address);
+  return out;
 }
 
 function interruptedNote(input: PlanInput): string[] {
