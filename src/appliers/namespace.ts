@@ -150,7 +150,11 @@ function planExternal(ctx: PlanContext, r: ResourcePlan, want: SandboxSpec & { e
   const ns = ctx.view.state.namespaces.get(want.netns);
   const what = 'pid' in want.external ? `the network namespace of process ${want.external.pid} (as "${want.netns}")` : `namespace "${want.netns}"`;
   if (!ns) {
-    r.error(`external sandbox: ${what} does not exist on host "${ctx.host}"; tsnet attaches to a namespace, it does not make one for an external sandbox`);
+    r.error(
+      'pid' in want.external
+        ? `external sandbox: process ${want.external.pid} is gone (no /proc/${want.external.pid}/ns/net on host "${ctx.host}"): an external sandbox's process must be running`
+        : `external sandbox: ${what} does not exist on host "${ctx.host}"; tsnet attaches to a namespace, it does not make one for an external sandbox`,
+    );
     return;
   }
   const mark = parseMark(ns.links.find((l) => l.ifname === 'lo')?.alias);

@@ -13,6 +13,7 @@ import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute
 import { Journal, journalClosed, journalDone, journalStarted } from '../executor/journal.js';
 import { isAlive } from '../executor/proc.js';
 import { legacyObjects } from '../executor/tools/ip.js';
+import { attachPids, type Attached } from '../state/attach.js';
 import { snapshot, snapshotDiff } from '../state/fingerprint.js';
 import { loadCache, saveCache } from '../state/cache.js';
 import { heldFrom } from '../state/held.js';
@@ -111,7 +112,9 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   if (cached?.size) readOptions.cached = cached;
   let live: LiveState;
   let load: LoadResult;
+  let attached: Attached = { errors: [] };
   try {
+    attached = await attachPids(first.topology, runners);
     live = await readState([...runners.values()], readOptions);
     phase('read');
     load = renormalize(first, heldFrom(live, first.topology.name));
@@ -127,6 +130,7 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   const interrupted = interruptedApply(topology.name);
   const plan = planFor(topology, desired, live, runners, { ...(interrupted ? { interrupted } : {}), destroy: mode === 'destroy' });
   if (mode === 'apply') plan.errors.push(...unknownSysctls(topology, runners));
+  plan.errors.push(...attached.errors);
   phase('plan');
   if (cached?.size) {
     const used = [...live.hosts.values()].reduce((n, h) => n + [...h.namespaces.keys()].filter((k) => cached.has(k)).length, 0);
