@@ -64,6 +64,18 @@ describeInLab('external sandboxes (attaching running containers)', () => {
     expect((await tsnet('plan', '--detailed-exitcode', pidFile)).code).toBe(0);
   });
 
+  it('tsnet exec runs in them: the named namespace and the process\'s (its own interface and tsnet\'s)', async () => {
+    const inProc = await tsnet('exec', pidFile, 'proc', '--', 'ip', '-o', 'addr', 'show');
+    ok(inProc);
+    expect(inProc.stdout).toContain('own0    inet 198.51.100.1/24');
+    expect(inProc.stdout).toContain('tsn0    inet 198.18.99.4/24');
+    const inNamed = await tsnet('exec', pidFile, 'named', '--', 'ping', '-c1', '-W2', 'inside');
+    expect(inNamed.code).not.toBe(0); // no names file in a namespace tsnet did not make
+    const byAddress = await tsnet('exec', pidFile, 'named', '--', 'ping', '-c1', '-W2', '198.18.99.4');
+    ok(byAddress);
+    expect((await must(['ip', 'netns', 'list'])).split('\n').map((l) => l.split(' ')[0])).not.toContain('kext-proc');
+  });
+
   it('detach: an external sandbox taken out of the file loses tsnet\'s endpoint, and only that', async () => {
     ok(await tsnet('apply', '--auto-approve', '-q', FILE)); // without proc
     expect(await dump(ofPid())).toBe(before.pid);
@@ -83,5 +95,8 @@ describeInLab('external sandboxes (attaching running containers)', () => {
     expect(plan.code).toBe(1);
     expect(plan.all).toContain(`external sandbox: process ${pid} is gone`);
     expect((await run(['ip', 'link', 'show', 'tsn-n'])).code).not.toBe(0);
+    const exec = await tsnet('exec', pidFile, 'proc', '--', 'true');
+    expect(exec.code).toBe(1);
+    expect(exec.stderr).toContain(`sandbox "proc": process ${pid} is gone`);
   });
 });
