@@ -9,7 +9,7 @@ import { applySession, closeRunners, planSession, type Mode } from '../../src/en
 import type { Plan } from '../../src/planner/types.js';
 import { runnerFor } from '../../src/state/runner.js';
 import { dumpDiff, quietDump, settledDump, type KernelDump } from '../support/dump.js';
-import { Fault, FAULT_IP_ERROR, FAULT_IP_EXIT255_ERROR, FAULT_NFT_ERROR, FAULT_SYSCTL, FaultyRunner, type Counted } from '../support/faulty-runner.js';
+import { Fault, FAULT_FILE_ERROR, FAULT_IP_ERROR, FAULT_IP_EXIT255_ERROR, FAULT_NFT_ERROR, FAULT_SYSCTL, FaultyRunner, type Counted } from '../support/faulty-runner.js';
 import { FIXTURES, describeInLab, must, removeAll } from '../support/lab.js';
 
 const BASE = join(FIXTURES, 'engine-three.yaml');
@@ -65,10 +65,12 @@ async function everyPosition(file: string, total: number, before: KernelDump, op
       // (the host's batches), or the first step of the namespace's batch (fanned-out batches).
       const named = f.step.host === fired.host && f.step.ns === fired.ns && (exit255 || f.step.do.some((l) => lineText(l) === fired.line));
       if (!named) problems.push(`${where}: the failure names step ${f.step.id}, which does not hold the failed line`);
-      const expected = fired.tool === 'sysctl' ? FAULT_SYSCTL.replace(/\./g, '/') : fired.tool === 'nft' ? FAULT_NFT_ERROR : exit255 ? FAULT_IP_EXIT255_ERROR : FAULT_IP_ERROR;
+      const expected =
+        fired.tool === 'sysctl' ? FAULT_SYSCTL.replace(/\./g, '/') : fired.tool === 'nft' ? FAULT_NFT_ERROR : fired.tool === 'file' ? FAULT_FILE_ERROR : exit255 ? FAULT_IP_EXIT255_ERROR : FAULT_IP_ERROR;
       if (!f.error.includes(expected)) problems.push(`${where}: the error does not carry the tool's own text (${expected}): ${f.error}`);
       // The executor reports the line it wrote (the runner swapped it for the refused one).
-      const command = fired.tool === 'sysctl' ? `sysctl -w` : `${fired.tool} ${fired.line}`;
+      // (the file tool names a line by its operation and path, not its content)
+      const command = fired.tool === 'sysctl' ? `sysctl -w` : fired.tool === 'file' ? `file ${fired.line.split(' ').slice(0, 2).join(' ')}` : `${fired.tool} ${fired.line}`;
       if (!exit255 && !f.command.startsWith(command)) problems.push(`${where}: the failure's command is not the failed line: ${f.command}`);
       if (r.result.rollbackErrors.length) problems.push(`${where}: rollback errors: ${r.result.rollbackErrors.join('; ')}`);
       // The engine's own check of the rollback (owned state before and after) must agree.

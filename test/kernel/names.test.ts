@@ -20,10 +20,13 @@ const NETNS_HOST = join(FIXTURES, 'names-hosts.yaml');
 const SSH = join(FIXTURES, 'names-ssh.yaml');
 const BIN = join(ROOT, 'bin', 'tsnet.js');
 
-/** Every file under /etc/netns with its content: what tsnet wrote, and nothing else. */
+/**
+ * Every file under /etc/netns of this file's namespaces (knm-, knf-) with its content: other
+ * kernel test files running at the same time write their own there.
+ */
 function etcNetns(): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const dir of readdirSync('/etc/netns')) {
+  for (const dir of readdirSync('/etc/netns').filter((d) => /^kn[mf]-/.test(d))) {
     out[`${dir}/`] = '';
     for (const f of readdirSync(`/etc/netns/${dir}`)) out[`${dir}/${f}`] = readFileSync(`/etc/netns/${dir}/${f}`, 'utf8');
   }

@@ -174,8 +174,8 @@ describeInLab('overlay networks across simulated hosts', () => {
     const plan = await tsnet(['plan', PLUS]);
     expect(plan.code, plan.all).toBe(0);
     const changes = planChanges(plan.stdout);
-    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red']);
-    expect(changes.get('h2')?.sort(), plan.stdout).toEqual(['+ endpoint.r4.eth0', '+ sandbox.r4']);
+    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red', '~ hosts.r1']) // r1 now sees r4 by name;
+    expect(changes.get('h2')?.sort(), plan.stdout).toEqual(['+ endpoint.r4.eth0', '+ hosts.r4', '+ sandbox.r4', '~ hosts.r2']);
     const added = await tsnet(['apply', '--auto-approve', '-q', PLUS]);
     expect(added.code, added.all).toBe(0);
     await expectEntriesOf(PLUS);
@@ -242,9 +242,9 @@ describeInLab('overlay networks across simulated hosts', () => {
     const plan = await tsnet(['plan', THREE]);
     expect(plan.code, plan.all).toBe(0);
     const changes = planChanges(plan.stdout);
-    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red']);
-    expect(changes.get('h2'), plan.stdout).toEqual(['~ network.red']);
-    expect(changes.get('h3')?.sort(), plan.stdout).toEqual(['+ endpoint.r3.eth0', '+ network.red', '+ sandbox.r3']);
+    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red', '~ hosts.r1']);
+    expect(changes.get('h2'), plan.stdout).toEqual(['~ network.red', '~ hosts.r2']);
+    expect(changes.get('h3')?.sort(), plan.stdout).toEqual(['+ endpoint.r3.eth0', '+ hosts.r3', '+ network.red', '+ sandbox.r3']);
     expectOnlyEntryUpdates(plan.stdout);
 
     const res = await tsnet(['apply', '--auto-approve', '-q', THREE]);
@@ -260,9 +260,9 @@ describeInLab('overlay networks across simulated hosts', () => {
   it('removing the third host: the plan for h1 and h2 is only "~ network.red"', async () => {
     const plan = await tsnet(['plan', IDLE]);
     const changes = planChanges(plan.stdout);
-    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red']);
-    expect(changes.get('h2'), plan.stdout).toEqual(['~ network.red']);
-    expect(changes.get('h3')?.sort(), plan.stdout).toEqual(['- endpoint.r3.eth0', '- network.red', '- sandbox.r3']);
+    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red', '~ hosts.r1']);
+    expect(changes.get('h2'), plan.stdout).toEqual(['~ network.red', '~ hosts.r2']);
+    expect(changes.get('h3')?.sort(), plan.stdout).toEqual(['- endpoint.r3.eth0', '- hosts.r3', '- network.red', '- sandbox.r3']);
   });
 
   it('removing the third host again touches only the entries of the other hosts', async () => {
@@ -271,7 +271,7 @@ describeInLab('overlay networks across simulated hosts', () => {
     expect(plan.code, plan.all).toBe(0);
     const changes = planChanges(plan.stdout);
     // Under h1 and h2 only an update of red's entries: nothing of r1, r2, b1, b2 or blue.
-    for (const h of ['h1', 'h2']) expect(changes.get(h), plan.stdout).toEqual(['~ network.red']);
+    for (const h of ['h1', 'h2']) expect(changes.get(h), plan.stdout).toEqual(['~ network.red', `~ hosts.r${h.slice(1)}`]); // and the hosts files, by name
     expect(changes.get('h3'), plan.stdout).toContain('- network.red');
     expectOnlyEntryUpdates(plan.stdout);
 

@@ -7,6 +7,7 @@
 //   ip:     link set dev tsnet-injected-fault up      -> Cannot find device "tsnet-injected-fault"
 //   sysctl: net.ipv4.tsnet_injected_fault=1           -> cannot stat /proc/sys/net/ipv4/tsnet_injected_fault
 //   nft:    add chain inet tsnet-injected-fault fault  -> Could not process rule: No such file or directory
+//   file:   tsnet-injected-fault ...                   -> unknown operation tsnet-injected-fault
 // (each line of an `nft -f -` script counts; a script is a transaction, so nothing of it is done)
 // It leaves Runner.fanOut unset, so the executor sends every batch through run() (not through
 // the xargs fan-out of src/state/fanout.ts), where it can be counted and rewritten.
@@ -25,6 +26,10 @@ export const FAULT_IP_ERROR = `Cannot find device "${FAULT_DEVICE}"`;
 export const FAULT_IP_EXIT255_LINE = `link set lo master ${FAULT_DEVICE}`;
 export const FAULT_IP_EXIT255_ERROR = `argument "${FAULT_DEVICE}" is wrong: Device does not exist`;
 export const FAULT_NFT_LINE = 'add chain inet tsnet-injected-fault fault';
+/** A file-tool line its script refuses ("unknown operation"). */
+export const FAULT_FILE_LINE = 'tsnet-injected-fault /etc/netns/tsnet-injected-fault/hosts x';
+/** What the file tool's script says for it. */
+export const FAULT_FILE_ERROR = 'unknown operation tsnet-injected-fault';
 /** What nft prints for the injected line. */
 export const FAULT_NFT_ERROR = 'No such file or directory';
 
@@ -33,7 +38,7 @@ const READS = /^(link|addr|address|route|neigh|fdb) show\b/;
 export interface Counted {
   host: string;
   ns: string | null;
-  tool: 'ip' | 'bridge' | 'sysctl' | 'nft';
+  tool: 'ip' | 'bridge' | 'sysctl' | 'nft' | 'file';
   /** The line as the executor wrote it (a batch line, or sysctl's k=v). */
   line: string;
 }
@@ -84,6 +89,12 @@ export class FaultyRunner implements Runner {
     }
     if (tool === 'nft' && argv.includes('-f') && opts.input !== undefined && !this.fault.fired) {
       const lines = opts.input.split('\n').map((text) => (text.trim() && this.count({ host: this.host, ns, tool, line: text }) ? FAULT_NFT_LINE : text));
+      return this.inner.run(argv, { ...opts, input: lines.join('\n') });
+    }
+    // The file tool (names files): a line of its script's input; the injected one is an
+    // operation the script refuses, so it fails there after running the lines before it.
+    if (tool === 'sh' && argv[3] === 'tsnet-files' && argv[4] === 'stop' && opts.input !== undefined && !this.fault.fired) {
+      const lines = opts.input.split('\n').map((text) => (text.trim() && this.count({ host: this.host, ns, tool: 'file', line: text }) ? FAULT_FILE_LINE : text));
       return this.inner.run(argv, { ...opts, input: lines.join('\n') });
     }
     const w = argv.indexOf('-w');
