@@ -175,3 +175,17 @@ describe('planning names files', () => {
     expect(fileOwner('# tsnet is nice\n')).toBeUndefined();
   });
 });
+
+describe('names files when namespaces are swapped between sandboxes', () => {
+  it("a file of another resource that the plan moves is written over after its removal, not refused", () => {
+    const before = load({ sandboxes: { a: { netns: 'x' }, b: { netns: 'y' } } });
+    const after = load({ sandboxes: { a: { netns: 'y' }, b: { netns: 'x' } } });
+    const files = namesFiles(before).map((f) => ({ path: f.path, dirExists: true, content: fileContent('t', f, { madeDir: false }) }));
+    const live: LiveState = { hosts: new Map([['local', { host: 'local', root: emptyNamespace(null), namespaces: new Map(), files: new Map(files.map((f) => [f.path, f])) }]]) };
+    const p = plan({ topology: 't', hosts: ['local'], implicitHost: true, desired: expand(after), live });
+    expect(p.errors).toEqual([]);
+    const writeA = p.steps.find((s) => s.address === 'hosts.a' && s.phase === 'write')!;
+    expect(writeA.do[0]![1]).toBe('/etc/netns/y/hosts');
+    expect(writeA.after).toContain('local|hosts.b|remove');
+  });
+});

@@ -99,7 +99,15 @@ function plan(ctx: PlanContext, r: ResourcePlan, want: FileSpec | undefined): vo
     return;
   }
   const at = files.get(want.path);
+  // A file of another resource of this topology that this plan moves or removes (namespaces
+  // swapped between sandboxes) is written over once its removal (a deletion: first) has run.
+  let freedBy: { address: string; madeDir: boolean } | undefined;
   if (at?.content !== undefined && at !== have?.file) {
+    const owner = fileOwner(at.content);
+    const other = owner?.topology === ctx.topology ? (ctx.desired.get(owner.address) as FileSpec | undefined) : undefined;
+    if (owner?.topology === ctx.topology && owner.address !== r.address && other?.path !== want.path) freedBy = { address: owner.address, madeDir: madeDir(at.content, want.path) };
+  }
+  if (at?.content !== undefined && at !== have?.file && !freedBy) {
     const owner = fileOwner(at.content);
     r.error(
       owner
@@ -124,7 +132,7 @@ function plan(ctx: PlanContext, r: ResourcePlan, want: FileSpec | undefined): vo
     return;
   }
   if (have) remove(ctx, r, have.file, 'replace');
-  const content = fileContent(ctx.topology, want, { madeDir: !(at?.dirExists ?? false) });
+  const content = fileContent(ctx.topology, want, { madeDir: freedBy ? freedBy.madeDir : !(at?.dirExists ?? false) });
   r.step({
     phase: 'write',
     ns: null,
@@ -134,7 +142,7 @@ function plan(ctx: PlanContext, r: ResourcePlan, want: FileSpec | undefined): vo
     do: [['write', want.path, b64(content)]],
     undo: removeLines(want.path, content).map((argv): Command => ({ host: ctx.host, ns: null, tool: 'file', argv })),
     creates: [fileRef(ctx.host, want.path, r.address)],
-    ...(have ? { after: [{ address: r.address, phase: 'remove' }] } : {}),
+    after: [...(have ? [{ address: r.address, phase: 'remove' }] : []), ...(freedBy ? [{ address: freedBy.address, phase: 'remove' }] : [])],
   });
   r.setChange(have ? 'replace' : 'create', summary(want), have ? [`${have.file.path} -> ${want.path} (the namespace is renamed)`] : []);
 }

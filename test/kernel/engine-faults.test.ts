@@ -148,6 +148,9 @@ describeInLab('engine: failure injection at every step', () => {
         'update route.c.default',
         'update sandbox.c',
         'delete nat.net',
+        'update hosts.a',
+        'update hosts.b',
+        'update hosts.c',
       ].sort(),
     );
     const total = planLines(s.plan);
@@ -168,7 +171,16 @@ describeInLab('engine: failure injection at every step', () => {
     const before = await quietDump();
     const s = await planSession(SWAP2, 'apply');
     await closeRunners(s.runners);
-    expect(s.plan.changes.map((c) => `${c.action} ${c.address}`).sort()).toEqual(['replace endpoint.a.eth0', 'replace endpoint.b.eth0', 'replace route.a.default', 'replace route.b.default', 'replace sandbox.a', 'replace sandbox.b']);
+    expect(s.plan.changes.map((c) => `${c.action} ${c.address}`).sort()).toEqual([
+      'replace endpoint.a.eth0',
+      'replace endpoint.b.eth0',
+      'replace hosts.a',
+      'replace hosts.b',
+      'replace route.a.default',
+      'replace route.b.default',
+      'replace sandbox.a',
+      'replace sandbox.b',
+    ]);
     const problems: string[] = [];
     for (let k = 1; k <= planLines(s.plan); k++) {
       const r = await engineRun(SWAP2, 'apply', new Fault(k), 1);

@@ -94,7 +94,7 @@ describeInLab('gitops: an apply killed with -9, then plan, repair and destroy', 
 
     const destroy = await tsnet('destroy', '--auto-approve', '-q', file);
     expect(destroy.code, destroy.all).toBe(0);
-    expect(destroy.stdout).toMatch(/^Destroy complete! Resources: 901 destroyed/);
+    expect(destroy.stdout).toMatch(/^Destroy complete! Resources: 1201 destroyed/);
     expect(await settledDump(before, 10_000)).toEqual(before);
   });
 });

@@ -97,7 +97,8 @@ describeInLab('names files (/etc/netns/<ns>/hosts, resolv.conf)', () => {
     expect(side.stdout).toMatch(/^198\.18\.94\.2\s+a a\.knm$/);
     const resolv = await tsnet('exec', FILE, 'a', '--', 'cat', '/etc/resolv.conf');
     ok(resolv);
-    expect(resolv.stdout.split('\n').slice(1)).toEqual(['nameserver 198.18.94.53', 'search lab.example']);
+    expect(resolv.stdout.split('\n')[0]).toBe('# tsnet:knm:resolv.a — managed by tsnet, edits are replaced');
+    expect(resolv.stdout.split('\n').filter((l) => !l.startsWith('#'))).toEqual(['nameserver 198.18.94.53', 'search lab.example']);
     // No file for the host sandbox, none for side: only the three namespaces tsnet made.
     expect(readdirSync('/etc/netns').filter((d) => d.startsWith('knm-')).sort()).toEqual(['knm-a', 'knm-b', 'knm-c']);
     expect(readdirSync('/etc/netns/knm-b').sort()).toEqual(['hosts']);
