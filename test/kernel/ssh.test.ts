@@ -116,6 +116,8 @@ describeInLab('ssh runner against a real sshd', () => {
     expect(planChanges(res.stdout).get('far')?.sort()).toEqual([
       '+ endpoint.s1.eth0',
       '+ endpoint.s2.eth0',
+      '+ hosts.s1',
+      '+ hosts.s2',
       '+ network.n',
       '+ route.s1.default',
       '+ route.s2.default',
