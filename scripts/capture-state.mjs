@@ -6,6 +6,8 @@
 //   DIR/state/HOST/sysctls/NAME.txt     `sysctl` output, when TSNET_CAPTURE_SYSCTLS lists keys
 //   DIR/state/HOST/root-sysctls.txt     the same for the host's own stack
 //   DIR/state/HOST/nft.json             `nft -j list ruleset`, when the stack has any table
+//   DIR/state/HOST/tc/NAME.json         `tc -r -json qdisc show` (root.json: the own stack), where a
+//                                       link holds a qdisc other than noqueue
 import { mkdirSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -41,6 +43,14 @@ try {
   ruleset = execFileSync('nft', ['-j', 'list', 'ruleset']).toString();
 } catch {
   // no nft: no tables
+}
+const tc = (ns) => execFileSync(ns ? 'nsenter' : 'tc', ns ? [`--net=/run/netns/${ns}`, '--', 'tc', '-r', '-json', 'qdisc', 'show'] : ['-r', '-json', 'qdisc', 'show']).toString();
+for (const ns of [null, ...names]) {
+  const out = tc(ns);
+  // Only where a link holds something but the default (the lab's own links, e.g. lo, hold noqueue).
+  if (!JSON.parse(out || '[]').some((q) => q.root && q.kind !== 'noqueue')) continue;
+  mkdirSync(join(base, 'tc'), { recursive: true });
+  writeFileSync(join(base, 'tc', `${ns ?? 'root'}.json`), out);
 }
 if (ruleset.includes('"table"')) writeFileSync(join(base, 'nft.json'), ruleset);
 console.log(`captured ${host}: own stack and ${names.length} namespaces into ${base}`);

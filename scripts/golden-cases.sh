@@ -40,6 +40,15 @@ case_nochange_dualstack() { example dualstack.yaml; apply "$T/$CASE/topology.yam
 case_nochange_modes() { example modes.yaml; apply "$T/$CASE/topology.yaml"; capture; }
 case_nochange_auto_subnet() { example auto-subnet.yaml; apply "$T/$CASE/topology.yaml"; capture; }
 
+# --- shaping (issue 12): qdiscs read with tc where a link holds a non-default one -----------
+shaping_capture() { TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }
+case_create_shaping_netem() { capture; }
+case_nochange_shaping() { example wan-rate.yaml; apply "$T/$CASE/topology.yaml"; shaping_capture; }
+case_change_shaping_rate() { apply examples/wan-rate.yaml; shaping_capture; }
+case_remove_shaping() { apply examples/wan-rate.yaml; shaping_capture; }
+case_drift_shaping_rate() { example wan-rate.yaml; apply "$T/$CASE/topology.yaml"; in_ns wan-rate-ra tc qdisc change dev eth1 root tbf rate 5mbit burst 5000b limit 67500b; shaping_capture; }
+case_drift_shaping_foreign_qdisc() { example wan-rate.yaml; apply "$T/$CASE/topology.yaml"; in_ns wan-rate-rb tc qdisc replace dev eth1 root htb default 1; shaping_capture; }
+
 # --- drift: made by hand after apply -------------------------------------------------------
 drift() { example bridge.yaml; apply "$T/$CASE/topology.yaml"; "$@"; capture; }
 case_drift_address_removed() { drift ip -n bridge-server addr del 198.18.10.10/24 dev eth0; }
@@ -228,6 +237,33 @@ case_remove_nat() {
   sed 's/^    nat: true .*/    nat: false/' examples/nat.yaml >"$T/$CASE/topology.yaml"
   nat_capture
 }
+
+# --- point-to-point links (examples/p2p-chain.yaml: veth pairs from sandbox to sandbox) -------
+p2p_applied() { example p2p-chain.yaml; apply "$T/$CASE/topology.yaml"; }
+p2p_capture() { TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }
+case_create_p2p() { example p2p-chain.yaml; capture; }
+case_nochange_p2p() { p2p_applied; p2p_capture; }
+case_drift_p2p_end_deleted() { p2p_applied; ip -n p2p-chain-r1 link del eth1; p2p_capture; }
+case_drift_p2p_address_removed() { p2p_applied; ip -n p2p-chain-a addr flush dev eth0; p2p_capture; }
+case_drift_p2p_mtu() { p2p_applied; ip -n p2p-chain-r2 link set eth0 mtu 1500; p2p_capture; }
+case_destroy_p2p() { example p2p-chain.yaml; echo destroy >"$T/$CASE/mode"; apply "$T/$CASE/topology.yaml"; p2p_capture; }
+case_remove_p2p_link() { apply examples/p2p-chain.yaml; p2p_capture; }
+case_replace_p2p_peer() { apply examples/p2p-chain.yaml; p2p_capture; }
+
+# --- gateway: none (a bridge that is a switch without the host) ----------------------------
+case_create_switch() { example switch.yaml; capture; }
+case_nochange_switch() { example switch.yaml; apply "$T/$CASE/topology.yaml"; TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }
+case_change_gateway_none() { apply examples/bridge.yaml; capture; }
+case_change_gateway_back() {
+  sed 's/^    mtu: 1500$/    mtu: 1500\n    gateway: none/' "$T/$CASE/topology.yaml" >/tmp/golden-applied.yaml
+  apply /tmp/golden-applied.yaml
+  capture
+}
+
+# --- up: false (a link taken down on purpose; examples/link-down.yaml is p2p-chain.yaml with it) --
+case_create_link_down() { example link-down.yaml; capture; }
+case_change_link_down() { example link-down.yaml; apply examples/p2p-chain.yaml; p2p_capture; }
+case_change_link_up() { example p2p-chain.yaml; apply examples/link-down.yaml; p2p_capture; }
 
 verify() {
   file="$T/$CASE/topology.yaml"

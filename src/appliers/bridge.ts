@@ -18,7 +18,7 @@ import type { KLink } from '../state/types.js';
 import { addrAdd, cmd, diffAddresses, ipv6On, linkRef, managedAddresses, mark } from './common.js';
 import { defineDriver, type LinkApplier } from './driver.js';
 import type { PlanContext } from './types.js';
-import { vethEndpoint, type VethSpec } from './veth.js';
+import { vethEndpoint, vethOtherEnd, type VethSpec } from './veth.js';
 
 const DEFAULT_MTU = 1500;
 
@@ -75,6 +75,18 @@ const bridgeNameRule: Rule = (p, r) => {
     if (given === undefined || p.broken.paths.has(pathToPointer(path))) continue; // the schema said it already
     const problem = kernelNameProblem(given);
     if (problem) r.error('kernel-name', `bridge name "${given}" ${problem}`, path, { resource: `network.${net.name}` });
+  }
+};
+
+/** NAT masquerades through the host, which an L2-only bridge (gateway: none) keeps out of the subnet. */
+const natNeedsGateway: Rule = (p, r) => {
+  for (const net of p.networks.values()) {
+    const raw = net.raw as Raw & { driver: string };
+    if (raw.driver !== 'bridge' || raw.gateway !== 'none' || raw.nat !== true) continue;
+    r.error('nat-without-gateway', `bridge network "${net.name}" has no gateway ("gateway: none"), so the host takes no part in its subnet and cannot masquerade it`, [...net.path, 'nat'], {
+      resource: `network.${net.name}`,
+      hint: 'drop "nat: true", or give the network its gateway back; a router sandbox can masquerade instead',
+    });
   }
 };
 
@@ -271,13 +283,15 @@ export const bridge = defineDriver({
   model: {
     scope: 'local',
     subnet: { pooled: true },
+    // gateway: none: an L2-only switch, every address the endpoints'.
+    gatewayIn: (raw) => (raw as Raw).gateway !== 'none',
     gatewayReserved: true,
     gatewayOnHost: true,
     defaultRoute: true,
     withoutEndpoints: true,
     leafKeys: { bridge: 'string' },
     bridge: (name, raw) => ({ name: (raw as Raw).bridge ?? bridgeName(name), given: (raw as Raw).bridge !== undefined }),
-    rules: [bridgeNameRule],
+    rules: [bridgeNameRule, natNeedsGateway],
     normalize: (base, raw, prepared): BridgeNetwork => ({ ...base, driver: 'bridge', bridge: prepared.bridge!, mtu: (raw as Raw).mtu ?? DEFAULT_MTU, nat: (raw as Raw).nat ?? false }),
     endpoint: (topology, sandbox, ifname) => ({ hostIfname: hostVethName(topology, sandbox, ifname) }),
   },
@@ -286,7 +300,8 @@ export const bridge = defineDriver({
       const n = net as BridgeNetwork;
       const ipv6 = n.subnets.some((s) => s.family === 6);
       return n.hosts.flatMap((host): Spec[] => {
-        const spec: BridgeSpec = { kind: 'network', driver: 'bridge', host, address: `network.${n.name}`, ifname: n.bridge, mtu: n.mtu ?? DEFAULT_MTU, addresses: n.subnets.map((s) => `${s.gateway}/${s.prefixLength}`), ipv6 };
+        const addresses = n.gatewayless ? [] : n.subnets.map((s) => `${s.gateway}/${s.prefixLength}`);
+        const spec: BridgeSpec = { kind: 'network', driver: 'bridge', host, address: `network.${n.name}`, ifname: n.bridge, mtu: n.mtu ?? DEFAULT_MTU, addresses, ipv6 };
         if (!n.nat) return [spec];
         return [spec, { kind: 'nat', host, address: `nat.${n.name}`, table: natTableName(t.name), chain: natChainName(n.name), rules: n.subnets.map((s) => ({ family: s.family, subnet: s.cidr, notOut: n.bridge })) }];
       });
@@ -299,8 +314,9 @@ export const bridge = defineDriver({
   },
   network,
   endpoint: vethEndpoint,
+  otherEnd: vethOtherEnd,
   graph: {
-    label: (net) => `bridge ${(net as BridgeNetwork).bridge}${(net as BridgeNetwork).nat ? ', NAT' : ''}`,
+    label: (net) => `bridge ${(net as BridgeNetwork).bridge}${net.gatewayless ? ', L2 only (no gateway)' : ''}${(net as BridgeNetwork).nat ? ', NAT' : ''}`,
     showsGateway: true,
   },
 });

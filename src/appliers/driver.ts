@@ -29,12 +29,25 @@ export interface LinkApplier {
   replace(ctx: PlanContext, r: ResourcePlan, want: Spec, reason: string): void;
 }
 
+/** One end of a link, as tc shapes it: where it is, its name, and the mark that makes it tsnet's. */
+export interface LinkEnd {
+  ns: string | null;
+  ifname: string;
+  /** The resource address of its ownership mark ("endpoint.a.eth0/peer"). */
+  mark: string;
+}
+
 /** What a driver says about the file's networks: their meaning, defaults and rules. */
 export interface DriverModel {
   /** 'local': all of the network is on one host (Docker's local scope); 'global': on any host. */
   readonly scope: 'local' | 'global';
   /** A network without a subnet gets one from the default pools, or needs one (`why` ends the message). */
   readonly subnet: { readonly pooled: true } | { readonly pooled: false; readonly why: string };
+  /**
+   * The network has a gateway address in its subnet (kept out of automatic allocation). False:
+   * a link between two ends, which may use every address of a /31 or /127.
+   */
+  gatewayIn(raw: RawNetwork): boolean;
   /** The gateway address belongs to the network (the host, the LAN's router): no endpoint takes it. */
   readonly gatewayReserved: boolean;
   /** The gateway address sits on each of the network's hosts (on its bridge), so it answers there. */
@@ -89,11 +102,19 @@ export interface Driver {
   readonly network?: LinkApplier;
   /** Its endpoints (drivers may share one: bridge and overlay endpoints are both veths on a bridge). */
   readonly endpoint: LinkApplier;
+  /**
+   * The other end of an endpoint's link, where `shaping.ingress` is set (a veth's host end, a
+   * point-to-point peer). A driver without one (macvlan: only the sandbox side exists) makes
+   * `ingress` a validation error.
+   */
+  otherEnd?(spec: EndpointSpec): LinkEnd;
   readonly graph: {
     /** The line under the network's name ("bridge tsn-web, NAT"). */
     label(net: Network): string;
     /** The gateway line is drawn (the network has a gateway of its own). */
     readonly showsGateway: boolean;
+    /** The network is drawn as a direct edge between its two endpoints' sandboxes, not as a node. */
+    readonly direct?: boolean;
   };
 }
 

@@ -44,6 +44,7 @@ export function observedBase(ctx: PlanContext, address: string, inner: KLink) {
     mac: inner.mac,
     addresses: managedAddresses(inner, { ipv6 }),
     ipv6,
+    ...(inner.up ? {} : { up: false }),
   };
 }
 
@@ -51,10 +52,10 @@ export function observedBase(ctx: PlanContext, address: string, inner: KLink) {
  * Configuration of the interface in the sandbox: IPv6 off (before the link is up, or the
  * link-local address is already made), mark, mac, mtu, up, addresses.
  */
-export function innerLines(ctx: PlanContext, s: ObservedSpec<EndpointSpec>): string[][] {
+export function innerLines(ctx: PlanContext, s: ObservedSpec<EndpointSpec>, markAddress: string = s.address): string[][] {
   return [
     ...(s.ipv6 ? [] : [['link', 'set', 'dev', s.ifname, 'addrgenmode', 'none']]),
-    ['link', 'set', 'dev', s.ifname, 'alias', mark(ctx, s.address), ...(s.mac ? ['address', s.mac] : []), ...(s.mtu !== undefined ? ['mtu', String(s.mtu)] : []), 'up'],
+    ['link', 'set', 'dev', s.ifname, 'alias', mark(ctx, markAddress), ...(s.mac ? ['address', s.mac] : []), ...(s.mtu !== undefined ? ['mtu', String(s.mtu)] : []), ...(s.up === false ? [] : ['up'])],
     ...s.addresses.map((a) => addrAdd(a, s.ifname)),
   ];
 }
@@ -90,7 +91,9 @@ function innerChanges<S extends EndpointSpec>(c: EndChanges, have: ObservedEndpo
   c.reasons.push(...addrs.reasons);
   c.do.push(...addrs.lines);
   c.undo.push(...addrs.undo);
-  if (!have.inner.up) c.add('link is down', ['link', 'set', 'dev', dev, 'up'], ['link', 'set', 'dev', dev, 'down']);
+  // up: false is a cable pulled on purpose; otherwise a link found down is brought up.
+  if (!have.inner.up && want.up !== false) c.add('link is down', ['link', 'set', 'dev', dev, 'up'], ['link', 'set', 'dev', dev, 'down']);
+  if (have.inner.up && want.up === false) c.add('link up -> down', ['link', 'set', 'dev', dev, 'down'], ['link', 'set', 'dev', dev, 'up']);
   return addrs.removed;
 }
 
@@ -108,16 +111,25 @@ export interface EndpointKind<S extends EndpointSpec> {
   observe(ctx: PlanContext, address: string): Found<S>;
   summary(s: S): string;
   /** Why `have` cannot become `want` in place, beyond its namespace and name. */
-  replaceReason(have: ObservedEndpoint<S>, want: S): string | undefined;
+  replaceReason(have: ObservedEndpoint<S>, want: S, ctx: PlanContext): string | undefined;
+  /** The mark address of the interface in the sandbox, when it is not the endpoint's address (a p2p end names its peer). */
+  markOf?(s: ObservedSpec<S>): string;
   /** Deletes the endpoint's links. */
   remove(ctx: PlanContext, r: ResourcePlan, what: Found<S>, action: 'delete' | 'replace'): void;
   /** What the create step needs that is missing (an error), and names others hold (clashes). False: do not create. */
   check(ctx: PlanContext, r: ResourcePlan, want: S): boolean;
-  /** The create step, made in the host's own stack: its lines, the links it makes, its undo. */
-  create(ctx: PlanContext, want: S): { description: string; do: string[][]; creates: ObjectRef[]; undo: Command[] };
+  /**
+   * The create step, made in the host's own stack: its lines, the links it makes, its undo, and
+   * what else it waits for. No lines: another resource's step makes the link (a p2p pair's
+   * second end), and the configuration waits for `configAfter` instead.
+   */
+  create(ctx: PlanContext, want: S): { description: string; do: string[][]; creates: ObjectRef[]; undo: Command[]; after?: Dep[]; configAfter?: Dep[] };
   /** In-place changes outside the sandbox (a veth's host end); `r` takes what a pass needs back. */
   outerChanges?(c: EndChanges, r: ResourcePlan, have: ObservedEndpoint<S>, want: S, upstream: Upstream | undefined): void;
 }
+
+/** The kind's summary, saying when the link is down on purpose. */
+const summaryOf = <S extends EndpointSpec>(k: EndpointKind<S>, s: S) => `${k.summary(s)}${s.up === false ? ' (link down)' : ''}`;
 
 function create<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r: ResourcePlan, s: S, action: 'create' | 'replace', reasons: string[]): void {
   const { address } = r;
@@ -126,18 +138,20 @@ function create<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r:
   const made = k.create(ctx, s);
   const after: Dep[] = [{ address: `sandbox.${sandboxOf(address)}`, phase: 'create' }, { address: s.network, phase: 'create' }];
   if (action === 'replace') after.push({ address, phase: 'delete' });
-  r.step({
-    phase: 'create',
-    ns: null,
-    action,
-    description: made.description,
-    do: made.do,
-    creates: made.creates,
-    undo: made.undo,
-    after,
-  });
-  r.step({ phase: 'config', ns: s.netns, action, description: `configure ${s.netns}/${s.ifname}`, do: innerLines(ctx, s), undo: [], after: [{ address, phase: 'create' }] });
-  r.setChange(action, k.summary(s), reasons);
+  if (made.do.length)
+    r.step({
+      phase: 'create',
+      ns: null,
+      action,
+      description: made.description,
+      do: made.do,
+      creates: made.creates,
+      undo: made.undo,
+      after: [...after, ...(made.after ?? [])],
+    });
+  const configAfter: Dep[] = made.do.length ? [{ address, phase: 'create' }] : (made.configAfter ?? []);
+  r.step({ phase: 'config', ns: s.netns, action, description: `configure ${s.netns}/${s.ifname}`, do: innerLines(ctx, s, k.markOf?.(s)), undo: [], after: configAfter });
+  r.setChange(action, summaryOf(k, s), reasons);
 }
 
 function update<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r: ResourcePlan, want: S, have: ObservedEndpoint<S>, upstream: Upstream | undefined): void {
@@ -160,7 +174,7 @@ function update<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r:
     });
   if (inner.do.length)
     r.step({ phase: 'update', ns: want.netns, action: 'update', description: `update ${want.netns}/${want.ifname}`, do: inner.do, ...(removed.length ? { deletes: removed } : {}), undo: inner.undo.reverse() });
-  r.setChange('update', k.summary(want), reasons);
+  r.setChange('update', summaryOf(k, want), reasons);
 }
 
 function plan<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r: ResourcePlan, want: S | undefined, upstream: Upstream | undefined): void {
@@ -182,7 +196,7 @@ function plan<S extends EndpointSpec>(k: EndpointKind<S>, ctx: PlanContext, r: R
       ? `namespace ${have!.spec.netns} -> ${want.netns}`
       : have!.spec.ifname !== want.ifname
         ? `renamed by hand to ${have!.spec.ifname}; the topology says ${want.ifname}`
-        : (k.replaceReason(have!, want) ?? (upstream?.kind === 'namespace-replaced' ? `namespace ${have!.spec.netns} is replaced` : undefined)));
+        : (k.replaceReason(have!, want, ctx) ?? (upstream?.kind === 'namespace-replaced' ? `namespace ${have!.spec.netns} is replaced` : undefined)));
   if (why) {
     k.remove(ctx, r, seen, 'replace');
     return create(k, ctx, r, want, 'replace', [`${why} (forces replacement)`]);

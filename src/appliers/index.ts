@@ -5,7 +5,8 @@ import { hostsFiles, resolvFiles } from './names.js';
 import { nat } from './nat.js';
 import { sandboxes } from './namespace.js';
 import { endpoints, networks } from './registry.js';
+import { qdiscs } from './qdisc.js';
 import { routes } from './route.js';
 import type { ResourceApplier } from './types.js';
 
-export const APPLIERS: readonly ResourceApplier[] = [sandboxes, networks, endpoints, routes, nat, hostsFiles, resolvFiles];
+export const APPLIERS: readonly ResourceApplier[] = [sandboxes, networks, endpoints, routes, nat, qdiscs, hostsFiles, resolvFiles];

@@ -156,6 +156,7 @@ export const macvlan = defineDriver({
   model: {
     scope: 'local',
     subnet: { pooled: false, why: ": it is the subnet of the parent's LAN" },
+    gatewayIn: () => true,
     gatewayReserved: true,
     gatewayOnHost: false, // the LAN's router
     defaultRoute: true,

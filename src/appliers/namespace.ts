@@ -68,9 +68,16 @@ function remove(ctx: PlanContext, r: ResourcePlan, have: Observed, action: 'dele
   if (action === 'delete') r.setChange('delete', `namespace ${old.netns}`, ['not in the topology any more']);
 }
 
-function create(ctx: PlanContext, r: ResourcePlan, spec: SandboxSpec, have: Observed | undefined, reasons: string[]): void {
+/** The leftover file of a namespace the killed run was making, removed and the namespace made. */
+function remake(ctx: PlanContext, r: ResourcePlan, spec: SandboxSpec): void {
+  create(ctx, r, spec, undefined, [`/run/netns/${spec.netns} is a leftover of the interrupted apply (a file with no namespace on it): removed, and the namespace made again`], {
+    leftover: true,
+  });
+}
+
+function create(ctx: PlanContext, r: ResourcePlan, spec: SandboxSpec, have: Observed | undefined, reasons: string[], opts: { leftover?: boolean } = {}): void {
   const { host, address } = r;
-  const action = have ? 'replace' : 'create';
+  const action = have || opts.leftover ? 'replace' : 'create';
   const holder = ctx.view.nsHolder(spec.netns, address);
   const created = netnsRef(host, spec.netns, address);
   if (holder) r.clash({ want: created, holder: netnsRef(host, spec.netns), message: `cannot create namespace "${spec.netns}": the name is taken by ${holder}` });
@@ -79,7 +86,8 @@ function create(ctx: PlanContext, r: ResourcePlan, spec: SandboxSpec, have: Obse
     ns: null,
     action,
     description: `create namespace ${spec.netns}`,
-    do: [['netns', 'add', spec.netns]],
+    // `netns del` of a plain file removes it (its umount fails and is ignored).
+    do: opts.leftover ? [['netns', 'del', spec.netns], ['netns', 'add', spec.netns]] : [['netns', 'add', spec.netns]],
     undo: [cmd(host, null, ['netns', 'del', spec.netns], { deletes: [created] })],
     creates: [created],
     after: have ? [{ address, phase: 'delete' }] : [],
@@ -175,6 +183,7 @@ export const sandboxes = perResource<SandboxSpec>({
     if (!want && have) return remove(ctx, r, have, 'delete');
     if (want && !have) return create(ctx, r, want, undefined, []);
     if (!want || !have) return;
+    if (have.ns.leftover && have.spec.netns === want.netns) return remake(ctx, r, want);
     if (have.spec.netns !== want.netns) {
       remove(ctx, r, have, 'replace');
       return create(ctx, r, want, have, [`namespace ${have.spec.netns} -> ${want.netns} (forces replacement)`]);

@@ -19,7 +19,7 @@ import type { KLink } from '../state/types.js';
 import { cmd, linkRef, mark } from './common.js';
 import { defineDriver, type LinkApplier } from './driver.js';
 import type { PlanContext } from './types.js';
-import { vethEndpoint, type VethSpec } from './veth.js';
+import { vethEndpoint, vethOtherEnd, type VethSpec } from './veth.js';
 
 const DEFAULT_MTU = 1450;
 const DEFAULT_PORT = 4789;
@@ -439,6 +439,7 @@ export const overlay = defineDriver({
     scope: 'global',
     subnet: { pooled: false, why: ': every host must agree on it' },
     // No gateway of its own: its first address is kept free, so a router sandbox can take it.
+    gatewayIn: () => true,
     gatewayReserved: false,
     gatewayOnHost: false,
     // An overlay has no way out; routes can say otherwise.
@@ -473,6 +474,7 @@ export const overlay = defineDriver({
   },
   network,
   endpoint: vethEndpoint,
+  otherEnd: vethOtherEnd,
   graph: {
     label: (net) => `overlay vni ${(net as OverlayNetwork).vni}`,
     showsGateway: false,

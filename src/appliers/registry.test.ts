@@ -9,7 +9,7 @@ import { DRIVERS, driverFor, driverNames, indexDrivers } from './registry.js';
 
 describe('the driver registry', () => {
   it('holds every driver once, by the name the file gives', () => {
-    expect(driverNames()).toEqual(['bridge', 'macvlan', 'overlay']);
+    expect(driverNames()).toEqual(['bridge', 'macvlan', 'overlay', 'p2p']);
     for (const d of DRIVERS) expect(driverFor(d.name)).toBe(d);
   });
 
@@ -18,7 +18,7 @@ describe('the driver registry', () => {
   });
 
   it('names the registered drivers when asked for an unknown one', () => {
-    expect(() => driverFor('vlan')).toThrow('unknown driver "vlan" (registered: bridge, macvlan, overlay)');
+    expect(() => driverFor('vlan')).toThrow('unknown driver "vlan" (registered: bridge, macvlan, overlay, p2p)');
   });
 
   it("gives the schema one network branch per driver, keyed on the driver's name", () => {
@@ -37,7 +37,7 @@ describe('nothing outside the drivers and the registry names a driver', () => {
     });
   /** Where a driver's name is deliberate data: the drivers themselves, and words that are not drivers. */
   const allowed = (file: string, line: string) =>
-    /src\/appliers\/(bridge|macvlan|overlay|veth|registry)\.ts$/.test(file) ||
+    /src\/appliers\/(bridge|macvlan|overlay|p2p|veth|registry)\.ts$/.test(file) ||
     // The `bridge` program (a tool, and the fdb read), and the file's `bridge:` key.
     (/src\/executor\/tools\/bridge\.ts$/.test(file) && line.includes("'bridge'")) ||
     (/src\/state\/read\.ts$/.test(file) && line.includes("['bridge', '-json', 'fdb', 'show']")) ||
@@ -49,7 +49,7 @@ describe('nothing outside the drivers and the registry names a driver', () => {
       readFileSync(file, 'utf8')
         .split('\n')
         .forEach((line, i) => {
-          if (/'(bridge|macvlan|overlay)'/.test(line) && !allowed(file, line)) found.push(`${file.slice(SRC.length + 1)}:${i + 1}: ${line.trim()}`);
+          if (/'(bridge|macvlan|overlay|p2p)'/.test(line) && !allowed(file, line)) found.push(`${file.slice(SRC.length + 1)}:${i + 1}: ${line.trim()}`);
         });
     }
     expect(found).toEqual([]);

@@ -5,12 +5,13 @@ import { bridge } from './bridge.js';
 import type { Driver, LinkApplier } from './driver.js';
 import { macvlan } from './macvlan.js';
 import { overlay } from './overlay.js';
+import { p2p } from './p2p.js';
 import { markResource } from './common.js';
 import type { EndpointSpec, NetworkSpec } from '../planner/desired.js';
 import type { KLink } from '../state/types.js';
 import { perResource, type PlanContext, type ResourceApplier } from './types.js';
 
-export const DRIVERS = [bridge, macvlan, overlay] as const;
+export const DRIVERS = [bridge, macvlan, overlay, p2p] as const;
 
 /** The drivers' schema branches, as a tuple of their exact types (the file's types come from them). */
 type SchemasOf<T extends readonly unknown[]> = T extends readonly [infer H, ...infer R] ? readonly [H extends { schema: infer S } ? S : never, ...SchemasOf<R>] : readonly [];

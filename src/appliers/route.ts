@@ -140,7 +140,9 @@ function planDropped(ctx: PlanContext, r: ResourcePlan, want: RouteSpec | undefi
   r.setChange('replace', summary(want), reasons);
 }
 
-function planRoute(ctx: PlanContext, r: ResourcePlan, want: RouteSpec | undefined, have: RouteSpec | undefined, upstream?: Upstream): void {
+function planRoute(ctx: PlanContext, r: ResourcePlan, wanted: RouteSpec | undefined, have: RouteSpec | undefined, upstream?: Upstream): void {
+  // A suspended route is not wanted now; the kernel dropped it with its link, or it goes first.
+  const want = wanted?.suspended ? undefined : wanted;
   if (have) {
     r.have = have;
     r.inNamespace = have.netns;
@@ -149,7 +151,7 @@ function planRoute(ctx: PlanContext, r: ResourcePlan, want: RouteSpec | undefine
   if (have && upstream?.kind === 'dropped') return planDropped(ctx, r, want, have, upstream.cause);
   if (have && !want) {
     deleteRoute(ctx, r, have, 'delete');
-    r.setChange('delete', summary(have), ['not in the topology any more']);
+    r.setChange('delete', summary(have), [wanted?.suspended ?? 'not in the topology any more']);
     return;
   }
   if (!want) return;
@@ -191,7 +193,7 @@ export const routes: ResourceApplier = {
     for (const address of [...addresses].sort()) {
       const r = out.resource(address, 'route');
       const want = ctx.desired.get(address) as RouteSpec | undefined;
-      if (want) r.want = want;
+      if (want && !want.suspended) r.want = want;
       planRoute(ctx, r, want, have.get(address));
     }
   },

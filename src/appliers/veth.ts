@@ -6,6 +6,7 @@ import type { Command, ObjectRef } from '../planner/types.js';
 import type { KLink } from '../state/types.js';
 import { cmd, ipv6On, linkRef, managedAddresses, mark, sandboxOf } from './common.js';
 import { endpointApplier, innerLines, innerLink, observedBase, type EndChanges, type EndpointKind, type Found, type ObservedEndpoint, type ObservedSpec } from './endpoint.js';
+import type { LinkEnd } from './driver.js';
 import type { PlanContext, Upstream } from './types.js';
 
 /** Suffix of the mark on the host end of a veth pair. */
@@ -134,6 +135,9 @@ const kind: EndpointKind<VethSpec> = {
   },
   outerChanges,
 };
+
+/** The host end of a veth endpoint: where what the sandbox receives is shaped (`shaping.ingress`). */
+export const vethOtherEnd = (s: EndpointSpec): LinkEnd => ({ ns: null, ifname: (s as VethSpec).hostIfname, mark: s.address + PEER_SUFFIX });
 
 /** The applier of veth endpoints, shared by the drivers whose networks are bridges. */
 export const vethEndpoint = endpointApplier(kind);

@@ -108,26 +108,33 @@ async function startOne(runner: Runner, tools: HostTools, g: ListenerGroup, life
   return { reports, stop };
 }
 
-/** Starts every group's listener (at most `parallel` at once); stop() ends them all. */
+/**
+ * Starts every group's listener (at most `parallel` at once); stop() ends them all. `stopper`
+ * is told the stop function before the first listener starts, so a signal that arrives while
+ * they start stops the starting and ends those already running (none is left to its lifetime).
+ */
 export async function startListeners(
   groups: readonly ListenerGroup[],
   runners: ReadonlyMap<string, Runner>,
   tools: ReadonlyMap<string, HostTools>,
-  opts: { lifetimeMs: number; parallel: number },
+  opts: { lifetimeMs: number; parallel: number; stopper?: (stop: () => Promise<void>) => void },
 ): Promise<Running> {
   const started: { reports: ListenerReport[]; stop: () => Promise<void> }[] = [];
   let next = 0;
+  let stopping: Promise<void> | undefined;
   const worker = async () => {
-    while (next < groups.length) {
+    while (next < groups.length && !stopping) {
       const g = groups[next++]!;
-      started.push(await startOne(runners.get(g.host)!, tools.get(g.host) ?? {}, g, opts.lifetimeMs));
+      const one = await startOne(runners.get(g.host)!, tools.get(g.host) ?? {}, g, opts.lifetimeMs);
+      started.push(one);
+      if (stopping) await one.stop(); // started while a stop was under way: end it too
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallel, groups.length)) }, worker));
-  let stopping: Promise<void> | undefined;
-  return {
-    reports: started.flatMap((s) => s.reports),
-    // Once, whoever asks first (the end of the run, or a signal).
-    stop: () => (stopping ??= Promise.all(started.map((s) => s.stop())).then(() => undefined)),
-  };
+  const workers = Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallel, groups.length)) }, worker));
+  // Once, whoever asks first (the end of the run, or a signal): those running now, then any
+  // whose start was under way.
+  const stop = () => (stopping ??= Promise.all(started.map((s) => s.stop())).then(() => workers).then(() => undefined));
+  opts.stopper?.(stop);
+  await workers;
+  return { reports: started.flatMap((s) => s.reports), stop };
 }

@@ -70,7 +70,7 @@ export function addressHolders(topology: Topology): Map<string, Place[]> {
   const add = (address: string, place: Place) => held.set(address, [...(held.get(address) ?? []), place]);
   for (const h of topology.hosts.values()) if (h.underlay) add(h.underlay, { host: h.name, ns: null });
   for (const net of topology.networks.values()) {
-    if (!findDriver(net.driver)?.model.gatewayOnHost) continue; // a macvlan gateway is the LAN's router; an overlay has none
+    if (!findDriver(net.driver)?.model.gatewayOnHost || net.gatewayless) continue; // a macvlan gateway is the LAN's router; an overlay has none
     for (const s of net.subnets) for (const host of net.hosts) add(s.gateway, { host, ns: null });
   }
   for (const sb of topology.sandboxes.values())

@@ -124,9 +124,14 @@ export async function runProbes(plan: ProbePlan, runners: ReadonlyMap<string, Ru
   const tools = await toolsOfHosts(plan, runners, opts.toolsFor ?? detectTools);
   phase('check: tools');
   // A listener outlives the run by a margin at most, even if tsnet were killed before stopping it.
-  const running = await startListeners(listenerGroups(plan.probes), runners, tools, { lifetimeMs: opts.deadlineMs + 30_000, parallel: opts.parallel });
+  // The signal handler is in place before the first listener starts (see startListeners).
+  let dispose = () => {};
+  const running = await startListeners(listenerGroups(plan.probes), runners, tools, {
+    lifetimeMs: opts.deadlineMs + 30_000,
+    parallel: opts.parallel,
+    stopper: (stop) => (dispose = stopOnSignals(stop)),
+  });
   phase('check: listeners');
-  const dispose = stopOnSignals(running.stop);
   try {
     const results = new Array<ProbeResult>(plan.probes.length);
     let next = 0;

@@ -28,8 +28,13 @@ export function writeApplied(topology: string, file: string, hosts: readonly Hos
   mkdirSync(dir, { recursive: true });
   const path = appliedPath(topology, dir);
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true }); // a full directory keeps no half-written temporary file
+    throw err;
+  }
 }
 
 export function removeApplied(topology: string, dir = stateDir()): void {

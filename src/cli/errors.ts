@@ -20,6 +20,10 @@ export const EXIT = {
   error: 1,
   /** `plan --detailed-exitcode` only: the plan has changes. */
   changes: 2,
+  /** apply/destroy stopped by Ctrl-C (SIGINT): rolled back, or stopped at once by a second one. */
+  interrupted: 130,
+  /** apply/destroy stopped by SIGTERM. */
+  terminated: 143,
 } as const;
 
 const WRITE_PROBLEM: Record<string, string> = {

@@ -107,6 +107,7 @@ function registerEngineCommands(program: Command): void {
     .option('--lock-timeout <duration>', 'wait this long for another apply or destroy of the topology (e.g. 30s)', '0s')
     .option('--confirm-within <duration>', 'roll back automatically unless "tsnet confirm NAME" runs within this time (e.g. 60s)')
     .option('--check', 'after the apply is verified, run the checks of the file; one failing exits 1 (with --confirm-within: rolls the change back at once)')
+    .option('--adopt', 'take unmarked namespaces and links whose names and kinds match what the plan makes as this topology\'s (after a run killed with a damaged journal); shown in the plan')
     .option('-q, --quiet', 'print only errors and the summary line')
     .action(async (file: string, opts) => {
       const { applyCommand } = await import('./commands/apply.js');

@@ -1,7 +1,8 @@
 // What apply and destroy share: show the plan, ask, run it with progress, verify, report.
 import { createInterface } from 'node:readline/promises';
-import { applySession, type ApplyOutcome, type Session } from '../engine/index.js';
+import { applySession, closeRunners, type ApplyOutcome, type Session } from '../engine/index.js';
 import type { ExecEvent } from '../executor/execute.js';
+import { Journal } from '../executor/journal.js';
 import { renderPlan, summaryLine } from '../planner/render.js';
 import { countChanges, type Plan } from '../planner/types.js';
 import { EXIT, ExitError } from './errors.js';
@@ -74,28 +75,19 @@ export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy
   const listr = process.stdout.isTTY && !opts.quiet && (process.stdout.columns ?? 0) > 0;
   const progress = opts.json ? jsonProgress() : listr ? await listrProgress(plan) : plainProgress(plan, opts.quiet ?? false);
   const started = Date.now();
-  const outcome = await applySession(s, { onEvent: progress.onEvent });
-  await progress.done();
+  const stop = interruptions({ verb, file, session: s, json: Boolean(opts.json) });
+  let outcome: ApplyOutcome;
+  try {
+    outcome = await applySession(s, { onEvent: (e) => (stop.onEvent(e), progress.onEvent(e)), signal: stop.signal });
+    await progress.done();
+  } finally {
+    stop.dispose();
+  }
   const n = countChanges(plan.changes);
   const { result, verify } = outcome;
-  if (!result.ok) {
-    const f = result.failure!;
-    const differs = outcome.rollbackDiff ?? [];
-    const restored = result.rollbackErrors.length === 0 && differs.length === 0;
-    if (opts.json) {
-      process.stdout.write(
-        `${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'result', ok: false, failed: { step: f.step.id, description: f.step.description, command: f.command, error: f.error }, rolled_back: true, restored, rollback_errors: result.rollbackErrors, rollback_diff: differs })}\n`,
-      );
-    } else {
-      process.stderr.write(`${p.red('Error:')} step "${f.step.description}" (${f.step.address}) failed\n  ${f.command}\n  ${f.error}\n`);
-      process.stderr.write(
-        restored
-          ? `Rolled back what the apply had done (${result.completed.length} finished step${result.completed.length === 1 ? '' : 's'}, and the failed one as far as it ran): the kernel is as it was before.\n`
-          : `Rolled back, but the kernel is not as it was before:\n${[...result.rollbackErrors, ...differs].map((e) => `  ${e}`).join('\n')}\nRun "tsnet plan ${file}" to see what to repair.\n`,
-      );
-    }
-    throw new ExitError('', EXIT.error, true);
-  }
+  const signalled = stop.received();
+  if (!result.ok) reportStopped(outcome, { file, verb, json: Boolean(opts.json), color, signalled });
+  if (signalled && !opts.json) process.stderr.write(`Interrupted (${signalled}) after every step had run: the ${verb} is complete, nothing was rolled back.\n`);
   if (verify && (verify.changes.length || verify.errors.length)) {
     if (opts.json) process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'result', ok: false, verify: planToJson(verify, file) })}\n`);
     else {
@@ -104,12 +96,107 @@ export async function runPlan(s: Session, file: string, verb: 'apply' | 'destroy
     }
     throw new ExitError('', EXIT.error, true);
   }
+  if (signalled) throw new ExitError('', signalExit(signalled), true);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (opts.json) process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'result', ok: true, summary: n, seconds: Number(seconds) })}\n`);
   else if (verb === 'destroy') process.stdout.write(`${p.green(`Destroy complete! Resources: ${n.destroy} destroyed.`)} (${seconds}s)\n`);
   else process.stdout.write(`${p.green(`Apply complete! Resources: ${n.add} added, ${n.change} changed, ${n.destroy} destroyed.`)} (${seconds}s)\n`);
   say('');
   return outcome;
+}
+
+type Signal = 'SIGINT' | 'SIGTERM';
+
+/** The exit code of a run a signal stopped: 128 + its number, as a shell reports it. */
+const signalExit = (sig: Signal): number => (sig === 'SIGINT' ? EXIT.interrupted : EXIT.terminated);
+
+/** Reports a run that did not complete (a failed step, a signal, the journal), and throws its exit. */
+function reportStopped(outcome: ApplyOutcome, o: { file: string; verb: 'apply' | 'destroy'; json: boolean; color: boolean; signalled: Signal | undefined }): never {
+  const { result } = outcome;
+  const p = painter(useColor(process.stderr));
+  const differs = outcome.rollbackDiff ?? [];
+  const undoErrors = outcome.rollbackErrors ?? result.rollbackErrors;
+  const restored = undoErrors.length === 0 && differs.length === 0;
+  const code = o.signalled && result.stopped?.kind === 'interrupted' ? signalExit(o.signalled) : EXIT.error;
+  const f = result.failure;
+  const refused = result.stopped?.kind === 'journal' && result.stopped.before;
+  if (o.json) {
+    process.stdout.write(
+      `${JSON.stringify({
+        format_version: JSON_FORMAT_VERSION,
+        type: 'result',
+        ok: false,
+        ...(f ? { failed: { step: f.step.id, description: f.step.description, command: f.command, error: f.error } } : {}),
+        ...(result.stopped?.kind === 'interrupted' ? { interrupted: o.signalled ?? 'SIGINT' } : {}),
+        ...(result.stopped?.kind === 'journal' ? { journal_error: result.stopped.error } : {}),
+        rolled_back: !refused,
+        restored,
+        rollback_errors: undoErrors,
+        rollback_diff: differs,
+      })}\n`,
+    );
+    throw new ExitError('', code, true);
+  }
+  if (f) process.stderr.write(`${p.red('Error:')} step "${f.step.description}" (${f.step.address}) failed\n  ${f.command}\n  ${f.error}\n`);
+  else if (result.stopped?.kind === 'journal') {
+    process.stderr.write(`${p.red('Error:')} ${result.stopped.error}\n`);
+    if (refused) {
+      process.stderr.write(`The ${o.verb} was refused before anything changed: tsnet keeps a journal of every run (TSNET_STATE_DIR, default /run/tsnet) so that a killed run can be repaired. Free some room or make it writable, then try again.\n`);
+      throw new ExitError('', EXIT.error, true);
+    }
+    process.stderr.write(`The ${o.verb} stopped: its progress could not be journaled, so it was rolled back.\n`);
+  }
+  const steps = `${result.completed.length} finished step${result.completed.length === 1 ? '' : 's'}${f ? ', and the failed one as far as it ran' : ''}`;
+  process.stderr.write(
+    restored
+      ? `Rolled back what the ${o.verb} had done (${steps}): the kernel is as it was before.\n`
+      : `Rolled back, but the kernel is not as it was before:\n${[...differs, ...undoErrors.map((e) => `undo error: ${e}`)].map((e) => `  ${e}`).join('\n')}\nRun "tsnet plan ${o.file}" to see what to repair.\n`,
+  );
+  throw new ExitError('', code, true);
+}
+
+/**
+ * SIGINT and SIGTERM while the plan runs: the first stops the starting of batches (the running
+ * ones finish) and the run rolls back; a second stops at once, leaving the journal for the next
+ * apply to repair from. ssh control connections are closed on either path (closeRunners after
+ * the rollback; signal-exit's exit hook in src/state/ssh.ts when exiting at once).
+ */
+function interruptions(o: { verb: 'apply' | 'destroy'; file: string; session: Session; json: boolean }) {
+  const controller = new AbortController();
+  let first: Signal | undefined;
+  const say = (text: string) => {
+    if (!o.json) process.stderr.write(text);
+  };
+  const handler = (sig: Signal) => {
+    if (!first) {
+      first = sig;
+      say(`\n${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping; the running batches finish, then what was done is rolled back (Ctrl-C again to stop at once).\n`);
+      controller.abort();
+      return;
+    }
+    const journal = new Journal(o.session.topology.name).path;
+    say(`\nStopped at once, in the middle of the ${o.verb}. The journal ${journal} is kept: the next "tsnet apply ${o.file}" (or "tsnet destroy ${o.file}") recognises what this run left and repairs it.\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ format_version: JSON_FORMAT_VERSION, type: 'result', ok: false, interrupted: sig, stopped_at_once: true, journal })}\n`);
+    // Local runners need nothing closed; ssh masters are closed by the exit hook (signal-exit),
+    // and asked to close here too in case the exit comes first.
+    void closeRunners(o.session.runners).catch(() => {});
+    process.exit(signalExit(sig));
+  };
+  const onInt = () => handler('SIGINT');
+  const onTerm = () => handler('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return {
+    signal: controller.signal,
+    received: (): Signal | undefined => first,
+    onEvent: (e: ExecEvent) => {
+      if (e.type === 'rollback-start' && e.reason === 'interrupted') say(`Interrupted: rolling back ${e.steps} step${e.steps === 1 ? '' : 's'}...\n`);
+    },
+    dispose: () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    },
+  };
 }
 
 interface Progress {
@@ -160,7 +247,7 @@ function plainProgress(plan: Plan, quiet: boolean): Progress {
           out(`[${finished}/${total}] steps done`);
         }
       } else if (e.type === 'step-failed') process.stderr.write(`failed: ${e.step.description}: ${e.error}\n`);
-      else if (e.type === 'rollback-start') process.stderr.write(`rolling back ${e.steps} step${e.steps === 1 ? '' : 's'}...\n`);
+      else if (e.type === 'rollback-start' && e.reason !== 'interrupted') process.stderr.write(`rolling back ${e.steps} step${e.steps === 1 ? '' : 's'}...\n`);
     },
     done: async () => {},
   };
@@ -203,7 +290,7 @@ async function listrProgress(plan: Plan): Promise<Progress> {
             if (failure) throw failure;
           },
         },
-      ], { exitOnError: false, rendererOptions: { collapseErrors: false } })
+      ], { exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseErrors: false } })
     : new Listr(
         plan.changes
           .filter((c) => waiters.has(keyOf(c.host, c.address)))
@@ -211,7 +298,8 @@ async function listrProgress(plan: Plan): Promise<Progress> {
             title: `${c.action} ${c.address}${plan.implicitHost ? '' : ` (host ${c.host})`}`,
             task: () => waiters.get(keyOf(c.host, c.address))!.promise,
           })),
-        { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false } },
+        // Signals are tsnet's (interruptions()): listr2's own handler would exit mid-run.
+        { concurrent: true, exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseErrors: false } },
       );
   const running = tasks.run().catch(() => {});
   return {

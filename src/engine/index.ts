@@ -6,21 +6,24 @@ import { hasErrors } from '../model/diagnostics.js';
 import { loadFile, renormalize, type LoadResult } from '../model/load.js';
 import type { Host, Topology } from '../model/types.js';
 import { driverFor } from '../appliers/registry.js';
+import { qdiscNeeds } from '../appliers/qdisc.js';
+import { qdiscPlanErrors } from '../state/qdisc-probe.js';
 import { expand, type Desired, type Spec } from '../planner/desired.js';
 import { plan as makePlan } from '../planner/plan.js';
 import type { Interrupted, Plan } from '../planner/types.js';
 import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute.js';
-import { Journal, journalClosed, journalDone, journalStarted } from '../executor/journal.js';
+import { Journal, type JournalRecord, journalClosed, journalDone, journalRolledBack, journalRollingBack, journalStarted, journalUndoBegun } from '../executor/journal.js';
 import { isAlive } from '../executor/proc.js';
 import { legacyObjects } from '../executor/tools/ip.js';
 import { attachPids, type Attached } from '../state/attach.js';
-import { snapshot, snapshotDiff } from '../state/fingerprint.js';
+import { snapshot } from '../state/fingerprint.js';
+import { relevantUndoErrors, rollbackReport } from './rollback-report.js';
 import { loadCache, saveCache } from '../state/cache.js';
 import { heldFrom } from '../state/held.js';
 import { natTableName } from '../state/nft.js';
 import { parseMark } from '../state/ownership.js';
 import { phase } from '../timing.js';
-import { defaultConcurrency, readNamesFiles, readNamespace, readNatOf, readState, readSysctls, StateReadError, type ReadOptions } from '../state/read.js';
+import { defaultConcurrency, readNamespace, readNamesFiles, readNatOf, readQdiscs, readState, readSysctls, StateReadError, type QdiscJob, type ReadOptions } from '../state/read.js';
 import { runnerFor, type Runner } from '../state/runner.js';
 import type { HostState, KNamespace, LiveState } from '../state/types.js';
 
@@ -46,6 +49,8 @@ export interface EngineOptions {
   /** How hosts are reached; tests wrap runners to inject failures. */
   runnerFactory?: (host: Host) => Runner;
   concurrency?: number;
+  /** apply --adopt: take unmarked objects matching what the plan makes as tsnet's (adoptAll). */
+  adopt?: boolean;
 }
 
 export interface Session {
@@ -87,7 +92,7 @@ export function readOptionsFor(topology: Topology, concurrency?: number): ReadOp
   }
   if (hostSysctls.size) sysctls.set('', [...hostSysctls].sort());
   // tsnet's nftables table is read on every host, so that NAT taken out of the file is removed.
-  return { sysctls, overlayHosts, natTable: natTableName(topology.name), names: namesToRead(topology), ...(concurrency ? { concurrency } : {}) };
+  return { sysctls, overlayHosts, natTable: natTableName(topology.name), qdiscsOf: topology.name, names: namesToRead(topology), ...(concurrency ? { concurrency } : {}) };
 }
 
 /** The names files to read: those of the namespaces tsnet makes, by host (and those of the namespaces it owns: see ReadOptions). */
@@ -127,9 +132,15 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   const topology = load.topology;
   const desired: Desired =
     mode === 'destroy' ? new Map([...topology.hosts.keys()].map((h) => [h, new Map<string, Spec>()])) : expand(topology);
-  const interrupted = interruptedApply(topology.name);
-  const plan = planFor(topology, desired, live, runners, { ...(interrupted ? { interrupted } : {}), destroy: mode === 'destroy' });
-  if (mode === 'apply') plan.errors.push(...unknownSysctls(topology, runners));
+  const journal = journalState(topology.name);
+  let interrupted = journal.interrupted;
+  let plan = planFor(topology, desired, live, runners, { ...(interrupted ? { interrupted } : {}), destroy: mode === 'destroy' });
+  if (opts.adopt) {
+    // What the file makes, planned as if the unmarked objects were not there (they clash).
+    interrupted = adoptAll(planFor(topology, desired, withoutUnmarked(live), runners, { destroy: mode === 'destroy' }));
+    plan = planFor(topology, desired, live, runners, { interrupted, destroy: mode === 'destroy' });
+  } else if (journal.damage) (plan.notes ??= []).unshift(damagedJournalNote(journal.damage, file));
+  if (mode === 'apply') plan.errors.push(...unknownSysctls(topology, runners), ...(await qdiscPlanErrors(qdiscNeeds(desired), runners)));
   plan.errors.push(...attached.errors);
   phase('plan');
   if (cached?.size) {
@@ -179,27 +190,94 @@ export function planFor(
   });
 }
 
-/** The journal of an apply of the topology that was killed (not finished, its process gone). */
+/**
+ * The journal of an apply of the topology that was killed (not finished, its process gone), as
+ * the next plan reads it: what its steps and its rollback's undo commands that began may have
+ * made. Also a run that was rolled back, when it had taken over unmarked objects from an
+ * earlier killed run: those stay recognised until a run marks them.
+ */
 export function interruptedApply(topology: string): Interrupted | undefined {
+  return journalState(topology).interrupted;
+}
+
+/** The last run's journal as the next plan reads it, and what is wrong with it when it cannot be read. */
+export function journalState(topology: string): { interrupted?: Interrupted; damage?: string } {
   const journal = new Journal(topology);
-  if (journal.settled()) return undefined;
-  const record = journal.read();
-  if (!record || journalClosed(record)) return undefined;
+  if (journal.settled() && !journal.rolledBack()) return {};
+  const { record, damage } = journal.inspect();
+  if (damage) return { damage };
+  if (!record) return {};
+  return interruptedFrom(record);
+}
+
+function interruptedFrom(record: JournalRecord): { interrupted?: Interrupted } {
   const h = record.header;
-  if (h.startTime && isAlive({ pid: h.pid, startTime: h.startTime })) return undefined; // still running
-  if (!Array.isArray(h.steps) || h.steps.some((st) => !Array.isArray(st.do))) return undefined; // a journal of another version
+  const adopted = Array.isArray(h.adopted) ? h.adopted : [];
+  if (journalClosed(record)) {
+    if (!journalRolledBack(record) || !adopted.length) return {};
+    return { interrupted: { pid: h.pid, started: h.started, steps: [], done: [], begun: [], phase: 'rolled-back', adopted } };
+  }
+  if (h.startTime && isAlive({ pid: h.pid, startTime: h.startTime })) return {}; // still running
+  if (!Array.isArray(h.steps) || h.steps.some((st) => !Array.isArray(st.do))) return {}; // a journal of another version
   const version = h.version ?? 1;
   // Steps of journals before version 3 do not say what they make: read from their lines.
   const steps = h.steps.map((st) => ({ ...st, ...(version >= 3 && st.creates && st.marks ? { creates: st.creates, marks: st.marks } : legacyObjects(st)) }));
-  return { pid: h.pid, started: h.started, steps, done: journalDone(record), begun: version >= 2 ? journalStarted(record) : h.steps.map((st) => st.id) };
+  const undoCreates = new Map(h.steps.map((st) => [st.id, (st.undo ?? []).flatMap((c) => c.creates ?? [])] as const));
+  const interrupted: Interrupted = {
+    pid: h.pid,
+    started: h.started,
+    steps,
+    done: journalDone(record),
+    begun: version >= 2 ? journalStarted(record) : h.steps.map((st) => st.id),
+    phase: journalRollingBack(record) ? 'rollback' : 'apply',
+    undoBegun: journalUndoBegun(record),
+    undoCreates,
+    ...(adopted.length ? { adopted } : {}),
+    ...(h.ifindexes && typeof h.ifindexes === 'object' ? { ifindexes: h.ifindexes } : {}),
+  };
+  return { interrupted };
+}
+
+/** What the plan says about a journal it cannot read, and the way out. */
+export const damagedJournalNote = (damage: string, file: string): string =>
+  `The journal of the last run is damaged: ${damage}. What an interrupted run half made cannot be recognised from it, so unmarked objects under this topology's names are shown as foreign. If they are tsnet's, "tsnet apply --adopt ${file}" takes over the unmarked namespaces and links whose names and kinds match what ${file} makes (shown as a plan to confirm), then repairs them.`;
+
+/**
+ * `apply --adopt`: every unmarked namespace and link whose name and kind match what the plan
+ * makes is taken as half made by tsnet (as if a killed run had begun every step), within the
+ * limits of adoption that need no journal (src/appliers/view.ts: nothing it holds may be
+ * foreign). No time witness: a damaged journal's file times say nothing sure about its run. The
+ * user confirms the plan, which shows every object taken.
+ */
+export function adoptAll(plan: Plan): Interrupted {
+  return { pid: process.pid, started: '', steps: plan.steps, done: [], begun: plan.steps.map((st) => st.id), source: 'adopt' };
+}
+
+/** The live state without unmarked namespaces and links (but lo): what --adopt plans from. */
+function withoutUnmarked(live: LiveState): LiveState {
+  const marked = (ns: KNamespace): KNamespace => ({ ...ns, links: ns.links.filter((l) => l.ifname === 'lo' || l.alias) });
+  return {
+    hosts: new Map(
+      [...live.hosts].map(([host, state]) => [
+        host,
+        {
+          ...state,
+          root: marked(state.root),
+          namespaces: new Map([...state.namespaces].filter(([, ns]) => ns.links.find((l) => l.ifname === 'lo')?.alias).map(([name, ns]) => [name, marked(ns)])),
+        },
+      ]),
+    ),
+  };
 }
 
 export interface ApplyOutcome {
   result: ExecuteResult;
   /** The plan after the apply: empty when the kernel matches. */
   verify?: Plan;
-  /** After a rollback: how the owned state differs from before the apply (empty: identical). */
+  /** After a rollback: how the owned state differs from before the apply, by resource address (empty: identical). */
   rollbackDiff?: string[];
+  /** The undo errors about objects that are not as they were (the others found nothing to undo). */
+  rollbackErrors?: string[];
 }
 
 /** For each host: which owned namespaces belong to it (as the planner decides). */
@@ -214,26 +292,33 @@ export function belongsTo(s: Pick<Session, 'topology' | 'runners'>) {
 }
 
 /** Runs the plan, then checks that a new plan is empty (re-reading with bounded retries). */
-export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) => void; journal?: boolean; concurrency?: number } = {}): Promise<ApplyOutcome> {
+export async function applySession(
+  s: Session,
+  opts: { onEvent?: (e: ExecEvent) => void; journal?: boolean; concurrency?: number; signal?: AbortSignal } = {},
+): Promise<ApplyOutcome> {
   const result = await execute(s.plan, {
     runners: s.runners,
     concurrency: opts.concurrency ?? defaultConcurrency(),
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.journal === false ? {} : { journal: new Journal(s.topology.name) }),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(s.plan.adopted?.length ? { adopted: s.plan.adopted } : {}),
+    ifindexes: ifindexesOf(s),
   });
   phase('execute');
+  if (result.stopped?.kind === 'journal' && result.stopped.before) return { result, rollbackDiff: [] }; // nothing ran
   if (!result.ok) {
     // Check the rollback: the owned state must be what it was before the apply. Namespaces are
     // freed in the background, so read again a few times before calling a difference real.
     const before = snapshot(s.live, s.topology.name, s.plan, belongsTo(s));
-    let diff: string[] = [];
+    let report = rollbackReport([], []);
     for (const wait of [0, 50, 100, 200, 400, 800]) {
       await new Promise((r) => setTimeout(r, wait));
       const after = snapshot(await readState([...s.runners.values()], fullRead(s)), s.topology.name, s.plan, belongsTo(s));
-      diff = snapshotDiff(before.lines, after.lines);
-      if (!diff.length) break;
+      report = rollbackReport(before.lines, after.lines);
+      if (!report.lines.length) break;
     }
-    return { result, rollbackDiff: diff };
+    return { result, rollbackDiff: report.lines, rollbackErrors: relevantUndoErrors(result.rollbackErrors, report) };
   }
   let live = await mergeReads(s, result);
   let verify = planFor(s.topology, s.desired, live, s.runners);
@@ -252,6 +337,28 @@ export async function applySession(s: Session, opts: { onEvent?: (e: ExecEvent) 
     saveCache(s.topology.name, live, local);
   }
   return { result, verify };
+}
+
+/**
+ * The highest ifindex of each host's own stack and of each namespace a step makes links in,
+ * as read before the run (for the journal: see JournalHeader.ifindexes).
+ */
+function ifindexesOf(s: Session): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  const max = (ns: KNamespace | undefined) => (ns ? ns.links.reduce((m, l) => Math.max(m, l.ifindex), 0) : undefined);
+  for (const [host, state] of s.live.hosts) {
+    const entry: Record<string, number> = { '': max(state.root) ?? 0 };
+    for (const st of s.plan.steps) {
+      if (st.host !== host) continue;
+      for (const o of st.creates) {
+        if (o.kind !== 'link' || o.ns === null || o.ns in entry) continue;
+        const m = max(state.namespaces.get(o.ns));
+        if (m !== undefined) entry[o.ns] = m;
+      }
+    }
+    out[host] = entry;
+  }
+  return out;
 }
 
 /** Sandboxes whose namespace a completed step of the apply deleted on the host. */
@@ -391,7 +498,26 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
     await filesAfter(m, host, runner, state);
     hosts.set(host, state);
   }
+  await qdiscsAfter(m, hosts);
   return { hosts };
+}
+
+/**
+ * Qdiscs after the apply: a namespace where tc ran is read again (its read-back came before the
+ * tc steps), and tc reads the qdiscs where a link of the topology holds a non-default one.
+ */
+async function qdiscsAfter(m: Merging, hosts: Map<string, HostState>): Promise<void> {
+  const jobs: QdiscJob[] = [];
+  const tcRan = new Set(m.result.completed.filter((st) => st.tool === 'tc').map((st) => `${st.host}\u0000${st.ns ?? ''}`));
+  for (const [host, state] of hosts) {
+    const runner = m.s.runners.get(host)!;
+    const again = async (ns: KNamespace): Promise<KNamespace> =>
+      tcRan.has(`${host}\u0000${ns.name ?? ''}`) ? { ...(await readNamespace(runner, ns.name)), sysctls: ns.sysctls, fdb: ns.fdb, neigh: ns.neigh } : ns;
+    state.root = await again(state.root);
+    for (const [name, ns] of state.namespaces) state.namespaces.set(name, await again(ns));
+    for (const ns of [state.root, ...state.namespaces.values()]) if (ns.links.some((l) => !l.qdiscs)) jobs.push({ runner, ns });
+  }
+  await readQdiscs(jobs, m.s.topology.name);
 }
 
 export async function closeRunners(runners: ReadonlyMap<string, Runner>): Promise<void> {

@@ -18,7 +18,7 @@ import { natTableName } from '../state/nft.js';
 import { parseMark } from '../state/ownership.js';
 import { readState } from '../state/read.js';
 import { LocalRunner } from '../state/runner.js';
-import { closeRunners, interruptedApply, planFor, runnersFor, type EngineOptions, type Session } from './index.js';
+import { closeRunners, journalState, planFor, runnersFor, type EngineOptions, type Session } from './index.js';
 
 export interface OrphanOptions extends Pick<EngineOptions, 'runnerFactory' | 'concurrency'> {
   /** The hosts of the topology's last apply (its record); absent: this machine, found from marks. */
@@ -82,10 +82,10 @@ export async function orphanSession(name: string, opts: OrphanOptions = {}): Pro
     throw err;
   }
   const desired = new Map(hosts.map((h) => [h.name, new Map<string, Spec>()]));
-  const interrupted = interruptedApply(name);
+  const { interrupted, damage } = journalState(name);
   // As destroy says it: everything goes, so the planner drops the reasons (but for marks).
   const plan = planFor(topology, desired, live, runners, { ...(interrupted ? { interrupted } : {}), destroy: true });
-  const notes = [...(opts.notes ?? []), ...(discovered ? [discovered.note] : [])];
+  const notes = [...(opts.notes ?? []), ...(discovered ? [discovered.note] : []), ...(damage ? [`The journal of the last run is damaged: ${damage}. What an interrupted run half made cannot be recognised from it: unmarked objects are left alone.`] : [])];
   if (notes.length) plan.notes = [...notes, ...(plan.notes ?? [])];
   return { load: { source: new SourceFile(label, ''), diagnostics: [] }, topology, runners, live, desired, plan, readOptions };
 }

@@ -96,19 +96,23 @@ export function schedule(steps: readonly Step[]): ScheduledBatch[] {
 }
 
 /** Consecutive commands for the same (host, ns, tool), merged into one batch each, in order. */
-export interface CommandBatch {
+export interface CommandBatch<C extends Command = Command> {
   host: string;
   ns: string | null;
   tool: Tool;
   lines: string[][];
+  /** The commands of the batch (the lines are their argv). */
+  commands: C[];
 }
 
-export function commandBatches(commands: readonly Command[]): CommandBatch[] {
-  const out: CommandBatch[] = [];
+export function commandBatches<C extends Command>(commands: readonly C[]): CommandBatch<C>[] {
+  const out: CommandBatch<C>[] = [];
   for (const c of commands) {
     const last = out[out.length - 1];
-    if (last && last.host === c.host && last.ns === c.ns && last.tool === c.tool) last.lines.push(c.argv);
-    else out.push({ host: c.host, ns: c.ns, tool: c.tool, lines: [c.argv] });
+    if (last && last.host === c.host && last.ns === c.ns && last.tool === c.tool) {
+      last.lines.push(c.argv);
+      last.commands.push(c);
+    } else out.push({ host: c.host, ns: c.ns, tool: c.tool, lines: [c.argv], commands: [c] });
   }
   return out;
 }

@@ -1,6 +1,7 @@
 // execute(plan): runs the steps as batches, one process per tool and namespace per round,
-// namespaces in parallel up to the core count. On the first failure it stops starting new
-// batches, lets running ones finish, and runs the undo of every completed step in reverse.
+// namespaces in parallel up to the core count. On the first failure (or a signal, or a journal
+// that cannot be written) it stops starting new batches, lets running ones finish, and runs the
+// undo of every completed step in reverse, journaling the rollback as it goes.
 // The last batch of each namespace also reads the namespace back, so verifying costs no
 // extra process. Every program is reached through the tool layer (./tools).
 import { defaultConcurrency } from '../state/read.js';
@@ -8,7 +9,7 @@ import type { Runner } from '../state/runner.js';
 import type { KNamespace } from '../state/types.js';
 import type { Command, Plan, Step } from '../planner/types.js';
 import { commandBatches, groupKey, schedule, type Batch, type ScheduledBatch } from './batch.js';
-import { JOURNAL_VERSION, type Journal } from './journal.js';
+import { JOURNAL_VERSION, type Journal, type JournalEntry, type JournalHeader } from './journal.js';
 import { processStartTime } from './proc.js';
 import { toolFor } from './tools/index.js';
 import type { BatchOutcome, Failure } from './tools/types.js';
@@ -20,7 +21,7 @@ export type ExecEvent =
   | { type: 'step-start'; step: Step }
   | { type: 'step-done'; step: Step }
   | { type: 'step-failed'; step: Step; error: string }
-  | { type: 'rollback-start'; steps: number }
+  | { type: 'rollback-start'; steps: number; reason: 'failure' | Stopped['kind'] }
   | { type: 'rollback-done'; undone: number; errors: string[] };
 
 export interface ExecuteOptions {
@@ -30,11 +31,26 @@ export interface ExecuteOptions {
   onEvent?: (e: ExecEvent) => void;
   /** Append reads to the last batch of each namespace whose tool reads back (default true). */
   readBack?: boolean;
+  /** Aborted (Ctrl-C, SIGTERM): start no new batch, let the running ones finish, roll back. */
+  signal?: AbortSignal;
+  /** What the plan took over from an earlier run's journal (kept in this run's journal). */
+  adopted?: JournalHeader['adopted'];
+  /** The highest ifindexes before the run (kept in its journal: adoption's witness after a kill). */
+  ifindexes?: JournalHeader['ifindexes'];
 }
+
+/** Why a run stopped before its end when no step failed. */
+export type Stopped =
+  /** A signal: the batches not started were not run, the rest rolled back. */
+  | { kind: 'interrupted' }
+  /** The journal could not be written: before anything ran (refused), or mid-run (rolled back). */
+  | { kind: 'journal'; error: string; before: boolean };
 
 export interface ExecuteResult {
   ok: boolean;
   failure?: Failure;
+  /** Set when the run stopped for another reason than a failed step. */
+  stopped?: Stopped;
   /** Errors met while undoing (the kernel may not be as it was). */
   rollbackErrors: string[];
   completed: Step[];
@@ -53,15 +69,35 @@ class Progress {
   readonly partials: Step[] = [];
   readonly reads = new Map<string, Map<string, KNamespace>>();
   failure?: Failure;
+  stopped?: Stopped;
 
   constructor(private readonly opts: ExecuteOptions) {}
+
+  /** A step failed or the run was stopped: no new batch starts. */
+  get halted(): boolean {
+    return this.failure !== undefined || this.stopped !== undefined;
+  }
 
   emit(e: ExecEvent): void {
     this.opts.onEvent?.(e);
   }
 
+  /**
+   * Appends a journal line. A line that cannot be written stops the run (it is rolled back:
+   * what runs unjournaled could not be recognised after a kill); throws when `required` (a batch
+   * must not start unless its "started" line is written).
+   */
+  journal(entry: JournalEntry, opts: { required: boolean } = { required: false }): void {
+    try {
+      this.opts.journal?.record(entry);
+    } catch (err) {
+      if (!this.stopped) this.stopped = { kind: 'journal', error: `cannot write ${this.opts.journal!.progressPath}: ${errorText(err)}`, before: false };
+      if (opts.required) throw new JournalWriteError((err as Error).message);
+    }
+  }
+
   started(steps: readonly Step[]): void {
-    this.opts.journal?.record({ type: 'started', steps: steps.map((s) => s.id), at: now() });
+    this.journal({ type: 'started', steps: steps.map((s) => s.id), at: now() }, { required: true });
     for (const st of steps) this.emit({ type: 'step-start', step: st });
   }
 
@@ -70,7 +106,7 @@ class Progress {
     this.completed.push(...outcome.done);
     this.unknown.push(...(outcome.unknown ?? []));
     for (const s of outcome.done) this.emit({ type: 'step-done', step: s });
-    if (opts.journal) this.opts.journal?.record({ type: 'batch', done: outcome.done.map((s) => s.id), at: now() });
+    if (opts.journal) this.journal({ type: 'batch', done: outcome.done.map((s) => s.id), at: now() });
     if (outcome.read) {
       const byNs = this.reads.get(batch.host) ?? new Map<string, KNamespace>();
       byNs.set(batch.ns ?? '', outcome.read);
@@ -80,10 +116,29 @@ class Progress {
     if (outcome.failure && !this.failure) {
       this.failure = outcome.failure;
       this.emit({ type: 'step-failed', step: outcome.failure.step, error: outcome.failure.error });
-      this.opts.journal?.record({ type: 'failed', step: outcome.failure.step.id, error: outcome.failure.error, at: now() });
+      this.journal({ type: 'failed', step: outcome.failure.step.id, error: outcome.failure.error, at: now() });
     }
   }
 }
+
+/** A journal line that had to be written before a batch could start was not. */
+class JournalWriteError extends Error {
+  override name = 'JournalWriteError';
+}
+
+const FS_PROBLEM: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EDQUOT: 'disk quota exceeded',
+  ENOENT: 'no such file or directory',
+};
+
+/** An fs error in words ("no space left on the device (ENOSPC)"). */
+export const errorText = (err: unknown): string => {
+  const e = err as NodeJS.ErrnoException;
+  return e.code && FS_PROBLEM[e.code] ? `${FS_PROBLEM[e.code]} (${e.code})` : e.message;
+};
 
 const crashed = (batch: Batch, err: Error): BatchOutcome => ({
   done: [],
@@ -94,7 +149,40 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
   const concurrency = opts.concurrency ?? defaultConcurrency();
   const batches = schedule(plan.steps);
   const progress = new Progress(opts);
-  opts.journal?.begin({
+  try {
+    opts.journal?.begin(journalHeader(plan, opts));
+  } catch (err) {
+    // Nothing ran: a run that cannot be journaled is refused.
+    const path = opts.journal!.path;
+    return { ok: false, stopped: { kind: 'journal', error: `cannot write ${path}: ${errorText(err)}`, before: true }, rollbackErrors: [], completed: [], reads: new Map() };
+  }
+  const allStarted = await runBatches(batches, { opts, progress, concurrency, readBackOf: readBackRule(plan, batches, opts) });
+  phase('batches done');
+  // A signal after the last batch started changes nothing: the run is complete.
+  if (opts.signal?.aborted && !allStarted && !progress.halted) progress.stopped = { kind: 'interrupted' };
+  const { completed, failure, stopped, reads } = progress;
+  if (!progress.halted) {
+    progress.journal({ type: 'finished', at: now() });
+    return { ok: true, rollbackErrors: [], completed, reads };
+  }
+  const toUndo = [...completed, ...progress.partials];
+  const reason = failure ? 'failure' : stopped!.kind;
+  progress.emit({ type: 'rollback-start', steps: toUndo.length + progress.unknown.length, reason });
+  // Steps that may not have run are undone first (they came last); their undo may find nothing
+  // to undo, so its errors mean nothing. The engine's check after the rollback compares the
+  // owned state with the state before.
+  const order = [...progress.unknown, ...toUndo];
+  progress.journal({ type: 'rollback', steps: order.map((s) => s.id), at: now() });
+  const journal = (e: JournalEntry) => progress.journal(e);
+  if (progress.unknown.length) await rollback(progress.unknown, opts.runners, concurrency, { journal });
+  const rollbackErrors = await rollback(toUndo, opts.runners, concurrency, { journal });
+  progress.emit({ type: 'rollback-done', undone: toUndo.length, errors: rollbackErrors });
+  closeJournal(opts.journal, { type: 'rolled-back', undone: toUndo.map((s) => s.id), errors: rollbackErrors, at: now() });
+  return { ok: false, ...(failure ? { failure } : {}), ...(stopped ? { stopped } : {}), rollbackErrors, completed, reads: new Map() };
+}
+
+function journalHeader(plan: Plan, opts: ExecuteOptions): JournalHeader {
+  return {
     version: JOURNAL_VERSION,
     topology: plan.topology,
     file: '',
@@ -102,24 +190,26 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
     startTime: processStartTime(process.pid) ?? '',
     started: now(),
     steps: plan.steps.map((s) => ({ id: s.id, host: s.host, ns: s.ns, tool: s.tool, address: s.address, description: s.description, do: s.do, undo: s.undo, creates: s.creates, marks: s.marks })),
-  });
-  await runBatches(batches, { opts, progress, concurrency, readBackOf: readBackRule(plan, batches, opts) });
-  phase('batches done');
-  const { completed, failure, reads } = progress;
-  if (!failure) {
-    opts.journal?.record({ type: 'finished', at: now() });
-    return { ok: true, rollbackErrors: [], completed, reads };
+    ...(opts.adopted?.length ? { adopted: opts.adopted } : {}),
+    ...(opts.ifindexes ? { ifindexes: opts.ifindexes } : {}),
+  };
+}
+
+/**
+ * The rollback's last line: the run ended. When the directory is full, the progress is replaced
+ * by that line alone (truncating frees the room): a rolled-back run need not be recognised.
+ */
+function closeJournal(journal: Journal | undefined, entry: JournalEntry): void {
+  if (!journal) return;
+  try {
+    journal.record(entry);
+  } catch {
+    try {
+      journal.replaceProgress([entry]);
+    } catch {
+      // Left open: the next plan repairs from it (and says the journal was interrupted).
+    }
   }
-  const toUndo = [...completed, ...progress.partials];
-  progress.emit({ type: 'rollback-start', steps: toUndo.length + progress.unknown.length });
-  // Steps that may not have run are undone first (they came last); their undo may find nothing
-  // to undo, so its errors mean nothing. The engine's check after the rollback compares the
-  // owned state with the state before.
-  if (progress.unknown.length) await rollback(progress.unknown, opts.runners, concurrency);
-  const rollbackErrors = await rollback(toUndo, opts.runners, concurrency);
-  progress.emit({ type: 'rollback-done', undone: toUndo.length, errors: rollbackErrors });
-  opts.journal?.record({ type: 'rolled-back', undone: toUndo.map((s) => s.id), errors: rollbackErrors, at: now() });
-  return { ok: false, failure, rollbackErrors, completed, reads: new Map() };
 }
 
 /**
@@ -154,7 +244,11 @@ const runnerOf = (opts: ExecuteOptions, b: Batch): Runner => {
 
 /** One batch, alone. */
 async function runSingle(d: Driving, batch: Batch): Promise<void> {
-  d.progress.started(batch.steps);
+  try {
+    d.progress.started(batch.steps);
+  } catch {
+    return; // its "started" line could not be written: it does not run (progress.stopped says why)
+  }
   const outcome = await toolFor(batch.tool)
     .run(runnerOf(d.opts, batch), batch, { readBack: d.readBackOf(batch) })
     .catch((err: Error) => crashed(batch, err));
@@ -172,19 +266,20 @@ async function runGroup(d: Driving, group: Batch[]): Promise<void> {
       starting: () => d.progress.started(group.flatMap((b) => b.steps)),
     });
   } catch (err) {
+    if (err instanceof JournalWriteError) return; // nothing started (progress.stopped says why)
     for (const b of group) d.progress.settle(b, crashed(b, err as Error), { journal: true });
     return;
   }
   // One journal line for the whole group (they ran together).
-  d.opts.journal?.record({ type: 'batch', done: outcomes.flatMap((o) => o.done.map((s) => s.id)), at: now() });
+  d.progress.journal({ type: 'batch', done: outcomes.flatMap((o) => o.done.map((s) => s.id)), at: now() });
   group.forEach((b, i) => d.progress.settle(b, outcomes[i]!, { journal: false }));
 }
 
 /**
  * Starts every batch whose dependencies are done; after each finishes, looks again. A failure
- * stops the starting; what runs is let finish.
+ * or the abort signal stops the starting; what runs is let finish. True when every batch started.
  */
-async function runBatches(batches: readonly ScheduledBatch[], d: Driving): Promise<void> {
+async function runBatches(batches: readonly ScheduledBatch[], d: Driving): Promise<boolean> {
   const finished = new Set<number>();
   const started = new Set<number>();
   const running = new Set<Promise<void>>();
@@ -197,7 +292,7 @@ async function runBatches(batches: readonly ScheduledBatch[], d: Driving): Promi
     running.add(q);
   };
   for (;;) {
-    if (!d.progress.failure) {
+    if (!d.progress.halted && !d.opts.signal?.aborted) {
       const groups = new Map<string, ScheduledBatch[]>();
       for (const b of batches) {
         if (started.has(b.index) || ![...b.deps].every((x) => finished.has(x))) continue;
@@ -219,23 +314,35 @@ async function runBatches(batches: readonly ScheduledBatch[], d: Driving): Promi
     if (!running.size) break;
     await Promise.race(running);
   }
+  return started.size === batches.length;
+}
+
+export interface RollbackOptions {
+  /** Journals each undo batch before and after it runs (which steps' undo it carries). */
+  journal?: (e: JournalEntry) => void;
 }
 
 /**
  * Undoes steps in reverse order of completion. Commands inside namespaces that the rollback
  * deletes anyway are skipped (deleting the namespace takes them along). Each tool runs its
- * undo so that one error does not stop the rest; errors are returned.
+ * undo so that one error does not stop the rest; errors are returned. With a journal, each
+ * batch of undo commands is recorded as begun and done by the steps whose undo it holds, so that
+ * what a killed rollback re-made (a namespace, a link, not yet marked) is recognised after.
  */
-export async function rollback(steps: readonly Step[], runners: ReadonlyMap<string, Runner>, _concurrency: number): Promise<string[]> {
-  const kept = withoutDoomedCommands([...steps].reverse().flatMap((s) => s.undo));
+export async function rollback(steps: readonly Step[], runners: ReadonlyMap<string, Runner>, _concurrency: number, opts: RollbackOptions = {}): Promise<string[]> {
+  const owned = [...steps].reverse().flatMap((s) => s.undo.map((c) => ({ ...c, step: s.id })));
+  const kept = withoutDoomedCommands(owned);
   const errors: string[] = [];
   for (const b of commandBatches(kept)) {
     const runner = runners.get(b.host)!;
+    const ids = [...new Set(b.commands.map((c) => c.step))];
+    opts.journal?.({ type: 'undo-started', steps: ids, at: now() });
     try {
       errors.push(...(await toolFor(b.tool).undo(runner, b.host, b.ns, b.lines)));
     } catch (err) {
       errors.push(`host ${b.host}: ${(err as Error).message}`);
     }
+    opts.journal?.({ type: 'undo-done', steps: ids, at: now() });
   }
   return errors;
 }
@@ -245,7 +352,7 @@ export async function rollback(steps: readonly Step[], runners: ReadonlyMap<stri
  * to delete it; not when it is deleted and made again (a plan that swaps names), since the
  * commands after making it rebuild the new one.
  */
-function withoutDoomedCommands(commands: readonly Command[]): Command[] {
+function withoutDoomedCommands<C extends Command>(commands: readonly C[]): C[] {
   const next = new Map<string, 'add' | 'del'>();
   const keep = new Array<boolean>(commands.length);
   for (let i = commands.length - 1; i >= 0; i--) {

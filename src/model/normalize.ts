@@ -22,6 +22,7 @@ import { asList, networkHosts, type Prepared, type PreparedNetwork } from './pre
 import { makeReporter, type Reporter } from './rules.js';
 import { toCheck } from '../check/spec.js';
 import type { SourceFile } from './source.js';
+import { effectiveShaping, parseShaping, type ParsedShaping, type ShapingFile } from './shaping.js';
 import type {
   Endpoint,
   Host,
@@ -54,7 +55,7 @@ export function normalize(p: Prepared, source: SourceFile, held: Held = {}): { t
   allocate(p, networks, sandboxes, held, report);
   // Endpoint fields that follow from the addresses (an overlay endpoint's MAC).
   for (const sb of sandboxes.values()) for (const ep of sb.endpoints) driverFor(networks.get(ep.network)!.driver).model.allocated?.(ep);
-  for (const sb of sandboxes.values()) if (sb.mode.kind === 'own') sb.routes = routesOf(p, sb, networks);
+  for (const sb of sandboxes.values()) if (sb.mode.kind === 'own') sb.routes = suspendRoutes(sb, routesOf(p, sb, networks));
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
   const checks = (p.file.checks ?? []).flatMap((c, i) => toCheck(c, i) ?? []);
   return { topology: { name: p.name, file: source.file, hosts, networks, sandboxes, implicitHost: p.implicitHost, checks }, diagnostics };
@@ -99,7 +100,10 @@ function normalizeNetworks(p: Prepared, held: Held, report: Reporter): Map<strin
       }
     }
     const base = { name: net.name, subnets, hosts: networkHosts(p, net.name) };
-    networks.set(net.name, driverFor(net.raw.driver).model.normalize(base, net.raw as RawNetwork, net));
+    const driver = driverFor(net.raw.driver);
+    const normalized = driver.model.normalize(base, net.raw as RawNetwork, net);
+    if (!driver.model.gatewayIn(net.raw as RawNetwork)) normalized.gatewayless = true;
+    networks.set(net.name, normalized);
   }
   return networks;
 }
@@ -111,6 +115,7 @@ function normalizeSandboxes(p: Prepared, networks: ReadonlyMap<string, Network>)
     const endpoints: Endpoint[] = sb.endpoints.map((ep) => {
       const net = networks.get(ep.raw.network)!;
       const mtu = ep.raw.mtu ?? net.mtu;
+      const shaping = shapingOf(p, ep.raw.network, ep.raw.shaping);
       return {
         address: ep.address,
         sandbox: sb.name,
@@ -121,6 +126,8 @@ function normalizeSandboxes(p: Prepared, networks: ReadonlyMap<string, Network>)
         static: [],
         ...(ep.raw.mac ? { mac: ep.raw.mac.toLowerCase() } : {}),
         ...(mtu !== undefined ? { mtu } : {}),
+        ...(ep.raw.up === false ? { up: false } : {}),
+        ...(shaping ? { shaping } : {}),
       };
     });
     const sysctls: Record<string, string> = {};
@@ -149,7 +156,38 @@ function normalizeSandboxes(p: Prepared, networks: ReadonlyMap<string, Network>)
   return sandboxes;
 }
 
+/**
+ * An endpoint's shaping in canonical numbers: its own, else its network's (the rules reported
+ * every bad value already); undefined when it shapes nothing.
+ */
+function shapingOf(p: Prepared, network: string, own: ShapingFile | undefined): ParsedShaping | undefined {
+  const ignore = () => {};
+  const netRaw = (p.networks.get(network)?.raw as { shaping?: ShapingFile } | undefined)?.shaping;
+  const parsed = effectiveShaping(netRaw && parseShaping(netRaw, ignore), own && parseShaping(own, ignore));
+  if (!parsed) return undefined;
+  const empty = (v: object | undefined) => !v || Object.keys(v).length === 0;
+  return empty(parsed.egress) && empty(parsed.ingress) ? undefined : parsed;
+}
+
 /** A sandbox's routes: the file's, then a default route per family via the first gateway whose driver gives one. */
+/**
+ * Routes whose next hop is only behind interfaces that are down: the kernel drops a down link's
+ * routes and refuses new ones through it, so they are left out (and deleted) until it is up.
+ */
+function suspendRoutes(sb: Sandbox, routes: Route[]): Route[] {
+  if (!sb.endpoints.some((e) => e.up === false)) return routes;
+  for (const r of routes) {
+    const via = parseIp(r.via);
+    const onLink = (cidr: string) => {
+      const c = parseCidr(cidr, false);
+      return c !== undefined && via !== undefined && contains(c, via.family, via.value);
+    };
+    const behind = sb.endpoints.filter((e) => e.addresses.some(onLink));
+    if (behind.length && behind.every((e) => e.up === false)) r.suspended = `its interface ${behind.map((e) => e.ifname).join(', ')} is down (up: false)`;
+  }
+  return routes;
+}
+
 function routesOf(p: Prepared, sb: Sandbox, networks: ReadonlyMap<string, Network>): Route[] {
   const raw = p.sandboxes.get(sb.name)!.raw;
   const routes: Route[] = [];
@@ -169,7 +207,7 @@ function routesOf(p: Prepared, sb: Sandbox, networks: ReadonlyMap<string, Networ
     if (routes.some((r) => r.to === 'default' && r.family === family)) continue;
     for (const ep of sb.endpoints) {
       const net = networks.get(ep.network)!;
-      if (!driverFor(net.driver).model.defaultRoute) continue;
+      if (!driverFor(net.driver).model.defaultRoute || net.gatewayless) continue;
       const subnet = net.subnets.find((s) => s.family === family);
       if (!subnet || !ep.addresses.some((a) => parseCidr(a, false)?.family === family)) continue;
       const key = family === 4 ? 'default' : 'default-ipv6';
@@ -235,13 +273,17 @@ function allocate(p: Prepared, networks: Map<string, Network>, sandboxes: Map<st
       else members.set(ep.network, [ep]);
     }
   }
-  for (const net of networks.values()) for (const subnet of net.subnets) allocateSubnet(p, { net, subnet, members: members.get(net.name) ?? [], held, report });
+  for (const net of networks.values()) {
+    for (const subnet of net.subnets) allocateSubnet(p, { net, subnet, members: members.get(net.name) ?? [], gatewayIn: !net.gatewayless, held, report });
+  }
 }
 
 interface SubnetAllocation {
   net: Network;
   subnet: Subnet;
   members: readonly Endpoint[];
+  /** The network keeps its gateway address out of allocation. */
+  gatewayIn: boolean;
   held: Held;
   report: Reporter;
 }
@@ -264,7 +306,9 @@ function allocateSubnet(p: Prepared, a: SubnetAllocation): void {
   const { net, subnet, members } = a;
   const cidr = parseCidr(subnet.cidr)!;
   const family = subnet.family;
-  const taken = new Set<bigint>([parseIp(subnet.gateway)!.value, ...subnet.reserved.map((r) => parseIp(r)!.value)]);
+  // A network without a gateway (a p2p link) gives every address to its ends.
+  const gateway = a.gatewayIn ? [parseIp(subnet.gateway)!.value] : [];
+  const taken = new Set<bigint>([...gateway, ...subnet.reserved.map((r) => parseIp(r)!.value)]);
   const chosen = new Map<Endpoint, { value: bigint; static: boolean }>();
   const choose = (ep: Endpoint, value: bigint, isStatic: boolean) => {
     chosen.set(ep, { value, static: isStatic });

@@ -33,6 +33,7 @@ import {
 import { checkSchema } from './schema-check.js';
 import { sysctlKeys, sysctlValues } from './sysctls.js';
 import { checkReferences } from '../check/rules.js';
+import { shapingValues } from './shaping-rule.js';
 import { SourceFile } from './source.js';
 import type { TopologyFile } from './types.js';
 
@@ -577,7 +578,7 @@ describe('RULES', () => {
       hostAddresses, sandboxHost, networkSubnets, mtuRange,
       localScope, subnetOverlap, endpointNetwork, endpointAddresses, duplicateInterface, modeContents, containerTarget,
       routeVia, kernelNames, macAddresses, sysctlConflicts,
-      sysctlKeys, sysctlValues, dnsSettings, externalSandboxes,
+      sysctlKeys, sysctlValues, shapingValues, dnsSettings, externalSandboxes,
       checkReferences,
     ];
     expect(new Set(RULES).size).toBe(RULES.length);

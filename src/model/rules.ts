@@ -14,6 +14,7 @@ import {
   parseIp,
   type Cidr,
 } from './addresses.js';
+import type { RawNetwork } from '../appliers/driver.js';
 import { DRIVERS, findDriver } from '../appliers/registry.js';
 import { collector, nearest, type Diagnostic } from './diagnostics.js';
 import { kernelNameProblem } from './names.js';
@@ -23,6 +24,7 @@ import { sysctlKeys, sysctlValues } from './sysctls.js';
 import { dnsSettings, externalSandboxes } from './sandbox-rules.js';
 import type { Family } from './types.js';
 import { checkReferences } from '../check/rules.js';
+import { shapingValues } from './shaping-rule.js';
 
 export interface Reporter {
   error(code: string, message: string, path: PathSegment[], extra?: Extra): void;
@@ -179,11 +181,11 @@ export const networkSubnets: Rule = (p, r) => {
 };
 
 /**
- * Whether the network's driver puts a gateway in its subnet: on the bridge, the LAN's router
- * (macvlan), the first address kept free (overlay). Every driver does today; one that links two
- * ends without a gateway would not, and may then use /31 and /127.
+ * Whether the network's driver puts a gateway in its subnet (its model says): on the bridge, the
+ * LAN's router (macvlan), the first address kept free (overlay). A link between two ends (p2p)
+ * has none, and may then use /31 and /127.
  */
-export const needsGateway = (_net: PreparedNetwork): boolean => true;
+export const needsGateway = (net: PreparedNetwork): boolean => findDriver(net.raw.driver)?.model.gatewayIn(net.raw as RawNetwork) ?? true;
 
 /**
  * The longest prefix a subnet may have. With a gateway: room for it and one endpoint beside
@@ -217,6 +219,12 @@ function checkInSubnets(r: Reporter, net: PreparedNetwork, field: 'gateway' | 'i
         r.error('range-outside-subnet', `ipRange ${text} is not inside the subnet of network "${net.name}" (${net.subnets.map((s) => s.text).join(', ')})`, path, { resource: res });
       if (seenFamilies.has(cidr.family)) r.error('duplicate-family', `network "${net.name}" has two IPv${cidr.family} ipRanges`, path, { resource: res });
       seenFamilies.add(cidr.family);
+      return;
+    }
+    // "none": the driver leaves the gateway out (a bridge made a switch); others have no such choice.
+    if (field === 'gateway' && text === 'none' && typeof value === 'string') {
+      if (needsGateway(net))
+        r.error('gateway-none', `"gateway: none" means nothing on ${net.raw.driver} network "${net.name}"; it makes a bridge network a switch without the host`, path, { resource: res });
       return;
     }
     const ip = parseIp(text);
@@ -379,7 +387,7 @@ export const endpointAddresses: Rule = (p, r) => {
             ? 'network address'
             : ip.value === broadcastAddress(subnet.cidr)
               ? 'broadcast address'
-              : ip.value === subnet.gateway && findDriver(net.raw.driver)?.model.gatewayReserved !== false
+              : ip.value === subnet.gateway && needsGateway(net) && findDriver(net.raw.driver)?.model.gatewayReserved !== false
                 ? 'gateway address'
                 : undefined;
         if (role) {
@@ -648,6 +656,7 @@ export const RULES: readonly Rule[] = [
   sysctlConflicts,
   sysctlKeys,
   sysctlValues,
+  shapingValues,
   dnsSettings,
   externalSandboxes,
   // checks: (src/check/rules.ts) come last: they name what the rules above checked.

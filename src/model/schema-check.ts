@@ -4,6 +4,7 @@ import type { ErrorObject, Options, ValidateFunction } from 'ajv';
 import { driverNames } from '../appliers/registry.js';
 import { nearest, type Diagnostic } from './diagnostics.js';
 import { topologySchema } from './schema.js';
+import { SHAPING_KEY_SYNONYMS, shapingValueProblem } from './shaping.js';
 import { pathToPointer, pointerToPath, valueAt, type PathSegment, type SourceFile } from './source.js';
 
 /** ajv's options for the topology schema; scripts/build-validator.mjs compiles with the same. */
@@ -203,6 +204,24 @@ function patternMeaning(path: readonly PathSegment[], propertyName: boolean): { 
   };
 }
 
+/**
+ * A value under `shaping:` that failed its pattern, type or minimum: the same code and words as
+ * the shaping parser gives it (src/model/shaping.ts), so "10mbps" reads alike from both.
+ */
+function shapingDiagnostic(path: readonly PathSegment[], data: unknown, e: ErrorObject): { code: string; message: string; hint?: string } | undefined {
+  if (!['pattern', 'type', 'minimum'].includes(e.keyword)) return undefined;
+  const at = path.lastIndexOf('shaping');
+  if (at < 0 || path.length < at + 2) return undefined;
+  const problem = shapingValueProblem(String(path[path.length - 1]), valueAt(data, path));
+  return problem && { code: problem.code, message: `${problem.message} (${describe(path.slice(0, at))}, shaping)`, ...(problem.hint ? { hint: problem.hint } : {}) };
+}
+
+/** "latency" -> "delay": tc's and other tools' words for shaping keys, then near spellings. */
+function suggestShapingKey(key: string, known: readonly string[]): string | undefined {
+  const synonym = SHAPING_KEY_SYNONYMS[key.trim().toLowerCase()];
+  return synonym && known.includes(synonym) ? synonym : nearest(key, known);
+}
+
 function toDiagnostic(source: SourceFile, data: unknown, e: ErrorObject): Diagnostic {
   const path = pointerToPath(e.instancePath);
   const base = { severity: 'error' as const, file: source.file };
@@ -211,11 +230,13 @@ function toDiagnostic(source: SourceFile, data: unknown, e: ErrorObject): Diagno
     return { path: pathToPointer(p), ...(span ? { start: span.start, end: span.end } : {}) };
   };
   const where = describe(path);
+  const shaping = shapingDiagnostic(path, data, e);
+  if (shaping) return { ...base, ...shaping, ...at(path) };
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
       const known = knownKeys(e.parentSchema);
-      const suggestion = known.includes(key.trim()) ? key.trim() : suggestKey(key, known);
+      const suggestion = known.includes(key.trim()) ? key.trim() : path.includes('shaping') ? suggestShapingKey(key, known) : suggestKey(key, known);
       return {
         ...base,
         code: 'unknown-key',

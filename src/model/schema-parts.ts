@@ -1,5 +1,6 @@
 // Pieces of the topology schema that the schema and the drivers' branches share (see
 // schema.ts; each driver's branch is in its module in src/appliers).
+import { shapingSchema } from './shaping.js';
 
 /** A name of ours: networks, sandboxes, hosts. No dots, so resource addresses stay unambiguous. */
 export const NAME = '^[A-Za-z0-9][A-Za-z0-9_-]*$';
@@ -25,7 +26,7 @@ export const commonNetwork = {
     'IPv4 and/or IPv6 subnet in CIDR form; a list for dual stack (one per family). Bridge networks may leave it out: tsnet picks a free one from Docker\'s default pools.',
   ),
   gateway: stringOrList(
-    'Gateway address per subnet. Default: the first address of each subnet.',
+    'Gateway address per subnet. Default: the first address of each subnet. Bridge networks: "none" makes the bridge a switch without an address (the host takes no part in the subnet, sandboxes get no default route).',
   ),
   ipRange: stringOrList(
     'The pool (CIDR inside a subnet) that automatic addresses come from. Default: the whole subnet.',
@@ -36,5 +37,6 @@ export const commonNetwork = {
     items: { type: 'string' },
   },
   mtu: { description: 'MTU of the network\'s links (68..65535).', type: 'integer' },
+  shaping: shapingSchema,
 } as const;
 

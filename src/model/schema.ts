@@ -7,6 +7,7 @@
 
 import { DRIVERS, type DriverSchemas } from '../appliers/registry.js';
 import { IFNAME, NAME, NETNS, stringOrList } from './schema-parts.js';
+import { shapingSchema } from './shaping.js';
 
 /** One branch per registered driver, keyed on the constant `driver` (see src/appliers/registry.ts). */
 const networkBranches = DRIVERS.map((d) => d.schema) as unknown as DriverSchemas;
@@ -109,6 +110,12 @@ export const topologySchema = {
                 ),
                 mac: { description: 'MAC address, e.g. 02:42:c6:12:00:05.', type: 'string' },
                 mtu: { description: 'MTU of this interface. Default: the network\'s.', type: 'integer' },
+                up: {
+                  description:
+                    'false: the interface is down on the sandbox side, as a cable pulled (routes through it are left out until it is up again). Default: true.',
+                  type: 'boolean',
+                },
+                shaping: shapingSchema,
               },
             },
           },

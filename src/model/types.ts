@@ -2,6 +2,7 @@
 // the two cannot drift apart) and the normalized Topology that the rest of tsnet works on.
 import type { FromSchema } from 'json-schema-to-ts';
 import type { topologySchema } from './schema.js';
+import type { ParsedShaping } from './shaping.js';
 
 /** The topology file as written, after the schema accepted it. */
 export type TopologyFile = FromSchema<typeof topologySchema>;
@@ -54,6 +55,8 @@ export interface Network {
   mtu?: number;
   /** Hosts on which the network has kernel objects, in topology host order. */
   hosts: string[];
+  /** The network has no gateway address (a p2p link, a bridge with `gateway: none`): no default route, nothing on the host. */
+  gatewayless?: boolean;
 }
 
 export type SandboxMode =
@@ -77,6 +80,10 @@ export interface Endpoint {
   static: boolean[];
   mac?: string;
   mtu?: number;
+  /** False: down on the sandbox side (`up: false`, a cable pulled). */
+  up?: boolean;
+  /** Its `shaping:`, or its network's (the endpoint's own replaces the network's as a whole). */
+  shaping?: ParsedShaping;
 }
 
 export interface Route {
@@ -88,6 +95,8 @@ export interface Route {
   family: Family;
   /** True for the default route tsnet adds via a network's gateway. */
   automatic: boolean;
+  /** Why the route is left out for now: its next hop is only behind interfaces that are down (`up: false`). */
+  suspended?: string;
 }
 
 export interface Sandbox {

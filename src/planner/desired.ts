@@ -3,6 +3,7 @@
 // planner compares like with like. Networks and endpoints are expanded by their driver.
 import { namesFiles } from '../appliers/names-content.js';
 import { driverFor } from '../appliers/registry.js';
+import { desiredQdisc, type Qdisc } from '../model/shaping.js';
 import type { Endpoint, Network, Topology } from '../model/types.js';
 
 export interface SandboxSpec {
@@ -42,6 +43,25 @@ export interface EndpointSpec {
   mac?: string;
   addresses: string[];
   ipv6: boolean;
+  /** False: the link is down on the sandbox side (`up: false`); absent: up. */
+  up?: boolean;
+  /** The qdiscs its shaping asks for: on its own interface (egress) and on the other end (ingress). */
+  shaping?: EndpointShaping;
+}
+
+/** An endpoint's qdiscs, defaults filled in (src/appliers/qdisc.ts plans them). */
+export interface EndpointShaping {
+  egress?: Qdisc;
+  ingress?: Qdisc;
+}
+
+/** The qdiscs of an endpoint's shaping, at the MTU of its interface; undefined when it shapes nothing. */
+export function endpointShaping(ep: Endpoint, mtu: number | undefined): EndpointShaping | undefined {
+  if (!ep.shaping) return undefined;
+  const opts = mtu !== undefined ? { mtu } : {};
+  const egress = desiredQdisc(ep.shaping.egress, opts);
+  const ingress = ep.shaping.ingress && desiredQdisc(ep.shaping.ingress, opts);
+  return egress || ingress ? { ...(egress ? { egress } : {}), ...(ingress ? { ingress } : {}) } : undefined;
 }
 
 export interface RouteSpec {
@@ -54,6 +74,8 @@ export interface RouteSpec {
   family: 4 | 6;
   /** The interface the kernel shows the route on (observed routes only; not compared). */
   dev?: string;
+  /** Left out for now, and why (its interface is down): deleted where the kernel still holds it, not added. */
+  suspended?: string;
 }
 
 /** One masquerade rule: from `subnet`, leaving through any interface but `notOut` (the bridge). */
@@ -109,7 +131,7 @@ export function expand(t: Topology): Desired {
       put(driverFor(net.driver).expand.endpoint(t, net, ep, at));
     }
     for (const r of sb.routes) {
-      put({ kind: 'route', host: sb.host, address: r.address, netns: sb.netns, to: r.to, via: r.via, family: r.family });
+      put({ kind: 'route', host: sb.host, address: r.address, netns: sb.netns, to: r.to, via: r.via, family: r.family, ...(r.suspended ? { suspended: r.suspended } : {}) });
     }
   }
   for (const spec of namesFiles(t)) put(spec);
@@ -118,6 +140,7 @@ export function expand(t: Topology): Desired {
 
 /** What every endpoint spec holds, from the topology: its driver adds the rest. */
 export function endpointBase(net: Network, ep: Endpoint, sb: { host: string; netns: string }) {
+  const shaping = endpointShaping(ep, ep.mtu ?? net.mtu);
   return {
     kind: 'endpoint' as const,
     driver: net.driver,
@@ -130,5 +153,7 @@ export function endpointBase(net: Network, ep: Endpoint, sb: { host: string; net
     ipv6: net.subnets.some((s) => s.family === 6),
     ...(ep.mtu !== undefined ? { mtu: ep.mtu } : {}),
     ...(ep.mac ? { mac: ep.mac } : {}),
+    ...(ep.up === false ? { up: false } : {}),
+    ...(shaping ? { shaping } : {}),
   };
 }

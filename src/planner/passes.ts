@@ -6,6 +6,7 @@
 import type { PlanContext, ResourceApplier, Upstream } from '../appliers/types.js';
 import { markResource } from '../appliers/common.js';
 import { foreignRouteKept, foreignRoutesOn } from '../appliers/route.js';
+import { linksTakeTheirQdiscs, shapingReadsAsEndpoint } from '../appliers/qdisc.js';
 import type { RouteSpec } from './desired.js';
 import type { HostPlan, ResourcePlan } from './host-plan.js';
 import { markText } from '../state/ownership.js';
@@ -199,7 +200,10 @@ export const namesTheyFree: Pass = (p) => {
 export const halfMadeGetMarked: Pass = (p) => {
   const { ctx, out, interrupted } = p;
   if (!interrupted || !ctx.view.halfMade.size) return;
-  const reason = `left half-made by the interrupted apply (process ${interrupted.pid}): marked as this topology's`;
+  const reason =
+    interrupted.source === 'adopt'
+      ? "unmarked, taken over with --adopt: marked as this topology's"
+      : `left half-made by the interrupted apply (process ${interrupted.pid}): marked as this topology's`;
   const gone = out.deletions();
   const deletedResource = (address: string) => out.get(address)?.steps.some((s) => s.isDeletion) ?? false;
   for (const { object: o, mark } of ctx.view.halfMade.values()) {
@@ -225,7 +229,7 @@ export const halfMadeGetMarked: Pass = (p) => {
 const kindOf = (address: string): ResourceKind => address.slice(0, address.indexOf('.')) as ResourceKind;
 
 /** The passes, in the order they must run: replacements first, then what deletions take along, then names. */
-export const PASSES: readonly Pass[] = [namespaceReplacedReplacesContents, bridgeTakesItsPorts, namespaceTakesItsLinks, linksTakeTheirRoutes, namesTheyFree];
+export const PASSES: readonly Pass[] = [namespaceReplacedReplacesContents, bridgeTakesItsPorts, namespaceTakesItsLinks, linksTakeTheirRoutes, linksTakeTheirQdiscs, namesTheyFree];
 
 /** Runs after the destroy plan's reasons are dropped (the marks' reason stays). */
-export const FINAL_PASSES: readonly Pass[] = [halfMadeGetMarked];
+export const FINAL_PASSES: readonly Pass[] = [halfMadeGetMarked, shapingReadsAsEndpoint];

@@ -4,13 +4,13 @@
 // addresses -> routes to create, the reverse to destroy.
 import { APPLIERS } from '../appliers/index.js';
 import type { PlanContext, ResourceApplier } from '../appliers/types.js';
-import { HostView, adoptFrom, type Adoption } from '../appliers/view.js';
+import { HostView, adoptFrom, adoptObject, type Adoption } from '../appliers/view.js';
 import { parseMark } from '../state/ownership.js';
 import type { LiveState } from '../state/types.js';
 import type { Desired, Spec } from './desired.js';
 import { HostPlan, type Relation } from './host-plan.js';
 import { FINAL_PASSES, PASSES } from './passes.js';
-import { keyOfStep, type Change, type Interrupted, type Plan, type ResourceKind, type Step } from './types.js';
+import { keyOfStep, type AdoptedObject, type Change, type Interrupted, type Plan, type ResourceKind, type Step } from './types.js';
 
 export interface PlanInput {
   topology: string;
@@ -29,7 +29,7 @@ export interface PlanInput {
   appliers?: readonly ResourceApplier[];
 }
 
-const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, nat: 2, endpoint: 3, route: 4, hosts: 5, resolv: 6 };
+const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, nat: 2, endpoint: 3, route: 4, qdisc: 5, hosts: 6, resolv: 7 };
 
 export function plan(input: PlanInput): Plan {
   const appliers = input.appliers ?? APPLIERS;
@@ -37,6 +37,7 @@ export function plan(input: PlanInput): Plan {
   const adoptions = adoptionsOf(input.interrupted);
   const belongsOn = ownership(input);
   const hostPlans: HostPlan[] = [];
+  const views: HostView[] = [];
   for (const host of input.hosts) {
     const state = input.live.hosts.get(host);
     const out = new HostPlan(host);
@@ -51,6 +52,8 @@ export function plan(input: PlanInput): Plan {
       view: new HostView(input.topology, state, belongsOn(host), adoptions.get(host), externalOf(input.desired.get(host))),
       desired: input.desired.get(host) ?? new Map<string, Spec>(),
     };
+    views.push(ctx.view);
+    for (const r of ctx.view.refused) out.error(r.address, r.message);
     for (const a of appliers) a.planHost(ctx, out);
     const passInput = { ctx, out, appliers: byKind, ...(input.interrupted ? { interrupted: input.interrupted } : {}) };
     for (const pass of PASSES) pass(passInput);
@@ -66,9 +69,16 @@ export function plan(input: PlanInput): Plan {
       (a: Change, b: Change) =>
         (hostIndex.get(a.host) ?? 0) - (hostIndex.get(b.host) ?? 0) || KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || a.address.localeCompare(b.address),
     );
-  const notes = [...interruptedNote(input), ...hostPlans.flatMap((h) => h.notes())];
+  const adopted = adoptedBy(views, adoptions, input.interrupted?.started);
+  // A rolled-back run's adoptions matter only while something is still unmarked.
+  const stale = input.interrupted?.phase === 'rolled-back' && !adopted.length;
+  const leftovers = [...new Set(views.flatMap((v) => v.leftovers))].map(
+    (n) => `/run/netns/${n} is a file with no namespace mounted on it (what a killed "ip netns add" leaves): it holds nothing, and tsnet leaves it alone; "ip netns del ${n}" removes it.`,
+  );
+  const notes = [...(stale ? [] : interruptedNote(input)), ...leftovers, ...hostPlans.flatMap((h) => h.notes())];
   return {
     ...(notes.length ? { notes: [...new Set(notes)] } : {}),
+    ...(adopted.length ? { adopted } : {}),
     topology: input.topology,
     changes,
     steps: orderSteps(steps),
@@ -88,8 +98,17 @@ function externalOf(specs: ReadonlyMap<string, Spec> | undefined): Map<string, s
 function interruptedNote(input: PlanInput): string[] {
   const i = input.interrupted;
   if (!i) return [];
+  if (i.source === 'adopt') {
+    return [`--adopt: unmarked namespaces and links whose names and kinds match what this plan makes are taken as this topology's (marked by this apply), unless they hold anything tsnet would not make.`];
+  }
+  if (i.phase === 'rolled-back') {
+    return [
+      `The last apply of "${input.topology}" (process ${i.pid}, started ${i.started}) was rolled back before it had marked the objects that an interrupted run before it half made: they are still recognised as this topology's.`,
+    ];
+  }
+  const during = i.phase === 'rollback' ? `during its rollback (after ${i.done.length} of its ${i.steps.length} steps had run)` : `after ${i.done.length} of its ${i.steps.length} steps`;
   return [
-    `The last apply of "${input.topology}" (process ${i.pid}, started ${i.started}) was interrupted after ${i.done.length} of its ${i.steps.length} steps; this plan repairs what it left, and the objects it half made are recognised as this topology's.`,
+    `The last apply of "${input.topology}" (process ${i.pid}, started ${i.started}) was interrupted ${during}; this plan repairs what it left, and the objects it half made are recognised as this topology's.`,
   ];
 }
 
@@ -97,18 +116,43 @@ function interruptedNote(input: PlanInput): string[] {
  * What a killed apply was making, per host: found unmarked, it is ours (half-made). Only steps
  * that began to run can have left something: an object named by a step that never started is
  * not ours, whoever made it since. Mark steps are the exception: they were planned for objects
- * already there and already taken as ours (a repair killed before marking them).
+ * already there and already taken as ours (a repair killed before marking them). A killed
+ * rollback adds what the undo commands that began make again (a namespace or link the run had
+ * deleted, not yet marked); and what the run had itself taken over from an earlier one stays
+ * taken until marked.
  */
 function adoptionsOf(interrupted: Interrupted | undefined): Map<string, Adoption> {
   const adoptions = new Map<string, Adoption>();
-  const ran = new Set([...(interrupted?.begun ?? []), ...(interrupted?.done ?? [])]);
-  for (const step of interrupted?.steps ?? []) {
-    if (!ran.has(step.id) && !step.marks.length) continue;
-    const a = adoptions.get(step.host) ?? { namespaces: new Map(), links: new Map() };
-    adoptFrom(step, a);
-    adoptions.set(step.host, a);
+  if (!interrupted) return adoptions;
+  const of = (host: string) => {
+    const a: Adoption = adoptions.get(host) ?? { namespaces: new Map(), links: new Map() };
+    adoptions.set(host, a);
+    return a;
+  };
+  const since = interrupted.started;
+  const ran = new Set([...interrupted.begun, ...interrupted.done]);
+  const undone = new Set(interrupted.undoBegun ?? []);
+  for (const step of interrupted.steps) {
+    if (ran.has(step.id) || step.marks.length) adoptFrom(step, of(step.host), since);
+    if (!undone.has(step.id)) continue;
+    for (const o of interrupted.undoCreates?.get(step.id) ?? []) adoptObject(o, o.mark ?? step.address, of(o.host), since);
   }
+  for (const a of interrupted.adopted ?? []) adoptObject(a.object, a.mark, of(a.object.host), a.since, { earlier: true });
+  for (const [host, max] of Object.entries(interrupted.ifindexes ?? {})) of(host).ifindexMax = new Map(Object.entries(max));
   return adoptions;
+}
+
+/** The objects the views took over (unmarked, from a journal), with since when they can exist. */
+function adoptedBy(views: readonly HostView[], adoptions: ReadonlyMap<string, Adoption>, fallback: string | undefined): AdoptedObject[] {
+  const out: AdoptedObject[] = [];
+  for (const view of views) {
+    const since = adoptions.get(view.host)?.since;
+    for (const [key, { object, mark }] of view.halfMade) {
+      const at = since?.get(key) ?? fallback;
+      if (at !== undefined) out.push({ object, mark, since: at });
+    }
+  }
+  return out;
 }
 
 /**

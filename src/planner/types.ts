@@ -8,7 +8,7 @@ export type Action = 'create' | 'update' | 'delete' | 'replace';
 
 export const SYMBOL: Record<Action, string> = { create: '+', update: '~', delete: '-', replace: '-/+' };
 
-export type ResourceKind = 'sandbox' | 'network' | 'nat' | 'endpoint' | 'route' | 'hosts' | 'resolv';
+export type ResourceKind = 'sandbox' | 'network' | 'nat' | 'endpoint' | 'route' | 'qdisc' | 'hosts' | 'resolv';
 
 /**
  * One resource's change (terraform's contract): for create, `before` is null; for delete,
@@ -110,6 +110,14 @@ export interface PlanError {
 /** What the journal keeps of a step: enough to tell what a killed run may have made. */
 export type JournalStep = Pick<Step, 'id' | 'host' | 'ns' | 'tool' | 'address' | 'creates' | 'marks'>;
 
+/** An unmarked object taken as the topology's (half made by a killed run), with the mark it gets. */
+export interface AdoptedObject {
+  object: ObjectRef;
+  mark: string;
+  /** The start (ISO time) of the journal of the run that may have made it: it cannot be older. */
+  since: string;
+}
+
 /** The journal of an apply that did not finish (killed), as the next plan sees it. */
 export interface Interrupted {
   pid: number;
@@ -119,11 +127,28 @@ export interface Interrupted {
   done: string[];
   /** The ids of the steps that began to run: only what they make can be half made. */
   begun: string[];
+  /**
+   * The ids of the steps whose undo commands began to run (a killed rollback): what those make
+   * again (a namespace or link the run had deleted) may be left unmarked too.
+   */
+  undoBegun?: string[];
+  /** What the objects the undo commands of each step make (by step id). */
+  undoCreates?: Map<string, ObjectRef[]>;
+  /** The run was rolling back when it was killed; 'rolled-back': it ended, but left `adopted`. */
+  phase?: 'apply' | 'rollback' | 'rolled-back';
+  /** Objects that run took over from an earlier killed run and may not have marked yet. */
+  adopted?: AdoptedObject[];
+  /** The highest ifindex per host and namespace ('' = own stack) when the run began (adoption's witness for links). */
+  ifindexes?: Record<string, Record<string, number>>;
+  /** 'adopt': not a journal but `apply --adopt` (every step counts as begun). */
+  source?: 'journal' | 'adopt';
 }
 
 export interface Plan {
   /** Things the reader of the plan should know first (e.g. an interrupted apply). */
   notes?: string[];
+  /** Unmarked objects this plan takes as the topology's (from a killed run's journal). */
+  adopted?: AdoptedObject[];
   topology: string;
   changes: Change[];
   steps: Step[];

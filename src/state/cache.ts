@@ -9,14 +9,14 @@
 // here), but the new one's inode is made later. A namespace deleted and made again, by tsnet
 // or by hand, is read afresh. What changed by hand inside an unchanged namespace is not seen:
 // that is what --no-refresh trades for speed, and the plan says so.
-import { readFileSync, statSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDir } from '../executor/journal.js';
 import { NETNS_DIR } from './runner.js';
 import type { KNamespace, LiveState } from './types.js';
 
-/** 3: link details as the drivers read them (`details`). */
-const CACHE_VERSION = 3;
+/** 3: link details as the drivers read them (`details`); 4: qdiscs (`qdisc`, `qdiscs`). */
+const CACHE_VERSION = 4;
 
 interface CacheFile {
   version: number;
@@ -54,7 +54,9 @@ export function saveCache(topology: string, live: LiveState, localHosts: Readonl
     writeFileSync(`${path}.tmp`, JSON.stringify(file));
     renameSync(`${path}.tmp`, path);
   } catch {
-    /* a cache that cannot be written only makes the next --no-refresh read everything */
+    // A cache that cannot be written only makes the next --no-refresh read everything; its
+    // temporary file must not keep taking the room of a full directory.
+    rmSync(`${cachePath(topology)}.tmp`, { force: true });
   }
 }
 

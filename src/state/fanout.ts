@@ -163,6 +163,7 @@ async function xargsGroup(items: { job: NsJob; file: string }[], flags: readonly
     stripFinalNewline: false,
     maxBuffer: 1024 * 1024 * 1024,
     env: { LC_ALL: 'C' },
+    detached: true, // out of the terminal's reach, as in runner.ts: Ctrl-C is tsnet's to handle
   });
   const { result: res, timedOut } = await withTimeout(child.pid, child, limit);
   if (timedOut) {

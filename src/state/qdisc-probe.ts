@@ -100,3 +100,27 @@ export function probeProblems(probe: QdiscProbe, needed: Iterable<QdiscKind>): {
   if (!probe.ok) return [];
   return [...new Set(needed)].filter((k) => !probe.has[k]).map((k) => ({ message: missingQdiscMessage(probe.host, k), hint: missingQdiscHint(k) }));
 }
+
+/** Per host, each qdisc kind the topology asks for there, with the first resource that asks. */
+export type QdiscNeeds = ReadonlyMap<string, ReadonlyMap<QdiscKind, string>>;
+
+/**
+ * Plan errors for qdisc kinds a host's kernel lacks: the probe runs only on hosts that need a
+ * qdisc, once per machine. A probe that fails is an error naming the host, never a guess.
+ */
+export async function qdiscPlanErrors(needs: QdiscNeeds, runners: ReadonlyMap<string, Runner>): Promise<{ host: string; address: string; message: string }[]> {
+  const probe = probeOncePerMachine();
+  const errors: { host: string; address: string; message: string }[] = [];
+  for (const [host, kinds] of needs) {
+    const runner = runners.get(host);
+    if (!runner || !kinds.size) continue;
+    const result = await probe(runner);
+    const first = [...kinds.values()][0]!;
+    if (!result.ok) {
+      errors.push({ host, address: first, message: result.error });
+      continue;
+    }
+    for (const [kind, address] of kinds) if (!result.has[kind]) errors.push({ host, address, message: `${missingQdiscMessage(host, kind)}; ${missingQdiscHint(kind)}` });
+  }
+  return errors;
+}

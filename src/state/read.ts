@@ -9,6 +9,7 @@ import { runInNamespaces } from './fanout.js';
 import { readFiles, namesPaths, type KFile } from './files.js';
 import { readNat, type NatRead } from './nft.js';
 import { parseMark } from './ownership.js';
+import { deviceQdiscs, isDefaultQdiscKind, parseTcQdiscs, TC_SHOW_ARGV } from './tc.js';
 import type { RunResult, Runner } from './runner.js';
 import { emptyNamespace, type Family, type HostState, type KAddress, type KFdb, type KLink, type KNamespace, type KNeigh, type KRoute, type LiveState } from './types.js';
 
@@ -54,6 +55,11 @@ export interface ReadOptions {
    * the host's machine (its files go when it does). Unset: none read.
    */
   names?: { topology: string; namespaces: ReadonlyMap<string, readonly string[]> };
+  /**
+   * The topology whose links' qdiscs are read with tc: only in namespaces where one of its
+   * links holds a qdisc other than the default (readQdiscs); unset: none are read.
+   */
+  qdiscsOf?: string;
 }
 
 /** Runs `tasks` with at most `limit` in flight, results in order. */
@@ -111,6 +117,12 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
     }),
   );
   const rootOf = new Map(await roots);
+  if (opts.qdiscsOf !== undefined) {
+    const jobs: QdiscJob[] = [];
+    for (const r of runners) jobs.push({ runner: r, ns: rootOf.get(r.host)!.root });
+    for (const [machine, runner] of byMachine) for (const ns of machineNamespaces.get(machine)!.values()) if (!opts.cached?.has(ns.name!)) jobs.push({ runner, ns });
+    await readQdiscs(jobs, opts.qdiscsOf, concurrency);
+  }
   const files = opts.names ? await Promise.all(runners.map((r) => readNamesFiles(r, opts.names!, machineNamespaces.get(r.machine)))) : [];
   // Keep the runners' order.
   return {
@@ -157,7 +169,9 @@ export function markInUse(namespaces: Map<string, KNamespace>, netnsDir = '/run/
   for (const [name, ns] of namespaces) {
     delete ns.inUse;
     try {
-      byInode.set(statSync(`${netnsDir}/${name}`).ino, ns);
+      const st = statSync(`${netnsDir}/${name}`);
+      byInode.set(st.ino, ns);
+      ns.created = st.ctimeMs;
     } catch {
       /* gone since it was listed */
     }
@@ -200,13 +214,21 @@ export async function readNamespaces(
     const where = `namespace "${name}" on host "${runner.host}"`;
     const ns = dumpOf(runner, name, results[i]!, READ_LINES.length, where);
     const keys = sysctls?.get(name) ?? [];
-    if (keys.length) ns.sysctls = await readSysctls(runner, name, keys, where);
+    if (keys.length && !ns.leftover) ns.sysctls = await readSysctls(runner, name, keys, where);
     return ns;
   });
 }
 
+/**
+ * What nsenter and `ip netns exec` say when /run/netns/NAME is a plain file (no namespace
+ * mounted on it): setns() refuses the file with EINVAL.
+ */
+const NOT_A_NAMESPACE = /reassociate to namespace 'ns\/net' failed: Invalid argument|setting the network namespace "[^"]*" failed: Invalid argument/;
+
 /** A namespace from what its reading `ip` printed; an error naming it when that went wrong. */
 function dumpOf(runner: Runner, ns: string | null, res: RunResult, lines: number, where: string): KNamespace {
+  // A leftover of a killed `ip netns add`: the planner decides (repair it, or a plan error).
+  if (res.exitCode !== 0 && ns !== null && NOT_A_NAMESPACE.test(res.stderr)) return { ...emptyNamespace(ns), leftover: true };
   if (res.exitCode !== 0) throw new StateReadError(runner.host, `cannot read ${where}: ${oneLine(res.stderr) || `ip exited with ${res.exitCode}`}`);
   try {
     return parseDump(ns, res.stdout, lines);
@@ -291,6 +313,7 @@ interface IpLink {
   link_index?: number;
   link_netnsid?: number;
   inet6_addr_gen_mode?: string;
+  qdisc?: string;
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
   addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
 }
@@ -340,6 +363,7 @@ export function parseLink(j: IpLink, ns: string | null): KLink {
   if (j.master) link.master = j.master;
   if (j.ifalias) link.alias = j.ifalias;
   if (j.inet6_addr_gen_mode) link.addrGenMode = j.inet6_addr_gen_mode;
+  if (j.qdisc) link.qdisc = j.qdisc;
   if (typeof j.link === 'string') link.link = j.link;
   if (j.link_index !== undefined) link.linkIndex = j.link_index;
   if (j.link_netnsid !== undefined) link.linkNetnsId = j.link_netnsid;
@@ -400,3 +424,30 @@ export const oneLine = (s: string): string =>
     .map((l) => l.trim())
     .filter(Boolean)
     .join('; ');
+
+/** One namespace whose qdiscs may need reading, and the runner that reaches it. */
+export interface QdiscJob {
+  runner: Runner;
+  ns: KNamespace;
+}
+
+/**
+ * True when tc must read the namespace: one of the topology's links there holds a root qdisc
+ * other than the kernel default (`ip -json link` says which kind each link holds). A namespace
+ * whose links all hold the default needs no tc process: a topology that shapes nothing starts none.
+ */
+export const needsQdiscRead = (ns: KNamespace, topology: string): boolean =>
+  ns.links.some((l) => l.ifname !== 'lo' && !isDefaultQdiscKind(l.qdisc ?? 'noop') && parseMark(l.alias)?.topology === topology);
+
+/** Reads `tc -r -json qdisc show` where needsQdiscRead says so, and puts each owned link's qdiscs on it. */
+export async function readQdiscs(jobs: readonly QdiscJob[], topology: string, concurrency = defaultConcurrency()): Promise<void> {
+  const wanted = jobs.filter((j) => needsQdiscRead(j.ns, topology));
+  await pool(wanted, concurrency, async ({ runner, ns }) => {
+    const where = ns.name === null ? `the own stack of host "${runner.host}"` : `namespace "${ns.name}" on host "${runner.host}"`;
+    const res = await runner.run(TC_SHOW_ARGV, { ns: ns.name });
+    if (res.exitCode !== 0) throw new StateReadError(runner.host, `cannot read the qdiscs of ${where}: ${oneLine(res.stderr) || `tc exited with ${res.exitCode}`}`);
+    const parsed = parseTcQdiscs(res.stdout);
+    if (!parsed.ok) throw new StateReadError(runner.host, `cannot read the qdiscs of ${where}: ${parsed.error}`);
+    for (const l of ns.links) if (parseMark(l.alias)?.topology === topology) l.qdiscs = deviceQdiscs(parsed.devices, l.ifname);
+  });
+}

@@ -108,6 +108,9 @@ async function exec(argv: readonly string[], input: string | undefined): Promise
     env: { LC_ALL: 'C' },
     extendEnv: true,
     maxBuffer: 512 * 1024 * 1024,
+    // A session of its own: Ctrl-C at the terminal reaches tsnet, which lets a running batch
+    // finish and then rolls back, rather than every ip process dying mid-batch.
+    detached: true,
   });
   const { result, timedOut } = await withTimeout(child.pid, child, limit);
   if (timedOut) {

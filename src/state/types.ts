@@ -1,5 +1,6 @@
 // The live kernel state as tsnet reads it: links, addresses and routes per namespace, per host.
 import type { KFile } from './files.js';
+import type { DeviceQdiscs } from './tc.js';
 
 export type { KFile };
 
@@ -42,6 +43,13 @@ export interface KLink {
   linkNetnsId?: number;
   /** Details of the link's kind that a driver reads (a macvlan's mode, a VXLAN device's id and port). */
   details?: Record<string, string | number | boolean>;
+  /** The kind of its root qdisc, as `ip -json link` prints it (noqueue, noop, tbf, netem, htb...). */
+  qdisc?: string;
+  /**
+   * Its qdiscs as `tc -r -json qdisc show` reads them: only on owned links of a namespace where
+   * one owned link holds something other than the default (see readQdiscs in read.ts).
+   */
+  qdiscs?: DeviceQdiscs;
 }
 
 export interface KRoute {
@@ -90,6 +98,17 @@ export interface KNamespace {
    * deleting the name then leaves the namespace alive, with its interfaces, for them.
    */
   inUse?: number[];
+  /**
+   * When the namespace was made, where tsnet can tell (this machine): the ctime of the nsfs
+   * inode at /run/netns/NAME, in ms. Adoption after a kill takes only a namespace made since the
+   * killed run began.
+   */
+  created?: number;
+  /**
+   * /run/netns/NAME exists but has no namespace mounted on it (entering it fails with "Invalid
+   * argument"): what `ip netns add` leaves when killed between creating the file and mounting.
+   */
+  leftover?: true;
 }
 
 /** A masquerade rule as tsnet writes it: from `subnet`, leaving through any interface but `notOut`. */

@@ -11,7 +11,7 @@ import { detectTools } from '../../src/check/tools.js';
 import { SshRunner } from '../../src/state/ssh.js';
 import { checkSchemaErrors } from '../support/check-json.js';
 import { makeUnderlay, type Underlay } from '../support/hosts.js';
-import { FIXTURES, ROOT, describeInLab, eventually, must, removeAll, run, start, type Ran } from '../support/lab.js';
+import { FIXTURES, ROOT, describeInLab, eventually, labProcesses, must, removeAll, run, start, type Ran } from '../support/lab.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
 
 const BIN = join(ROOT, 'bin', 'tsnet.js');
@@ -36,14 +36,7 @@ const rows = (stdout: string): string[] =>
  * ssh host in the lab is this machine too).
  */
 function listenerProcesses(): number[] {
-  return readdirSync('/proc').flatMap((e) => {
-    if (!/^\d+$/.test(e)) return [];
-    try {
-      return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes('const [proto, port, life, ...addrs]') ? [Number(e)] : [];
-    } catch {
-      return [];
-    }
-  });
+  return labProcesses((c) => c.includes('const [proto, port, life, ...addrs]'));
 }
 
 describeInLab('tsnet check on netns and ssh hosts', () => {

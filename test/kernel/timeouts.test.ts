@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { quietDump, settledDump } from '../support/dump.js';
-import { ROOT, describeInLab, must, removeAll, run, type Ran } from '../support/lab.js';
+import { ROOT, describeInLab, labProcesses, must, removeAll, run, type Ran } from '../support/lab.js';
 
 const BIN = join(ROOT, 'bin', 'tsnet.js');
 const NS = Array.from({ length: 6 }, (_, i) => `kto-s${i}`);
@@ -23,17 +23,7 @@ ${NS.map((_, i) => `  s${i}: {endpoints: [{network: net${i === 3 ? ', ip: 198.18
 `;
 
 /** The pids of running `sleep 600` processes (the stand-in's hang). */
-const hangingSleeps = (): number[] =>
-  readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u0000600\u0000';
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+const hangingSleeps = (): number[] => labProcesses((c) => c === 'sleep\u0000600\u0000');
 
 describeInLab('a command that hangs is killed after its time limit', () => {
   let dir = '';

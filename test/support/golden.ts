@@ -1,7 +1,8 @@
 // Golden plan cases: test/fixtures/plan/<case>/ holds topology.yaml, the live state as the raw
 // `ip -d -json -batch` output tsnet reads (state/<host>/root.json, state/<host>/netns/*.json,
 // optionally state/<host>/sysctls/<ns>.txt, state/<host>/root-sysctls.txt and
-// state/<host>/nft.json, `nft -j list ruleset`: no file means no nftables table), and expected.txt: the plan as `tsnet plan` prints
+// state/<host>/nft.json, `nft -j list ruleset`: no file means no nftables table; state/<host>/tc/<ns>.json
+// and tc/root.json, `tc -r -json qdisc show`, where a link holds a non-default qdisc), and expected.txt: the plan as `tsnet plan` prints
 // it, then every step with its do and undo lines (none when the plan has errors). `mode`
 // (optional file) holds "destroy". scripts/golden-cases.sh rebuilds each case's state/ in the
 // lab: apply, drift by hand, capture; scripts/golden-iproute2-5.10.mjs derives the iproute2-5.10-*
@@ -16,8 +17,10 @@ import { renderPlan } from '../../src/planner/render.js';
 import type { Plan } from '../../src/planner/types.js';
 import { heldFrom } from '../../src/state/held.js';
 import { natTableName, parseNatTable } from '../../src/state/nft.js';
-import { parseDump, parseSysctls } from '../../src/state/read.js';
-import { emptyNamespace, type HostState, type LiveState } from '../../src/state/types.js';
+import { needsQdiscRead, parseDump, parseSysctls } from '../../src/state/read.js';
+import { parseMark } from '../../src/state/ownership.js';
+import { deviceQdiscs, parseTcQdiscs } from '../../src/state/tc.js';
+import { emptyNamespace, type HostState, type KNamespace, type LiveState } from '../../src/state/types.js';
 
 export const PLAN_CASES = join(import.meta.dirname, '..', 'fixtures', 'plan');
 
@@ -41,9 +44,22 @@ export function readLiveState(caseDir: string, hosts: readonly string[], topolog
         namespaces.set(name, ns);
       }
     }
+    attachQdiscs(join(base, 'tc'), root, namespaces, topology);
     live.hosts.set(host, { host, root, namespaces, nat: table } satisfies HostState);
   }
   return live;
+}
+
+/** The qdiscs tc showed (tc/<ns>.json, tc/root.json), on the topology's links, as readQdiscs puts them. */
+function attachQdiscs(dir: string, root: KNamespace, namespaces: ReadonlyMap<string, KNamespace>, topology: string): void {
+  if (!existsSync(dir)) return;
+  for (const ns of [root, ...namespaces.values()]) {
+    const file = join(dir, `${ns.name ?? 'root'}.json`);
+    if (!existsSync(file) || !needsQdiscRead(ns, topology)) continue;
+    const parsed = parseTcQdiscs(readFileSync(file, 'utf8'));
+    if (!parsed.ok) throw new Error(`${file}: ${parsed.error}`);
+    for (const l of ns.links) if (parseMark(l.alias)?.topology === topology) l.qdiscs = deviceQdiscs(parsed.devices, l.ifname);
+  }
 }
 
 export function renderSteps(p: Plan): string {

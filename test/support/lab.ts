@@ -7,7 +7,7 @@
 // where PID 1 cannot be read). Anything else, including not being able to compare, skips the
 // whole file with the reason, and no command runs: every helper below also refuses to start a
 // process outside the lab, whatever a test does.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, it } from 'vitest';
@@ -189,4 +189,47 @@ export function planChanges(text: string): string[] {
     if (m) out.push(`${m[1]} ${m[2]}`);
   }
   return out;
+}
+
+/**
+ * The net namespaces of this lab, as /proc/PID/ns/net names them (`net:[INODE]`): the lab's own
+ * stack and every namespace under its /run/netns (sandboxes, and netns hosts: the lab's mount
+ * namespace has its own /run/netns).
+ */
+function labNetNamespaces(): Set<string> {
+  const out = new Set<string>([readlinkSync('/proc/self/ns/net')]);
+  let names: string[] = [];
+  try {
+    names = readdirSync('/run/netns');
+  } catch {
+    /* no namespaces yet */
+  }
+  for (const n of names) {
+    try {
+      out.add(`net:[${statSync(`/run/netns/${n}`).ino}]`);
+    } catch {
+      /* deleted meanwhile */
+    }
+  }
+  return out;
+}
+
+/**
+ * Pids of this lab's processes whose command line `matches`: those in one of the lab's network
+ * namespaces. /proc shows every process of the machine, other labs' too (npm test runs two at
+ * once), so a search by command line alone would find another lab's listeners or sleeps.
+ */
+export function labProcesses(matches: (cmdline: string) => boolean): number[] {
+  const mine = labNetNamespaces();
+  const pids: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (!matches(readFileSync(`/proc/${e}/cmdline`, 'utf8'))) continue;
+      if (mine.has(readlinkSync(`/proc/${e}/ns/net`))) pids.push(Number(e));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return pids;
 }

@@ -29,7 +29,7 @@ describe('examples', () => {
   it('has one example per mode and driver at least', () => {
     expect(examples.length).toBeGreaterThanOrEqual(5);
     const drivers = new Set(examples.flatMap((f) => Object.values((parse(readFileSync(join(EXAMPLES, f), 'utf8')) as TopologyFile).networks ?? {}).map((n) => n.driver)));
-    expect([...drivers].sort()).toEqual(['bridge', 'macvlan', 'overlay']);
+    expect([...drivers].sort()).toEqual(['bridge', 'macvlan', 'overlay', 'p2p']);
   });
 
   const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, discriminator: true, allowUnionTypes: true });
@@ -99,7 +99,7 @@ describe('TopologyFile', () => {
       },
     } satisfies TopologyFile;
     expectTypeOf(lab).toExtend<TopologyFile>();
-    expectTypeOf<NetworkFile['driver']>().toEqualTypeOf<'bridge' | 'macvlan' | 'overlay'>();
+    expectTypeOf<NetworkFile['driver']>().toEqualTypeOf<'bridge' | 'macvlan' | 'overlay' | 'p2p'>();
     expectTypeOf<HostFile['via']>().toEqualTypeOf<string>();
     expectTypeOf<EndpointFile['network']>().toEqualTypeOf<string>();
     expectTypeOf<SandboxFile['endpoints']>().toEqualTypeOf<EndpointFile[] | undefined>();

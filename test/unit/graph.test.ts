@@ -105,6 +105,52 @@ for (const example of ['router', 'overlay']) {
   });
 }
 
+describe('graph of examples/p2p-chain.yaml: point-to-point links are direct edges', () => {
+  const file = join(ROOT, 'examples', 'p2p-chain.yaml');
+  let t: Topology;
+  beforeAll(async () => {
+    const loaded = await loadFile(file);
+    expect(loaded.diagnostics).toEqual([]);
+    t = loaded.topology!;
+  });
+
+  it('Mermaid: one edge from sandbox to sandbox per link, with both ends; no network node', () => {
+    const text = toMermaid(t);
+    golden('p2p-chain.mmd', text);
+    for (const w of expectedWords(t)) expect(text, w).toContain(w);
+    expect(text).not.toMatch(/net_/);
+    expect(text).toContain('  sb_a -- "a-r1 (point-to-point, 198.18.40.0/31)<br/>a/eth0 198.18.40.0/31<br/>r1/eth0 198.18.40.1/31" --- sb_r1');
+    expect(text.split('\n').filter((l) => /^ +sb_\w+ -- .* --- sb_\w+$/.test(l))).toHaveLength(3);
+  });
+
+  it('DOT: the same edges, and Graphviz draws them', () => {
+    const text = toDot(t);
+    golden('p2p-chain.dot', text);
+    expect(text).not.toMatch(/net_/);
+    expect(text.split('\n').filter((l) => /^ +sb_\w+ -- sb_\w+ \[penwidth=2/.test(l))).toHaveLength(3);
+    if (hasDot) expect(execFileSync('dot', ['-Tsvg'], { input: text }).toString()).toContain('<svg');
+  });
+});
+
+describe('graph of a link taken down (examples/link-down.yaml, and a bridge endpoint): drawn dashed, marked down', () => {
+  it('dashes the p2p edge with a down end, in Mermaid and DOT', async () => {
+    const t = (await loadFile(join(ROOT, 'examples', 'link-down.yaml'))).topology!;
+    const mmd = toMermaid(t);
+    expect(mmd).toContain('  sb_r1 -. "r1-r2 (point-to-point, 198.18.40.2/31)<br/>r1/eth1 198.18.40.2/31 (down)<br/>r2/eth0 198.18.40.3/31" .- sb_r2');
+    expect(mmd).toContain('  sb_r2 -- "r2-b');
+    const dot = toDot(t);
+    expect(dot).toContain('sb_r1 -- sb_r2 [penwidth=2, style=dashed, label=');
+    expect(dot.match(/style=dashed/g)).toHaveLength(1);
+  });
+
+  it('dashes a bridge endpoint that is down', () => {
+    const t = loadText('d.yaml', 'version: 1\nname: d\nnetworks:\n  n: {driver: bridge, subnet: 198.18.1.0/24}\nsandboxes:\n  a:\n    endpoints: [{network: n, up: false}]\n  b:\n    endpoints: [{network: n}]\n').topology!;
+    expect(toMermaid(t)).toContain('  sb_a -. "eth0<br/>198.18.1.2/24<br/>down" .- net_n');
+    expect(toMermaid(t)).toContain('  sb_b -- "eth0<br/>198.18.1.3/24" --- net_n');
+    expect(toDot(t)).toContain('sb_a -- net_n [style=dashed, label="eth0\\n198.18.1.2/24\\ndown"];');
+  });
+});
+
 describe('node ids', () => {
   it('names that differ only in "-" and "_" stay two nodes', () => {
     const t = loadText('c.yaml', 'version: 1\nname: c\nnetworks:\n  a-b: {driver: bridge, subnet: 198.18.1.0/24}\n  a_b: {driver: bridge, subnet: 198.18.2.0/24}\n').topology!;
@@ -152,5 +198,18 @@ describe('graph errors', () => {
     expect(invalid.code).toBe(1);
     expect(invalid.stdout).toBe('');
     expect(invalid.stderr).toContain('error[bad-version]');
+  });
+});
+
+describe('graph of a shaped topology (examples/wan.yaml)', () => {
+  it('labels shaped links with their shaping, in Mermaid and DOT; unshaped links get none', async () => {
+    const t = (await loadFile(join(ROOT, 'examples', 'wan.yaml'))).topology!;
+    const mmd = toMermaid(t);
+    expect(mmd).toContain('sb_ra -- "eth1<br/>198.18.72.2/29<br/>out: rate 10mbit delay 20ms" --- net_wan');
+    expect(mmd).toContain('sb_ra -- "eth0<br/>198.18.70.254/24" --- net_site_2da');
+    const dot = toDot(t);
+    expect(dot).toContain('sb_rb -- net_wan [label="eth1\\n198.18.72.3/29\\nout: rate 10mbit delay 20ms", style=bold];');
+    const ingress = loadText('t.yaml', 'version: 1\nname: t\nnetworks: {n: {driver: bridge, subnet: 198.18.5.0/24}}\nsandboxes: {a: {endpoints: [{network: n, shaping: {ingress: {rate: 2mbit}}}]}}\n').topology!;
+    expect(toMermaid(ingress)).toContain('"eth0<br/>198.18.5.2/24<br/>in: rate 2mbit"');
   });
 });

@@ -23,6 +23,8 @@ export interface ApplyOptions {
   refresh?: boolean;
   /** Run the file's checks after a verified apply. */
   check?: boolean;
+  /** Take unmarked objects matching what the plan makes as tsnet's (a damaged journal's way out). */
+  adopt?: boolean;
 }
 
 export function duration(text: string | undefined, flag: string): number {
@@ -80,7 +82,10 @@ export async function applyCommand(file: string, opts: ApplyOptions): Promise<vo
   const { lock, loaded } = await lockTopology(topologyFile, `tsnet apply ${file}`, opts.json, opts.lockTimeout);
   try {
     // A saved plan is always checked against a full read: the cache would hide hand-made changes.
-    const s = await withEngineErrors(opts.json, () => planSession(topologyFile, 'apply', { loaded, refresh: saved !== undefined || opts.refresh !== false }));
+    if (saved && opts.adopt) throw new ExitError('--adopt cannot be used with a saved plan: plan again with the topology file');
+    const s = await withEngineErrors(opts.json, () =>
+      planSession(topologyFile, 'apply', { loaded, refresh: saved !== undefined || opts.refresh !== false, ...(opts.adopt ? { adopt: true } : {}) }),
+    );
     try {
       if (saved) {
         checkState(saved, file, s);

@@ -2,6 +2,8 @@
 import { HostView, ROUTE_PROTO } from '../../appliers/common.js';
 import { closeRunners, planSession } from '../../engine/index.js';
 import { parseMark } from '../../state/ownership.js';
+import { describeQdisc } from '../../model/shaping.js';
+import { isDefaultQdiscKind } from '../../state/tc.js';
 import type { KLink } from '../../state/types.js';
 import { withEngineErrors } from '../engine-errors.js';
 import { JSON_FORMAT_VERSION, painter, useColor, writeJson } from '../output.js';
@@ -27,7 +29,20 @@ interface Row {
   addresses: string[];
   master?: string;
   resource: string;
+  /** Its root qdisc as tsnet writes shaping ("tbf rate 20mbit burst 10000b limit 135000b"); null: the kernel default. */
+  shaping: string | null;
 }
+
+/** A link's shaping: the tbf or netem tc read, another kind by name, null for the default. */
+function shapingOf(l: KLink): string | null {
+  const root = l.qdiscs?.root;
+  if (root?.type === 'shaping') return [describeQdisc(root.qdisc), ...root.extras].join(', ');
+  const kind = root?.kind ?? l.qdisc ?? 'noop';
+  return isDefaultQdiscKind(kind) ? null : kind;
+}
+
+/** "tbf rate 20mbit burst 10000b limit 135000b" -> "tbf rate 20mbit": the table keeps what was written, not the defaults. */
+const shortText = (text: string): string => text.replace(/ (burst|limit) \S+( packets)?/g, '');
 
 /** The operational state as `ip link` shows it, with NO-CARRIER beside it. */
 const operText = (r: Row): string => `${r.operstate}${r.carrier ? '' : ' NO-CARRIER'}`;
@@ -58,6 +73,7 @@ export async function showCommand(file: string, opts: ShowOptions): Promise<void
         addresses: l.addresses.filter((a) => a.scope !== 'host').map((a) => a.cidr),
         ...(l.master ? { master: l.master } : {}),
         resource: parseMark(l.alias)?.address ?? '',
+        shaping: shapingOf(l),
       });
       for (const l of state.root.links) if (parseMark(l.alias)?.topology === t.name) rows.push(row(l, '(host)', '-'));
       for (const [address, ns] of view.ownedNs) {
@@ -89,7 +105,7 @@ export async function showCommand(file: string, opts: ShowOptions): Promise<void
       process.stdout.write(`${t.name}: nothing of this topology exists on the kernel (run "tsnet apply ${file}")\n`);
       return;
     }
-    const ifHead = [...(multiHost ? ['HOST'] : []), 'SANDBOX', 'NETNS', 'INTERFACE', 'KIND', 'STATE', 'OPERSTATE', 'MTU', 'ADDRESSES', 'MAC'];
+    const ifHead = [...(multiHost ? ['HOST'] : []), 'SANDBOX', 'NETNS', 'INTERFACE', 'KIND', 'STATE', 'OPERSTATE', 'MTU', 'ADDRESSES', 'MAC', 'SHAPING'];
     const ifBody = rows.map((r) => [
       ...(multiHost ? [r.host] : []),
       r.sandbox,
@@ -101,6 +117,7 @@ export async function showCommand(file: string, opts: ShowOptions): Promise<void
       String(r.mtu),
       r.addresses.join(' ') || '-',
       r.mac,
+      r.shaping === null ? '-' : shortText(r.shaping),
     ]);
     process.stdout.write(`${table(ifHead, ifBody)}\n`);
     if (routes.length) {
