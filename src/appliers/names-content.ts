@@ -17,13 +17,37 @@ export const LOCALHOST_LINES = [
 
 const bare = (cidr: string) => cidr.slice(0, cidr.indexOf('/'));
 
-/** The names a sandbox answers to: its own, and those of the container: sandboxes that share its namespace. */
-function namesOf(t: Topology, sb: Sandbox): string[] {
-  const names = [sb.name, `${sb.name}.${t.name}`];
-  for (const other of t.sandboxes.values()) {
-    if (other.mode.kind === 'container' && other.netns === sb.netns && other.host === sb.host) names.push(other.name, `${other.name}.${t.name}`);
+/**
+ * What every sandbox's lines are made of, computed once per topology (a hosts file per sandbox,
+ * each naming the sandboxes of its networks: the work grows with the square of the sandboxes
+ * on a network, so nothing in it may grow faster): the names each sandbox answers to (its own,
+ * and those of the container: sandboxes that share its namespace), the sandboxes in name order,
+ * and each sandbox's lines per network.
+ */
+interface NamesIndex {
+  sorted: Sandbox[];
+  /** Per sandbox, in endpoint order: each endpoint's network and its lines. */
+  linesOn: Map<Sandbox, { network: string; lines: string[] }[]>;
+}
+
+const indexes = new WeakMap<Topology, NamesIndex>();
+
+function namesIndex(t: Topology): NamesIndex {
+  const cached = indexes.get(t);
+  if (cached) return cached;
+  const names = new Map<string, string[]>();
+  const key = (host: string, netns: string | null) => `${host}\u0000${netns ?? ''}`;
+  for (const sb of t.sandboxes.values()) if (sb.mode.kind !== 'container') names.set(key(sb.host, sb.netns), [sb.name, `${sb.name}.${t.name}`]);
+  for (const sb of t.sandboxes.values()) if (sb.mode.kind === 'container') names.get(key(sb.host, sb.netns))?.push(sb.name, `${sb.name}.${t.name}`);
+  const linesOn: NamesIndex['linesOn'] = new Map();
+  for (const sb of t.sandboxes.values()) {
+    const joined = (names.get(key(sb.host, sb.netns)) ?? [sb.name, `${sb.name}.${t.name}`]).join(' ');
+    linesOn.set(sb, sb.endpoints.map((ep) => ({ network: ep.network, lines: ep.addresses.map((a) => `${bare(a)}\t${joined}`) })));
   }
-  return names;
+  const sorted = [...t.sandboxes.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const index = { sorted, linesOn };
+  indexes.set(t, index);
+  return index;
 }
 
 /**
@@ -33,16 +57,13 @@ function namesOf(t: Topology, sb: Sandbox): string[] {
  * first, on the first network they share in the other sandbox's endpoint order.
  */
 export function hostLines(t: Topology, sb: Sandbox): string[] {
+  const { sorted, linesOn } = namesIndex(t);
   const lines: string[] = [];
-  const line = (other: Sandbox, addresses: readonly string[]) => {
-    const names = namesOf(t, other).join(' ');
-    for (const a of addresses) lines.push(`${bare(a)}\t${names}`);
-  };
-  line(sb, sb.endpoints.flatMap((ep) => ep.addresses));
+  for (const ep of linesOn.get(sb)!) lines.push(...ep.lines);
   const mine = new Set(sb.endpoints.map((ep) => ep.network));
-  const others = [...t.sandboxes.values()].filter((o) => o !== sb && (o.ownsNetns || o.external) && o.endpoints.some((ep) => mine.has(ep.network)));
-  for (const other of others.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    line(other, other.endpoints.filter((ep) => mine.has(ep.network)).flatMap((ep) => ep.addresses));
+  for (const other of sorted) {
+    if (other === sb || !(other.ownsNetns || other.external)) continue;
+    for (const ep of linesOn.get(other)!) if (mine.has(ep.network)) for (const line of ep.lines) lines.push(line);
   }
   return lines;
 }

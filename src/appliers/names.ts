@@ -7,13 +7,11 @@ import type { FileSpec } from '../planner/desired.js';
 import type { ResourcePlan } from '../planner/host-plan.js';
 import type { Command, ObjectRef } from '../planner/types.js';
 import { b64 } from '../executor/tools/file.js';
-import type { KFile } from '../state/files.js';
+import { fileOwner, markerLine, type KFile } from '../state/files.js';
+import { LOCALHOST_LINES } from './names-content.js';
 import { perResource, type PlanContext } from './types.js';
 
-const MARKER = /^# tsnet:([^:\s]+):(\S+) /;
-
-/** The first line of every names file tsnet writes: whose it is. */
-export const markerLine = (topology: string, address: string): string => `# tsnet:${topology}:${address} — managed by tsnet, edits are replaced`;
+export { fileOwner, markerLine };
 
 const dirOf = (path: string): string => path.slice(0, path.lastIndexOf('/'));
 const nsOf = (path: string): string => path.split('/')[3] ?? '';
@@ -21,39 +19,59 @@ const nsOf = (path: string): string => path.split('/')[3] ?? '';
 /** The second line when tsnet made the file's directory: it goes (when empty) with the file. */
 export const dirLine = (path: string): string => `# tsnet made ${dirOf(path)} for this file: it is removed with it when empty`;
 
-/** Whose a file is, from its first line: undefined when it has no tsnet marker. */
-export function fileOwner(content: string): { topology: string; address: string } | undefined {
-  const m = MARKER.exec(content);
-  return m ? { topology: m[1]!, address: m[2]! } : undefined;
-}
-
 /** The full content tsnet writes. */
 export function fileContent(topology: string, spec: Pick<FileSpec, 'address' | 'path' | 'body'>, opts: { madeDir: boolean }): string {
   return `${markerLine(topology, spec.address)}\n${opts.madeDir ? `${dirLine(spec.path)}\n` : ''}${spec.body}`;
 }
 
-const madeDir = (content: string, path: string): boolean => content.split('\n')[1] === dirLine(path);
+/** Line `i` (0 or 1) of a content, without splitting the whole of it. */
+function lineAt(content: string, i: 0 | 1): string {
+  let start = 0;
+  if (i === 1) {
+    start = content.indexOf('\n') + 1;
+    if (start === 0) return '';
+  }
+  const end = content.indexOf('\n', start);
+  return content.slice(start, end < 0 ? undefined : end);
+}
+
+const madeDir = (content: string, path: string): boolean => lineAt(content, 1) === dirLine(path);
 
 interface Held {
-  file: KFile & { content: string };
+  file: Owned;
+}
+
+type Owned = KFile & { content: string };
+
+/** The files of a read state by owner (`topology:address`, the first one found), made once per state. */
+const byOwner = new WeakMap<ReadonlyMap<string, KFile>, Map<string, Owned>>();
+
+function ownedFiles(files: ReadonlyMap<string, KFile>): Map<string, Owned> {
+  let index = byOwner.get(files);
+  if (index) return index;
+  index = new Map();
+  for (const f of files.values()) {
+    const o = f.content === undefined ? undefined : fileOwner(f.content);
+    const key = o && `${o.topology}:${o.address}`;
+    if (key && !index.has(key)) index.set(key, f as Owned);
+  }
+  byOwner.set(files, index);
+  return index;
 }
 
 function held(ctx: PlanContext, address: string, want: FileSpec | undefined): Held | undefined {
   const files = ctx.view.state.files;
   if (!files) return undefined;
   const at = want ? files.get(want.path) : undefined;
-  const ours = (f: KFile): f is KFile & { content: string } => {
-    const o = f.content === undefined ? undefined : fileOwner(f.content);
-    return o?.topology === ctx.topology && o.address === address;
-  };
-  if (at && ours(at)) return { file: at };
-  for (const f of files.values()) if (ours(f)) return { file: f };
-  return undefined;
+  const o = at?.content === undefined ? undefined : fileOwner(at.content);
+  if (at && o?.topology === ctx.topology && o.address === address) return { file: at as Owned };
+  const found = ownedFiles(files).get(`${ctx.topology}:${address}`);
+  return found ? { file: found } : undefined;
 }
 
 const fileRef = (host: string, path: string, address: string): ObjectRef => ({ kind: 'file', host, ns: null, name: path, mark: address });
 const write = (host: string, path: string, content: string): Command => ({ host, ns: null, tool: 'file', argv: ['write', path, b64(content)] });
-const removeLines = (path: string, content: string): string[][] => [['remove', path, b64(content.split('\n')[0]!)], ...(madeDir(content, path) ? [['rmdir', dirOf(path)]] : [])];
+const removeLines = (path: string, content: string): string[][] => [['remove', path, b64(lineAt(content, 0))], ...(madeDir(content, path) ? [['rmdir', dirOf(path)]] : [])];
 
 function remove(ctx: PlanContext, r: ResourcePlan, have: KFile & { content: string }, action: 'delete' | 'replace'): void {
   r.step({
@@ -81,10 +99,17 @@ function differences(have: string, want: string): string[] {
   return out.length > 3 ? [...out.slice(0, 3), `and ${out.length - 3} more lines differ`] : out;
 }
 
+/** Lines of a hosts body after Docker's localhost lines (counted, not split: a body may hold thousands). */
+function addressLines(body: string): number {
+  let n = 0;
+  for (let i = body.indexOf('\n'); i >= 0; i = body.indexOf('\n', i + 1)) n++;
+  if (!body.endsWith('\n') && body) n++;
+  return n - LOCALHOST_LINES.length;
+}
+
 function summary(spec: FileSpec): string {
-  const lines = spec.body.split('\n').filter((l) => l && !l.startsWith('#'));
-  if (spec.kind === 'resolv') return `${spec.path}: ${lines.join(', ')}`;
-  const names = lines.filter((l) => !/^(127\.0\.0\.1|::1|fe00::0|ff0[02]::)/.test(l)).length;
+  if (spec.kind === 'resolv') return `${spec.path}: ${spec.body.split('\n').filter((l) => l && !l.startsWith('#')).join(', ')}`;
+  const names = addressLines(spec.body);
   return `${spec.path}: localhost and ${names} address${names === 1 ? '' : 'es'} of sandboxes`;
 }
 
@@ -150,10 +175,13 @@ function plan(ctx: PlanContext, r: ResourcePlan, want: FileSpec | undefined): vo
 /** The addresses of the files of this kind the host holds: ours, in namespaces this host owns or names. */
 function observed(ctx: PlanContext, kind: 'hosts' | 'resolv'): string[] {
   const out: string[] = [];
-  for (const f of ctx.view.state.files?.values() ?? []) {
-    const o = f.content === undefined ? undefined : fileOwner(f.content);
-    if (o?.topology !== ctx.topology || !o.address.startsWith(`${kind}.`)) continue;
-    if (ctx.view.nsAddress.has(nsOf(f.path)) || ctx.desired.has(o.address)) out.push(o.address);
+  const files = ctx.view.state.files;
+  if (!files) return out;
+  const prefix = `${ctx.topology}:${kind}.`;
+  for (const [key, f] of ownedFiles(files)) {
+    if (!key.startsWith(prefix)) continue;
+    const address = key.slice(ctx.topology.length + 1);
+    if (ctx.view.nsAddress.has(nsOf(f.path)) || ctx.desired.has(address)) out.push(address);
   }
   return out;
 }

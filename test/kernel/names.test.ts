@@ -10,6 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applySession, closeRunners, planSession } from '../../src/engine/index.js';
 import { runnerFor, type Runner, type RunOptions, type RunResult } from '../../src/state/runner.js';
 import type { Host } from '../../src/model/types.js';
+import type { FileAccess } from '../../src/state/files.js';
+
+const INJECTED = 'injected-failure /etc/netns/x/hosts x';
 import { FIXTURES, ROOT, describeInLab, must, planChanges, removeAll, run, tsnet, type Ran } from '../support/lab.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
 
@@ -44,18 +47,17 @@ async function resolve(ns: string, name: string): Promise<string | null> {
 
 const ok = (r: Ran) => expect(r.code, r.all).toBe(0);
 
-/** A runner whose file batches fail for real at their second line (an operation the script refuses). */
+/** A runner whose file batches fail for real at their second line (an operation the file tool refuses). */
 class FailingFiles implements Runner {
   constructor(private readonly inner: Runner) {}
   get host() { return this.inner.host; }
   get machine() { return this.inner.machine; }
   get describe() { return this.inner.describe; }
+  get files(): FileAccess | undefined {
+    const inner = this.inner.files;
+    return inner && { read: (paths) => inner.read(paths), apply: (lines, mode) => inner.apply(mode === 'stop' ? [lines[0]!, INJECTED, ...lines.slice(1)] : lines, mode) };
+  }
   run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    if (argv[0] === 'sh' && argv[3] === 'tsnet-files' && argv[4] === 'stop' && opts.input) {
-      const lines = opts.input.split('\n');
-      lines.splice(1, 0, 'injected-failure /etc/netns/x/hosts x');
-      return this.inner.run(argv, { ...opts, input: lines.join('\n') });
-    }
     return this.inner.run(argv, opts);
   }
   listNetns() { return this.inner.listNetns(); }

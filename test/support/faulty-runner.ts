@@ -11,6 +11,7 @@
 // (each line of an `nft -f -` script counts; a script is a transaction, so nothing of it is done)
 // It leaves Runner.fanOut unset, so the executor sends every batch through run() (not through
 // the xargs fan-out of src/state/fanout.ts), where it can be counted and rewritten.
+import type { FileAccess } from '../../src/state/files.js';
 import type { Runner, RunOptions, RunResult } from '../../src/state/runner.js';
 import { assertInLab } from './lab.js';
 
@@ -76,6 +77,20 @@ export class FaultyRunner implements Runner {
     return `${this.inner.describe} (with failure injection)`;
   }
 
+  /**
+   * The names files of this machine, in-process like the inner runner's: each line of an
+   * apply's file batch counts, and the injected one is refused like an unknown operation.
+   */
+  get files(): FileAccess | undefined {
+    const inner = this.inner.files;
+    if (!inner) return undefined;
+    return {
+      read: (paths) => inner.read(paths),
+      apply: (lines, mode) =>
+        inner.apply(mode === 'stop' ? lines.map((text) => (text.trim() && this.count({ host: this.host, ns: null, tool: 'file', line: text }) ? FAULT_FILE_LINE : text)) : lines, mode),
+    };
+  }
+
   run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const tool = argv[0];
     const ns = opts.ns ?? null;
@@ -91,8 +106,8 @@ export class FaultyRunner implements Runner {
       const lines = opts.input.split('\n').map((text) => (text.trim() && this.count({ host: this.host, ns, tool, line: text }) ? FAULT_NFT_LINE : text));
       return this.inner.run(argv, { ...opts, input: lines.join('\n') });
     }
-    // The file tool (names files): a line of its script's input; the injected one is an
-    // operation the script refuses, so it fails there after running the lines before it.
+    // The file tool on an ssh host (names files): a line of its script's input; the injected one
+    // is an operation the script refuses, so it fails there after running the lines before it.
     if (tool === 'sh' && argv[3] === 'tsnet-files' && argv[4] === 'stop' && opts.input !== undefined && !this.fault.fired) {
       const lines = opts.input.split('\n').map((text) => (text.trim() && this.count({ host: this.host, ns, tool: 'file', line: text }) ? FAULT_FILE_LINE : text));
       return this.inner.run(argv, { ...opts, input: lines.join('\n') });

@@ -1,19 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { b64, fileLine } from './file.js';
-import { checkNamesPath, parseFilesOutput } from '../../state/files.js';
+import { checkNamesPath, markerLine, parseFilesOutput } from '../../state/files.js';
+
+const marker = (address: string) => markerLine('t', address);
 
 describe('file tool lines', () => {
-  it('passes the three operations on names files', () => {
-    expect(fileLine(['write', '/etc/netns/a/hosts', b64('x y\n')])).toBe(`write /etc/netns/a/hosts ${b64('x y\n')}`);
-    expect(fileLine(['remove', '/etc/netns/a/resolv.conf', b64('# m')])).toBe(`remove /etc/netns/a/resolv.conf ${b64('# m')}`);
+  it('passes the three operations on names files, each naming the owner from the marker', () => {
+    const content = `${marker('hosts.a')}\nx y\n`;
+    expect(fileLine(['write', '/etc/netns/a/hosts', b64(content)])).toBe(`write /etc/netns/a/hosts t:hosts.a ${b64(content)}`);
+    expect(fileLine(['remove', '/etc/netns/a/resolv.conf', b64(marker('resolv.a'))])).toBe('remove /etc/netns/a/resolv.conf t:resolv.a');
     expect(fileLine(['rmdir', '/etc/netns/a'])).toBe('rmdir /etc/netns/a');
   });
 
   it('refuses anything else: other paths, .., raw content, unknown operations', () => {
     for (const argv of [
-      ['write', '/etc/hosts', b64('x')],
-      ['write', '/etc/netns/../hosts', b64('x')],
-      ['write', '/etc/netns/a/passwd', b64('x')],
+      ['write', '/etc/hosts', b64(marker('hosts.a'))],
+      ['write', '/etc/netns/../hosts', b64(marker('hosts.a'))],
+      ['write', '/etc/netns/a/passwd', b64(marker('hosts.a'))],
+      ['write', '/etc/netns/a/hosts', b64('no marker\n')],
+      ['remove', '/etc/netns/a/hosts', b64('# tsnet:t:sandbox.a — not a names file')],
       ['write', '/etc/netns/a/hosts', 'not base64 at all'],
       ['write', '/etc/netns/a/hosts'],
       ['rmdir', '/etc/netns'],

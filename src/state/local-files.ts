@@ -1,0 +1,140 @@
+// Names files on this machine, read and written in-process (no process per file: a hosts file
+// per sandbox, each listing the sandboxes of its networks, is hundreds of files of hundreds of
+// lines at a few hundred sandboxes). The operations and their answers are the file tool's
+// script's (src/executor/tools/file.ts), line for line: a write goes to a temp file in the same
+// directory, then is renamed over the file (a reader sees the old file or the new one), and
+// only over a file whose first line is tsnet's marker for that file's owner.
+import { closeSync, fchmodSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { isMarkerOf, type FileAccess, type KFile } from './files.js';
+
+const code = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
+const dirOf = (path: string): string => path.slice(0, path.lastIndexOf('/'));
+
+function isDir(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch (err) {
+    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return false;
+    throw err;
+  }
+}
+
+function readOne(path: string, dirs: Map<string, boolean>): KFile {
+  try {
+    return { path, content: readFileSync(path, 'utf8'), dirExists: true };
+  } catch (err) {
+    if (code(err) !== 'ENOENT' && code(err) !== 'ENOTDIR') throw new Error(`${path}: ${(err as Error).message}`);
+  }
+  // A dangling symbolic link is something there that cannot be read, not an absent file.
+  try {
+    lstatSync(path);
+    throw new Error(`${path}: a link to nothing`);
+  } catch (err) {
+    if (code(err) !== 'ENOENT' && code(err) !== 'ENOTDIR') throw err;
+  }
+  const dir = dirOf(path);
+  let dirExists = dirs.get(dir);
+  if (dirExists === undefined) dirs.set(dir, (dirExists = isDir(dir)));
+  return { path, dirExists };
+}
+
+/** The first line of a regular file (at most its first 4 KiB); undefined when there is none. */
+function firstLine(path: string): string | undefined {
+  try {
+    if (!lstatSync(path).isFile()) return '';
+  } catch (err) {
+    if (code(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(4096);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const text = buf.subarray(0, n).toString('utf8');
+    const nl = text.indexOf('\n');
+    return nl < 0 ? text : text.slice(0, nl);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Absent, or tsnet's for `owner`. */
+const mayReplace = (path: string, owner: string): boolean => {
+  const first = firstLine(path);
+  return first === undefined || isMarkerOf(first, owner);
+};
+
+function writeWhole(path: string, data: Buffer, n: number): void {
+  const dir = dirOf(path);
+  if (!isDir(dir)) mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const tmp = `${dir}/.tsnet.${process.pid}.${n}`;
+  try {
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      writeSync(fd, data);
+      fchmodSync(fd, 0o644);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Never made, or already renamed.
+    }
+    throw err;
+  }
+}
+
+/** One line of the file tool's protocol; a message when it fails. */
+function applyLine(line: string, n: number): string | undefined {
+  const [op = '', path = '', owner = '', data = ''] = line.split(' ');
+  try {
+    switch (op) {
+      case 'write':
+        if (!mayReplace(path, owner)) return `${path} is not tsnet's to overwrite: its first line is not tsnet's marker for it`;
+        writeWhole(path, Buffer.from(data, 'base64'), n);
+        return undefined;
+      case 'remove':
+        if (!mayReplace(path, owner)) return `${path} is not tsnet's to remove: its first line is not tsnet's marker for it`;
+        if (firstLine(path) !== undefined) unlinkSync(path);
+        return undefined;
+      case 'rmdir':
+        try {
+          rmdirSync(path);
+        } catch {
+          // Not empty, or gone: left as it is (the script's `rmdir ... || :`).
+        }
+        return undefined;
+      default:
+        return `unknown operation ${op}`;
+    }
+  } catch (err) {
+    return `cannot ${op} ${path}: ${(err as Error).message}`;
+  }
+}
+
+export const LOCAL_FILES: FileAccess = {
+  read(paths) {
+    const dirs = new Map<string, boolean>();
+    return new Map(paths.map((p) => [p, readOne(p, dirs)]));
+  },
+  apply(lines, mode) {
+    const out: string[] = [];
+    const err: string[] = [];
+    let exitCode = 0;
+    for (let i = 0; i < lines.length; i++) {
+      if (!lines[i]) continue;
+      const why = applyLine(lines[i]!, i + 1);
+      if (why === undefined) {
+        out.push(`ok ${i + 1}`);
+        continue;
+      }
+      err.push(`-:${i + 1}: ${why}`);
+      exitCode = 1;
+      if (mode === 'stop') break;
+    }
+    return { stdout: out.map((l) => `${l}\n`).join(''), stderr: err.map((l) => `${l}\n`).join(''), exitCode };
+  },
+};
