@@ -1,6 +1,8 @@
-// Failure injection: for every line position K of a plan, the K-th line fails for real (the
-// kernel refuses it), and the engine must report that step with ip's own error text and roll
-// back so that the kernel is exactly as before (full dumps compared, see test/support/dump.ts).
+// Failure injection: for line positions K of a plan (each step's last line, so every step fails
+// once after its other lines have run; sampled positions for the variants), the K-th line fails
+// for real (the kernel refuses it), and the engine must report that step with ip's own error
+// text and roll back so that the kernel is exactly as before (full dumps compared, see
+// test/support/dump.ts).
 // Two plans: building engine-three.yaml from nothing, and changing it in place into
 // engine-three-update.yaml (gateway, addresses, mtu, route, sysctl).
 import { join } from 'node:path';
@@ -46,11 +48,9 @@ const lineText = (l: string[]) => l.join(' ');
 const planLines = (p: Plan) => p.steps.reduce((n, s) => n + s.do.length, 0);
 
 /**
- * The line positions a run fails: every one (stride 1), or 1, 1+stride, ... and the last. One
- * run at a time at stride 1 makes every step of the plan the failing one (building from
- * nothing, and updating in place); the namespace swap takes every second position, and the variants that exercise another
- * mechanism (batches fanned out at once, ip naming no line) every fourth, so the suite stays
- * within its time.
+ * The line positions a run fails: 1, 1+stride, ... and the last. The namespace swap takes every
+ * second position, and the variants that exercise another mechanism (batches fanned out at once,
+ * ip naming no line) every fourth, so the suite stays within its time.
  */
 function positions(total: number, stride: number): number[] {
   const out: number[] = [];
@@ -60,13 +60,37 @@ function positions(total: number, stride: number): number[] {
 }
 
 /**
- * Runs the plan from `file` once per line position K (see positions), failing line K, and
+ * The position of each step's last line as a clean run (one batch at a time) executes them, from
+ * the lines that run saw: every step of the plan is then the failing one once, and a step of
+ * several lines fails after its others have run, so its own partial work must be undone along
+ * with the steps before it.
+ */
+function stepEnds(p: Plan, seen: readonly Counted[]): number[] {
+  const last = new Map<string, number>();
+  seen.forEach((c, i) => {
+    const step = p.steps.find((st) => st.host === c.host && st.ns === c.ns && st.do.some((l) => lineText(l) === c.line));
+    if (step) last.set(step.id, i + 1);
+  });
+  expect([...last.keys()].sort(), 'every step has a line the clean run executed').toEqual(p.steps.map((st) => st.id).sort());
+  return [...new Set(last.values())].sort((a, b) => a - b);
+}
+
+/** The lines a clean run of `file` executes, in order (the kernel is changed: the caller puts it back). */
+async function cleanLines(file: string): Promise<Counted[]> {
+  const fault = new Fault(0);
+  const r = await engineRun(file, 'apply', fault, 1);
+  expect(r.result.failure, 'the clean run').toBeUndefined();
+  return fault.seen;
+}
+
+/**
+ * Runs the plan from `file` once per line position K in `at`, failing line K, and
  * checks each run. Returns the problems found (empty: all positions behaved), and the steps hit.
  */
-async function everyPosition(file: string, total: number, before: KernelDump, opts: { concurrency?: number; restore?: string; kind?: Fault['kind']; stride?: number }) {
+async function everyPosition(file: string, at: readonly number[], before: KernelDump, opts: { concurrency?: number; restore?: string; kind?: Fault['kind'] }) {
   const problems: string[] = [];
   const hit = new Set<string>();
-  for (const k of positions(total, opts.stride ?? 1)) {
+  for (const k of at) {
     const fault = new Fault(k, opts.kind);
     const r = await engineRun(file, 'apply', fault, opts.concurrency);
     const fired: Counted | undefined = fault.fired;
@@ -124,12 +148,17 @@ describeInLab('engine: failure injection at every step', () => {
   });
 
   for (const concurrency of [1, 2]) {
-    it(`apply from nothing: ${concurrency === 1 ? 'every line position' : 'every fourth line position'} fails cleanly (concurrency ${concurrency})`, async () => {
+    it(`apply from nothing: ${concurrency === 1 ? 'every step fails at its last line' : 'every fourth line position fails'} cleanly (concurrency ${concurrency})`, async () => {
       const before = await quietDump();
       const s = await planSession(BASE, 'apply');
       await closeRunners(s.runners);
-      const total = planLines(s.plan);
-      const { problems, hit } = await everyPosition(BASE, total, before, { concurrency, stride: concurrency === 1 ? 1 : 4 });
+      let at = positions(planLines(s.plan), 4);
+      if (concurrency === 1) {
+        at = stepEnds(s.plan, await cleanLines(BASE));
+        await converge(BASE, 'destroy');
+        expect(await settledDump(before)).toEqual(before);
+      }
+      const { problems, hit } = await everyPosition(BASE, at, before, { concurrency });
       expect(problems).toEqual([]);
       // One run at a time is deterministic: every step of the plan has been the failing one.
       if (concurrency === 1) expect([...hit].sort()).toEqual(s.plan.steps.map((st) => st.id).sort());
@@ -141,12 +170,12 @@ describeInLab('engine: failure injection at every step', () => {
     const before = await quietDump();
     const s = await planSession(BASE, 'apply');
     await closeRunners(s.runners);
-    const { problems } = await everyPosition(BASE, planLines(s.plan), before, { concurrency: 1, kind: 'exit255', stride: 4 });
+    const { problems } = await everyPosition(BASE, positions(planLines(s.plan), 4), before, { concurrency: 1, kind: 'exit255' });
     expect(problems).toEqual([]);
     expect(await settledDump(before)).toEqual(before);
   }, LOOP_TIMEOUT);
 
-  it('update in place: every line position fails cleanly and restores the applied topology', async () => {
+  it('update in place: every step fails at its last line, cleanly, and the applied topology is restored', async () => {
     const empty = await quietDump();
     await converge(BASE);
     const before = await quietDump();
@@ -169,8 +198,9 @@ describeInLab('engine: failure injection at every step', () => {
         'update hosts.c',
       ].sort(),
     );
-    const total = planLines(s.plan);
-    const { problems, hit } = await everyPosition(UPDATE, total, before, { concurrency: 1, restore: BASE });
+    const at = stepEnds(s.plan, await cleanLines(UPDATE));
+    await converge(BASE);
+    const { problems, hit } = await everyPosition(UPDATE, at, before, { concurrency: 1, restore: BASE });
     expect(problems).toEqual([]);
     expect([...hit].sort()).toEqual(s.plan.steps.map((st) => st.id).sort());
     // And the update itself goes through, then destroy leaves the lab as it was.
