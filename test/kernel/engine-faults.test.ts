@@ -4,11 +4,14 @@
 // text and roll back so that the kernel is exactly as before (full dumps compared, see
 // test/support/dump.ts).
 // Two plans: building engine-three.yaml from nothing, and changing it in place into
-// engine-three-update.yaml (gateway, addresses, mtu, route, sysctl).
+// engine-three-update.yaml (gateway, addresses, mtu, route, sysctl). The sandboxes' names files
+// under /etc/netns (the lab's own) must be as before too, byte for byte.
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { applySession, closeRunners, planSession, type Mode } from '../../src/engine/index.js';
-import type { Plan } from '../../src/planner/types.js';
+import { TOOLS } from '../../src/executor/tools/index.js';
+import type { Plan, Step } from '../../src/planner/types.js';
 import { runnerFor } from '../../src/state/runner.js';
 import { dumpDiff, quietDump, settledDump, type KernelDump } from '../support/dump.js';
 import { Fault, FAULT_FILE_ERROR, FAULT_IP_ERROR, FAULT_IP_EXIT255_ERROR, FAULT_NFT_ERROR, FAULT_SYSCTL, FaultyRunner, type Counted } from '../support/faulty-runner.js';
@@ -41,8 +44,25 @@ async function converge(file: string, mode: Mode = 'apply'): Promise<Plan> {
   return r.plan;
 }
 
-/** A step's line as the runner sees it: an ip/bridge batch line, or sysctl's k=v argument. */
-const lineText = (l: string[]) => l.join(' ');
+/** Everything under the lab's /etc/netns: each directory (as "") and file with its content. */
+function etcNetns(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const d of readdirSync('/etc/netns').sort()) {
+    out[`${d}/`] = '';
+    if (lstatSync(`/etc/netns/${d}`).isDirectory()) for (const f of readdirSync(`/etc/netns/${d}`).sort()) out[`${d}/${f}`] = readFileSync(`/etc/netns/${d}/${f}`, 'utf8');
+  }
+  return out;
+}
+
+/** Which entries of two etcNetns() trees differ. */
+const filesDiff = (a: Record<string, string>, b: Record<string, string>): string[] =>
+  [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]).map((k) => `/etc/netns/${k}: ${k in a ? (k in b ? 'content differs' : 'gone') : 'left behind'}`);
+
+/**
+ * A step's line as the runner sees it, made by the step's tool: an ip/bridge batch line,
+ * sysctl's k=v argument, a file-tool line (which names the owner besides the argv).
+ */
+const lineText = (st: Step, l: string[]) => TOOLS[st.tool].line(l);
 
 /** Lines the executor runs for a plan: one per do-line of every step. */
 const planLines = (p: Plan) => p.steps.reduce((n, s) => n + s.do.length, 0);
@@ -68,7 +88,7 @@ function positions(total: number, stride: number): number[] {
 function stepEnds(p: Plan, seen: readonly Counted[]): number[] {
   const last = new Map<string, number>();
   seen.forEach((c, i) => {
-    const step = p.steps.find((st) => st.host === c.host && st.ns === c.ns && st.do.some((l) => lineText(l) === c.line));
+    const step = p.steps.find((st) => st.host === c.host && st.ns === c.ns && st.do.some((l) => lineText(st, l) === c.line));
     if (step) last.set(step.id, i + 1);
   });
   expect([...last.keys()].sort(), 'every step has a line the clean run executed').toEqual(p.steps.map((st) => st.id).sort());
@@ -90,6 +110,7 @@ async function cleanLines(file: string): Promise<Counted[]> {
 async function everyPosition(file: string, at: readonly number[], before: KernelDump, opts: { concurrency?: number; restore?: string; kind?: Fault['kind'] }) {
   const problems: string[] = [];
   const hit = new Set<string>();
+  const files = etcNetns();
   for (const k of at) {
     const fault = new Fault(k, opts.kind);
     const r = await engineRun(file, 'apply', fault, opts.concurrency);
@@ -103,7 +124,7 @@ async function everyPosition(file: string, at: readonly number[], before: Kernel
       const exit255 = fired.tool === 'ip' && opts.kind === 'exit255';
       // ip exiting 255 names no line: the executor names the step from its progress markers
       // (the host's batches), or the first step of the namespace's batch (fanned-out batches).
-      const named = f.step.host === fired.host && f.step.ns === fired.ns && (exit255 || f.step.do.some((l) => lineText(l) === fired.line));
+      const named = f.step.host === fired.host && f.step.ns === fired.ns && (exit255 || f.step.do.some((l) => lineText(f.step, l) === fired.line));
       if (!named) problems.push(`${where}: the failure names step ${f.step.id}, which does not hold the failed line`);
       const expected =
         fired.tool === 'sysctl' ? FAULT_SYSCTL.replace(/\./g, '/') : fired.tool === 'nft' ? FAULT_NFT_ERROR : fired.tool === 'file' ? FAULT_FILE_ERROR : exit255 ? FAULT_IP_EXIT255_ERROR : FAULT_IP_ERROR;
@@ -116,8 +137,11 @@ async function everyPosition(file: string, at: readonly number[], before: Kernel
       // The engine's own check of the rollback (owned state before and after) must agree.
       if (r.rollbackDiff?.length) problems.push(`${where}: the engine reports a difference after the rollback: ${r.rollbackDiff.join('; ')}`);
     }
+    const filesAfter = etcNetns();
+    const changed = filesDiff(files, filesAfter);
+    if (changed.length) problems.push(`${where}: /etc/netns differs after the rollback: ${changed.join('; ')}`);
     const after = await settledDump(before);
-    if (JSON.stringify(after) !== JSON.stringify(before)) {
+    if (JSON.stringify(after) !== JSON.stringify(before) || changed.length) {
       problems.push(`${where}: the kernel differs after the rollback:\n  ${dumpDiff(before, after).slice(0, 20).join('\n  ')}`);
       // Put the kernel back so that the next positions start from the same state.
       if (opts.restore) await converge(opts.restore);
@@ -138,13 +162,17 @@ describeInLab('engine: failure injection at every step', () => {
 
   it('the faulty runner counts exactly the lines of the plan, and a clean apply converges', async () => {
     const before = await quietDump();
+    const files = etcNetns();
     const fault = new Fault(0);
     const r = await engineRun(BASE, 'apply', fault);
     expect(r.result.ok).toBe(true);
     expect(r.plan.steps.length).toBeGreaterThan(10);
     expect(fault.count).toBe(planLines(r.plan));
+    // The hosts files are written (their lines counted above) and destroy takes them away.
+    expect(Object.keys(etcNetns()).filter((k) => k.endsWith('/hosts')).sort()).toEqual(['kt3-a/hosts', 'kt3-b/hosts', 'kt3-c/hosts']);
     await converge(BASE, 'destroy');
     expect(await settledDump(before)).toEqual(before);
+    expect(etcNetns()).toEqual(files);
   });
 
   for (const concurrency of [1, 2]) {
@@ -228,9 +256,12 @@ describeInLab('engine: failure injection at every step', () => {
       'replace sandbox.b',
     ]);
     const problems: string[] = [];
+    const files = etcNetns();
     for (const k of positions(planLines(s.plan), 2)) {
       const r = await engineRun(SWAP2, 'apply', new Fault(k), 1);
       if (r.result.ok) problems.push(`K=${k}: expected a failure`);
+      const changed = filesDiff(files, etcNetns());
+      if (changed.length) problems.push(`K=${k}: /etc/netns differs after the rollback: ${changed.join('; ')}`);
       if (r.result.rollbackErrors.length) problems.push(`K=${k}: rollback errors: ${r.result.rollbackErrors.join('; ')}`);
       if (r.rollbackDiff?.length) problems.push(`K=${k}: the owned state differs after the rollback: ${r.rollbackDiff.join('; ')}`);
       // Deleted objects come back as new ones (new ifindexes, MACs), so the check is tsnet's own:
