@@ -64,7 +64,10 @@ describeInLab('engine: adding or removing a sandbox touches only that sandbox', 
     const bridge = await must(['ip', '-d', '-json', 'link', 'show', 'dev', 'tsn-net']);
     const plan = await tsnet('plan', FOUR);
     expect(plan.code, plan.all).toBe(0);
-    expect(planChanges(plan.stdout).sort()).toEqual(['+ endpoint.new.eth0', '+ route.new.default', '+ route.new.default-ipv6', '+ sandbox.new']);
+    expect(planChanges(plan.stdout).sort()).toEqual(
+      // The others' hosts files gain new's names (the kernel objects of a, b and c stay as they are).
+      ['+ endpoint.new.eth0', '+ hosts.new', '+ route.new.default', '+ route.new.default-ipv6', '+ sandbox.new', '~ hosts.a', '~ hosts.b', '~ hosts.c'],
+    );
     const apply = await tsnet('apply', '--auto-approve', FOUR);
     expect(apply.code, apply.all).toBe(0);
     expect(await identities(['a', 'b', 'c'])).toEqual(before);
@@ -80,7 +83,16 @@ describeInLab('engine: adding or removing a sandbox touches only that sandbox', 
     const before = await identities(['a', 'c', 'new']);
     const plan = await tsnet('plan', FOUR_WITHOUT_B);
     expect(plan.code, plan.all).toBe(0);
-    expect(planChanges(plan.stdout).sort()).toEqual(['- endpoint.b.eth0', '- route.b.default', '- route.b.default-ipv6', '- sandbox.b']);
+    expect(planChanges(plan.stdout).sort()).toEqual([
+      '- endpoint.b.eth0',
+      '- hosts.b',
+      '- route.b.default',
+      '- route.b.default-ipv6',
+      '- sandbox.b',
+      '~ hosts.a',
+      '~ hosts.c',
+      '~ hosts.new',
+    ]);
     const apply = await tsnet('apply', '--auto-approve', FOUR_WITHOUT_B);
     expect(apply.code, apply.all).toBe(0);
     expect(await identities(['a', 'c', 'new'])).toEqual(before);
@@ -99,7 +111,7 @@ describeInLab('engine: adding or removing a sandbox touches only that sandbox', 
     const before = await identities(['b', 'c']);
     try {
       const plan = await tsnet('plan', READDRESS);
-      expect(planChanges(plan.stdout).sort(), plan.stdout).toEqual(['~ endpoint.a.eth0', '~ route.a.default']);
+      expect(planChanges(plan.stdout).sort(), plan.stdout).toEqual(['~ endpoint.a.eth0', '~ hosts.a', '~ hosts.b', '~ hosts.c', '~ route.a.default']);
       const apply = await tsnet('apply', '--auto-approve', READDRESS);
       expect(apply.code, apply.all).toBe(0);
       expect(await must(['ip', 'route', 'show'], { ns: 'kt3-a' })).toContain('default via 198.18.80.1');
