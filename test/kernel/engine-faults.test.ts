@@ -80,19 +80,21 @@ function positions(total: number, stride: number): number[] {
 }
 
 /**
- * The position of each step's last line as a clean run (one batch at a time) executes them, from
- * the lines that run saw: every step of the plan is then the failing one once, and a step of
+ * Each step's last line as a clean run (one batch at a time) executes them, from the lines that
+ * run saw: failing each in turn makes every step of the plan the failing one once, and a step of
  * several lines fails after its others have run, so its own partial work must be undone along
- * with the steps before it.
+ * with the steps before it. Lines, not positions: the host's batches (nft, the names files) run
+ * beside the group of namespace batches, so a line's position varies from run to run (by
+ * position, some steps were never the failing one and others twice).
  */
-function stepEnds(p: Plan, seen: readonly Counted[]): number[] {
-  const last = new Map<string, number>();
-  seen.forEach((c, i) => {
+function stepEnds(p: Plan, seen: readonly Counted[]): Counted[] {
+  const last = new Map<string, Counted>();
+  for (const c of seen) {
     const step = p.steps.find((st) => st.host === c.host && st.ns === c.ns && st.do.some((l) => lineText(st, l) === c.line));
-    if (step) last.set(step.id, i + 1);
-  });
+    if (step) last.set(step.id, c);
+  }
   expect([...last.keys()].sort(), 'every step has a line the clean run executed').toEqual(p.steps.map((st) => st.id).sort());
-  return [...new Set(last.values())].sort((a, b) => a - b);
+  return [...last.values()];
 }
 
 /** The lines a clean run of `file` executes, in order (the kernel is changed: the caller puts it back). */
@@ -107,15 +109,15 @@ async function cleanLines(file: string): Promise<Counted[]> {
  * Runs the plan from `file` once per line position K in `at`, failing line K, and
  * checks each run. Returns the problems found (empty: all positions behaved), and the steps hit.
  */
-async function everyPosition(file: string, at: readonly number[], before: KernelDump, opts: { concurrency?: number; restore?: string; kind?: Fault['kind'] }) {
+async function everyPosition(file: string, at: readonly (number | Counted)[], before: KernelDump, opts: { concurrency?: number; restore?: string; kind?: Fault['kind'] }) {
   const problems: string[] = [];
   const hit = new Set<string>();
   const files = etcNetns();
   for (const k of at) {
-    const fault = new Fault(k, opts.kind);
+    const fault = typeof k === 'number' ? new Fault(k, opts.kind) : new Fault(0, opts.kind, k);
     const r = await engineRun(file, 'apply', fault, opts.concurrency);
     const fired: Counted | undefined = fault.fired;
-    const where = `K=${k}${fired ? ` (${fired.ns ?? 'lab stack'}: ${fired.line})` : ''}`;
+    const where = `${typeof k === 'number' ? `K=${k}` : `line ${k.line.slice(0, 60)}`}${fired ? ` (${fired.ns ?? 'lab stack'}: ${fired.line.slice(0, 120)})` : ''}`;
     const f = r.result.failure;
     if (r.result.ok || !f || !fired) {
       problems.push(`${where}: expected a failure, got ok=${r.result.ok}, fired=${Boolean(fired)}`);
@@ -180,7 +182,7 @@ describeInLab('engine: failure injection at every step', () => {
       const before = await quietDump();
       const s = await planSession(BASE, 'apply');
       await closeRunners(s.runners);
-      let at = positions(planLines(s.plan), 4);
+      let at: (number | Counted)[] = positions(planLines(s.plan), 4);
       if (concurrency === 1) {
         at = stepEnds(s.plan, await cleanLines(BASE));
         await converge(BASE, 'destroy');

@@ -44,7 +44,13 @@ export interface Counted {
   line: string;
 }
 
-/** Shared by every runner of one run: counts lines, and fires at line `at` (1-based; 0: never). */
+/**
+ * Shared by every runner of one run: counts lines, and fires at line `at` (1-based; 0: never),
+ * or, with a `target`, at the first counted line that is that one (same host, namespace, tool
+ * and text) wherever it comes. Batches of different kinds may run side by side (the host's
+ * batches beside a group of namespace batches), so the position of a line can differ from one
+ * run to the next; a target names the same step's line in every run.
+ */
 export class Fault {
   count = 0;
   /** Every counted line, in order. */
@@ -55,8 +61,11 @@ export class Fault {
     public at = 0,
     /** How an ip line fails: refused by the kernel (Command failed -:N), or ip exiting 255. */
     public kind: 'refused' | 'exit255' = 'refused',
+    public target?: Counted,
   ) {}
 }
+
+const sameLine = (a: Counted, b: Counted) => a.host === b.host && a.ns === b.ns && a.tool === b.tool && a.line === b.line;
 
 export class FaultyRunner implements Runner {
   constructor(
@@ -125,7 +134,7 @@ export class FaultyRunner implements Runner {
     if (this.fault.fired) return false;
     this.fault.count++;
     this.fault.seen.push(c);
-    if (this.fault.count !== this.fault.at) return false;
+    if (this.fault.target ? !sameLine(c, this.fault.target) : this.fault.count !== this.fault.at) return false;
     this.fault.fired = c;
     return true;
   }
