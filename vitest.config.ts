@@ -18,6 +18,9 @@ export default defineConfig({
           // per file: a third of the time. They keep no module state between files (no mocks of
           // modules, no globals); a file that needs its own must say so with its own project.
           isolate: false,
+          // A few files start the CLI as a process; on a loaded machine that alone can take
+          // seconds. The limit only stops a hung test, it measures nothing.
+          testTimeout: 30_000,
         },
       },
       {

@@ -21,6 +21,10 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: 'linked',
+  // Whitespace and syntax only (names stay, and the source map maps back): a third fewer bytes
+  // for Node to read and parse at every start.
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
   // Bundled CommonJS packages (ajv) call require() for Node's own modules.
   banner: { js: "import { createRequire as __tsnetRequire } from 'node:module'; const require = __tsnetRequire(import.meta.url);" },

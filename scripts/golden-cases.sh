@@ -238,6 +238,40 @@ case_remove_nat() {
   nat_capture
 }
 
+# --- firewall (issue 15): isolation, internal networks, published ports in tsnet's table -----
+# Every case holds tables tsnet does not own (a user's inet filter, a Docker-like ip nat with a
+# rule): they must be ignored by the plan.
+fw_foreign() {
+  nft add table inet filter
+  nft add chain inet filter forward '{ type filter hook forward priority 0; policy accept; }'
+  nft add rule inet filter forward iifname '"tsn-front"' counter accept
+  nft add table ip nat
+  nft add chain ip nat POSTROUTING '{ type nat hook postrouting priority srcnat; }'
+  nft add rule ip nat POSTROUTING ip saddr 172.17.0.0/16 oifname '!=' '"docker0"' masquerade
+}
+fw_applied() { example firewall.yaml; sysctl -q -w net.ipv4.ip_forward=1; fw_foreign; apply "$T/$CASE/topology.yaml"; }
+fw_capture() { TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward,net.ipv4.conf.tsn-front.route_localnet,net.ipv4.conf.tsn-back.route_localnet capture; }
+fw_handle() { nft -a list chain inet tsnet-shop "$1" | sed -n "s|.*comment \"tsnet:shop:$2\" # handle \([0-9]*\)$|\1|p" | head -1; }
+case_create_firewall() { example firewall.yaml; fw_foreign; fw_capture; }
+case_nochange_firewall() { fw_applied; fw_capture; }
+case_drift_firewall_rule_removed() { fw_applied; nft delete rule inet tsnet-shop isolation-front handle "$(fw_handle isolation-front isolation.front.back)"; fw_capture; }
+case_drift_firewall_rule_changed() {
+  fw_applied
+  nft delete rule inet tsnet-shop dnat-front handle "$(fw_handle dnat-front port.web.8080/tcp)"
+  nft add rule inet tsnet-shop dnat-front tcp dport 8080 dnat ip to 198.18.80.3:80 comment '"tsnet:shop:port.web.8080/tcp"'
+  fw_capture
+}
+# The web sandbox's port on tsn-front: hairpin mode turned off by hand (tsnet sets it back on).
+case_drift_hairpin_off() { fw_applied; ip link set dev tsvce0cf8cb type bridge_slave hairpin off; fw_capture; }
+case_drift_firewall_chain_deleted() { fw_applied; nft delete chain inet tsnet-shop hairpin-front; fw_capture; }
+case_remove_firewall() {
+  apply examples/firewall.yaml
+  sed -e '/^isolation:/d' -e '/^allow:/,/port: 5432\/tcp/d' -e '/internal: true/d' -e '/^    ports:/,/127.0.0.1:8081/d' -e '/^checks:/,$d' examples/firewall.yaml >"$T/$CASE/topology.yaml"
+  fw_foreign
+  fw_capture
+}
+case_destroy_firewall() { example firewall.yaml; echo destroy >"$T/$CASE/mode"; fw_applied; fw_capture; }
+
 # --- point-to-point links (examples/p2p-chain.yaml: veth pairs from sandbox to sandbox) -------
 p2p_applied() { example p2p-chain.yaml; apply "$T/$CASE/topology.yaml"; }
 p2p_capture() { TSNET_CAPTURE_SYSCTLS=net.ipv4.ip_forward capture; }

@@ -4,7 +4,7 @@
 // (nat.ts plans the rules this driver asks for).
 import type { FromSchema } from 'json-schema-to-ts';
 import { formatCidr, overlaps, parseCidr } from '../model/addresses.js';
-import { bridgeName, hostVethName, kernelNameProblem } from '../model/names.js';
+import { bridgeName, hostVethName, kernelNameProblem, stableHash } from '../model/names.js';
 import type { Rule } from '../model/rules.js';
 import { commonNetwork, IFNAME } from '../model/schema-parts.js';
 import { pathToPointer } from '../model/source.js';
@@ -40,6 +40,11 @@ const schema = {
         'Masquerade traffic from the subnet that leaves through any other interface (Docker\'s ip-masquerade), with a rule in an nftables table of tsnet\'s own ("inet tsnet-<topology>"). Needs nft on the host, and forwarding on (net.ipv4.ip_forward=1), which tsnet does not change. Default: false.',
       type: 'boolean',
     },
+    internal: {
+      description:
+        'true: sandboxes reach each other and the gateway, nothing beyond: the host forwards nothing into or out of the network (rules in tsnet\'s nftables table). Default: false.',
+      type: 'boolean',
+    },
   },
 } as const;
 
@@ -51,6 +56,8 @@ export interface BridgeNetwork extends Network {
   bridge: string;
   /** Masquerade what leaves the subnet through another interface (nftables, tsnet's own table). */
   nat: boolean;
+  /** Nothing forwarded into or out of it (`internal: true`; rules in tsnet's table, src/appliers/firewall.ts). */
+  internal?: boolean;
 }
 
 /** A bridge network's kernel objects on a host: the bridge. */
@@ -90,6 +97,30 @@ const natNeedsGateway: Rule = (p, r) => {
   }
 };
 
+/** An internal network has no way out, so there is nothing to masquerade. */
+const natNotInternal: Rule = (p, r) => {
+  for (const net of p.networks.values()) {
+    const raw = net.raw as Raw & { driver: string };
+    if (raw.driver !== 'bridge' || raw.internal !== true || raw.nat !== true) continue;
+    r.error('nat-internal', `bridge network "${net.name}" is internal: nothing leaves it, so there is nothing to masquerade`, [...net.path, 'nat'], {
+      resource: `network.${net.name}`,
+      hint: 'drop "nat: true" or "internal: true"',
+    });
+  }
+};
+
+/**
+ * The bridge's MAC address: fixed, from the topology and the network (locally administered,
+ * unicast). A bridge whose address the kernel picks takes the lowest of its ports' and changes
+ * it when a port with a lower one joins: every sandbox's neighbour entry for the gateway is then
+ * wrong until it is probed again, seconds without the gateway after adding a sandbox. Docker sets
+ * its bridges' addresses for the same reason.
+ */
+export function bridgeMac(topology: string, address: string): string {
+  const h = stableHash([topology, address], 10);
+  return ['02', ...h.match(/../g)!].join(':');
+}
+
 /**
  * Creating a bridge. IPv6 is turned off (addrgenmode none) on a line of its own before the link
  * comes up: in one `link set` the kernel brings the link up first, and the link-local address
@@ -97,7 +128,7 @@ const natNeedsGateway: Rule = (p, r) => {
  */
 function bridgeCreateLines(ctx: PlanContext, spec: BridgeSpec): string[][] {
   return [
-    ['link', 'add', 'name', spec.ifname, 'type', 'bridge'],
+    ['link', 'add', 'name', spec.ifname, 'address', bridgeMac(ctx.topology, spec.address), 'type', 'bridge'],
     ...(spec.ipv6 ? [] : [['link', 'set', 'dev', spec.ifname, 'addrgenmode', 'none']]),
     ['link', 'set', 'dev', spec.ifname, 'alias', mark(ctx, spec.address), 'mtu', String(spec.mtu), 'up'],
     ...spec.addresses.map((a) => addrAdd(a, spec.ifname)),
@@ -291,8 +322,8 @@ export const bridge = defineDriver({
     withoutEndpoints: true,
     leafKeys: { bridge: 'string' },
     bridge: (name, raw) => ({ name: (raw as Raw).bridge ?? bridgeName(name), given: (raw as Raw).bridge !== undefined }),
-    rules: [bridgeNameRule, natNeedsGateway],
-    normalize: (base, raw, prepared): BridgeNetwork => ({ ...base, driver: 'bridge', bridge: prepared.bridge!, mtu: (raw as Raw).mtu ?? DEFAULT_MTU, nat: (raw as Raw).nat ?? false }),
+    rules: [bridgeNameRule, natNeedsGateway, natNotInternal],
+    normalize: (base, raw, prepared): BridgeNetwork => ({ ...base, driver: 'bridge', bridge: prepared.bridge!, mtu: (raw as Raw).mtu ?? DEFAULT_MTU, nat: (raw as Raw).nat ?? false, ...((raw as Raw).internal ? { internal: true } : {}) }),
     endpoint: (topology, sandbox, ifname) => ({ hostIfname: hostVethName(topology, sandbox, ifname) }),
   },
   expand: {
@@ -306,7 +337,15 @@ export const bridge = defineDriver({
         return [spec, { kind: 'nat', host, address: `nat.${n.name}`, table: natTableName(t.name), chain: natChainName(n.name), rules: n.subnets.map((s) => ({ family: s.family, subnet: s.cidr, notOut: n.bridge })) }];
       });
     },
-    endpoint: (_t, net, ep, at): VethSpec => ({ ...endpointBase(net, ep, at), type: 'veth', hostIfname: ep.hostIfname!, master: (net as BridgeNetwork).bridge, ...(net.mtu !== undefined ? { hostMtu: net.mtu } : {}) }),
+    endpoint: (t, net, ep, at): VethSpec => ({
+      ...endpointBase(net, ep, at),
+      type: 'veth',
+      hostIfname: ep.hostIfname!,
+      master: (net as BridgeNetwork).bridge,
+      ...(net.mtu !== undefined ? { hostMtu: net.mtu } : {}),
+      // Where the sandbox's ports are published from: it reaches them through the host too.
+      ...(t.firewall?.ports.some((p) => p.sandbox === ep.sandbox && p.network === net.name) ? { hairpin: true } : {}),
+    }),
   },
   read: {
     // NAT: whether the hosts forward (a plan note when they do not; tsnet does not change it).
@@ -316,7 +355,7 @@ export const bridge = defineDriver({
   endpoint: vethEndpoint,
   otherEnd: vethOtherEnd,
   graph: {
-    label: (net) => `bridge ${(net as BridgeNetwork).bridge}${net.gatewayless ? ', L2 only (no gateway)' : ''}${(net as BridgeNetwork).nat ? ', NAT' : ''}`,
+    label: (net) => `bridge ${(net as BridgeNetwork).bridge}${net.gatewayless ? ', L2 only (no gateway)' : ''}${(net as BridgeNetwork).nat ? ', NAT' : ''}${(net as BridgeNetwork).internal ? ', internal' : ''}`,
     showsGateway: true,
   },
 });

@@ -3,10 +3,11 @@
 // are planned by their drivers, through the registry.
 import { hostsFiles, resolvFiles } from './names.js';
 import { nat } from './nat.js';
+import { firewall } from './firewall.js';
 import { sandboxes } from './namespace.js';
 import { endpoints, networks } from './registry.js';
 import { qdiscs } from './qdisc.js';
 import { routes } from './route.js';
 import type { ResourceApplier } from './types.js';
 
-export const APPLIERS: readonly ResourceApplier[] = [sandboxes, networks, endpoints, routes, nat, qdiscs, hostsFiles, resolvFiles];
+export const APPLIERS: readonly ResourceApplier[] = [sandboxes, networks, endpoints, routes, nat, firewall, qdiscs, hostsFiles, resolvFiles];

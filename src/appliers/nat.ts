@@ -10,6 +10,7 @@ import type { KNatChain, KNatTable } from '../state/types.js';
 import type { HostPlan, ResourcePlan, StepDep } from '../planner/host-plan.js';
 import { natTableName } from '../state/nft.js';
 import { cmd, mark } from './common.js';
+import { firewallChains, foreignChains, rebuildFirewallChain, tableGoes } from './firewall.js';
 import type { PlanContext, ResourceApplier } from './types.js';
 import type { ObjectRef, StepRef } from '../planner/types.js';
 
@@ -55,7 +56,7 @@ class NatHost {
     this.wanted = [...ctx.desired.values()].filter((s): s is NatSpec => s.kind === 'nat');
     this.chains = new Map((state?.chains ?? []).map((c) => [c.name, c]));
     this.ours = [...this.chains.values()].filter((c) => natChainNetwork(c.name) !== undefined);
-    this.foreign = [...this.chains.values()].filter((c) => natChainNetwork(c.name) === undefined);
+    this.foreign = foreignChains(state);
   }
 
   get host(): string {
@@ -66,9 +67,9 @@ class NatHost {
     return this.out.resource(address, 'nat');
   }
 
-  /** The table goes with the last chain of ours, unless it holds someone else's. */
+  /** The table goes with the last chain of ours (NAT's and the firewall's), unless it holds someone else's. */
   get tableGoes(): boolean {
-    return this.state !== null && !this.wanted.length && !this.foreign.length;
+    return tableGoes(this.ctx);
   }
 
   /** The commands that put a chain of ours back as it was (its rules in tsnet's shape). */
@@ -113,7 +114,11 @@ function deleteChains(n: NatHost): void {
     description: `delete nftables table ${NAT_FAMILY} ${n.table}`,
     do: [['delete', 'table', NAT_FAMILY, n.table]],
     deletes: [{ kind: 'nft-table', host: n.host, ns: null, name: n.table }],
-    undo: [nft(n.host, ['add', 'table', NAT_FAMILY, n.table]), ...n.ours.flatMap((c) => n.rebuild(c, `nat.${natChainNetwork(c.name)}`))],
+    undo: [
+      nft(n.host, ['add', 'table', NAT_FAMILY, n.table]),
+      ...n.ours.flatMap((c) => n.rebuild(c, `nat.${natChainNetwork(c.name)}`)),
+      ...firewallChains(n.state).flatMap((c) => rebuildFirewallChain(n.table, c).map((l) => nft(n.host, l))),
+    ],
   });
 }
 

@@ -24,9 +24,18 @@ export interface VethSpec extends EndpointSpec {
   hostMtu?: number;
   /** The bridge the host end is enslaved to. */
   master: string;
+  /**
+   * Hairpin mode on the host end's bridge port: set where the sandbox publishes ports, so that
+   * it reaches its own published port through the host (the DNATed packet goes back out of the
+   * port it came in by, which a bridge does only with hairpin on; Docker does the same).
+   */
+  hairpin?: boolean;
 }
 
 const isVeth = (s: Spec | undefined): s is VethSpec => s?.kind === 'endpoint' && s.type === 'veth';
+
+/** Sets hairpin mode on a bridge port (its settings as a port are set with `type bridge_slave`). */
+const hairpinLine = (ifname: string, on: boolean): string[] => ['link', 'set', 'dev', ifname, 'type', 'bridge_slave', 'hairpin', on ? 'on' : 'off'];
 
 /** Host-side lines that make the pair and configure the host end. */
 function hostLines(ctx: PlanContext, s: ObservedSpec<VethSpec>): string[][] {
@@ -35,6 +44,7 @@ function hostLines(ctx: PlanContext, s: ObservedSpec<VethSpec>): string[][] {
     ['link', 'add', 'name', s.hostIfname, 'type', 'veth', 'peer', 'name', s.ifname, 'netns', s.netns],
     ...(s.ipv6 ? [] : [['link', 'set', 'dev', s.hostIfname, 'addrgenmode', 'none']]),
     ['link', 'set', 'dev', s.hostIfname, 'alias', mark(ctx, s.address + PEER_SUFFIX), ...(s.hostMac ? ['address', s.hostMac] : []), 'master', s.master, ...(hostMtu !== undefined ? ['mtu', String(hostMtu)] : []), 'up'],
+    ...(s.hairpin ? [hairpinLine(s.hostIfname, true)] : []),
   ];
 }
 
@@ -55,7 +65,7 @@ function observe(ctx: PlanContext, address: string): Found<VethSpec> {
   if (!inner) return outer ? { broken: `host end ${outer.ifname} has lost its peer` } : {};
   const base = { ...observedBase(ctx, address, inner), type: 'veth' as const };
   if (!outer) return { broken: `${inner.ifname} in ${inner.ns} has no host end`, found: { inner, spec: { ...base, hostIfname: '', master: '' } } };
-  return { found: { inner, outer, spec: { ...base, hostIfname: outer.ifname, hostMac: outer.mac, hostMtu: outer.mtu, master: outer.master ?? '' } } };
+  return { found: { inner, outer, spec: { ...base, hostIfname: outer.ifname, hostMac: outer.mac, hostMtu: outer.mtu, master: outer.master ?? '', ...(outer.hairpin ? { hairpin: true } : {}) } } };
 }
 
 const summary = (s: ObservedSpec<VethSpec>) => `veth ${s.hostIfname} on ${s.master} <-> ${s.netns}/${s.ifname}${s.addresses.length ? ` ${s.addresses.join(' ')}` : ''}`;
@@ -117,6 +127,10 @@ function outerChanges(c: EndChanges, r: ResourcePlan, have: ObservedEndpoint<Vet
     c.do.push(['link', 'set', 'dev', o.ifname, 'addrgenmode', 'none'], ...managedAddresses(o, { ipv6: false }).map((a) => ['addr', 'del', a, 'dev', o.ifname]));
     c.undo.push(cmd(c.host, null, ['link', 'set', 'dev', o.ifname, 'addrgenmode', o.addrGenMode ?? 'eui64']));
   }
+  // A port moved to another bridge starts with hairpin off there.
+  const hadHairpin = o.master === want.master && !detached && o.hairpin === true;
+  const wantHairpin = want.hairpin === true;
+  if (hadHairpin !== wantHairpin) c.add(`host end hairpin ${hadHairpin ? 'on' : 'off'} -> ${wantHairpin ? 'on' : 'off'}`, hairpinLine(o.ifname, wantHairpin), hairpinLine(o.ifname, hadHairpin));
   if (!o.up) c.add(`host end ${o.ifname} is down`, ['link', 'set', 'dev', o.ifname, 'up'], ['link', 'set', 'dev', o.ifname, 'down']);
 }
 

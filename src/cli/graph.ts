@@ -29,7 +29,8 @@ function sandboxLabel(t: Topology, name: string): string[] {
   const sb = t.sandboxes.get(name)!;
   const mode = sb.mode.kind === 'own' ? `netns ${sb.netns}` : sb.mode.kind === 'container' ? `shares ${sb.mode.target}` : sb.mode.kind;
   const extra = Object.entries(sb.sysctls).map(([k, v]) => `${k}=${v}`);
-  return [name, mode, ...extra];
+  const ports = (t.firewall?.ports ?? []).filter((p) => p.sandbox === name).map((p) => `publishes ${p.address.slice(`port.${name}.`.length)} -> ${p.port}`);
+  return [name, mode, ...extra, ...ports];
 }
 
 /** One direction of shaping as written: "rate 10mbit delay 20ms". */

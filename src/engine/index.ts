@@ -21,6 +21,7 @@ import { relevantUndoErrors, rollbackReport } from './rollback-report.js';
 import { loadCache, saveCache } from '../state/cache.js';
 import { heldFrom } from '../state/held.js';
 import { natTableName } from '../state/nft.js';
+import { firewallHostSysctls } from '../model/firewall.js';
 import { parseMark } from '../state/ownership.js';
 import { phase } from '../timing.js';
 import { defaultConcurrency, readNamespace, readNamesFiles, readNatOf, readQdiscs, readState, readSysctls, StateReadError, type QdiscJob, type ReadOptions } from '../state/read.js';
@@ -90,9 +91,11 @@ export function readOptionsFor(topology: Topology, concurrency?: number): ReadOp
     if (d.read.hostEntries) for (const h of net.hosts) overlayHosts.add(h);
     for (const key of d.read.hostSysctls?.(net) ?? []) hostSysctls.add(key);
   }
+  for (const key of firewallHostSysctls(topology)) hostSysctls.add(key);
   if (hostSysctls.size) sysctls.set('', [...hostSysctls].sort());
+  const listenersOn = new Set(topology.firewall?.ports.map((p) => p.host) ?? []);
   // tsnet's nftables table is read on every host, so that NAT taken out of the file is removed.
-  return { sysctls, overlayHosts, natTable: natTableName(topology.name), qdiscsOf: topology.name, names: namesToRead(topology), ...(concurrency ? { concurrency } : {}) };
+  return { sysctls, overlayHosts, natTable: natTableName(topology.name), qdiscsOf: topology.name, ...(listenersOn.size ? { listenersOn } : {}), names: namesToRead(topology), ...(concurrency ? { concurrency } : {}) };
 }
 
 /** The names files to read: those of the namespaces tsnet makes, by host (and those of the namespaces it owns: see ReadOptions). */

@@ -128,13 +128,11 @@ describe('SourceLines', () => {
     expect(new SourceLines('x\n').line(2)).toBe('');
   });
 
-  it('formats 20,000 diagnostics of a 20,000-line file in well under a second (one index, not a split per diagnostic)', () => {
+  it('formats 20,000 diagnostics of a 20,000-line file (one index, not a split per diagnostic: a split each would run past the test\'s time limit)', () => {
     const text = Array.from({ length: 20_000 }, (_, i) => `  line${i}: ${'v'.repeat(20)}`).join('\n');
     const lines = new SourceLines(text);
-    const started = Date.now();
     let total = 0;
     for (let i = 1; i <= 20_000; i++) total += formatDiagnostic(diag({ start: { line: i, col: 3 }, end: { line: i, col: 7 } }), lines).length;
-    expect(Date.now() - started).toBeLessThan(5000);
     expect(total).toBeGreaterThan(20_000 * 50);
   });
 });

@@ -21,6 +21,7 @@ import type { Diagnostic } from './diagnostics.js';
 import { asList, networkHosts, type Prepared, type PreparedNetwork } from './prepare.js';
 import { makeReporter, type Reporter } from './rules.js';
 import { toCheck } from '../check/spec.js';
+import { firewallOf } from './firewall.js';
 import type { SourceFile } from './source.js';
 import { effectiveShaping, parseShaping, type ParsedShaping, type ShapingFile } from './shaping.js';
 import type {
@@ -58,7 +59,8 @@ export function normalize(p: Prepared, source: SourceFile, held: Held = {}): { t
   for (const sb of sandboxes.values()) if (sb.mode.kind === 'own') sb.routes = suspendRoutes(sb, routesOf(p, sb, networks));
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
   const checks = (p.file.checks ?? []).flatMap((c, i) => toCheck(c, i) ?? []);
-  return { topology: { name: p.name, file: source.file, hosts, networks, sandboxes, implicitHost: p.implicitHost, checks }, diagnostics };
+  const firewall = firewallOf(p, networks, sandboxes);
+  return { topology: { name: p.name, file: source.file, hosts, networks, sandboxes, implicitHost: p.implicitHost, checks, ...(firewall ? { firewall } : {}) }, diagnostics };
 }
 
 function normalizeHosts(p: Prepared): Map<string, Host> {

@@ -2,6 +2,7 @@
 // exist), checked against the schema (which must pass, so only the rule speaks), prepared, and
 // given to one rule.
 import { dnsSettings, externalSandboxes } from './sandbox-rules.js';
+import { allowRules, portRules } from './firewall.js';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { prepare } from './prepare.js';
@@ -578,7 +579,7 @@ describe('RULES', () => {
       hostAddresses, sandboxHost, networkSubnets, mtuRange,
       localScope, subnetOverlap, endpointNetwork, endpointAddresses, duplicateInterface, modeContents, containerTarget,
       routeVia, kernelNames, macAddresses, sysctlConflicts,
-      sysctlKeys, sysctlValues, shapingValues, dnsSettings, externalSandboxes,
+      sysctlKeys, sysctlValues, shapingValues, allowRules, portRules, dnsSettings, externalSandboxes,
       checkReferences,
     ];
     expect(new Set(RULES).size).toBe(RULES.length);

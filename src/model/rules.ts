@@ -25,6 +25,7 @@ import { dnsSettings, externalSandboxes } from './sandbox-rules.js';
 import type { Family } from './types.js';
 import { checkReferences } from '../check/rules.js';
 import { shapingValues } from './shaping-rule.js';
+import { allowRules, portRules } from './firewall.js';
 
 export interface Reporter {
   error(code: string, message: string, path: PathSegment[], extra?: Extra): void;
@@ -657,6 +658,8 @@ export const RULES: readonly Rule[] = [
   sysctlKeys,
   sysctlValues,
   shapingValues,
+  allowRules,
+  portRules,
   dnsSettings,
   externalSandboxes,
   // checks: (src/check/rules.ts) come last: they name what the rules above checked.

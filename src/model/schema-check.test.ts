@@ -30,7 +30,7 @@ describe('checkSchema', () => {
   });
 
   it('lists the known keys when nothing is near', () => {
-    expect(one({ colour: 'blue' }).hint).toBe('known keys: version, name, hosts, networks, sandboxes, checks');
+    expect(one({ colour: 'blue' }).hint).toBe('known keys: version, name, hosts, networks, sandboxes, isolation, allow, checks');
   });
 
   it('names a required key written with a trailing space at its own line, not as a missing key of its object', () => {

@@ -132,6 +132,12 @@ export const topologySchema = {
               },
             },
           },
+          ports: {
+            description:
+              'Published ports, in Docker\'s form "[IP:]HOSTPORT:PORT[/tcp|udp]" ("8080:80", "127.0.0.1:5353:53/udp", "[2001:db8::1]:8443:443/tcp"): traffic to the host\'s addresses (or the one given) is forwarded to the sandbox\'s address on its first bridge network.',
+            type: 'array',
+            items: { type: 'string', maxLength: 64 },
+          },
           sysctls: {
             description: 'Namespaced sysctls set in the sandbox, e.g. net.ipv4.ip_forward: 1.',
             type: 'object',
@@ -153,6 +159,25 @@ export const topologySchema = {
               },
             },
           },
+        },
+      },
+    },
+    isolation: {
+      description:
+        'true: forwarded traffic between the topology\'s bridge networks is dropped by the host (Docker\'s isolation of bridge networks), but for what `allow` lets through. Default: false.',
+      type: 'boolean',
+    },
+    allow: {
+      description: 'Exceptions to isolation and to internal networks: traffic from a network or sandbox to another, on one port or all.',
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['from', 'to'],
+        properties: {
+          from: { description: 'A network or a sandbox.', type: 'string' },
+          to: { description: 'A network or a sandbox.', type: 'string' },
+          port: { description: 'A TCP port (5432, "5432/tcp") or a UDP port ("53/udp"). Without it: all traffic.', type: ['integer', 'string'] },
         },
       },
     },

@@ -3,6 +3,7 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import type { topologySchema } from './schema.js';
 import type { ParsedShaping } from './shaping.js';
+import type { Firewall } from './firewall.js';
 
 /** The topology file as written, after the schema accepted it. */
 export type TopologyFile = FromSchema<typeof topologySchema>;
@@ -152,4 +153,6 @@ export interface Topology {
   implicitHost: boolean;
   /** The file's checks (none in a topology made without a file, as destroy --name makes one). */
   checks?: Check[];
+  /** Isolation, internal networks, published ports (src/model/firewall.ts); absent when the file asks for none. */
+  firewall?: Firewall;
 }

@@ -5,6 +5,7 @@ import { namesFiles } from '../appliers/names-content.js';
 import { driverFor } from '../appliers/registry.js';
 import { desiredQdisc, type Qdisc } from '../model/shaping.js';
 import type { Endpoint, Network, Topology } from '../model/types.js';
+import { expandFirewall, type FirewallSpec } from '../appliers/firewall.js';
 
 export interface SandboxSpec {
   kind: 'sandbox';
@@ -111,7 +112,7 @@ export interface FileSpec {
   body: string;
 }
 
-export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec | NatSpec | FileSpec;
+export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec | NatSpec | FirewallSpec | FileSpec;
 
 /** Desired resources per host, each host's map keyed by resource address. */
 export type Desired = Map<string, Map<string, Spec>>;
@@ -134,6 +135,7 @@ export function expand(t: Topology): Desired {
       put({ kind: 'route', host: sb.host, address: r.address, netns: sb.netns, to: r.to, via: r.via, family: r.family, ...(r.suspended ? { suspended: r.suspended } : {}) });
     }
   }
+  for (const spec of expandFirewall(t)) put(spec);
   for (const spec of namesFiles(t)) put(spec);
   return desired;
 }

@@ -112,6 +112,17 @@ describe('plan', () => {
     expect(old.undo.at(-1)?.argv.join(' ')).toBe('link set dev tsv1 master tsn-web');
   });
 
+  it('sets hairpin mode again on a host end moved to another bridge (a new port starts with it off)', () => {
+    const renamed = { ...bridgeSpec, ifname: 'br-web' };
+    const want = new Map([['local', new Map<string, Spec>([renamed, sandboxSpec('top-a'), { ...endpointSpec('top-a'), master: 'br-web', hairpin: true }, routeSpec('top-a')].map((s) => [s.address, s]))]]);
+    const rootNs = root('a');
+    rootNs.links[1]!.hairpin = true;
+    const p = run(want, live(rootNs, sandboxNs('top-a', 'a', [ownedDefault])));
+    const port = p.steps.find((s) => s.id === 'local|endpoint.a.eth0|update-host')!;
+    expect(port.do.map((l) => l.join(' '))).toEqual(['link set dev tsv1 master br-web', 'link set dev tsv1 type bridge_slave hairpin on']);
+    expect(p.changes.find((c) => c.address === 'endpoint.a.eth0')?.reasons).toContain('host end hairpin off -> on');
+  });
+
   it('refuses to add a route whose destination a route tsnet did not make holds', () => {
     const byHand: KRoute = { family: 4, dst: 'default', gateway: '198.18.0.254', dev: 'eth0', protocol: 'boot' };
     const p = run(desired(sandboxSpec('top-a'), endpointSpec('top-a'), routeSpec('top-a')), live(root('a'), sandboxNs('top-a', 'a', [byHand])));

@@ -19,6 +19,7 @@ const linkLine = (l: KLink) =>
     `link ${l.ns ?? '-'} ${l.ifname} ${parseMark(l.alias)?.address ?? '?'}`,
     `kind=${l.kind ?? '-'} mtu=${l.mtu} ${l.up ? 'up' : 'down'} mac=${l.mac}`,
     l.master ? `master=${l.master}` : '',
+    l.hairpin ? 'hairpin' : '',
     l.addrGenMode ? `addrgenmode=${l.addrGenMode}` : '',
     ...linkFingerprint(l),
     `addrs=${l.addresses.filter((a) => a.scope !== 'host').map((a) => a.cidr).sort().join(',')}`,

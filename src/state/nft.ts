@@ -100,7 +100,9 @@ export function parseNatRule(r: { handle: number; comment?: string; expr?: unkno
     else other = true;
   }
   const understood = !other && masquerade && family !== undefined && subnet !== undefined && notOut !== undefined;
+  const text = ruleText(r.expr ?? []);
   return {
+    ...(text !== undefined ? { text } : {}),
     family: family ?? 4,
     subnet: subnet ?? '?',
     notOut: notOut ?? '?',
@@ -108,4 +110,73 @@ export function parseNatRule(r: { handle: number; comment?: string; expr?: unkno
     ...(r.comment ? { comment: r.comment } : {}),
     understood,
   };
+}
+
+// ------------------------------------------------------------------ rules as nft prints them
+
+/** Interface-name keys, whose values nft prints in double quotes. */
+const IFNAME_KEYS = new Set(['iifname', 'oifname']);
+/** Meta keys nft prints without "meta". */
+const BARE_META = new Set(['iifname', 'oifname', 'iif', 'oif', 'mark']);
+
+type Json = unknown;
+const isObj = (v: Json): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function leftText(left: Json): { text: string; quoted: boolean } | undefined {
+  if (!isObj(left)) return undefined;
+  const payload = left['payload'];
+  if (isObj(payload) && typeof payload['protocol'] === 'string' && typeof payload['field'] === 'string') return { text: `${payload['protocol']} ${payload['field']}`, quoted: false };
+  const meta = left['meta'];
+  if (isObj(meta) && typeof meta['key'] === 'string') return { text: BARE_META.has(meta['key']) ? meta['key'] : `meta ${meta['key']}`, quoted: IFNAME_KEYS.has(meta['key']) };
+  const ct = left['ct'];
+  if (isObj(ct) && typeof ct['key'] === 'string' && ct['dir'] === undefined) return { text: `ct ${ct['key']}`, quoted: false };
+  const fib = left['fib'];
+  if (isObj(fib) && typeof fib['result'] === 'string' && Array.isArray(fib['flags'])) return { text: `fib ${(fib['flags'] as string[]).join(' . ')} ${fib['result']}`, quoted: false };
+  return undefined;
+}
+
+function valueText(v: Json, quoted: boolean): string | undefined {
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return quoted ? `"${v}"` : v;
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return (v as string[]).join(',');
+  if (isObj(v)) {
+    const prefix = v['prefix'];
+    if (isObj(prefix) && typeof prefix['addr'] === 'string' && typeof prefix['len'] === 'number') return `${prefix['addr']}/${prefix['len']}`;
+    const set = v['set'];
+    if (Array.isArray(set)) {
+      const items = set.map((x) => valueText(x, quoted));
+      return items.every((x) => x !== undefined) ? `{ ${items.join(', ')} }` : undefined;
+    }
+  }
+  return undefined;
+}
+
+function exprText(e: Json): string | undefined {
+  if (!isObj(e)) return undefined;
+  const keys = Object.keys(e);
+  if (keys.length !== 1) return undefined;
+  const key = keys[0]!;
+  const body = e[key];
+  if (key === 'match' && isObj(body)) {
+    const left = leftText(body['left']);
+    const right = left && valueText(body['right'], left.quoted);
+    const op = body['op'] === '==' || body['op'] === 'in' ? '' : body['op'] === '!=' ? '!= ' : undefined;
+    return left && right !== undefined && op !== undefined ? `${left.text} ${op}${right}` : undefined;
+  }
+  if ((key === 'accept' || key === 'drop' || key === 'masquerade' || key === 'return') && body === null) return key;
+  if ((key === 'dnat' || key === 'snat') && isObj(body) && typeof body['addr'] === 'string' && (body['family'] === 'ip' || body['family'] === 'ip6')) {
+    const addr = body['family'] === 'ip6' && typeof body['port'] === 'number' ? `[${body['addr']}]` : body['addr'];
+    return `${key} ${body['family']} to ${addr}${typeof body['port'] === 'number' ? `:${body['port']}` : ''}`;
+  }
+  return undefined;
+}
+
+/**
+ * A rule's expressions as `nft list` prints them (without its comment), for the shapes tsnet
+ * writes: matches on payload, meta, ct and fib with ==, != or a set, and accept, drop,
+ * masquerade, dnat. Anything else is undefined: a rule tsnet did not write, so drift.
+ */
+export function ruleText(expr: readonly Json[]): string | undefined {
+  const parts = expr.map(exprText);
+  return parts.length && parts.every((p) => p !== undefined) ? parts.join(' ') : undefined;
 }

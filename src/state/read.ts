@@ -8,6 +8,7 @@ import { linkDetails } from '../appliers/registry.js';
 import { runInNamespaces } from './fanout.js';
 import { readFiles, namesPaths, type KFile } from './files.js';
 import { readNat, type NatRead } from './nft.js';
+import { readListeners } from './listeners.js';
 import { parseMark } from './ownership.js';
 import { deviceQdiscs, isDefaultQdiscKind, parseTcQdiscs, TC_SHOW_ARGV } from './tc.js';
 import type { RunResult, Runner } from './runner.js';
@@ -49,6 +50,8 @@ export interface ReadOptions {
   cached?: ReadonlyMap<string, KNamespace>;
   /** The topology's nftables table, read on every host (tsnet's NAT rules); unset: not read. */
   natTable?: string;
+  /** Hosts whose listening sockets are read (the topology publishes ports there). */
+  listenersOn?: ReadonlySet<string>;
   /**
    * The names files (/etc/netns/<namespace>/hosts, resolv.conf) to read: those of the
    * namespaces the topology names on each host, and of every namespace the topology owns on
@@ -87,11 +90,12 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
   // Each host's own stack is read while the machines' namespaces are.
   const roots = Promise.all(
     runners.map(async (runner) => {
-      const [root, nat] = await Promise.all([
+      const [root, nat, listeners] = await Promise.all([
         readNamespace(runner, null, { sysctls: opts.sysctls?.get('') ?? [], entries: opts.overlayHosts?.has(runner.host) ?? false }),
         opts.natTable === undefined ? undefined : readNatOf(runner, opts.natTable),
+        opts.listenersOn?.has(runner.host) ? readListenersOf(runner) : undefined,
       ]);
-      return [runner.host, { root, nat }] as const;
+      return [runner.host, { root, nat, listeners }] as const;
     }),
   );
   // Awaited below; until then a failure must not count as unhandled (it would end the process).
@@ -128,8 +132,8 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
   return {
     hosts: new Map(
       runners.map((r, i) => {
-        const { root, nat } = rootOf.get(r.host)!;
-        const state: HostState = { host: r.host, root, namespaces: machineNamespaces.get(r.machine) ?? new Map() };
+        const { root, nat, listeners } = rootOf.get(r.host)!;
+        const state: HostState = { host: r.host, root, namespaces: machineNamespaces.get(r.machine) ?? new Map(), ...(listeners ? { listeners } : {}) };
         if (nat) {
           state.nat = nat.table;
           if (nat.unavailable) state.natUnavailable = nat.unavailable;
@@ -148,6 +152,14 @@ export function readNamesFiles(runner: Runner, names: NonNullable<ReadOptions['n
     if (parseMark(ns.links.find((l) => l.ifname === 'lo')?.alias)?.topology === names.topology) wanted.push(ns.name!);
   }
   return readFiles(runner, namesPaths(wanted));
+}
+
+async function readListenersOf(runner: Runner) {
+  try {
+    return await readListeners(runner);
+  } catch (err) {
+    throw new StateReadError(runner.host, (err as Error).message);
+  }
 }
 
 /** The topology's nftables table on a host; an error naming the host when it cannot be read. */
@@ -314,7 +326,7 @@ interface IpLink {
   link_netnsid?: number;
   inet6_addr_gen_mode?: string;
   qdisc?: string;
-  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_data?: { hairpin?: boolean } };
   addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
 }
 
@@ -361,6 +373,9 @@ export function parseLink(j: IpLink, ns: string | null): KLink {
   if (j.operstate) link.operstate = j.operstate;
   if (j.flags?.includes('NO-CARRIER')) link.noCarrier = true;
   if (j.master) link.master = j.master;
+  // Only a bridge's ports have a hairpin mode.
+  const hairpin = j.linkinfo?.info_slave_data?.hairpin;
+  if (typeof hairpin === 'boolean') link.hairpin = hairpin;
   if (j.ifalias) link.alias = j.ifalias;
   if (j.inet6_addr_gen_mode) link.addrGenMode = j.inet6_addr_gen_mode;
   if (j.qdisc) link.qdisc = j.qdisc;

@@ -33,6 +33,8 @@ export interface KLink {
   mtu: number;
   mac: string;
   master?: string;
+  /** A bridge port's hairpin mode (it may send a frame back out of the port it came in by); bridge ports only. */
+  hairpin?: boolean;
   alias?: string;
   addresses: KAddress[];
   addrGenMode?: string;
@@ -112,6 +114,8 @@ export interface KNamespace {
 }
 
 /** A masquerade rule as tsnet writes it: from `subnet`, leaving through any interface but `notOut`. */
+import type { KListener } from './listeners.js';
+
 export interface KNatRule {
   family: Family;
   subnet: string;
@@ -120,6 +124,8 @@ export interface KNatRule {
   comment?: string;
   /** False: the rule has some other shape (changed by hand); it is drift. */
   understood: boolean;
+  /** The rule as `nft list` prints it, without its comment (src/state/nft.ts ruleText); undefined: a shape tsnet never writes. */
+  text?: string;
 }
 
 export interface KNatChain {
@@ -144,6 +150,8 @@ export interface HostState {
   nat?: KNatTable | null;
   /** Why nftables cannot be used on the host (nft missing, no nf_tables in the kernel). */
   natUnavailable?: string;
+  /** Sockets listening on the host's own stack; read only where the topology publishes ports. */
+  listeners?: KListener[];
   /** Every named namespace of the host's machine that was read, by name. */
   namespaces: Map<string, KNamespace>;
   /** The names files read (/etc/netns/<namespace>/hosts, resolv.conf), by path; undefined when not read. */

@@ -87,7 +87,16 @@ describeInLab('engine: ownership, foreign objects and name clashes', () => {
     expect(destroy.code, destroy.all).toBe(0);
     // Foreign objects, lo, and bridge.yaml's namespaces, bridge and veths: all as before.
     expect(await settledDump(before)).toEqual(before);
-    await tsnetOk('destroy', '--auto-approve', BRIDGE_EXAMPLE);
+    // bridge.yaml stays applied for the next test (one apply and destroy of it for both).
+  });
+
+  it("another topology's bridge with the wanted name is refused, naming its owner", async () => {
+    // bridge.yaml as the test above left it: applied.
+    try {
+      await refused(OTHER, ['network.web', '"tsn-web"', 'topology "bridge"']);
+    } finally {
+      await tsnetOk('destroy', '--auto-approve', BRIDGE_EXAMPLE);
+    }
   });
 
   it('a foreign bridge with the wanted bridge name is refused, naming it', async () => {
@@ -118,6 +127,7 @@ describeInLab('engine: ownership, foreign objects and name clashes', () => {
     }
   });
 
+  // The two destroy refusals share one apply of FILE: the first leaves it applied for the second.
   it('destroy refuses to delete a bridge that holds a foreign port, naming it, and changes nothing', async () => {
     await tsnetOk('apply', '--auto-approve', FILE);
     await must(['ip', 'link', 'add', 'ktfp-a', 'type', 'veth', 'peer', 'name', 'ktfp-b']);
@@ -132,12 +142,11 @@ describeInLab('engine: ownership, foreign objects and name clashes', () => {
       expect(await settledDump(before)).toEqual(before);
     } finally {
       await must(['ip', 'link', 'del', 'ktfp-a']);
-      await tsnetOk('destroy', '--auto-approve', FILE);
     }
   });
 
   it("destroy refuses to delete a namespace that holds a user's interface (its peer would go too), and changes nothing", async () => {
-    await tsnetOk('apply', '--auto-approve', FILE);
+    // FILE as the test above left it: applied.
     // A user's veth with one end inside sandbox a's namespace and the other in the lab's stack.
     await must(['ip', 'link', 'add', 'ktfn-host', 'type', 'veth', 'peer', 'name', 'ktfn-in', 'netns', 'kt3-a']);
     try {
@@ -153,12 +162,4 @@ describeInLab('engine: ownership, foreign objects and name clashes', () => {
     }
   });
 
-  it("another topology's bridge with the wanted name is refused, naming its owner", async () => {
-    await tsnetOk('apply', '--auto-approve', BRIDGE_EXAMPLE);
-    try {
-      await refused(OTHER, ['network.web', '"tsn-web"', 'topology "bridge"']);
-    } finally {
-      await tsnetOk('destroy', '--auto-approve', BRIDGE_EXAMPLE);
-    }
-  });
 });

@@ -5,10 +5,10 @@
 // namespace of its own): the namespaces it makes are then visible to the test.
 // Fixtures: test/kernel/fixtures/ssh-*.yaml, topology "sshk".
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { deleteNetns, eventually, ipBatch, link, linkNames, must, netnsList, pings, planChanges, tsnet } from '../support/kernel.js';
+import { deleteNetns, eventually, ipBatch, link, linkNames, must, netnsList, pings, planChanges, run, tsnet } from '../support/kernel.js';
 import { ROOT, describeInLab, start } from '../support/lab.js';
 import { SshRunner } from '../../src/state/ssh.js';
 import { UNKNOWN_PROGRESS } from '../../src/state/timeout.js';
@@ -36,6 +36,8 @@ describeInLab('ssh runner against a real sshd', () => {
   let env: Record<string, string> = {};
   const pidFile = () => join(dir, 'sshd.pid');
   let sshdPid: number | undefined;
+  const bashrc = join(userInfo().homedir, '.bashrc');
+  let hideRc = false;
 
   /** Stops the sshd this test started, by its PidFile, and waits until it is gone. */
   const stopSshd = async () => {
@@ -75,6 +77,10 @@ describeInLab('ssh runner against a real sshd', () => {
     await must(['nsenter', `--net=/run/netns/${REMOTE_NS}`, '/usr/sbin/sshd', '-f', sshdConfig, '-E', join(dir, 'sshd.log')]);
     await eventually(async () => expect(existsSync(pidFile()), 'sshd wrote its PidFile').toBe(true));
     sshdPid = Number(readFileSync(pidFile(), 'utf8').trim());
+    // bash runs the remote user's ~/.bashrc for every command ssh starts; where it sets up tools
+    // (pyenv and the like) that costs seconds per command, i.e. most of this file's time. As in
+    // test/support/sshd.ts: an empty file laid over it in the lab's own mount namespace only.
+    hideRc = existsSync(bashrc) && (await run(['mount', '--bind', '/dev/null', bashrc])).code === 0;
 
     const hostKey = readFileSync(join(dir, 'hostkey.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
     writeFileSync(join(dir, 'known_hosts'), `${ADDRESS} ${hostKey}\n`);
@@ -102,6 +108,7 @@ describeInLab('ssh runner against a real sshd', () => {
   afterAll(async () => {
     if (sshdPid !== undefined && alive(sshdPid)) await tsnet(['destroy', '--auto-approve', '-q', REMOTE], env);
     await stopSshd();
+    if (hideRc) await run(['umount', bashrc]);
     await deleteNetns([...SANDBOXES, REMOTE_NS]);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

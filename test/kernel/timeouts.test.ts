@@ -1,6 +1,7 @@
 // No child process can hang tsnet for ever (src/state/timeout.ts). A stand-in for `ip` put first
 // on PATH hangs (sleeps for ten minutes) in one namespace when its batch holds a given text;
-// with TSNET_COMMAND_TIMEOUT=3s the run is over in seconds: an apply whose sandbox batch hangs
+// with TSNET_COMMAND_TIMEOUT=1.5s the run is over in seconds (runs that must not hang keep the
+// default limit, so a slow machine cannot fail them): an apply whose sandbox batch hangs
 // (through the xargs fan-out, and started one by one from Node) fails naming the command and the
 // limit, rolls back, and leaves the kernel exactly as before; a plan whose read hangs fails
 // naming the namespace and the limit. No `sleep` outlives the run.
@@ -21,6 +22,14 @@ networks:
 sandboxes:
 ${NS.map((_, i) => `  s${i}: {endpoints: [{network: net${i === 3 ? ', ip: 198.18.77.33' : ''}}]}`).join('\n')}
 `;
+
+/**
+ * The limit of the runs that hang: each waits it out once, so it is most of this file's time;
+ * well above what a batch of this tiny topology takes (its rollback runs under it too).
+ */
+const HUNG_LIMIT = '1.5s';
+/** For the runs that must succeed: TSNET_COMMAND_TIMEOUT empty is the default limit. */
+const DEFAULT_LIMIT = { TSNET_COMMAND_TIMEOUT: '' };
 
 /** The pids of running `sleep 600` processes (the stand-in's hang). */
 const hangingSleeps = (): number[] => labProcesses((c) => c === 'sleep\u0000600\u0000');
@@ -56,7 +65,7 @@ exec ${realIp} "$@"
 `,
       { mode: 0o755 },
     );
-    env = { NO_COLOR: '1', TSNET_COMMAND_TIMEOUT: '3s', TSNET_TMPDIR: dir, PATH: `${join(dir, 'bin')}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
+    env = { NO_COLOR: '1', TSNET_COMMAND_TIMEOUT: HUNG_LIMIT, TSNET_TMPDIR: dir, PATH: `${join(dir, 'bin')}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
   });
   afterAll(async () => {
     if (file) await run(['node', BIN, 'destroy', '--auto-approve', '-q', file], { env: { NO_COLOR: '1' } });
@@ -77,7 +86,7 @@ exec ${realIp} "$@"
       const res = await cli({ ...extra, HANG_NS: 'kto-s3', HANG_TEXT: 'addr add 198.18.77.33/24' }, 'apply', '--auto-approve', file);
       expect(res.code, res.all).toBe(1);
       expect(Date.now() - t0, 'the run ended within seconds, not ten minutes').toBeLessThan(45_000);
-      expect(res.stderr).toMatch(/did not finish within 3(\.\d)?s and was killed \(TSNET_COMMAND_TIMEOUT sets the limit/);
+      expect(res.stderr).toMatch(/did not finish within 1\.[5-9]s and was killed \(TSNET_COMMAND_TIMEOUT sets the limit/);
       expect(res.stderr).toContain(how === 'started one by one' ? 'ip -d -json -batch - in namespace kto-s3 did not finish' : 'started by one xargs, did not finish');
       expect(res.stderr).toContain('the kernel is as it was before');
       expect(res.all).not.toMatch(/internal error|\n\s+at /);
@@ -87,19 +96,19 @@ exec ${realIp} "$@"
   }
 
   it('plan: a read that hangs fails naming the namespace and the limit', async () => {
-    const ok = await cli({}, 'apply', '--auto-approve', '-q', file);
+    const ok = await cli(DEFAULT_LIMIT, 'apply', '--auto-approve', '-q', file);
     expect(ok.code, ok.all).toBe(0);
     for (const extra of [{}, { TSNET_NO_FANOUT: '1' }] as Record<string, string>[]) {
       const res = await cli({ ...extra, HANG_NS: 'kto-s3', HANG_TEXT: 'route show' }, 'plan', file);
       expect(res.code, res.all).toBe(1);
-      expect(res.stderr).toMatch(/tsnet: cannot read namespace "kto-s\d" on host "local": ip -d -json -batch.* did not finish within 3(\.\d+)?s and was killed/);
+      expect(res.stderr).toMatch(/tsnet: cannot read namespace "kto-s\d" on host "local": ip -d -json -batch.* did not finish within 1\.[5-9]s and was killed/);
       expect(res.all).not.toMatch(/internal error|\n\s+at /);
     }
     // The host's own stack, read by one ip of its own.
     const host = await cli({ HANG_NS: '-', HANG_TEXT: 'route show' }, 'plan', file);
     expect(host.code, host.all).toBe(1);
-    expect(host.stderr).toMatch(/tsnet: cannot read the own stack of host "local" \(this machine\): ip -d -json -batch - did not finish within 3(\.\d+)?s/);
+    expect(host.stderr).toMatch(/tsnet: cannot read the own stack of host "local" \(this machine\): ip -d -json -batch - did not finish within 1\.[5-9]s/);
     expect(hangingSleeps()).toEqual([]);
-    expect((await cli({}, 'plan', '--detailed-exitcode', file)).code).toBe(0);
+    expect((await cli(DEFAULT_LIMIT, 'plan', '--detailed-exitcode', file)).code).toBe(0);
   }, 90_000);
 });

@@ -1,5 +1,6 @@
-// Big and hostile files: validation takes bounded time and prints a bounded number of lines,
-// with exact counts of what it found.
+// Big and hostile files: validation ends (a runaway expansion would hit the tests' own time
+// limits, which guard against hangs and measure nothing: speed is bench/'s) and prints a bounded
+// number of lines, with exact counts of what it found.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,11 +17,9 @@ const CLI = join(ROOT, 'bin', 'tsnet.js');
 const run = promisify(execFile);
 
 describe('an anchor of 10,000 endpoints used 99 times (a 270 KB file)', () => {
-  it('is refused at the alias where the expansion passes the limit, within seconds', () => {
+  it('is refused at the alias where the expansion passes the limit', () => {
     const text = aliasBomb(99);
-    const started = Date.now();
     const r = loadText('bomb.yaml', text);
-    expect(Date.now() - started).toBeLessThan(20_000);
     // Each use adds 30,000 nodes (a list, and per endpoint a mapping, a key and a value).
     const crossing = Math.floor(MAX_ALIAS_EXPANSION / 30_000) + 1;
     expect(r.diagnostics.map((d) => ({ code: d.code, line: d.start?.line, col: d.start?.col }))).toEqual([
@@ -48,10 +47,8 @@ describe('a small anchor used 300 times', () => {
 });
 
 describe('an anchor of 10,000 endpoints used 30 times (under the limit)', () => {
-  it('reports each error once per place: 10,000 in the anchor, one per alias with a count, within seconds', () => {
-    const started = Date.now();
+  it('reports each error once per place: 10,000 in the anchor, one per alias with a count', () => {
     const r = loadText('bomb.yaml', aliasBomb(30));
-    expect(Date.now() - started).toBeLessThan(20_000);
     expect(r.diagnostics).toHaveLength(10_030);
     expect(r.diagnostics.every((d) => d.code === 'unknown-network')).toBe(true);
     const atAliases = r.diagnostics.filter((d) => d.start!.line > aliasLine(0));
@@ -69,14 +66,12 @@ describe('an anchor of 10,000 endpoints used 30 times (under the limit)', () => 
 describe('tsnet validate on the bomb under the limit', () => {
   beforeAll(ensureBuilt, 120_000);
 
-  it('prints the first 100 diagnostics, says how many more there are, and counts them all, within seconds', async () => {
+  it('prints the first 100 diagnostics, says how many more there are, and counts them all', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsnet-big-'));
     const file = join(dir, 'bomb.yaml');
     writeFileSync(file, aliasBomb(30));
     try {
-      const started = Date.now();
       const r = await validate(file);
-      expect(Date.now() - started).toBeLessThan(20_000);
       expect(r.code).toBe(1);
       const lines = r.stderr.split('\n');
       // Per diagnostic: header, location, gutter, source line, caret, blank.

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { APPLIERS } from '../../src/appliers/index.js';
 import { nat } from '../../src/appliers/nat.js';
+import { firewall } from '../../src/appliers/firewall.js';
 import { sandboxes } from '../../src/appliers/namespace.js';
 import { DRIVERS, linkAppliers } from '../../src/appliers/registry.js';
 import { qdiscs } from '../../src/appliers/qdisc.js';
@@ -38,7 +39,7 @@ describe('plan: the order of the appliers does not matter', () => {
       }
       for (const drivers of orders(DRIVERS)) {
         const { networks, endpoints } = linkAppliers(drivers);
-        const appliers: ResourceApplier[] = [routes, endpoints, nat, networks, sandboxes, qdiscs];
+        const appliers: ResourceApplier[] = [routes, endpoints, nat, firewall, networks, sandboxes, qdiscs];
         expect(JSON.stringify(planCase(dir, { appliers })), drivers.map((d) => d.name).join(',')).toBe(expected);
       }
     });

@@ -6,7 +6,9 @@ import { isPlainToken, linesOf } from './stdin-batch.js';
 import type { Batch, BatchOutcome, ToolModule } from './types.js';
 
 const NFT_SYNTAX = new Set(['{', '}', ';', '!=']);
-const NFT_QUOTED = /^"[A-Za-z0-9_.:/@+=,%-]+"$/;
+const NFT_QUOTED = /^"[A-Za-z0-9_.:/@+=,%[\]-]+"$/;
+/** An IPv6 address and port as `dnat ip6 to` takes them: [2001:db8::2]:80. */
+const NFT_IP6_PORT = /^\[[0-9a-fA-F:.]+\]:\d+$/;
 
 /**
  * One line of an nft script from an argv: plain tokens, the few bits of nft syntax tsnet writes
@@ -15,7 +17,7 @@ const NFT_QUOTED = /^"[A-Za-z0-9_.:/@+=,%-]+"$/;
  */
 export function nftLine(argv: readonly string[]): string {
   for (const a of argv) {
-    if (!isPlainToken(a) && !NFT_SYNTAX.has(a) && !NFT_QUOTED.test(a)) throw new Error(`internal: refusing to pass ${JSON.stringify(a)} to nft: not a plain token`);
+    if (!isPlainToken(a) && !NFT_SYNTAX.has(a) && !NFT_QUOTED.test(a) && !NFT_IP6_PORT.test(a)) throw new Error(`internal: refusing to pass ${JSON.stringify(a)} to nft: not a plain token`);
   }
   return argv.join(' ');
 }
