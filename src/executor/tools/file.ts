@@ -109,6 +109,9 @@ export const file: ToolModule = {
   name: 'file',
   program: 'sh',
   line: fileLine,
+  // A written file carries its owner's marker, so a later run recognises it from the kernel's
+  // side; its content (megabytes at a thousand sandboxes) is never read back from the journal.
+  journalArgv: (argv) => (argv[0] === 'write' ? ['write', argv[1] ?? ''] : [...argv]),
   run,
   async undo(runner, host, _ns, argvs) {
     const res = await runLines(runner, argvs.map(fileLine), 'go-on');
