@@ -72,13 +72,62 @@ export function resolvLines(dns: NonNullable<Sandbox['dns']>): string[] {
   return [...dns.servers.map((s) => `nameserver ${s}`), ...(dns.search.length ? [`search ${dns.search.join(' ')}`] : [])];
 }
 
+const LOCALHOST_TEXT = LOCALHOST_LINES.map((l) => `${l}\n`).join('');
+const text = (lines: readonly string[]): string => lines.map((l) => `${l}\n`).join('');
+
+/**
+ * Per network: the text of the lines every sandbox that others see has on it (hostLines' order:
+ * by name, endpoint order), and where each sandbox's part of it starts and ends.
+ */
+interface NetworkText {
+  text: string;
+  at: Map<Sandbox, { start: number; end: number }>;
+}
+
+function networkTexts(t: Topology): Map<string, NetworkText> {
+  const { sorted, linesOn } = namesIndex(t);
+  const parts = new Map<string, { chunks: string[]; length: number; at: NetworkText['at'] }>();
+  for (const sb of sorted) {
+    if (!(sb.ownsNetns || sb.external)) continue;
+    for (const ep of linesOn.get(sb)!) {
+      let p = parts.get(ep.network);
+      if (!p) parts.set(ep.network, (p = { chunks: [], length: 0, at: new Map() }));
+      const chunk = text(ep.lines);
+      const was = p.at.get(sb);
+      // Consecutive: a sandbox's endpoints on this network follow one another here.
+      p.at.set(sb, { start: was?.start ?? p.length, end: p.length + chunk.length });
+      p.chunks.push(chunk);
+      p.length += chunk.length;
+    }
+  }
+  return new Map([...parts].map(([net, p]) => [net, { text: p.chunks.join(''), at: p.at }]));
+}
+
+/**
+ * A hosts file's lines after Docker's: hostLines joined. A sandbox on one network (the common
+ * case, and at a thousand sandboxes on a bridge the costly one) takes its network's text without
+ * its own part: two slices of one string shared by all, not a thousand lines joined again.
+ */
+function hostsBody(t: Topology, sb: Sandbox, texts: () => Map<string, NetworkText>): string {
+  const networks = new Set(sb.endpoints.map((ep) => ep.network));
+  if (networks.size !== 1) return LOCALHOST_TEXT + text(hostLines(t, sb));
+  const net = texts().get([...networks][0]!);
+  const own = namesIndex(t).linesOn.get(sb)!.flatMap((ep) => ep.lines);
+  if (!net) return LOCALHOST_TEXT + text(own);
+  const at = net.at.get(sb);
+  const others = at ? net.text.slice(0, at.start) + net.text.slice(at.end) : net.text;
+  return LOCALHOST_TEXT + text(own) + others;
+}
+
 /** Every names file of the topology: for each namespace tsnet makes, its hosts, and its resolv.conf when it has `dns:`. */
 export function namesFiles(t: Topology): FileSpec[] {
   const out: FileSpec[] = [];
+  let texts: Map<string, NetworkText> | undefined;
+  const lazyTexts = () => (texts ??= networkTexts(t));
   for (const sb of t.sandboxes.values()) {
     if (!sb.ownsNetns || sb.netns === null) continue;
     const base = { host: sb.host, netns: sb.netns };
-    out.push({ kind: 'hosts', ...base, address: `hosts.${sb.name}`, path: namesPath(sb.netns, 'hosts'), body: [...LOCALHOST_LINES, ...hostLines(t, sb)].join('\n') + '\n' });
+    out.push({ kind: 'hosts', ...base, address: `hosts.${sb.name}`, path: namesPath(sb.netns, 'hosts'), body: hostsBody(t, sb, lazyTexts) });
     if (sb.dns) out.push({ kind: 'resolv', ...base, address: `resolv.${sb.name}`, path: namesPath(sb.netns, 'resolv.conf'), body: resolvLines(sb.dns).join('\n') + '\n' });
   }
   return out;

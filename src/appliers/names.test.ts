@@ -68,6 +68,38 @@ describe('hosts: who sees whom', () => {
     ]);
     expect(files.find((f) => f.address === 'hosts.lonely')!.body).toBe(`${LOCALHOST_LINES.join('\n')}\n`);
   });
+
+  it('a body is Docker\'s lines and hostLines, whichever way it is made (one network: its text shared, without the sandbox\'s own part)', () => {
+    const one = load({
+      networks: { n: { driver: 'bridge', subnet: ['198.18.3.0/24', '2001:db8:3::/64'] }, m: { driver: 'bridge', subnet: '198.18.4.0/24' } },
+      sandboxes: {
+        b: { endpoints: [{ network: 'n', ip: ['198.18.3.2', '2001:db8:3::2'] }] },
+        a: { endpoints: [{ network: 'n', ip: '198.18.3.3' }] },
+        c: { endpoints: [{ network: 'n', ip: '198.18.3.5' }, { network: 'm', ip: '198.18.4.5' }] }, // on two networks
+        d: { endpoints: [{ network: 'm', ip: '198.18.4.6' }] },
+        z: { endpoints: [{ network: 'n', ip: '198.18.3.9' }] },
+        alias: { mode: 'container:z' },
+        lonely: { mode: 'none' },
+      },
+    });
+    for (const topology of [t, one]) {
+      for (const f of namesFiles(topology)) {
+        const sb = topology.sandboxes.get(f.address.slice('hosts.'.length))!;
+        expect(f.body, f.address).toBe(`${[...LOCALHOST_LINES, ...hostLines(topology, sb)].join('\n')}\n`);
+      }
+    }
+    expect(namesFiles(one).find((f) => f.address === 'hosts.a')!.body.split('\n').slice(LOCALHOST_LINES.length)).toEqual([
+      '198.18.3.3\ta a.t',
+      '2001:db8:3::3\ta a.t', // an automatic address in the IPv6 subnet
+      '198.18.3.2\tb b.t',
+      '2001:db8:3::2\tb b.t',
+      '198.18.3.5\tc c.t',
+      '2001:db8:3::4\tc c.t',
+      '198.18.3.9\tz z.t alias alias.t',
+      '2001:db8:3::5\tz z.t alias alias.t',
+      '',
+    ]);
+  });
 });
 
 describe('dns', () => {

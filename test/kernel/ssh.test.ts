@@ -142,6 +142,9 @@ describeInLab('ssh runner against a real sshd', () => {
     expect(await linkNames()).not.toContain('tsn-n');
     expect((await netnsList()).filter((n) => n.startsWith('sshk-'))).toEqual([REMOTE_NS, ...SANDBOXES].sort());
     expect(await pings('sshk-s1', '198.18.70.3')).toBe(true);
+    // The names files, written by the file tool's script over ssh (the same machine: the lab's /etc/netns).
+    const s2 = await run(['ip', 'netns', 'exec', 'sshk-s1', 'getent', '-s', 'files', 'ahostsv4', 's2.sshk']);
+    expect(s2.stdout.split(/\s+/)[0], s2.stderr).toBe('198.18.70.3');
     const again = await tsnet(['plan', '--detailed-exitcode', REMOTE], env);
     expect(again.code, again.all).toBe(0);
     expect(controlDirs()).toEqual([]);
@@ -171,6 +174,7 @@ describeInLab('ssh runner against a real sshd', () => {
     const res = await tsnet(['destroy', '--auto-approve', '-q', REMOTE], env);
     expect(res.code, res.all).toBe(0);
     expect((await netnsList()).filter((n) => n.startsWith('sshk-'))).toEqual([REMOTE_NS]);
+    expect(readdirSync('/etc/netns').filter((d) => d.startsWith('sshk-'))).toEqual([]);
     await eventually(async () => expect(await linkNames(REMOTE_NS)).toEqual(['lo', 'up1']));
   });
 
