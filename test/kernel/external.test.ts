@@ -4,7 +4,7 @@
 // when it leaves the file, and destroy leaves both namespaces exactly as they were (a dump of
 // each, before and after). A process that is gone is a plan error.
 // Fixture: fixtures/external.yaml (kext); the pid variant is written per run.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -45,8 +45,11 @@ describeInLab('external sandboxes (attaching running containers)', () => {
     before = { named: await dump(named), pid: await dump(ofPid()) };
   });
   afterAll(async () => {
-    await tsnet('destroy', '--auto-approve', '-q', pidFile);
-    await tsnet('destroy', '--auto-approve', '-q', FILE);
+    // Only after a test that failed half way (the destroy test leaves nothing of the topology).
+    if (existsSync('/run/netns/kext-inside')) {
+      await tsnet('destroy', '--auto-approve', '-q', pidFile);
+      await tsnet('destroy', '--auto-approve', '-q', FILE);
+    }
     proc?.kill('SIGKILL');
     await removeAll({ netns: ['kext-outside', 'kext-inside', 'kext-proc'] });
     rmSync(dir, { recursive: true, force: true });
@@ -69,8 +72,8 @@ describeInLab('external sandboxes (attaching running containers)', () => {
     ok(inProc);
     expect(inProc.stdout).toContain('own0    inet 198.51.100.1/24');
     expect(inProc.stdout).toContain('tsn0    inet 198.18.99.4/24');
-    const inNamed = await tsnet('exec', pidFile, 'named', '--', 'ping', '-c1', '-W2', 'inside');
-    expect(inNamed.code).not.toBe(0); // no names file in a namespace tsnet did not make
+    // No names file in a namespace tsnet did not make.
+    expect(existsSync('/etc/netns/kext-outside')).toBe(false);
     const byAddress = await tsnet('exec', pidFile, 'named', '--', 'ping', '-c1', '-W2', '198.18.99.4');
     ok(byAddress);
     expect((await must(['ip', 'netns', 'list'])).split('\n').map((l) => l.split(' ')[0])).not.toContain('kext-proc');
