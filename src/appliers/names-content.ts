@@ -51,19 +51,21 @@ function namesIndex(t: Topology): NamesIndex {
 }
 
 /**
- * The host lines `sb` sees: its own addresses on every network, then each other sandbox's
- * addresses on the networks the two share (by name; in endpoint order, every family). A
+ * The host lines `sb` sees: the addresses of every sandbox others see (its own included, as
+ * Docker's hosts files have the container's own line) on each of `sb`'s networks, the
+ * sandboxes in name order, each in its endpoint order, every family. So every sandbox on the
+ * same networks has the same lines, and the hosts files of a network share one body. A
  * sandbox on several shared networks has a line per address: `getent hosts` answers with the
- * first, on the first network they share in the other sandbox's endpoint order.
+ * first, on the first network they share in that sandbox's endpoint order (for its own name,
+ * its first endpoint's).
  */
 export function hostLines(t: Topology, sb: Sandbox): string[] {
   const { sorted, linesOn } = namesIndex(t);
-  const lines: string[] = [];
-  for (const ep of linesOn.get(sb)!) lines.push(...ep.lines);
   const mine = new Set(sb.endpoints.map((ep) => ep.network));
-  for (const other of sorted) {
-    if (other === sb || !(other.ownsNetns || other.external)) continue;
-    for (const ep of linesOn.get(other)!) if (mine.has(ep.network)) for (const line of ep.lines) lines.push(line);
+  const lines: string[] = [];
+  for (const o of sorted) {
+    if (o !== sb && !(o.ownsNetns || o.external)) continue;
+    for (const ep of linesOn.get(o)!) if (mine.has(ep.network)) for (const line of ep.lines) lines.push(line);
   }
   return lines;
 }
@@ -75,59 +77,25 @@ export function resolvLines(dns: NonNullable<Sandbox['dns']>): string[] {
 const LOCALHOST_TEXT = LOCALHOST_LINES.map((l) => `${l}\n`).join('');
 const text = (lines: readonly string[]): string => lines.map((l) => `${l}\n`).join('');
 
-/**
- * Per network: the text of the lines every sandbox that others see has on it (hostLines' order:
- * by name, endpoint order), and where each sandbox's part of it starts and ends.
- */
-interface NetworkText {
-  text: string;
-  at: Map<Sandbox, { start: number; end: number }>;
-}
-
-function networkTexts(t: Topology): Map<string, NetworkText> {
-  const { sorted, linesOn } = namesIndex(t);
-  const parts = new Map<string, { chunks: string[]; length: number; at: NetworkText['at'] }>();
-  for (const sb of sorted) {
-    if (!(sb.ownsNetns || sb.external)) continue;
-    for (const ep of linesOn.get(sb)!) {
-      let p = parts.get(ep.network);
-      if (!p) parts.set(ep.network, (p = { chunks: [], length: 0, at: new Map() }));
-      const chunk = text(ep.lines);
-      const was = p.at.get(sb);
-      // Consecutive: a sandbox's endpoints on this network follow one another here.
-      p.at.set(sb, { start: was?.start ?? p.length, end: p.length + chunk.length });
-      p.chunks.push(chunk);
-      p.length += chunk.length;
-    }
-  }
-  return new Map([...parts].map(([net, p]) => [net, { text: p.chunks.join(''), at: p.at }]));
-}
+/** The set of networks a sandbox is on, as a key. */
+const networksKey = (sb: Sandbox): string => [...new Set(sb.endpoints.map((ep) => ep.network))].sort().join('\u0000');
 
 /**
- * A hosts file's lines after Docker's: hostLines joined. A sandbox on one network (the common
- * case, and at a thousand sandboxes on a bridge the costly one) takes its network's text without
- * its own part: two slices of one string shared by all, not a thousand lines joined again.
+ * Every names file of the topology: for each namespace tsnet makes, its hosts, and its
+ * resolv.conf when it has `dns:`. The hosts bodies are made once per set of networks, and the
+ * specs of the sandboxes on the same networks hold the same string (a thousand sandboxes on a
+ * bridge: one body of 28 KB, not a thousand).
  */
-function hostsBody(t: Topology, sb: Sandbox, texts: () => Map<string, NetworkText>): string {
-  const networks = new Set(sb.endpoints.map((ep) => ep.network));
-  if (networks.size !== 1) return LOCALHOST_TEXT + text(hostLines(t, sb));
-  const net = texts().get([...networks][0]!);
-  const own = namesIndex(t).linesOn.get(sb)!.flatMap((ep) => ep.lines);
-  if (!net) return LOCALHOST_TEXT + text(own);
-  const at = net.at.get(sb);
-  const others = at ? net.text.slice(0, at.start) + net.text.slice(at.end) : net.text;
-  return LOCALHOST_TEXT + text(own) + others;
-}
-
-/** Every names file of the topology: for each namespace tsnet makes, its hosts, and its resolv.conf when it has `dns:`. */
 export function namesFiles(t: Topology): FileSpec[] {
   const out: FileSpec[] = [];
-  let texts: Map<string, NetworkText> | undefined;
-  const lazyTexts = () => (texts ??= networkTexts(t));
+  const bodies = new Map<string, string>();
   for (const sb of t.sandboxes.values()) {
     if (!sb.ownsNetns || sb.netns === null) continue;
     const base = { host: sb.host, netns: sb.netns };
-    out.push({ kind: 'hosts', ...base, address: `hosts.${sb.name}`, path: namesPath(sb.netns, 'hosts'), body: hostsBody(t, sb, lazyTexts) });
+    const key = networksKey(sb);
+    let body = bodies.get(key);
+    if (body === undefined) bodies.set(key, (body = LOCALHOST_TEXT + text(hostLines(t, sb))));
+    out.push({ kind: 'hosts', ...base, address: `hosts.${sb.name}`, path: namesPath(sb.netns, 'hosts'), body });
     if (sb.dns) out.push({ kind: 'resolv', ...base, address: `resolv.${sb.name}`, path: namesPath(sb.netns, 'resolv.conf'), body: resolvLines(sb.dns).join('\n') + '\n' });
   }
   return out;

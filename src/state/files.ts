@@ -13,22 +13,91 @@ export const NAMES_FILES = ['hosts', 'resolv.conf'] as const;
 
 export const namesPath = (netns: string, file: (typeof NAMES_FILES)[number]): string => `${ETC_NETNS}/${netns}/${file}`;
 
-/** One file as read: absent, or its content; and whether its directory exists. */
+/**
+ * A file's text in two parts: the head (tsnet's marker line and its directory line, when it
+ * starts with them; else empty) and the body (the rest). At a thousand sandboxes on a network
+ * the thousand hosts bodies are one text: a reader makes one string of it (interned), and a
+ * write sends the head and the body apart, the body's data made once.
+ */
+export interface FileText {
+  head: string;
+  body: string;
+}
+
+/** One file as read: absent, or its text; and whether its directory exists. */
 export interface KFile {
   path: string;
   /** undefined: no such file. */
-  content?: string;
+  content?: FileText;
   dirExists: boolean;
 }
 
-/** The first line of every names file tsnet writes: whose it is ("owner": `<topology>:<address>`). */
-export const markerLine = (topology: string, address: string): string => `# tsnet:${topology}:${address} — managed by tsnet, edits are replaced`;
+/**
+ * The first line of every names file tsnet writes: whose it is ("owner": `<topology>:<address>`).
+ * ASCII only, so that files and the strings made of them are one byte a character.
+ */
+export const markerLine = (topology: string, address: string): string => `# tsnet:${topology}:${address} - managed by tsnet, edits are replaced`;
+
+const MARKER_START = '# tsnet:';
+/** How the directory line starts (names.ts: dirLine). */
+export const DIR_LINE_START = '# tsnet made ';
+
+/** The whole text of a file (for people and tests; the planner compares head and body apart). */
+export const joinText = (t: FileText): string => t.head + t.body;
+
+/** Where the head of a text ends: after the marker line, and the directory line when it follows. */
+function headEnd(startsWith: (s: string, at: number) => boolean, indexOfNl: (from: number) => number): number {
+  if (!startsWith(MARKER_START, 0)) return 0;
+  const first = indexOfNl(0);
+  if (first < 0) return -1;
+  const second = first + 1;
+  if (!startsWith(DIR_LINE_START, second)) return second;
+  const end = indexOfNl(second);
+  return end < 0 ? -1 : end + 1;
+}
+
+/** A text split into head and body (no interning: for texts made in memory). */
+export function splitText(text: string): FileText {
+  const end = headEnd(
+    (s, at) => text.startsWith(s, at),
+    (from) => text.indexOf('\n', from),
+  );
+  if (end < 0) return { head: text, body: '' };
+  return { head: text.slice(0, end), body: text.slice(end) };
+}
+
+/**
+ * Decodes files' bytes into head and body, the bodies interned: equal bodies (the hosts files of
+ * the sandboxes of one network) become one string, compared as bytes before any is decoded.
+ * One per read.
+ */
+export function fileDecoder(): (bytes: Buffer) => FileText {
+  const seen = new Map<number, { bytes: Buffer; text: string }[]>();
+  const NL = 0x0a;
+  return (bytes) => {
+    let end = headEnd(
+      (s, at) => bytes.length >= at + s.length && bytes.toString('latin1', at, at + s.length) === s,
+      (from) => bytes.indexOf(NL, from),
+    );
+    if (end < 0) end = bytes.length;
+    const head = bytes.toString('utf8', 0, end);
+    const rest = bytes.subarray(end);
+    const same = seen.get(rest.length);
+    const found = same?.find((b) => b.bytes.equals(rest));
+    if (found) return { head, body: found.text };
+    const text = rest.toString('utf8');
+    // Kept as a copy: `bytes` may be a slice of a larger buffer that should not stay alive.
+    if (same) same.push({ bytes: Buffer.from(rest), text });
+    else seen.set(rest.length, [{ bytes: Buffer.from(rest), text }]);
+    return { head, body: text };
+  };
+}
 
 const MARKER = /^# tsnet:([^:\s]+):(\S+) /;
 
 /** Whose a file is, from its first line: undefined when it has no tsnet marker. */
-export function fileOwner(content: string): { topology: string; address: string } | undefined {
-  const m = MARKER.exec(content);
+export function fileOwner(content: string | FileText): { topology: string; address: string } | undefined {
+  const m = MARKER.exec(typeof content === 'string' ? content : content.head);
   return m ? { topology: m[1]!, address: m[2]! } : undefined;
 }
 
@@ -38,6 +107,19 @@ export const OWNER_RE = /^[A-Za-z0-9_.@%+=,-]+:(hosts|resolv)\.[A-Za-z0-9_.@%+=,
 /** True when a first line is tsnet's marker for `owner` (what a write or remove may replace). */
 export const isMarkerOf = (firstLine: string, owner: string): boolean => firstLine.startsWith(`# tsnet:${owner} `);
 
+/** One checked operation of the file tool (data in base64), as the in-process operations take it (tools/file.ts makes them). */
+export interface FileOp {
+  /** write, remove or rmdir (anything else is refused where it runs). */
+  op: string;
+  path: string;
+  /** `<topology>:<address>`: write and remove. */
+  owner?: string;
+  /** write: the head (marker and directory lines). */
+  head?: string;
+  /** write: the body (may be empty). */
+  body?: string;
+}
+
 /**
  * Names files read and written in-process, for runners on this machine (runner.files): the same
  * operations, with the same answers, as the scripts an ssh host runs (tools/file.ts, READ_SCRIPT).
@@ -45,8 +127,8 @@ export const isMarkerOf = (firstLine: string, owner: string): boolean => firstLi
 export interface FileAccess {
   /** The files at these paths; throws (a message) when one exists but cannot be read. */
   read(paths: readonly string[]): Map<string, KFile>;
-  /** Runs file-tool lines in order, answering as the script does (stdout "ok N", stderr "-:N: why"). */
-  apply(lines: readonly string[], mode: 'stop' | 'go-on'): { stdout: string; stderr: string; exitCode: number };
+  /** Runs file-tool operations in order, answering as the script does with their lines (stdout "ok N", stderr "-:N: why"). */
+  apply(ops: readonly FileOp[], mode: 'stop' | 'go-on'): { stdout: string; stderr: string; exitCode: number };
 }
 
 /**
@@ -69,10 +151,11 @@ export function checkNamesPath(path: string): string {
 
 export function parseFilesOutput(stdout: string): Map<string, KFile> {
   const out = new Map<string, KFile>();
+  const decode = fileDecoder();
   for (const line of stdout.split('\n')) {
     const [what, path, data] = line.split(' ');
     if (!path) continue;
-    if (what === 'file') out.set(path, { path, content: Buffer.from(data ?? '', 'base64').toString('utf8'), dirExists: true });
+    if (what === 'file') out.set(path, { path, content: decode(Buffer.from(data ?? '', 'base64')), dirExists: true });
     else if (what === 'dir' || what === 'none') out.set(path, { path, dirExists: what === 'dir' });
   }
   return out;

@@ -5,7 +5,7 @@
 // directory, then is renamed over the file (a reader sees the old file or the new one), and
 // only over a file whose first line is tsnet's marker for that file's owner.
 import { closeSync, fchmodSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
-import { isMarkerOf, type FileAccess, type KFile } from './files.js';
+import { fileDecoder, isMarkerOf, type FileAccess, type FileOp, type FileText, type KFile } from './files.js';
 
 const code = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
 const dirOf = (path: string): string => path.slice(0, path.lastIndexOf('/'));
@@ -19,9 +19,9 @@ function isDir(path: string): boolean {
   }
 }
 
-function readOne(path: string, dirs: Map<string, boolean>): KFile {
+function readOne(path: string, dirs: Map<string, boolean>, decode: (bytes: Buffer) => FileText): KFile {
   try {
-    return { path, content: readFileSync(path, 'utf8'), dirExists: true };
+    return { path, content: decode(readFileSync(path)), dirExists: true };
   } catch (err) {
     if (code(err) !== 'ENOENT' && code(err) !== 'ENOTDIR') throw new Error(`${path}: ${(err as Error).message}`);
   }
@@ -64,14 +64,14 @@ const mayReplace = (path: string, owner: string): boolean => {
   return first === undefined || isMarkerOf(first, owner);
 };
 
-function writeWhole(path: string, data: Buffer, n: number): void {
+function writeWhole(path: string, parts: readonly Buffer[], n: number): void {
   const dir = dirOf(path);
   if (!isDir(dir)) mkdirSync(dir, { recursive: true, mode: 0o755 });
   const tmp = `${dir}/.tsnet.${process.pid}.${n}`;
   try {
     const fd = openSync(tmp, 'w', 0o644);
     try {
-      writeSync(fd, data);
+      for (const data of parts) writeSync(fd, data);
       fchmodSync(fd, 0o644);
     } finally {
       closeSync(fd);
@@ -87,14 +87,24 @@ function writeWhole(path: string, data: Buffer, n: number): void {
   }
 }
 
-/** One line of the file tool's protocol; a message when it fails. */
-function applyLine(line: string, n: number): string | undefined {
-  const [op = '', path = '', owner = '', data = ''] = line.split(' ');
+/** Decodes base64 bodies, each distinct one once per batch (the hosts files of a network share theirs). */
+function bodyDecoder(): (data: string) => Buffer {
+  const done = new Map<string, Buffer>();
+  return (data) => {
+    let buf = done.get(data);
+    if (!buf) done.set(data, (buf = Buffer.from(data, 'base64')));
+    return buf;
+  };
+}
+
+/** One operation of the file tool's protocol; a message when it fails. */
+function applyOp(o: FileOp, n: number, body: (data: string) => Buffer): string | undefined {
+  const { op, path, owner = '' } = o;
   try {
     switch (op) {
       case 'write':
         if (!mayReplace(path, owner)) return `${path} is not tsnet's to overwrite: its first line is not tsnet's marker for it`;
-        writeWhole(path, Buffer.from(data, 'base64'), n);
+        writeWhole(path, [Buffer.from(o.head ?? '', 'base64'), body(o.body ?? '')], n);
         return undefined;
       case 'remove':
         if (!mayReplace(path, owner)) return `${path} is not tsnet's to remove: its first line is not tsnet's marker for it`;
@@ -118,15 +128,16 @@ function applyLine(line: string, n: number): string | undefined {
 export const LOCAL_FILES: FileAccess = {
   read(paths) {
     const dirs = new Map<string, boolean>();
-    return new Map(paths.map((p) => [p, readOne(p, dirs)]));
+    const decode = fileDecoder();
+    return new Map(paths.map((p) => [p, readOne(p, dirs, decode)]));
   },
-  apply(lines, mode) {
+  apply(ops, mode) {
     const out: string[] = [];
     const err: string[] = [];
+    const body = bodyDecoder();
     let exitCode = 0;
-    for (let i = 0; i < lines.length; i++) {
-      if (!lines[i]) continue;
-      const why = applyLine(lines[i]!, i + 1);
+    for (let i = 0; i < ops.length; i++) {
+      const why = applyOp(ops[i]!, i + 1, body);
       if (why === undefined) {
         out.push(`ok ${i + 1}`);
         continue;

@@ -7,7 +7,8 @@
 import { existsSync, lstatSync, mkdirSync, readlinkSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { markerLine } from '../../src/appliers/names.js';
-import { b64, fileLine, fileScriptArgv } from '../../src/executor/tools/file.js';
+import { b64, fileLine, fileOp, fileScriptArgv } from '../../src/executor/tools/file.js';
+import { splitText } from '../../src/state/files.js';
 import { LOCAL_FILES } from '../../src/state/local-files.js';
 import { TOOLS } from '../../src/executor/tools/index.js';
 import type { Batch } from '../../src/executor/tools/types.js';
@@ -23,6 +24,14 @@ const path = (i: number) => `/etc/netns/${TOPOLOGY}-s${i}/hosts`;
 const content = (i: number, extra = '') =>
   `${markerLine(TOPOLOGY, `hosts.s${i}`)}\n${Array.from({ length: N }, (_, j) => `198.18.${j >> 8}.${j & 255}\ts${j} s${j}.${TOPOLOGY}`).join('\n')}\n${extra}`;
 
+/** The base64 of each distinct body, made once (as the planner does: the steps share it). */
+const bodies = new Map<string, string>();
+const writeArgv = (i: number, text: string): string[] => {
+  const { head, body } = splitText(text);
+  if (!bodies.has(body)) bodies.set(body, b64(body));
+  return ['write', path(i), b64(head), bodies.get(body)!];
+};
+
 function writeStep(i: number, next: string, prev: string | undefined): Step {
   return {
     id: `local|hosts.s${i}|write`,
@@ -34,8 +43,8 @@ function writeStep(i: number, next: string, prev: string | undefined): Step {
     action: prev === undefined ? 'create' : 'update',
     isDeletion: false,
     description: `write ${path(i)}`,
-    do: [['write', path(i), b64(next)]],
-    undo: prev === undefined ? [{ host: 'local', ns: null, tool: 'file', argv: ['remove', path(i), b64(markerLine(TOPOLOGY, `hosts.s${i}`))] }] : [{ host: 'local', ns: null, tool: 'file', argv: ['write', path(i), b64(prev)] }],
+    do: [writeArgv(i, next)],
+    undo: prev === undefined ? [{ host: 'local', ns: null, tool: 'file', argv: ['remove', path(i), b64(markerLine(TOPOLOGY, `hosts.s${i}`))] }] : [{ host: 'local', ns: null, tool: 'file', argv: writeArgv(i, prev) }],
     creates: [],
     deletes: [],
     marks: [],
@@ -71,7 +80,7 @@ describeInLab('names files at scale', () => {
     expect(repaired.done.length).toBe(N);
     for (const i of idx) expect(readFileSync(path(i), 'utf8')).toBe(content(i));
     // Their undo (a rollback) writes back exactly what was there, also within the limit.
-    const errors = await TOOLS.file.undo(runner, 'local', null, idx.map((i) => ['write', path(i), b64(drifted[i]!)]));
+    const errors = await TOOLS.file.undo(runner, 'local', null, idx.map((i) => writeArgv(i, drifted[i]!)));
     expect(errors).toEqual([]);
     for (const i of idx) expect(readFileSync(path(i), 'utf8')).toBe(drifted[i]);
   });
@@ -113,21 +122,22 @@ describeInLab('names file operations: in-process and the ssh hosts\' script agre
       writeFileSync(`/etc/netns/${ns('full')}/other`, 'x\n');
       const argvs = [
         ['write', p('a'), b64(mine('a', '1\n'))],
-        ['write', p('a'), b64(mine('a', '2\n'))],
+        ['write', p('a'), b64(mine('a', '')), b64('2\n')], // head and body apart
         ['write', p('foreign'), b64(mine('foreign', '3\n'))],
         ['write', p('a'), b64(mine('b', '4\n'))],
         ['write', p('link'), b64(mine('link', '5\n'))],
         ['remove', p('foreign'), b64(markerLine('knq', 'hosts.foreign'))],
         ['remove', p('gone'), b64(markerLine('knq', 'hosts.gone'))],
-        ['write', p('b'), b64(mine('b', 'no newline at the end'))],
-        ['write', p('c'), b64(mine('c', '6\n'))],
+        ['write', p('b'), b64(`${mine('b', '')}# tsnet made /etc/netns/${ns('b')} for this file: it is removed with it when empty\n`), b64('no newline at the end')],
+        ['write', p('c'), b64(`${mine('c', '')}# tsnet made /etc/netns/${ns('c')} for this file: it is removed with it when empty\n`), b64('6\n')],
         ['remove', p('c'), b64(markerLine('knq', 'hosts.c'))],
         ['rmdir', `/etc/netns/${ns('c')}`],
         ['rmdir', `/etc/netns/${ns('full')}`],
       ];
       const lines = argvs.map(fileLine);
-      const res = side === 'script' ? await runner.run(fileScriptArgv('go-on'), { input: `${lines.join('\n')}\n` }) : LOCAL_FILES.apply(lines, 'go-on');
-      const stop = side === 'script' ? await runner.run(fileScriptArgv('stop'), { input: `${lines.slice(2).join('\n')}\n` }) : LOCAL_FILES.apply(lines.slice(2), 'stop');
+      const ops = argvs.map(fileOp);
+      const res = side === 'script' ? await runner.run(fileScriptArgv('go-on'), { input: `${lines.join('\n')}\n` }) : LOCAL_FILES.apply(ops, 'go-on');
+      const stop = side === 'script' ? await runner.run(fileScriptArgv('stop'), { input: `${lines.slice(2).join('\n')}\n` }) : LOCAL_FILES.apply(ops.slice(2), 'stop');
       results[side] = { res: { ...res, stderr: res.stderr.replaceAll(ns(''), 'NS-') }, stop: { ...stop, stderr: stop.stderr.replaceAll(ns(''), 'NS-') }, files: tree(ns('')), read: [...LOCAL_FILES.read([p('a'), p('b'), p('c'), p('none')]).values()].map((f) => ({ ...f, path: f.path.replace(ns(''), 'NS-') })) };
     }
     expect(results.local).toEqual(results.script);
@@ -136,6 +146,13 @@ describeInLab('names file operations: in-process and the ssh hosts\' script agre
     expect(local.res.stdout.trim().split('\n')).toEqual(['ok 1', 'ok 2', 'ok 7', 'ok 8', 'ok 9', 'ok 10', 'ok 11', 'ok 12']);
     expect(local.files['foreign/hosts']).toBe('198.18.96.7 mine\n');
     expect(local.files['a/hosts']).toBe(`${markerLine('knq', 'hosts.a')}\n2\n`);
+    expect(local.files['b/hosts']).toBe(`${markerLine('knq', 'hosts.b')}\n# tsnet made /etc/netns/knql-b for this file: it is removed with it when empty\nno newline at the end`);
+    // Read back as head (marker and directory lines) and body.
+    expect((results.local as { read: unknown[] }).read[1]).toEqual({
+      path: '/etc/netns/NS-b/hosts',
+      content: { head: `${markerLine('knq', 'hosts.b')}\n# tsnet made /etc/netns/knql-b for this file: it is removed with it when empty\n`, body: 'no newline at the end' },
+      dirExists: true,
+    });
     expect(local.files['c/']).toBeUndefined();
     expect(existsSync('/etc/netns/knql-full/other')).toBe(true);
   });

@@ -14,6 +14,7 @@ import { applySession, closeRunners, planSession } from '../../src/engine/index.
 import { runnerFor, type Runner, type RunOptions, type RunResult } from '../../src/state/runner.js';
 import type { Host } from '../../src/model/types.js';
 import type { FileAccess } from '../../src/state/files.js';
+import { parseOpLine } from '../../src/executor/tools/file.js';
 import { FIXTURES, describeInLab, planChanges, removeAll, run, tsnet, type Ran } from '../support/lab.js';
 
 const INJECTED = 'injected-failure /etc/netns/x/hosts x';
@@ -54,7 +55,7 @@ class FailingFiles implements Runner {
   get describe() { return this.inner.describe; }
   get files(): FileAccess | undefined {
     const inner = this.inner.files;
-    return inner && { read: (paths) => inner.read(paths), apply: (lines, mode) => inner.apply(mode === 'stop' ? [lines[0]!, INJECTED, ...lines.slice(1)] : lines, mode) };
+    return inner && { read: (paths) => inner.read(paths), apply: (ops, mode) => inner.apply(mode === 'stop' ? [ops[0]!, parseOpLine(INJECTED), ...ops.slice(1)] : ops, mode) };
   }
   run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     return this.inner.run(argv, opts);
@@ -92,7 +93,7 @@ describeInLab('names files (/etc/netns/<ns>/hosts, resolv.conf)', () => {
     const ping = await run(['ip', 'netns', 'exec', 'knm-c', 'ping', '-4', '-c1', '-W2', 'b']);
     expect(ping.stdout, ping.stderr).toContain('64 bytes from b (198.18.95.3)');
     const resolv = readFileSync('/etc/netns/knm-a/resolv.conf', 'utf8').split('\n');
-    expect(resolv[0]).toBe('# tsnet:knm:resolv.a — managed by tsnet, edits are replaced');
+    expect(resolv[0]).toBe('# tsnet:knm:resolv.a - managed by tsnet, edits are replaced');
     expect(resolv.filter((l) => l && !l.startsWith('#'))).toEqual(['nameserver 198.18.94.53', 'search lab.example']);
     // No file for the host sandbox, none for side: only the three namespaces tsnet made.
     expect(readdirSync('/etc/netns').filter((d) => d.startsWith('knm-')).sort()).toEqual(['knm-a', 'knm-b', 'knm-c']);

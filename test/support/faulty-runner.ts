@@ -11,6 +11,7 @@
 // (each line of an `nft -f -` script counts; a script is a transaction, so nothing of it is done)
 // It leaves Runner.fanOut unset, so the executor sends every batch through run() (not through
 // the xargs fan-out of src/state/fanout.ts), where it can be counted and rewritten.
+import { opLine, parseOpLine } from '../../src/executor/tools/file.js';
 import type { FileAccess } from '../../src/state/files.js';
 import type { Runner, RunOptions, RunResult } from '../../src/state/runner.js';
 import { assertInLab } from './lab.js';
@@ -95,8 +96,8 @@ export class FaultyRunner implements Runner {
     if (!inner) return undefined;
     return {
       read: (paths) => inner.read(paths),
-      apply: (lines, mode) =>
-        inner.apply(mode === 'stop' ? lines.map((text) => (text.trim() && this.count({ host: this.host, ns: null, tool: 'file', line: text }) ? FAULT_FILE_LINE : text)) : lines, mode),
+      apply: (ops, mode) =>
+        inner.apply(mode === 'stop' ? ops.map((op) => (this.count({ host: this.host, ns: null, tool: 'file', line: opLine(op) }) ? parseOpLine(FAULT_FILE_LINE) : op)) : ops, mode),
     };
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { b64, fileLine } from './file.js';
-import { checkNamesPath, markerLine, parseFilesOutput } from '../../state/files.js';
+import { checkNamesPath, markerLine, parseFilesOutput, splitText } from '../../state/files.js';
 
 const marker = (address: string) => markerLine('t', address);
 
@@ -12,6 +12,12 @@ describe('file tool lines', () => {
     expect(fileLine(['rmdir', '/etc/netns/a'])).toBe('rmdir /etc/netns/a');
   });
 
+  it('a write with head and body apart: the owner from the head, both passed on', () => {
+    const head = `${marker('hosts.a')}\n`;
+    expect(fileLine(['write', '/etc/netns/a/hosts', b64(head), b64('x y\n')])).toBe(`write /etc/netns/a/hosts t:hosts.a ${b64(head)} ${b64('x y\n')}`);
+    expect(fileLine(['write', '/etc/netns/a/hosts', b64(head), ''])).toBe(`write /etc/netns/a/hosts t:hosts.a ${b64(head)}`);
+  });
+
   it('refuses anything else: other paths, .., raw content, unknown operations', () => {
     for (const argv of [
       ['write', '/etc/hosts', b64(marker('hosts.a'))],
@@ -20,6 +26,10 @@ describe('file tool lines', () => {
       ['write', '/etc/netns/a/hosts', b64('no marker\n')],
       ['remove', '/etc/netns/a/hosts', b64('# tsnet:t:sandbox.a — not a names file')],
       ['write', '/etc/netns/a/hosts', 'not base64 at all'],
+      ['write', '/etc/netns/a/hosts', b64(marker('hosts.a')), 'not base64 at all'],
+      ['write', '/etc/netns/a/hosts', b64(marker('hosts.a')), b64('x'), b64('y')],
+      ['write', '/etc/netns/a/hosts', b64('x\n'), b64(`${marker('hosts.a')}\n`)], // the owner is the head's
+      ['remove', '/etc/netns/a/hosts', b64(marker('hosts.a')), b64('x')],
       ['write', '/etc/netns/a/hosts'],
       ['rmdir', '/etc/netns'],
       ['rmdir', '/etc/netns/..'],
@@ -34,11 +44,31 @@ describe('file tool lines', () => {
 
 describe('reading names files', () => {
   it('parses present, absent (with or without directory)', () => {
-    const files = parseFilesOutput(`file /etc/netns/a/hosts ${b64('# x\n1 2\n')}\ndir /etc/netns/a/resolv.conf\nnone /etc/netns/b/hosts\n`);
+    const mine = `${marker('hosts.c')}\n# tsnet made /etc/netns/c for this file: it is removed with it when empty\n1 2\n`;
+    const files = parseFilesOutput(`file /etc/netns/a/hosts ${b64('# x\n1 2\n')}\ndir /etc/netns/a/resolv.conf\nnone /etc/netns/b/hosts\nfile /etc/netns/c/hosts ${b64(mine)}\n`);
     expect([...files.values()]).toEqual([
-      { path: '/etc/netns/a/hosts', content: '# x\n1 2\n', dirExists: true },
+      { path: '/etc/netns/a/hosts', content: { head: '', body: '# x\n1 2\n' }, dirExists: true },
       { path: '/etc/netns/a/resolv.conf', dirExists: true },
       { path: '/etc/netns/b/hosts', dirExists: false },
+      { path: '/etc/netns/c/hosts', content: splitText(mine), dirExists: true },
     ]);
+  });
+
+  it('splits a text after the marker line and the directory line that follows it, nowhere else', () => {
+    const m = `${marker('hosts.a')}\n`;
+    const dir = '# tsnet made /etc/netns/a for this file: it is removed with it when empty\n';
+    expect(splitText(`${m}${dir}1 a\n`)).toEqual({ head: `${m}${dir}`, body: '1 a\n' });
+    expect(splitText(`${m}1 a\n${dir}`)).toEqual({ head: m, body: `1 a\n${dir}` });
+    expect(splitText(`1 a\n${m}`)).toEqual({ head: '', body: `1 a\n${m}` });
+    expect(splitText(m.trimEnd())).toEqual({ head: m.trimEnd(), body: '' });
+    // The marker of earlier versions (an em dash) is tsnet's too.
+    const old = '# tsnet:t:hosts.a \u2014 managed by tsnet, edits are replaced\n';
+    expect(splitText(`${old}1 a\n`)).toEqual({ head: old, body: '1 a\n' });
+    const decoded = parseFilesOutput(`file /etc/netns/a/hosts ${b64(`${old}1 a\n`)}\n`);
+    expect(decoded.get('/etc/netns/a/hosts')!.content).toEqual({ head: old, body: '1 a\n' });
+  });
+
+  it('the marker line is ASCII (files and the strings made of them one byte a character)', () => {
+    expect(/^[\x20-\x7e]*$/.test(markerLine('t', 'hosts.a'))).toBe(true);
   });
 });

@@ -6,23 +6,28 @@
 // over a file whose first line is tsnet's marker for the same owner: anything else is foreign
 // and left alone. Steps keep argvs (the journal's form); each becomes one line:
 //
-//   argv                          line                      what it does
-//   write  PATH BASE64            write  PATH OWNER BASE64  the file's full content
-//   remove PATH BASE64-MARKER     remove PATH OWNER         only when its first line is the marker (absent: nothing to do)
-//   rmdir  DIR                    rmdir  DIR                when empty (a directory tsnet made for its files)
+//   argv                              line                              what it does
+//   write  PATH HEAD64 [BODY64]       write  PATH OWNER HEAD64 [BODY64] the file's content: head, then body
+//   remove PATH BASE64-MARKER         remove PATH OWNER                 only when its first line is the marker (absent: nothing to do)
+//   rmdir  DIR                        rmdir  DIR                        when empty (a directory tsnet made for its files)
 //
-// OWNER is `<topology>:<address>`, read from the content's (or the marker's) first line.
-import { checkNamesPath, ETC_NETNS, fileOwner, OWNER_RE } from '../../state/files.js';
+// OWNER is `<topology>:<address>`, read from the head's (or the marker's) first line. The head
+// (marker and directory lines) and the body (the rest) travel apart: the hosts files of the
+// sandboxes of one network share their body, and its base64 is one string in all their steps.
+import { checkNamesPath, ETC_NETNS, fileOwner, OWNER_RE, type FileOp } from '../../state/files.js';
+
+export type { FileOp };
 import { UNKNOWN_PROGRESS } from '../../state/fanout.js';
 import { oneLine } from '../../state/read.js';
+import type { Step } from '../../planner/types.js';
 import type { Runner, RunResult } from '../../state/runner.js';
-import { linesOf } from './stdin-batch.js';
 import type { Batch, BatchOutcome, ToolModule } from './types.js';
 
 /**
  * $1: "stop" (apply: stop at the first failure) or "go-on" (undo: one error does not stop the
- * rest). Two processes per write (base64 -d, mv), one per removal: the owner check reads the
- * first line with the shell's own `read`.
+ * rest). Three processes per write (base64 -d for the head and for the body, mv), one per
+ * removal: the owner check reads the first line with the shell's own `read`. (The two parts are
+ * decoded apart: not every base64 reads data that goes on after padding.)
  */
 export const FILE_SCRIPT = `mode=$1; n=0; rc=0; umask 022
 fail() { echo "-:$n: $*" >&2; [ "$mode" = go-on ] || exit 1; rc=1; }
@@ -33,7 +38,7 @@ marked() {
   case $have in "# tsnet:$2 "*) return 0 ;; esac
   return 1
 }
-while read -r op path owner data; do
+while read -r op path owner data body; do
   n=$((n+1))
   case $op in
   write)
@@ -41,7 +46,7 @@ while read -r op path owner data; do
     dir=\${path%/*}
     [ -d "$dir" ] || mkdir -p -- "$dir" || { fail "cannot make $dir"; continue; }
     tmp="$dir/.tsnet.$$.$n"
-    if printf '%s' "$data" | base64 -d > "$tmp" && mv -f -- "$tmp" "$path"; then :; else rm -f -- "$tmp"; fail "cannot write $path"; continue; fi ;;
+    if { printf '%s' "$data" | base64 -d && { [ -z "$body" ] || printf '%s' "$body" | base64 -d; }; } > "$tmp" && mv -f -- "$tmp" "$path"; then :; else rm -f -- "$tmp"; fail "cannot write $path"; continue; fi ;;
   remove)
     marked "$path" "$owner" || { fail "$path is not tsnet's to remove: its first line is not tsnet's marker for it"; continue; }
     if [ -e "$path" ]; then rm -f -- "$path" || { fail "cannot remove $path"; continue; }; fi ;;
@@ -68,39 +73,76 @@ function ownerOf(data: string): string | undefined {
   return owner && OWNER_RE.test(owner) ? owner : undefined;
 }
 
-/** One operation line from an argv; anything but the three operations on names files, each tsnet's, is a bug, never run. */
-export function fileLine(argv: readonly string[]): string {
-  const [op, path = '', data] = argv;
+/**
+ * The last body found to be base64: the steps of a thousand files carry one body string, checked
+ * once (a 40 KB regular expression test per step otherwise).
+ */
+let lastBody = '';
+function isBase64Body(data: string): boolean {
+  if (data === lastBody) return true;
+  if (!BASE64.test(data)) return false;
+  lastBody = data;
+  return true;
+}
+
+/** One operation from an argv; anything but the three operations on names files, each tsnet's, is a bug, never run. */
+export function fileOp(argv: readonly string[]): FileOp {
+  const [op, path = '', data, body = ''] = argv;
   const bad = () => new Error(`internal: refusing file operation ${JSON.stringify(argv.map((a) => (a.length > 80 ? `${a.slice(0, 80)}...` : a)))}`);
   if (op === 'rmdir') {
     if (argv.length !== 2 || !DIR_RE.test(path) || path === `${ETC_NETNS}/..` || path === `${ETC_NETNS}/.`) throw bad();
-    return `rmdir ${path}`;
+    return { op, path };
   }
-  if ((op !== 'write' && op !== 'remove') || argv.length !== 3 || data === undefined || !BASE64.test(data)) throw bad();
+  const arity = op === 'write' ? argv.length === 3 || argv.length === 4 : op === 'remove' && argv.length === 3;
+  if (!arity || data === undefined || !BASE64.test(data) || !isBase64Body(body)) throw bad();
   const owner = ownerOf(data);
   if (!owner) throw bad();
-  return op === 'write' ? `write ${checkNamesPath(path)} ${owner} ${data}` : `remove ${checkNamesPath(path)} ${owner}`;
+  return op === 'write' ? { op: 'write', path: checkNamesPath(path), owner, head: data, body } : { op: 'remove', path: checkNamesPath(path), owner };
 }
 
-/** Runs lines: in-process on this machine, else the script through the runner. */
-function runLines(runner: Runner, lines: readonly string[], mode: 'stop' | 'go-on'): Promise<RunResult> | RunResult {
-  if (runner.files) return runner.files.apply(lines, mode);
-  return runner.run(fileScriptArgv(mode), { input: `${lines.join('\n')}\n` });
+/** The script's line for an operation. */
+export const opLine = (o: FileOp): string => [o.op, o.path, o.owner, o.head, o.body].filter((x) => x).join(' ');
+
+/** An operation from a script line (the inverse of opLine). */
+export function parseOpLine(line: string): FileOp {
+  const [op = '', path = '', owner, head, body] = line.split(' ');
+  return { op, path, ...(owner ? { owner } : {}), ...(head ? { head } : {}), ...(body ? { body } : {}) };
+}
+
+/** One operation line from an argv (what an ssh host's script reads). */
+export const fileLine = (argv: readonly string[]): string => opLine(fileOp(argv));
+
+/** Runs operations: in-process on this machine, else the script through the runner. */
+function runOps(runner: Runner, ops: readonly FileOp[], mode: 'stop' | 'go-on'): Promise<RunResult> | RunResult {
+  if (runner.files) return runner.files.apply(ops, mode);
+  return runner.run(fileScriptArgv(mode), { input: `${ops.map(opLine).join('\n')}\n` });
 }
 
 const okCount = (stdout: string): number => stdout.split('\n').filter((l) => l.startsWith('ok ')).length;
 
+interface StepOp {
+  step: Step;
+  first: boolean;
+  op: FileOp;
+}
+
+function opsOf(batch: Batch): StepOp[] {
+  const out: StepOp[] = [];
+  for (const step of batch.steps) step.do.forEach((argv, i) => out.push({ step, first: i === 0, op: fileOp(argv) }));
+  return out;
+}
+
 async function run(runner: Runner, batch: Batch): Promise<BatchOutcome> {
-  const lines = linesOf(batch, fileLine);
-  const res = await runLines(runner, lines.map((l) => l.text), 'stop');
+  const ops = opsOf(batch);
+  const res = await runOps(runner, ops.map((o) => o.op), 'stop');
   if (res.exitCode === 0) return { done: batch.steps };
   const ran = okCount(res.stdout);
-  const failed = lines[Math.min(ran, lines.length - 1)]!;
-  const done = [...new Set(lines.slice(0, ran).map((l) => l.step))].filter((s) => s !== failed.step);
+  const failed = ops[Math.min(ran, ops.length - 1)]!;
+  const done = [...new Set(ops.slice(0, ran).map((l) => l.step))].filter((s) => s !== failed.step);
   const error = oneLine(res.stderr.replace(/^-:\d+: /gm, '')) || `the file operations ended with ${res.exitCode}`;
-  const command = `file ${failed.text.split(' ').slice(0, 2).join(' ')}`;
+  const command = `file ${failed.op.op} ${failed.op.path}`;
   // Killed (its time limit): the lines from the one running on may or may not have run.
-  if (res.exitCode === UNKNOWN_PROGRESS) return { done, unknown: [...new Set(lines.slice(ran).map((l) => l.step))], failure: { step: failed.step, error, command } };
+  if (res.exitCode === UNKNOWN_PROGRESS) return { done, unknown: [...new Set(ops.slice(ran).map((l) => l.step))], failure: { step: failed.step, error, command } };
   // A step that ran some of its lines is undone whole: its undo writes back what was there.
   return { done, ...(failed.first ? {} : { partial: failed.step }), failure: { step: failed.step, error, command } };
 }
@@ -114,7 +156,7 @@ export const file: ToolModule = {
   journalArgv: (argv) => (argv[0] === 'write' ? ['write', argv[1] ?? ''] : [...argv]),
   run,
   async undo(runner, host, _ns, argvs) {
-    const res = await runLines(runner, argvs.map(fileLine), 'go-on');
+    const res = await runOps(runner, argvs.map(fileOp), 'go-on');
     return res.exitCode === 0 ? [] : [`host ${host}: ${oneLine(res.stderr)}`];
   },
 };
