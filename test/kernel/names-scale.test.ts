@@ -128,7 +128,7 @@ describeInLab('names file operations: in-process and the ssh hosts\' script agre
         ['write', p('link'), b64(mine('link', '5\n'))],
         ['remove', p('foreign'), b64(markerLine('knq', 'hosts.foreign'))],
         ['remove', p('gone'), b64(markerLine('knq', 'hosts.gone'))],
-        ['write', p('b'), b64(`${mine('b', '')}# tsnet made /etc/netns/${ns('b')} for this file: it is removed with it when empty\n`), b64('no newline at the end')],
+        ['write', p('b'), b64(`${mine('b', '')}# tsnet made /etc/netns/knq-b for this file: it is removed with it when empty\n`), b64('no newline at the end')],
         ['write', p('c'), b64(`${mine('c', '')}# tsnet made /etc/netns/${ns('c')} for this file: it is removed with it when empty\n`), b64('6\n')],
         ['remove', p('c'), b64(markerLine('knq', 'hosts.c'))],
         ['rmdir', `/etc/netns/${ns('c')}`],
@@ -146,11 +146,11 @@ describeInLab('names file operations: in-process and the ssh hosts\' script agre
     expect(local.res.stdout.trim().split('\n')).toEqual(['ok 1', 'ok 2', 'ok 7', 'ok 8', 'ok 9', 'ok 10', 'ok 11', 'ok 12']);
     expect(local.files['foreign/hosts']).toBe('198.18.96.7 mine\n');
     expect(local.files['a/hosts']).toBe(`${markerLine('knq', 'hosts.a')}\n2\n`);
-    expect(local.files['b/hosts']).toBe(`${markerLine('knq', 'hosts.b')}\n# tsnet made /etc/netns/knql-b for this file: it is removed with it when empty\nno newline at the end`);
+    expect(local.files['b/hosts']).toBe(`${markerLine('knq', 'hosts.b')}\n# tsnet made /etc/netns/knq-b for this file: it is removed with it when empty\nno newline at the end`);
     // Read back as head (marker and directory lines) and body.
     expect((results.local as { read: unknown[] }).read[1]).toEqual({
       path: '/etc/netns/NS-b/hosts',
-      content: { head: `${markerLine('knq', 'hosts.b')}\n# tsnet made /etc/netns/knql-b for this file: it is removed with it when empty\n`, body: 'no newline at the end' },
+      content: { head: `${markerLine('knq', 'hosts.b')}\n# tsnet made /etc/netns/knq-b for this file: it is removed with it when empty\n`, body: 'no newline at the end' },
       dirExists: true,
     });
     expect(local.files['c/']).toBeUndefined();
