@@ -150,19 +150,20 @@ const newlines = (text: string): number => {
  * once per pair of bodies (a thousand files with the same old and new body: one comparison).
  */
 function differences(ctx: PlanContext, have: FileText, want: FileText): string[] {
-  let out: string[];
+  const shown = (out: string[]) => (out.length > 3 ? [...out.slice(0, 3), `and ${out.length - 3} more lines differ`] : out);
   const headLines = newlines(want.head);
-  if (newlines(have.head) !== headLines || !have.head.endsWith('\n') || !want.head.endsWith('\n')) out = lineDiffs(joinText(have), joinText(want), 1);
-  else {
-    const memo = shared(ctx).diffs;
-    let byWant = memo.get(have.body);
-    if (!byWant) memo.set(have.body, (byWant = new Map()));
-    let body = byWant.get(want.body);
-    if (!body) byWant.set(want.body, (body = have.body === want.body ? [] : lineDiffs(have.body, want.body, 1)));
-    const heads = have.head === want.head ? [] : lineDiffs(have.head, want.head, 1);
-    out = [...heads, ...body.map((d) => d.replace(/^line (\d+)/, (_, n: string) => `line ${Number(n) + headLines}`))];
-  }
-  return out.length > 3 ? [...out.slice(0, 3), `and ${out.length - 3} more lines differ`] : out;
+  if (newlines(have.head) !== headLines || !have.head.endsWith('\n') || !want.head.endsWith('\n')) return shown(lineDiffs(joinText(have), joinText(want), 1));
+  const memo = shared(ctx).diffs;
+  let byWant = memo.get(have.body);
+  if (!byWant) memo.set(have.body, (byWant = new Map()));
+  let body = byWant.get(want.body);
+  if (!body) byWant.set(want.body, (body = have.body === want.body ? [] : lineDiffs(have.body, want.body, 1)));
+  const heads = have.head === want.head ? [] : lineDiffs(have.head, want.head, 1);
+  // Only the lines shown are numbered again (a body can differ in a thousand lines).
+  const renumbered = body.slice(0, Math.max(0, 3 - heads.length)).map((d) => d.replace(/^line (\d+)/, (_, n: string) => `line ${Number(n) + headLines}`));
+  const total = heads.length + body.length;
+  const out = [...heads, ...renumbered];
+  return total > 3 ? [...out.slice(0, 3), `and ${total - 3} more lines differ`] : out;
 }
 
 /** Lines of a hosts body after Docker's localhost lines (counted, not split: a body may hold thousands). */
