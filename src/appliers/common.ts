@@ -66,10 +66,12 @@ export const ipv6On = (link: KLink): boolean => link.addrGenMode !== undefined &
 
 /** Addresses that count as configured on a link: global ones, and link-local ones when IPv6 should be off. */
 export function managedAddresses(link: KLink, network: { ipv6: boolean }): string[] {
-  return link.addresses
-    .filter((a) => a.scope !== 'link' || (a.family === 6 && !network.ipv6))
-    .filter((a) => a.scope !== 'host')
-    .map((a) => a.cidr);
+  const out: string[] = [];
+  for (const a of link.addresses) {
+    if (a.scope === 'host' || (a.scope === 'link' && (a.family !== 6 || network.ipv6))) continue;
+    out.push(a.cidr);
+  }
+  return out;
 }
 
 /** `addr add` arguments; IPv6 without duplicate address detection, so it is usable at once. */

@@ -87,7 +87,9 @@ function innerChanges<S extends EndpointSpec>(c: EndChanges, have: ObservedEndpo
     c.add(`IPv6 is on (addrgenmode ${have.inner.addrGenMode}), the network has none`, ['link', 'set', 'dev', dev, 'addrgenmode', 'none'], ['link', 'set', 'dev', dev, 'addrgenmode', have.inner.addrGenMode ?? 'eui64']);
   // Old addresses go before new ones come: when every IPv4 address goes, the kernel drops the
   // link's IPv4 routes on the way (the passes add them again).
-  const addrs = diffAddresses(c.host, c.ns, dev, want.addresses, managedAddresses(have.inner, want));
+  // The observed spec's addresses were picked with the link's own IPv6 setting: the same list when it is the wanted one.
+  const haveAddresses = h.ipv6 === want.ipv6 ? h.addresses : managedAddresses(have.inner, want);
+  const addrs = diffAddresses(c.host, c.ns, dev, want.addresses, haveAddresses);
   c.reasons.push(...addrs.reasons);
   c.do.push(...addrs.lines);
   c.undo.push(...addrs.undo);

@@ -19,10 +19,25 @@ function toBigInt(addr: ipaddr.IPv4 | ipaddr.IPv6): bigint {
 
 /** Parses an address written without a prefix; undefined when it is not one. */
 export function parseIp(text: string): { family: Family; value: bigint } | undefined {
-  if (typeof text !== 'string' || text.includes('/')) return undefined;
+  if (typeof text !== 'string') return undefined;
+  // A plan parses the same few thousand addresses many times (file, kernel, held state): the
+  // answers are kept (frozen, as callers share them).
+  let ip = parsedIps.get(text);
+  if (ip === undefined) {
+    if (parsedIps.size >= 100_000) parsedIps.clear();
+    ip = parseIpUncached(text) ?? null;
+    parsedIps.set(text, ip);
+  }
+  return ip ?? undefined;
+}
+
+const parsedIps = new Map<string, Readonly<{ family: Family; value: bigint }> | null>();
+
+function parseIpUncached(text: string): { family: Family; value: bigint } | undefined {
+  if (text.includes('/')) return undefined;
   // ipaddr.isValid accepts shorthand like "10.1" (classful); a topology must say what it means.
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return { family: 4, value: toBigInt(ipaddr.IPv4.parse(text)) };
-  if (ipaddr.IPv6.isValid(text) && !text.includes('%')) return { family: 6, value: toBigInt(ipaddr.IPv6.parse(text)) };
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return Object.freeze({ family: 4 as const, value: toBigInt(ipaddr.IPv4.parse(text)) });
+  if (ipaddr.IPv6.isValid(text) && !text.includes('%')) return Object.freeze({ family: 6 as const, value: toBigInt(ipaddr.IPv6.parse(text)) });
   return undefined;
 }
 

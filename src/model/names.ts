@@ -3,9 +3,19 @@ import { createHash } from 'node:crypto';
 
 export const IFNAMSIZ = 15;
 
+/** Hashes already made in this process: a plan asks for each host-side veth name several times. */
+const hashes = new Map<string, string>();
+
 /** A short, stable hash of the parts, as hex. */
 export function stableHash(parts: readonly string[], length = 8): string {
-  return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, length);
+  const text = parts.join('\u0000');
+  let hex = hashes.get(text);
+  if (hex === undefined) {
+    if (hashes.size >= 100_000) hashes.clear();
+    hex = createHash('sha256').update(text).digest('hex');
+    hashes.set(text, hex);
+  }
+  return hex.slice(0, length);
 }
 
 /**

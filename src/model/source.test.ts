@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SourceFile, pathToPointer, pointerToPath } from './source.js';
-import { MAX_ALIAS_EXPANSION, MAX_DEPTH } from './yaml-limits.js';
+import { parseDocument } from 'yaml';
+import { MAX_ALIAS_EXPANSION, MAX_DEPTH, toData } from './yaml-limits.js';
 
 const TEXT = `version: 1
 name: lab
@@ -135,6 +136,19 @@ describe('SourceFile problems', () => {
     }
     expect(problems(`a: ${'['.repeat(MAX_DEPTH - 1)}${']'.repeat(MAX_DEPTH - 1)}\n`)).toEqual([]);
   }, 60_000);
+
+  it('finds nesting in keys too, the first in document order', () => {
+    const deepKey = `? ${'['.repeat(MAX_DEPTH + 5)}\n: v\nb: ${'['.repeat(MAX_DEPTH + 5)}\n`;
+    expect(problems(deepKey)).toMatchObject([{ code: 'yaml-syntax', line: 1, col: 1 + MAX_DEPTH, message: `the YAML nests deeper than ${MAX_DEPTH} levels here; a topology needs 6` }]);
+  });
+
+  it('converts a file without aliases to the same data as the alias-aware conversion', () => {
+    const text = 'name: t\n__proto__: {x: 1}\nsandboxes:\n  a: {endpoints: [{network: n, ip: [198.18.0.2/24]}], sysctls: {"net.ipv4.ip_forward": 1}}\nempty:\nlist: [1, "2", true, null]\n';
+    const doc = parseDocument(text);
+    const plainData = toData(doc, { hasAliases: false });
+    expect(plainData).toEqual(toData(doc, { hasAliases: true }));
+    expect(Object.keys((plainData as { data: object }).data)).toEqual(['name', '__proto__', 'sandboxes', 'empty', 'list']);
+  });
 
   it('keeps keys as written: "010" is not the number 10, "true" not a boolean', () => {
     const src = new SourceFile('x.yaml', '010: a\n10: b\n0x1F: c\ntrue: d\n1e3: e\n~: f\n');

@@ -51,9 +51,9 @@ export class SourceFile {
     if (this.syntax.length || !this.doc) return;
     this.duplicateKeys(this.doc);
     if (this.syntax.length) return;
-    this.checkAliases(this.doc);
+    const hasAliases = this.checkAliases(this.doc);
     if (this.syntax.length) return;
-    const result = toData(this.doc);
+    const result = toData(this.doc, { hasAliases });
     if ('data' in result) this.data = result.data ?? null;
     else this.syntax.push(this.aliasError(result.problem));
   }
@@ -179,15 +179,17 @@ export class SourceFile {
     return found;
   }
 
-  /** Every alias needs an anchor before it (keys that are not plain names yaml reports: stringKeys). */
-  private checkAliases(doc: Document): void {
+  /** Every alias needs an anchor before it (keys that are not plain names yaml reports: stringKeys). True when the document has aliases. */
+  private checkAliases(doc: Document): boolean {
     // Anchors seen so far, in document order (the order yaml resolves aliases in).
     const anchors = new Set<string>();
+    let aliases = false;
     visit(doc, {
       Node: (_k, node) => {
         if (!isAlias(node) && node.anchor) anchors.add(node.anchor);
       },
       Alias: (_k, alias) => {
+        aliases = true;
         if (!anchors.has(alias.source)) {
           const [from, to] = alias.range ?? [0, 1];
           this.syntax.push(
@@ -196,6 +198,7 @@ export class SourceFile {
         }
       },
     });
+    return aliases;
   }
 
   position(offset: number): Position {

@@ -14,27 +14,48 @@ export const MAX_DEPTH = 100;
  */
 export const MAX_ALIAS_EXPANSION = 1_000_000;
 
-/** The offset of the first collection nested deeper than `max` levels, or undefined. Iterative. */
+/**
+ * The offset of the first collection nested deeper than `max` levels, or undefined. Iterative,
+ * in document order; the stack holds tokens and their depths side by side (no pair per token:
+ * this runs over every token of every file).
+ */
 export function tooDeep(tokens: readonly CST.Token[], max = MAX_DEPTH): number | undefined {
-  const stack: [CST.Token, number][] = tokens.map((t) => [t, 0]);
-  stack.reverse();
+  const stack: CST.Token[] = [];
+  const depths: number[] = [];
+  for (let i = tokens.length - 1; i >= 0; i--) {
+    stack.push(tokens[i]!);
+    depths.push(0);
+  }
   while (stack.length) {
-    const [token, depth] = stack.pop()!;
+    const token = stack.pop()!;
+    const depth = depths.pop()!;
     if (token.type === 'document') {
-      if (token.value) stack.push([token.value, depth]);
+      if (token.value) {
+        stack.push(token.value);
+        depths.push(depth);
+      }
       continue;
     }
     if (token.type !== 'block-map' && token.type !== 'block-seq' && token.type !== 'flow-collection') continue;
     if (depth + 1 > max) return token.offset;
-    const children: CST.Token[] = [];
-    for (const item of token.items) {
-      if (item.key) children.push(item.key);
-      if (item.value) children.push(item.value);
+    const items = token.items;
+    for (let i = items.length - 1; i >= 0; i--) {
+      const item = items[i]!;
+      // Only collections nest: scalars need no visit.
+      if (item.value && isCollectionToken(item.value)) {
+        stack.push(item.value);
+        depths.push(depth + 1);
+      }
+      if (item.key && isCollectionToken(item.key)) {
+        stack.push(item.key);
+        depths.push(depth + 1);
+      }
     }
-    for (let i = children.length - 1; i >= 0; i--) stack.push([children[i]!, depth + 1]);
   }
   return undefined;
 }
+
+const isCollectionToken = (t: CST.Token): boolean => t.type === 'block-map' || t.type === 'block-seq' || t.type === 'flow-collection';
 
 export interface AliasProblem {
   alias: Alias;
@@ -57,8 +78,10 @@ interface Measured {
  */
 export function toData(
   doc: Document,
-  { maxExpansion = MAX_ALIAS_EXPANSION, maxDepth = MAX_DEPTH }: { maxExpansion?: number; maxDepth?: number } = {},
+  { maxExpansion = MAX_ALIAS_EXPANSION, maxDepth = MAX_DEPTH, hasAliases = true }: { maxExpansion?: number; maxDepth?: number; hasAliases?: boolean } = {},
 ): { data: unknown } | { problem: AliasProblem } {
+  // Without aliases nothing expands: the data is the source's nodes, converted as they are.
+  if (!hasAliases) return { data: plain(doc.contents) };
   const anchors = new Map<string, Node>();
   const done = new Map<Node, Measured>();
   const open = new Set<Node>();
@@ -114,6 +137,22 @@ export function toData(
 
   const root = measure(doc.contents, 0);
   return problem ? { problem } : { data: root.value };
+}
+
+/** A document without aliases as plain data (its depth tooDeep() bounded). */
+function plain(node: unknown): unknown {
+  if (node === null || node === undefined) return null;
+  if (isScalar(node)) return node.value;
+  if (isSeq(node)) return node.items.map(plain);
+  const value: Record<string, unknown> = {};
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (!isPair(pair)) continue;
+      const key = plain(pair.key);
+      setKey(value, key === null || key === undefined ? '' : String(key), plain(pair.value));
+    }
+  }
+  return value;
 }
 
 /** A plain property, even for "__proto__" (which plain assignment would take as the prototype). */

@@ -30,7 +30,7 @@ const cachePath = (topology: string) => join(stateDir(), `${topology}.state.json
 /** The identity of a named namespace: "<inode>:<ctime in ns>" of its nsfs inode. */
 export function netnsIdentity(name: string): string | undefined {
   try {
-    const st = statSync(join(NETNS_DIR, name), { bigint: true });
+    const st = statSync(`${NETNS_DIR}/${name}`, { bigint: true });
     return `${st.ino}:${st.ctimeNs}`;
   } catch {
     return undefined;
