@@ -1,8 +1,9 @@
 // What the names files of each sandbox say (pure, from the topology): `hosts` with the names of
 // the sandboxes it shares a network with (Docker's per-network visibility), and `resolv.conf`
 // from its `dns:`. The applier (names.ts) adds tsnet's marker line and writes them.
-import type { FileSpec } from '../planner/desired.js';
-import { namesPath } from '../state/files.js';
+import type { ContentSpec, FileSpec } from '../planner/desired.js';
+import { stableHash } from '../model/names.js';
+import { namesPath, sharedPath, sharedTarget } from '../state/files.js';
 import type { Sandbox, Topology } from '../model/types.js';
 
 /** The lines Docker writes into every container's /etc/hosts before the containers' own. */
@@ -77,26 +78,38 @@ export function resolvLines(dns: NonNullable<Sandbox['dns']>): string[] {
 const LOCALHOST_TEXT = LOCALHOST_LINES.map((l) => `${l}\n`).join('');
 const text = (lines: readonly string[]): string => lines.map((l) => `${l}\n`).join('');
 
-/** The set of networks a sandbox is on, as a key. */
-const networksKey = (sb: Sandbox): string => [...new Set(sb.endpoints.map((ep) => ep.network))].sort().join('\u0000');
+/** The set of networks a sandbox is on, sorted. */
+const networksOf = (sb: Sandbox): string[] => [...new Set(sb.endpoints.map((ep) => ep.network))].sort();
 
 /**
- * Every names file of the topology: for each namespace tsnet makes, its hosts, and its
- * resolv.conf when it has `dns:`. The hosts bodies are made once per set of networks, and the
- * specs of the sandboxes on the same networks hold the same string (a thousand sandboxes on a
- * bridge: one body of 28 KB, not a thousand).
+ * The key of a shared hosts file: a short stable hash of the host and the sorted set of
+ * networks (the body depends on nothing else; the host keeps apart the files of hosts that share
+ * one machine's /etc/netns, as netns hosts do).
+ */
+export const sharedKey = (host: string, networks: readonly string[]): string => stableHash(['hosts', host, ...networks], 8);
+
+/**
+ * Every names file of the topology. Per host and set of networks one shared hosts file (a
+ * thousand sandboxes on a bridge: one file of 28 KB, not a thousand), and for each namespace
+ * tsnet makes a link to it at /etc/netns/<ns>/hosts, and its resolv.conf when it has `dns:`.
  */
 export function namesFiles(t: Topology): FileSpec[] {
   const out: FileSpec[] = [];
-  const bodies = new Map<string, string>();
-  for (const sb of t.sandboxes.values()) {
-    if (!sb.ownsNetns || sb.netns === null) continue;
-    const base = { host: sb.host, netns: sb.netns };
-    const key = networksKey(sb);
-    let body = bodies.get(key);
-    if (body === undefined) bodies.set(key, (body = LOCALHOST_TEXT + text(hostLines(t, sb))));
-    out.push({ kind: 'hosts', ...base, address: `hosts.${sb.name}`, path: namesPath(sb.netns, 'hosts'), body });
-    if (sb.dns) out.push({ kind: 'resolv', ...base, address: `resolv.${sb.name}`, path: namesPath(sb.netns, 'resolv.conf'), body: resolvLines(sb.dns).join('\n') + '\n' });
+  const shared = new Map<string, ContentSpec>();
+  const sandboxes = [...t.sandboxes.values()].filter((sb) => sb.ownsNetns && sb.netns !== null).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const sb of sandboxes) {
+    const networks = networksOf(sb);
+    const key = sharedKey(sb.host, networks);
+    const id = `${sb.host}\u0000${key}`;
+    let file = shared.get(id);
+    if (!file) {
+      file = { kind: 'hostsfile', host: sb.host, address: `hostsfile.${key}`, path: sharedPath(t.name, key), body: LOCALHOST_TEXT + text(hostLines(t, sb)), sandboxes: [] };
+      shared.set(id, file);
+      out.push(file);
+    }
+    file.sandboxes!.push(sb.name);
+    out.push({ kind: 'hosts', host: sb.host, address: `hosts.${sb.name}`, path: namesPath(sb.netns!, 'hosts'), target: sharedTarget(t.name, key), shared: file.address });
+    if (sb.dns) out.push({ kind: 'resolv', host: sb.host, address: `resolv.${sb.name}`, path: namesPath(sb.netns!, 'resolv.conf'), body: resolvLines(sb.dns).join('\n') + '\n' });
   }
   return out;
 }

@@ -1,13 +1,19 @@
-// Names files as resources: /etc/netns/<namespace>/hosts (`hosts.<sandbox>`) and resolv.conf
-// (`resolv.<sandbox>`), which `ip netns exec` and `tsnet exec` mount over /etc. Owned by their
-// first line, tsnet's marker; compared by content (a hand edit is repaired); written whole by the
-// file tool (temp file and rename); the undo of every step writes back exactly what was there.
-// A file without the marker is foreign: a plan error, never overwritten.
-import type { FileSpec } from '../planner/desired.js';
+// Names files as resources, which `ip netns exec` and `tsnet exec` mount over /etc:
+// - `hostsfile.<key>`: a hosts file shared by the sandboxes of one host on the same set of
+//   networks, /etc/netns/.tsnet/<topology>/<key>.hosts;
+// - `hosts.<sandbox>`: /etc/netns/<namespace>/hosts, a symbolic link to its shared file (adding
+//   a sandbox to a network of a thousand writes one file and one link, not a thousand files);
+// - `resolv.<sandbox>`: /etc/netns/<namespace>/resolv.conf, a file of its own.
+// Files are owned by their first line, tsnet's marker; links by their target (inside this
+// topology's shared directory). Compared by content or target (a hand edit, a re-pointed link
+// is repaired); written whole by the file tool (temp file or link, then rename); the undo of
+// every step puts back exactly what was there. Anything else at a path is foreign: a plan
+// error, never overwritten. A shared file no link wants any more goes.
+import type { ContentSpec, FileSpec, LinkSpec } from '../planner/desired.js';
 import type { ResourcePlan } from '../planner/host-plan.js';
 import type { Command, ObjectRef } from '../planner/types.js';
 import { b64 } from '../executor/tools/file.js';
-import { DIR_LINE_START, fileOwner, joinText, markerLine, type FileText, type KFile } from '../state/files.js';
+import { DIR_LINE_START, fileOwner, HOST_LINE_START, isSharedTarget, joinText, markerLine, SHARED_DIR, sharedDir, targetTopology, type FileText, type KFile } from '../state/files.js';
 import { LOCALHOST_LINES } from './names-content.js';
 import { perResource, type PlanContext } from './types.js';
 
@@ -19,17 +25,24 @@ const nsOf = (path: string): string => path.split('/')[3] ?? '';
 /** The second line when tsnet made the file's directory: it goes (when empty) with the file. */
 export const dirLine = (path: string): string => `${DIR_LINE_START}${dirOf(path)} for this file: it is removed with it when empty`;
 
-/** What tsnet writes before the body: the marker line, and the directory line when it made the directory. */
-const fileHead = (topology: string, spec: Pick<FileSpec, 'address' | 'path'>, opts: { madeDir: boolean }): string =>
-  `${markerLine(topology, spec.address)}\n${opts.madeDir ? `${dirLine(spec.path)}\n` : ''}`;
+/** A shared hosts file's second line: the host it is for (the hosts on one machine share /etc/netns). */
+export const hostLine = (host: string): string => `${HOST_LINE_START}${host}: the hosts files of its sandboxes on the same networks link here`;
 
-/** The text tsnet writes: head and body (the spec's own body string, shared between specs). */
-export function fileText(topology: string, spec: Pick<FileSpec, 'address' | 'path' | 'body'>, opts: { madeDir: boolean }): FileText {
+type ContentPart = Pick<ContentSpec, 'kind' | 'host' | 'address' | 'path' | 'body'>;
+
+/** What tsnet writes before the body: the marker line, then the host line (shared files) or the directory line when it made the directory. */
+function fileHead(topology: string, spec: Omit<ContentPart, 'body'>, opts: { madeDir: boolean }): string {
+  const second = spec.kind === 'hostsfile' ? `${hostLine(spec.host)}\n` : opts.madeDir ? `${dirLine(spec.path)}\n` : '';
+  return `${markerLine(topology, spec.address)}\n${second}`;
+}
+
+/** The text tsnet writes: head and body (the spec's own body string). */
+export function fileText(topology: string, spec: ContentPart, opts: { madeDir: boolean }): FileText {
   return { head: fileHead(topology, spec, opts), body: spec.body };
 }
 
 /** The full content tsnet writes, as one string (for people and tests). */
-export function fileContent(topology: string, spec: Pick<FileSpec, 'address' | 'path' | 'body'>, opts: { madeDir: boolean }): string {
+export function fileContent(topology: string, spec: ContentPart, opts: { madeDir: boolean }): string {
   return joinText(fileText(topology, spec, opts));
 }
 
@@ -46,38 +59,8 @@ function lineAt(head: string, i: 0 | 1): string {
 
 const madeDir = (text: FileText, path: string): boolean => lineAt(text.head, 1) === dirLine(path);
 
-/**
- * Per plan (its desired map), what is made once for many files: the base64 of each distinct
- * body (a thousand steps carry one string), the differences between two bodies, a body's lines.
- */
-interface Shared {
-  b64: Map<string, string>;
-  diffs: Map<string, Map<string, string[]>>;
-  /** A hosts body's address lines, counted once. */
-  lines: Map<string, number>;
-}
-
-const sharedOf = new WeakMap<object, Shared>();
-
-function shared(ctx: PlanContext): Shared {
-  let s = sharedOf.get(ctx.desired);
-  if (!s) sharedOf.set(ctx.desired, (s = { b64: new Map(), diffs: new Map(), lines: new Map() }));
-  return s;
-}
-
-function bodyB64(ctx: PlanContext, body: string): string {
-  const memo = shared(ctx).b64;
-  let data = memo.get(body);
-  if (data === undefined) memo.set(body, (data = b64(body)));
-  return data;
-}
-
-/** A write's argv: the head and the body apart (the body's base64 shared). */
-const writeArgv = (ctx: PlanContext, path: string, text: FileText): string[] => ['write', path, b64(text.head), bodyB64(ctx, text.body)];
-
-interface Held {
-  file: Owned;
-}
+/** A write's argv: the head and the body apart. */
+const writeArgv = (path: string, text: FileText): string[] => ['write', path, b64(text.head), b64(text.body)];
 
 type Owned = KFile & { content: FileText };
 
@@ -97,19 +80,25 @@ function ownedFiles(files: ReadonlyMap<string, KFile>): Map<string, Owned> {
   return index;
 }
 
-function held(ctx: PlanContext, address: string, want: FileSpec | undefined): Held | undefined {
+/** The file of this resource the host holds: at its path when tsnet's for it, else wherever its marker is. */
+function heldFile(ctx: PlanContext, address: string, want: ContentSpec | undefined): Owned | undefined {
   const files = ctx.view.state.files;
   if (!files) return undefined;
   const at = want ? files.get(want.path) : undefined;
   const o = at?.content === undefined ? undefined : fileOwner(at.content);
-  if (at && o?.topology === ctx.topology && o.address === address) return { file: at as Owned };
-  const found = ownedFiles(files).get(`${ctx.topology}:${address}`);
-  return found ? { file: found } : undefined;
+  if (at && o?.topology === ctx.topology && o.address === address) return at as Owned;
+  return ownedFiles(files).get(`${ctx.topology}:${address}`);
 }
 
 const fileRef = (host: string, path: string, address: string): ObjectRef => ({ kind: 'file', host, ns: null, name: path, mark: address });
-const write = (ctx: PlanContext, path: string, text: FileText): Command => ({ host: ctx.host, ns: null, tool: 'file', argv: writeArgv(ctx, path, text) });
-const removeLines = (path: string, text: FileText): string[][] => [['remove', path, b64(lineAt(text.head, 0))], ...(madeDir(text, path) ? [['rmdir', dirOf(path)]] : [])];
+const write = (ctx: PlanContext, path: string, text: FileText): Command => ({ host: ctx.host, ns: null, tool: 'file', argv: writeArgv(path, text) });
+const fileCmd = (ctx: PlanContext, argv: string[]): Command => ({ host: ctx.host, ns: null, tool: 'file', argv });
+
+/** A removal's lines: the file, then the directories tsnet made for it (each only when empty). */
+function removeLines(ctx: PlanContext, path: string, text: FileText): string[][] {
+  const dirs = lineAt(text.head, 1).startsWith(HOST_LINE_START) ? [sharedDir(ctx.topology), SHARED_DIR] : madeDir(text, path) ? [dirOf(path)] : [];
+  return [['remove', path, b64(lineAt(text.head, 0))], ...dirs.map((d) => ['rmdir', d])];
+}
 
 function remove(ctx: PlanContext, r: ResourcePlan, have: Owned, action: 'delete' | 'replace'): void {
   r.step({
@@ -119,7 +108,7 @@ function remove(ctx: PlanContext, r: ResourcePlan, have: Owned, action: 'delete'
     action,
     deletion: true,
     description: `remove ${have.path}`,
-    do: removeLines(have.path, have.content),
+    do: removeLines(ctx, have.path, have.content),
     undo: [write(ctx, have.path, have.content)],
     deletes: [fileRef(ctx.host, have.path, r.address)],
   });
@@ -128,42 +117,31 @@ function remove(ctx: PlanContext, r: ResourcePlan, have: Owned, action: 'delete'
 
 const linesOf = (text: string) => (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
 
-/** Lines that differ, numbered from `first`. */
+/**
+ * Lines that differ, numbered from `first`: the common lines at the start and the end left out,
+ * so that a line added to a long file is one difference, not every line after it.
+ */
 function lineDiffs(have: string, want: string, first: number): string[] {
   const a = linesOf(have);
   const b = linesOf(want);
+  let p = 0;
+  while (p < a.length && p < b.length && a[p] === b[p]) p++;
+  let q = 0;
+  while (q < a.length - p && q < b.length - p && a[a.length - 1 - q] === b[b.length - 1 - q]) q++;
   const show = (l: string | undefined) => (l === undefined ? '(no line)' : JSON.stringify(l));
   const out: string[] = [];
-  for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) out.push(`line ${first + i}: ${show(a[i])} -> ${show(b[i])}`);
+  for (let i = p; i < Math.max(a.length, b.length) - q; i++) {
+    const x = i < a.length - q ? a[i] : undefined;
+    const y = i < b.length - q ? b[i] : undefined;
+    out.push(`line ${first + i}: ${show(x)} -> ${show(y)}`);
+  }
   return out;
 }
 
-const newlines = (text: string): number => {
-  let n = 0;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
-  return n;
-};
-
-/**
- * Lines that differ, for the plan's reasons (a few, then how many more). Heads with the same
- * number of whole lines are compared apart from the bodies, and the bodies' differences made
- * once per pair of bodies (a thousand files with the same old and new body: one comparison).
- */
-function differences(ctx: PlanContext, have: FileText, want: FileText): string[] {
-  const shown = (out: string[]) => (out.length > 3 ? [...out.slice(0, 3), `and ${out.length - 3} more lines differ`] : out);
-  const headLines = newlines(want.head);
-  if (newlines(have.head) !== headLines || !have.head.endsWith('\n') || !want.head.endsWith('\n')) return shown(lineDiffs(joinText(have), joinText(want), 1));
-  const memo = shared(ctx).diffs;
-  let byWant = memo.get(have.body);
-  if (!byWant) memo.set(have.body, (byWant = new Map()));
-  let body = byWant.get(want.body);
-  if (!body) byWant.set(want.body, (body = have.body === want.body ? [] : lineDiffs(have.body, want.body, 1)));
-  const heads = have.head === want.head ? [] : lineDiffs(have.head, want.head, 1);
-  // Only the lines shown are numbered again (a body can differ in a thousand lines).
-  const renumbered = body.slice(0, Math.max(0, 3 - heads.length)).map((d) => d.replace(/^line (\d+)/, (_, n: string) => `line ${Number(n) + headLines}`));
-  const total = heads.length + body.length;
-  const out = [...heads, ...renumbered];
-  return total > 3 ? [...out.slice(0, 3), `and ${total - 3} more lines differ`] : out;
+/** Lines that differ, for the plan's reasons (a few, then how many more). */
+function differences(have: FileText, want: FileText): string[] {
+  const out = lineDiffs(joinText(have), joinText(want), 1);
+  return out.length > 3 ? [...out.slice(0, 3), `and ${out.length - 3} more lines differ`] : out;
 }
 
 /** Lines of a hosts body after Docker's localhost lines (counted, not split: a body may hold thousands). */
@@ -174,77 +152,176 @@ function addressLines(body: string): number {
   return n - LOCALHOST_LINES.length;
 }
 
-function summary(ctx: PlanContext, spec: FileSpec): string {
+
+/** The plan line's summary of a file (a shared hosts file: how many addresses, for which sandboxes). */
+function summary(spec: ContentSpec): string {
   if (spec.kind === 'resolv') return `${spec.path}: ${spec.body.split('\n').filter((l) => l && !l.startsWith('#')).join(', ')}`;
-  const counts = shared(ctx).lines;
-  let names = counts.get(spec.body);
-  if (names === undefined) counts.set(spec.body, (names = addressLines(spec.body)));
-  return `${spec.path}: localhost and ${names} address${names === 1 ? '' : 'es'} of sandboxes`;
+  const names = addressLines(spec.body);
+  const who = spec.sandboxes ?? [];
+  const listed = who.length > 3 ? `${who.slice(0, 3).join(', ')} and ${who.length - 3} more` : who.join(', ');
+  return `${spec.path}: localhost and ${names} address${names === 1 ? '' : 'es'} of sandboxes, for ${listed}`;
 }
 
-function plan(ctx: PlanContext, r: ResourcePlan, want: FileSpec | undefined): void {
+/** Why a path is not tsnet's to write (a file or a link there that is not this resource's), or undefined. */
+function foreign(ctx: PlanContext, path: string, at: KFile | undefined, verb: 'write' | 'link'): string | undefined {
+  if (at?.link !== undefined) {
+    const topology = targetTopology(at.link);
+    if (topology !== undefined && topology !== ctx.topology) return `cannot ${verb} ${path}: it is a link of topology "${topology}" (-> ${at.link})`;
+    return `cannot ${verb} ${path}: a link tsnet did not make is there (-> ${at.link}); move it away or delete it first`;
+  }
+  if (at?.content === undefined) return undefined;
+  const owner = fileOwner(at.content);
+  if (!owner) return `cannot ${verb} ${path}: a file tsnet did not write is there (no tsnet marker on its first line); move it away or delete it first`;
+  return `cannot ${verb} ${path}: it is ${owner.topology === ctx.topology ? `this topology's ${owner.address}` : `owned by topology "${owner.topology}" (${owner.address})`}`;
+}
+
+/** A file of another resource of this topology at the path that this plan moves or removes (namespaces swapped between sandboxes): written over once its removal has run. */
+function freedBy(ctx: PlanContext, r: ResourcePlan, want: ContentSpec, at: KFile | undefined, have: Owned | undefined): { address: string; madeDir: boolean } | undefined {
+  if (at?.content === undefined || at === have) return undefined;
+  const owner = fileOwner(at.content);
+  if (owner?.topology !== ctx.topology || owner.address === r.address) return undefined;
+  const other = ctx.desired.get(owner.address) as FileSpec | undefined;
+  return other?.path !== want.path ? { address: owner.address, madeDir: madeDir(at.content, want.path) } : undefined;
+}
+
+/** A resolv.conf or a shared hosts file: a file of tsnet's, compared by content. */
+function planFile(ctx: PlanContext, r: ResourcePlan, want: ContentSpec | undefined): void {
   // Not read (a state captured without them, as NAT without its table): not planned.
   const files = ctx.view.state.files;
   if (!files) return;
-  const have = held(ctx, r.address, want);
+  const have = heldFile(ctx, r.address, want);
   // content: head + body is a rope (not copied unless someone reads it, e.g. plan --json).
-  if (have) r.have = { kind: want?.kind ?? r.kind, path: have.file.path, content: joinText(have.file.content) };
+  if (have) r.have = { kind: want?.kind ?? r.kind, path: have.path, content: joinText(have.content) };
   if (!want) {
-    if (have) remove(ctx, r, have.file, 'delete');
+    if (have) remove(ctx, r, have, 'delete');
     return;
   }
   const at = files.get(want.path);
-  // A file of another resource of this topology that this plan moves or removes (namespaces
-  // swapped between sandboxes) is written over once its removal (a deletion: first) has run.
-  let freedBy: { address: string; madeDir: boolean } | undefined;
-  if (at?.content !== undefined && at !== have?.file) {
-    const owner = fileOwner(at.content);
-    const other = owner?.topology === ctx.topology ? (ctx.desired.get(owner.address) as FileSpec | undefined) : undefined;
-    if (owner?.topology === ctx.topology && owner.address !== r.address && other?.path !== want.path) freedBy = { address: owner.address, madeDir: madeDir(at.content, want.path) };
-  }
-  if (at?.content !== undefined && at !== have?.file && !freedBy) {
-    const owner = fileOwner(at.content);
-    r.error(
-      owner
-        ? `cannot write ${want.path}: it is ${owner.topology === ctx.topology ? `this topology's ${owner.address}` : `owned by topology "${owner.topology}" (${owner.address})`}`
-        : `cannot write ${want.path}: a file tsnet did not write is there (no tsnet marker on its first line); move it away or delete it first`,
-    );
+  const freed = freedBy(ctx, r, want, at, have);
+  const refused = at === have || freed ? undefined : foreign(ctx, want.path, at, 'write');
+  if (refused) return r.error(refused);
+  if (have && have.path === want.path) {
+    const text = fileText(ctx.topology, want, { madeDir: madeDir(have.content, want.path) });
+    // Head and body compared apart.
+    if (have.content.head === text.head && have.content.body === text.body) return;
+    r.step({ phase: 'write', ns: null, tool: 'file', action: 'update', description: `write ${want.path}`, do: [writeArgv(want.path, text)], undo: [write(ctx, want.path, have.content)] });
+    r.setChange('update', summary(want), differences(have.content, text));
     return;
   }
-  if (have && have.file.path === want.path) {
-    const text = fileText(ctx.topology, want, { madeDir: madeDir(have.file.content, want.path) });
-    // Head and body compared apart (equal bodies are often one string: then no comparison at all).
-    if (have.file.content.head === text.head && have.file.content.body === text.body) return;
-    r.step({
-      phase: 'write',
-      ns: null,
-      tool: 'file',
-      action: 'update',
-      description: `write ${want.path}`,
-      do: [writeArgv(ctx, want.path, text)],
-      undo: [write(ctx, want.path, have.file.content)],
-    });
-    r.setChange('update', summary(ctx, want), differences(ctx, have.file.content, text));
-    return;
-  }
-  if (have) remove(ctx, r, have.file, 'replace');
-  const text = fileText(ctx.topology, want, { madeDir: freedBy ? freedBy.madeDir : !(at?.dirExists ?? false) });
+  if (have) remove(ctx, r, have, 'replace');
+  const text = fileText(ctx.topology, want, { madeDir: freed ? freed.madeDir : !(at?.dirExists ?? false) });
   r.step({
     phase: 'write',
     ns: null,
     tool: 'file',
     action: have ? 'replace' : 'create',
     description: `write ${want.path}`,
-    do: [writeArgv(ctx, want.path, text)],
-    undo: removeLines(want.path, text).map((argv): Command => ({ host: ctx.host, ns: null, tool: 'file', argv })),
+    do: [writeArgv(want.path, text)],
+    undo: removeLines(ctx, want.path, text).map((argv) => fileCmd(ctx, argv)),
     creates: [fileRef(ctx.host, want.path, r.address)],
-    after: [...(have ? [{ address: r.address, phase: 'remove' }] : []), ...(freedBy ? [{ address: freedBy.address, phase: 'remove' }] : [])],
+    after: [...(have ? [{ address: r.address, phase: 'remove' }] : []), ...(freed ? [{ address: freed.address, phase: 'remove' }] : [])],
   });
-  r.setChange(have ? 'replace' : 'create', summary(ctx, want), have ? [`${have.file.path} -> ${want.path} (the namespace is renamed)`] : []);
+  r.setChange(have ? 'replace' : 'create', summary(want), have ? [`${have.path} -> ${want.path} (the namespace is renamed)`] : []);
 }
 
-/** The addresses of the files of this kind the host holds: ours, in namespaces this host owns or names. */
-function observed(ctx: PlanContext, kind: 'hosts' | 'resolv'): string[] {
+/** A hosts path's link (or, from an earlier tsnet, its file) that is this topology's. */
+type HeldLink = KFile & ({ link: string } | { content: FileText });
+
+/**
+ * The hosts links (and files with a hosts marker) of this topology by address, made once per
+ * view: a link at a path the file wants is that sandbox's; any other is its namespace's sandbox's.
+ */
+const linksOf = new WeakMap<object, Map<string, HeldLink>>();
+
+function heldLinks(ctx: PlanContext): Map<string, HeldLink> {
+  let index = linksOf.get(ctx.view);
+  if (index) return index;
+  index = new Map();
+  const byPath = new Map<string, string>();
+  for (const s of ctx.desired.values()) if (s.kind === 'hosts') byPath.set(s.path, s.address);
+  for (const f of ctx.view.state.files?.values() ?? []) {
+    if (!f.path.endsWith('/hosts')) continue;
+    let address: string | undefined;
+    if (f.link !== undefined) {
+      if (!isSharedTarget(f.link, ctx.topology)) continue;
+      const sandbox = ctx.view.nsAddress.get(nsOf(f.path));
+      address = byPath.get(f.path) ?? (sandbox?.startsWith('sandbox.') ? `hosts.${sandbox.slice('sandbox.'.length)}` : undefined);
+    } else if (f.content !== undefined) {
+      const o = fileOwner(f.content);
+      if (o?.topology === ctx.topology && o.address.startsWith('hosts.')) address = o.address;
+    }
+    if (address && !index.has(address)) index.set(address, f as HeldLink);
+  }
+  linksOf.set(ctx.view, index);
+  return index;
+}
+
+const owner = (ctx: PlanContext, address: string): string => `${ctx.topology}:${address}`;
+const linkArgv = (ctx: PlanContext, r: ResourcePlan, path: string, target: string): string[] => ['link', path, target, owner(ctx, r.address)];
+
+/** What puts a held link (or file) back. */
+function restoreLink(ctx: PlanContext, r: ResourcePlan, have: HeldLink): Command {
+  return 'link' in have && have.link !== undefined ? fileCmd(ctx, linkArgv(ctx, r, have.path, have.link)) : write(ctx, have.path, (have as Owned).content);
+}
+
+/**
+ * Removing a link: the link, then its directory when empty (tsnet's links and resolv.conf are
+ * all a namespace's directory holds when tsnet made it; a directory with anything else stays).
+ */
+function removeLink(ctx: PlanContext, r: ResourcePlan, have: HeldLink, action: 'delete' | 'replace'): void {
+  r.step({
+    phase: 'remove',
+    ns: null,
+    tool: 'file',
+    action,
+    deletion: true,
+    description: `remove ${have.path}`,
+    do: [['unlink', have.path, owner(ctx, r.address)], ['rmdir', dirOf(have.path)]],
+    undo: [restoreLink(ctx, r, have)],
+    deletes: [fileRef(ctx.host, have.path, r.address)],
+  });
+  if (action === 'delete') r.setChange('delete', have.path, ['not in the topology any more']);
+}
+
+/** A sandbox's hosts: a link to its shared file, compared by target. */
+function planLink(ctx: PlanContext, r: ResourcePlan, want: LinkSpec | undefined): void {
+  const files = ctx.view.state.files;
+  if (!files) return;
+  const have = heldLinks(ctx).get(r.address);
+  if (have) r.have = { kind: 'hosts', path: have.path, ...(have.link !== undefined ? { target: have.link } : { content: joinText((have as Owned).content) }) };
+  if (!want) {
+    if (have) removeLink(ctx, r, have, 'delete');
+    return;
+  }
+  const at = files.get(want.path);
+  const refused = at === have ? undefined : foreign(ctx, want.path, at, 'link');
+  if (refused) return r.error(refused);
+  const shared = [{ address: want.shared, phase: 'write' }];
+  const summaryLine = `${want.path} -> ${want.target}`;
+  if (have && have.path === want.path) {
+    if (have.link === want.target) return;
+    r.step({ phase: 'write', ns: null, tool: 'file', action: 'update', description: `link ${want.path}`, do: [linkArgv(ctx, r, want.path, want.target)], undo: [restoreLink(ctx, r, have)], after: shared });
+    r.setChange('update', summaryLine, [have.link !== undefined ? `links to ${have.link}` : 'a file, not a link to the shared file']);
+    return;
+  }
+  if (have) removeLink(ctx, r, have, 'replace');
+  const undo = [fileCmd(ctx, ['unlink', want.path, owner(ctx, r.address)]), ...(at?.dirExists ? [] : [fileCmd(ctx, ['rmdir', dirOf(want.path)])])];
+  r.step({
+    phase: 'write',
+    ns: null,
+    tool: 'file',
+    action: have ? 'replace' : 'create',
+    description: `link ${want.path}`,
+    do: [linkArgv(ctx, r, want.path, want.target)],
+    undo,
+    creates: [fileRef(ctx.host, want.path, r.address)],
+    after: [...shared, ...(have ? [{ address: r.address, phase: 'remove' }] : [])],
+  });
+  r.setChange(have ? 'replace' : 'create', summaryLine, have ? [`${have.path} -> ${want.path} (the namespace is renamed)`] : []);
+}
+
+/** The addresses of the files of this kind the host holds: ours, in namespaces this host owns or names (shared files: those for this host). */
+function observed(ctx: PlanContext, kind: 'hostsfile' | 'resolv'): string[] {
   const out: string[] = [];
   const files = ctx.view.state.files;
   if (!files) return out;
@@ -252,12 +329,12 @@ function observed(ctx: PlanContext, kind: 'hosts' | 'resolv'): string[] {
   for (const [key, f] of ownedFiles(files)) {
     if (!key.startsWith(prefix)) continue;
     const address = key.slice(ctx.topology.length + 1);
-    if (ctx.view.nsAddress.has(nsOf(f.path)) || ctx.desired.has(address)) out.push(address);
+    const mine = kind === 'hostsfile' ? lineAt(f.content.head, 1) === hostLine(ctx.host) : ctx.view.nsAddress.has(nsOf(f.path));
+    if (mine || ctx.desired.has(address)) out.push(address);
   }
   return out;
 }
 
-const namesApplier = (kind: 'hosts' | 'resolv') => perResource<FileSpec>({ kind, observed: (ctx) => observed(ctx, kind), plan });
-
-export const hostsFiles = namesApplier('hosts');
-export const resolvFiles = namesApplier('resolv');
+export const sharedHostsFiles = perResource<ContentSpec>({ kind: 'hostsfile', observed: (ctx) => observed(ctx, 'hostsfile'), plan: planFile });
+export const hostsLinks = perResource<LinkSpec>({ kind: 'hosts', observed: (ctx) => heldLinks(ctx).keys(), plan: planLink });
+export const resolvFiles = perResource<ContentSpec>({ kind: 'resolv', observed: (ctx) => observed(ctx, 'resolv'), plan: planFile });

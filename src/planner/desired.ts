@@ -100,16 +100,32 @@ export interface NatSpec {
 }
 
 /**
- * A names file of a sandbox's namespace (src/appliers/names.ts): `hosts` or `resolv.conf` under
- * /etc/netns/<netns>/, with what follows tsnet's marker line.
+ * A names file (src/appliers/names.ts): a sandbox's `resolv.conf` under /etc/netns/<netns>/ (its
+ * body: what follows tsnet's marker line), a shared hosts file (`hostsfile`, under
+ * /etc/netns/.tsnet/<topology>/: one per host and set of networks), or a sandbox's `hosts`: a
+ * symbolic link at /etc/netns/<netns>/hosts to its shared file (`target`, relative).
  */
-export interface FileSpec {
-  kind: 'hosts' | 'resolv';
+export type FileSpec = ContentSpec | LinkSpec;
+
+export interface ContentSpec {
+  kind: 'resolv' | 'hostsfile';
   host: string;
   address: string;
-  netns: string;
   path: string;
   body: string;
+  /** hostsfile: the sandboxes whose hosts link to it, in name order. */
+  sandboxes?: string[];
+}
+
+export interface LinkSpec {
+  kind: 'hosts';
+  host: string;
+  address: string;
+  path: string;
+  /** The link's target, relative to its directory: ../.tsnet/<topology>/<key>.hosts. */
+  target: string;
+  /** The address of the shared file it links to. */
+  shared: string;
 }
 
 export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec | NatSpec | FirewallSpec | FileSpec;

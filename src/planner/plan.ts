@@ -29,7 +29,7 @@ export interface PlanInput {
   appliers?: readonly ResourceApplier[];
 }
 
-const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, nat: 2, endpoint: 3, route: 4, qdisc: 5, firewall: 6, hosts: 7, resolv: 8 };
+const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, nat: 2, endpoint: 3, route: 4, qdisc: 5, firewall: 6, hostsfile: 7, hosts: 8, resolv: 9 };
 
 export function plan(input: PlanInput): Plan {
   const appliers = input.appliers ?? APPLIERS;

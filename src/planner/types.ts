@@ -8,7 +8,7 @@ export type Action = 'create' | 'update' | 'delete' | 'replace';
 
 export const SYMBOL: Record<Action, string> = { create: '+', update: '~', delete: '-', replace: '-/+' };
 
-export type ResourceKind = 'sandbox' | 'network' | 'nat' | 'endpoint' | 'route' | 'qdisc' | 'firewall' | 'hosts' | 'resolv';
+export type ResourceKind = 'sandbox' | 'network' | 'nat' | 'endpoint' | 'route' | 'qdisc' | 'firewall' | 'hostsfile' | 'hosts' | 'resolv';
 
 /**
  * One resource's change (terraform's contract): for create, `before` is null; for delete,

@@ -14,6 +14,21 @@ export const NAMES_FILES = ['hosts', 'resolv.conf'] as const;
 export const namesPath = (netns: string, file: (typeof NAMES_FILES)[number]): string => `${ETC_NETNS}/${netns}/${file}`;
 
 /**
+ * tsnet's own directory under /etc/netns: a topology's shared hosts files live in
+ * /etc/netns/.tsnet/<topology>/<key>.hosts, and each sandbox's /etc/netns/<ns>/hosts is a link to
+ * one (same place on local, netns and ssh hosts: it is where `ip netns exec` looks anyway).
+ */
+export const SHARED_DIR = `${ETC_NETNS}/.tsnet`;
+export const sharedDir = (topology: string): string => `${SHARED_DIR}/${topology}`;
+export const sharedPath = (topology: string, key: string): string => `${sharedDir(topology)}/${key}.hosts`;
+/** A sandbox's link target: relative, so that it points into the same /etc/netns wherever that tree is mounted. */
+export const sharedTarget = (topology: string, key: string): string => `../.tsnet/${topology}/${key}.hosts`;
+/** True when a link target is inside the topology's shared directory (the link is then tsnet's). */
+export const isSharedTarget = (target: string, topology: string): boolean => target.startsWith(`../.tsnet/${topology}/`);
+/** The topology whose shared directory a link target points into, if any. */
+export const targetTopology = (target: string): string | undefined => /^\.\.\/\.tsnet\/([^/]+)\//.exec(target)?.[1];
+
+/**
  * A file's text in two parts: the head (tsnet's marker line and its directory line, when it
  * starts with them; else empty) and the body (the rest). At a thousand sandboxes on a network
  * the thousand hosts bodies are one text: a reader makes one string of it (interned), and a
@@ -24,11 +39,13 @@ export interface FileText {
   body: string;
 }
 
-/** One file as read: absent, or its text; and whether its directory exists. */
+/** One file as read: absent, a symbolic link, or its text; and whether its directory exists. */
 export interface KFile {
   path: string;
-  /** undefined: no such file. */
+  /** undefined: no such file (or a link). */
   content?: FileText;
+  /** A symbolic link: its target, as readlink prints it (never followed when read). */
+  link?: string;
   dirExists: boolean;
 }
 
@@ -41,6 +58,8 @@ export const markerLine = (topology: string, address: string): string => `# tsne
 const MARKER_START = '# tsnet:';
 /** How the directory line starts (names.ts: dirLine). */
 export const DIR_LINE_START = '# tsnet made ';
+/** How a shared hosts file's second line starts: the host whose sandboxes link to it (hosts on one machine share /etc/netns). */
+export const HOST_LINE_START = '# tsnet host ';
 
 /** The whole text of a file (for people and tests; the planner compares head and body apart). */
 export const joinText = (t: FileText): string => t.head + t.body;
@@ -51,7 +70,7 @@ function headEnd(startsWith: (s: string, at: number) => boolean, indexOfNl: (fro
   const first = indexOfNl(0);
   if (first < 0) return -1;
   const second = first + 1;
-  if (!startsWith(DIR_LINE_START, second)) return second;
+  if (!startsWith(DIR_LINE_START, second) && !startsWith(HOST_LINE_START, second)) return second;
   const end = indexOfNl(second);
   return end < 0 ? -1 : end + 1;
 }
@@ -102,18 +121,20 @@ export function fileOwner(content: string | FileText): { topology: string; addre
 }
 
 /** The token that names a file's owner in the file tool's lines, checked: `<topology>:<address>`. */
-export const OWNER_RE = /^[A-Za-z0-9_.@%+=,-]+:(hosts|resolv)\.[A-Za-z0-9_.@%+=,-]+$/;
+export const OWNER_RE = /^[A-Za-z0-9_.@%+=,-]+:(hosts|hostsfile|resolv)\.[A-Za-z0-9_.@%+=,-]+$/;
 
 /** True when a first line is tsnet's marker for `owner` (what a write or remove may replace). */
 export const isMarkerOf = (firstLine: string, owner: string): boolean => firstLine.startsWith(`# tsnet:${owner} `);
 
 /** One checked operation of the file tool (data in base64), as the in-process operations take it (tools/file.ts makes them). */
 export interface FileOp {
-  /** write, remove or rmdir (anything else is refused where it runs). */
+  /** write, remove, link, unlink or rmdir (anything else is refused where it runs). */
   op: string;
   path: string;
-  /** `<topology>:<address>`: write and remove. */
+  /** `<topology>:<address>`: write, remove, link and unlink. */
   owner?: string;
+  /** link: the target (../.tsnet/<topology>/<key>.hosts). */
+  target?: string;
   /** write: the head (marker and directory lines). */
   head?: string;
   /** write: the body (may be empty). */
@@ -132,20 +153,30 @@ export interface FileAccess {
 }
 
 /**
- * Prints one line per path: "file PATH BASE64", "dir PATH" (no file, its directory exists) or
- * "none PATH". A path that exists but cannot be read stops it (exit 1): never taken as absent.
+ * Prints one line per path: "file PATH BASE64", "link PATH BASE64-TARGET" (a symbolic link, not
+ * followed), "dir PATH" (no file, its directory exists) or "none PATH"; a path ending in "/" (a
+ * shared directory) a "file" line per *.hosts file in it. A path that exists but cannot be read
+ * stops it (exit 1): never taken as absent.
  */
 const READ_SCRIPT = `for f do
-  if [ -e "$f" ] || [ -L "$f" ]; then c=$(base64 -w0 -- "$f") || exit 1; printf 'file %s %s\\n' "$f" "$c"
+  case $f in */)
+    for g in "$f"*.hosts; do
+      [ -f "$g" ] && [ ! -L "$g" ] || continue
+      c=$(base64 -w0 -- "$g") || exit 1; printf 'file %s %s\\n' "$g" "$c"
+    done; continue ;;
+  esac
+  if [ -L "$f" ]; then t=$(readlink -- "$f") || exit 1; printf 'link %s %s\\n' "$f" "$(printf '%s' "$t" | base64 -w0)"
+  elif [ -e "$f" ]; then c=$(base64 -w0 -- "$f") || exit 1; printf 'file %s %s\\n' "$f" "$c"
   elif [ -d "\${f%/*}" ]; then printf 'dir %s\\n' "$f"
   else printf 'none %s\\n' "$f"; fi
 done`;
 
-const PATH_RE = /^\/etc\/netns\/[A-Za-z0-9_.:@+=,%-]+\/(hosts|resolv\.conf)$/;
+const NAME = '[A-Za-z0-9_.:@+=,%-]+';
+const PATH_RE = new RegExp(`^/etc/netns/(${NAME}/(hosts|resolv\\.conf)|\\.tsnet/[A-Za-z0-9_.@%+=,-]+/([0-9a-f]{8}\\.hosts)?)$`);
 
-/** Checks a path before it is handed to a program: only names files under /etc/netns. */
+/** Checks a path before it is handed to a program: only names files under /etc/netns (and the shared directories, ending in "/"). */
 export function checkNamesPath(path: string): string {
-  if (!PATH_RE.test(path) || path.split('/').includes('..')) throw new Error(`internal: refusing names file path ${JSON.stringify(path)}`);
+  if (!PATH_RE.test(path) || path.split('/').some((p) => p === '..' || p === '.')) throw new Error(`internal: refusing names file path ${JSON.stringify(path)}`);
   return path;
 }
 
@@ -156,6 +187,7 @@ export function parseFilesOutput(stdout: string): Map<string, KFile> {
     const [what, path, data] = line.split(' ');
     if (!path) continue;
     if (what === 'file') out.set(path, { path, content: decode(Buffer.from(data ?? '', 'base64')), dirExists: true });
+    else if (what === 'link') out.set(path, { path, link: Buffer.from(data ?? '', 'base64').toString('utf8'), dirExists: true });
     else if (what === 'dir' || what === 'none') out.set(path, { path, dirExists: what === 'dir' });
   }
   return out;
@@ -177,9 +209,12 @@ export async function readFiles(runner: Runner, paths: readonly string[]): Promi
   const res = await runner.run(['sh', '-c', READ_SCRIPT, 'tsnet-read-files', ...paths]);
   if (res.exitCode !== 0) throw readError(runner, oneLine(res.stderr) || `exit ${res.exitCode}`);
   const files = parseFilesOutput(res.stdout);
-  for (const p of paths) if (!files.has(p)) throw new StateReadError(runner.host, `cannot read ${p} on host "${runner.host}": no answer for it`);
+  for (const p of paths) if (!p.endsWith('/') && !files.has(p)) throw new StateReadError(runner.host, `cannot read ${p} on host "${runner.host}": no answer for it`);
   return files;
 }
 
-/** The paths of the names files of these namespaces. */
-export const namesPaths = (namespaces: Iterable<string>): string[] => [...new Set(namespaces)].sort().flatMap((ns) => NAMES_FILES.map((f) => namesPath(ns, f)));
+/** The paths of the names files of these namespaces, and the topology's shared directory (ending in "/": its *.hosts files). */
+export const namesPaths = (namespaces: Iterable<string>, topology: string): string[] => [
+  ...[...new Set(namespaces)].sort().flatMap((ns) => NAMES_FILES.map((f) => namesPath(ns, f))),
+  `${sharedDir(topology)}/`,
+];

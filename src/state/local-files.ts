@@ -4,8 +4,8 @@
 // script's (src/executor/tools/file.ts), line for line: a write goes to a temp file in the same
 // directory, then is renamed over the file (a reader sees the old file or the new one), and
 // only over a file whose first line is tsnet's marker for that file's owner.
-import { closeSync, fchmodSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
-import { fileDecoder, isMarkerOf, type FileAccess, type FileOp, type FileText, type KFile } from './files.js';
+import { closeSync, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, rmdirSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { fileDecoder, isMarkerOf, isSharedTarget, type FileAccess, type FileOp, type FileText, type KFile } from './files.js';
 
 const code = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
 const dirOf = (path: string): string => path.slice(0, path.lastIndexOf('/'));
@@ -47,18 +47,35 @@ class Scratch {
   }
 }
 
+/** The *.hosts files of a shared directory (a path ending in "/"), regular files only. */
+function readShared(dir: string, decode: (bytes: Buffer) => FileText, scratch: Scratch): KFile[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.hosts'));
+  } catch (err) {
+    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return [];
+    throw new Error(`${dir}: ${(err as Error).message}`);
+  }
+  const out: KFile[] = [];
+  for (const n of names.sort()) {
+    const path = `${dir}${n}`;
+    if (!lstatSync(path).isFile()) continue;
+    out.push({ path, content: decode(scratch.read(path)), dirExists: true });
+  }
+  return out;
+}
+
 function readOne(path: string, dirs: Map<string, boolean>, decode: (bytes: Buffer) => FileText, scratch: Scratch): KFile {
+  // A link is read as a link (tsnet's hosts links are recognised by their targets), never followed.
+  try {
+    if (lstatSync(path).isSymbolicLink()) return { path, link: readlinkSync(path), dirExists: true };
+  } catch (err) {
+    if (code(err) !== 'ENOENT' && code(err) !== 'ENOTDIR') throw new Error(`${path}: ${(err as Error).message}`);
+  }
   try {
     return { path, content: decode(scratch.read(path)), dirExists: true };
   } catch (err) {
     if (code(err) !== 'ENOENT' && code(err) !== 'ENOTDIR') throw new Error(`${path}: ${(err as Error).message}`);
-  }
-  // A dangling symbolic link is something there that cannot be read, not an absent file.
-  try {
-    lstatSync(path);
-    throw new Error(`${path}: a link to nothing`);
-  } catch (err) {
-    if (code(err) !== 'ENOENT' && code(err) !== 'ENOTDIR') throw err;
   }
   const dir = dirOf(path);
   let dirExists = dirs.get(dir);
@@ -91,6 +108,48 @@ const mayReplace = (path: string, owner: string): boolean => {
   const first = firstLine(path);
   return first === undefined || isMarkerOf(first, owner);
 };
+
+/** A hosts link may replace: nothing, a link into the owner's topology's shared directory, or a file with the owner's marker. */
+function mayLink(path: string, owner: string): boolean {
+  let isLink: boolean;
+  try {
+    isLink = lstatSync(path).isSymbolicLink();
+  } catch (err) {
+    if (code(err) === 'ENOENT') return true;
+    throw err;
+  }
+  if (!isLink) return mayReplace(path, owner);
+  return isSharedTarget(readlinkSync(path), owner.slice(0, owner.indexOf(':')));
+}
+
+/** A link made beside the path, then renamed over it (a reader sees the old link or the new one). */
+function linkWhole(path: string, target: string, n: number): void {
+  const dir = dirOf(path);
+  if (!isDir(dir)) mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const tmp = `${dir}/.tsnet.${process.pid}.${n}`;
+  try {
+    symlinkSync(target, tmp);
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Never made, or already renamed.
+    }
+    throw err;
+  }
+}
+
+/** Whether something (a link too, even one to nothing) is at the path. */
+function present(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (err) {
+    if (code(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
 
 function writeWhole(path: string, parts: readonly Buffer[], n: number): void {
   const dir = dirOf(path);
@@ -138,6 +197,14 @@ function applyOp(o: FileOp, n: number, body: (data: string) => Buffer): string |
         if (!mayReplace(path, owner)) return `${path} is not tsnet's to remove: its first line is not tsnet's marker for it`;
         if (firstLine(path) !== undefined) unlinkSync(path);
         return undefined;
+      case 'link':
+        if (!mayLink(path, owner)) return `${path} is not tsnet's to replace: it is not a link into tsnet's directory nor a file with tsnet's marker for it`;
+        linkWhole(path, o.target ?? '', n);
+        return undefined;
+      case 'unlink':
+        if (!mayLink(path, owner)) return `${path} is not tsnet's to remove: it is not a link into tsnet's directory nor a file with tsnet's marker for it`;
+        if (present(path)) unlinkSync(path);
+        return undefined;
       case 'rmdir':
         try {
           rmdirSync(path);
@@ -158,7 +225,12 @@ export const LOCAL_FILES: FileAccess = {
     const dirs = new Map<string, boolean>();
     const decode = fileDecoder();
     const scratch = new Scratch();
-    return new Map(paths.map((p) => [p, readOne(p, dirs, decode, scratch)]));
+    const out = new Map<string, KFile>();
+    for (const p of paths) {
+      if (p.endsWith('/')) for (const f of readShared(p, decode, scratch)) out.set(f.path, f);
+      else out.set(p, readOne(p, dirs, decode, scratch));
+    }
+    return out;
   },
   apply(ops, mode) {
     const out: string[] = [];

@@ -151,7 +151,7 @@ export function readNamesFiles(runner: Runner, names: NonNullable<ReadOptions['n
   for (const ns of namespaces?.values() ?? []) {
     if (parseMark(ns.links.find((l) => l.ifname === 'lo')?.alias)?.topology === names.topology) wanted.push(ns.name!);
   }
-  return readFiles(runner, namesPaths(wanted));
+  return readFiles(runner, namesPaths(wanted, names.topology));
 }
 
 async function readListenersOf(runner: Runner) {

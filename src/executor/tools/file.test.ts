@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { b64, fileLine } from './file.js';
+import { b64, fileLine, parseOpLine } from './file.js';
 import { checkNamesPath, markerLine, parseFilesOutput, splitText } from '../../state/files.js';
 
 const marker = (address: string) => markerLine('t', address);
@@ -16,6 +16,34 @@ describe('file tool lines', () => {
     const head = `${marker('hosts.a')}\n`;
     expect(fileLine(['write', '/etc/netns/a/hosts', b64(head), b64('x y\n')])).toBe(`write /etc/netns/a/hosts t:hosts.a ${b64(head)} ${b64('x y\n')}`);
     expect(fileLine(['write', '/etc/netns/a/hosts', b64(head), ''])).toBe(`write /etc/netns/a/hosts t:hosts.a ${b64(head)}`);
+  });
+
+  it('links: a hosts path to a file in the owner\'s topology\'s shared directory; unlink; shared files and their directories', () => {
+    expect(fileLine(['link', '/etc/netns/a/hosts', '../.tsnet/t/0123abcd.hosts', 't:hosts.a'])).toBe('link /etc/netns/a/hosts t:hosts.a ../.tsnet/t/0123abcd.hosts');
+    expect(parseOpLine('link /etc/netns/a/hosts t:hosts.a ../.tsnet/t/0123abcd.hosts')).toEqual({ op: 'link', path: '/etc/netns/a/hosts', owner: 't:hosts.a', target: '../.tsnet/t/0123abcd.hosts' });
+    expect(fileLine(['unlink', '/etc/netns/a/hosts', 't:hosts.a'])).toBe('unlink /etc/netns/a/hosts t:hosts.a');
+    const head = `${marker('hostsfile.0123abcd')}\n`;
+    expect(fileLine(['write', '/etc/netns/.tsnet/t/0123abcd.hosts', b64(head), b64('x\n')])).toBe(`write /etc/netns/.tsnet/t/0123abcd.hosts t:hostsfile.0123abcd ${b64(head)} ${b64('x\n')}`);
+    expect(fileLine(['rmdir', '/etc/netns/.tsnet/t'])).toBe('rmdir /etc/netns/.tsnet/t');
+    expect(fileLine(['rmdir', '/etc/netns/.tsnet'])).toBe('rmdir /etc/netns/.tsnet');
+  });
+
+  it('refuses links anywhere else: another topology\'s directory, outside /etc/netns, not a hosts path, a resolv owner', () => {
+    for (const argv of [
+      ['link', '/etc/netns/a/hosts', '../.tsnet/other/0123abcd.hosts', 't:hosts.a'],
+      ['link', '/etc/netns/a/hosts', '/etc/hosts', 't:hosts.a'],
+      ['link', '/etc/netns/a/hosts', '../.tsnet/t/../../x/0123abcd.hosts', 't:hosts.a'],
+      ['link', '/etc/netns/a/resolv.conf', '../.tsnet/t/0123abcd.hosts', 't:hosts.a'],
+      ['link', '/etc/netns/a/hosts', '../.tsnet/t/0123abcd.hosts', 't:resolv.a'],
+      ['link', '/etc/netns/a/hosts', '../.tsnet/t/0123abcd.hosts'],
+      ['unlink', '/etc/netns/a/resolv.conf', 't:hosts.a'],
+      ['unlink', '/etc/hosts', 't:hosts.a'],
+      ['rmdir', '/etc/netns/.tsnet/t/x'],
+      ['rmdir', '/etc/netns/.tsnet/..'],
+      ['write', '/etc/netns/.tsnet/t/x.hosts', b64(marker('hostsfile.x'))],
+    ]) {
+      expect(() => fileLine(argv), JSON.stringify(argv)).toThrow(/internal: refusing/);
+    }
   });
 
   it('refuses anything else: other paths, .., raw content, unknown operations', () => {
@@ -43,6 +71,11 @@ describe('file tool lines', () => {
 });
 
 describe('reading names files', () => {
+  it('a link is read as its target, not followed', () => {
+    const files = parseFilesOutput(`link /etc/netns/a/hosts ${b64('../.tsnet/t/0123abcd.hosts')}\n`);
+    expect([...files.values()]).toEqual([{ path: '/etc/netns/a/hosts', link: '../.tsnet/t/0123abcd.hosts', dirExists: true }]);
+  });
+
   it('parses present, absent (with or without directory)', () => {
     const mine = `${marker('hosts.c')}\n# tsnet made /etc/netns/c for this file: it is removed with it when empty\n1 2\n`;
     const files = parseFilesOutput(`file /etc/netns/a/hosts ${b64('# x\n1 2\n')}\ndir /etc/netns/a/resolv.conf\nnone /etc/netns/b/hosts\nfile /etc/netns/c/hosts ${b64(mine)}\n`);

@@ -9,12 +9,16 @@
 //   argv                              line                              what it does
 //   write  PATH HEAD64 [BODY64]       write  PATH OWNER HEAD64 [BODY64] the file's content: head, then body
 //   remove PATH BASE64-MARKER         remove PATH OWNER                 only when its first line is the marker (absent: nothing to do)
+//   link   PATH TARGET OWNER          link   PATH OWNER TARGET          a symbolic link (hosts -> ../.tsnet/<topology>/<key>.hosts)
+//   unlink PATH OWNER                 unlink PATH OWNER                 removes such a link (absent: nothing to do)
 //   rmdir  DIR                        rmdir  DIR                        when empty (a directory tsnet made for its files)
 //
+// A link replaces only nothing, a link into the owner's topology's shared directory, or a file
+// with the owner's marker; anything else at the path is foreign.
 // OWNER is `<topology>:<address>`, read from the head's (or the marker's) first line. The head
 // (marker and directory lines) and the body (the rest) travel apart: the hosts files of the
 // sandboxes of one network share their body, and its base64 is one string in all their steps.
-import { checkNamesPath, ETC_NETNS, fileOwner, OWNER_RE, type FileOp } from '../../state/files.js';
+import { checkNamesPath, fileOwner, OWNER_RE, type FileOp } from '../../state/files.js';
 
 export type { FileOp };
 import { UNKNOWN_PROGRESS } from '../../state/fanout.js';
@@ -38,6 +42,11 @@ marked() {
   case $have in "# tsnet:$2 "*) return 0 ;; esac
   return 1
 }
+linked() {
+  [ -e "$1" ] || [ -L "$1" ] || return 0
+  if [ -L "$1" ]; then t=$(readlink -- "$1") || return 1; case $t in "../.tsnet/\${2%%:*}/"*) return 0 ;; esac; return 1; fi
+  marked "$1" "$2"
+}
 while read -r op path owner data body; do
   n=$((n+1))
   case $op in
@@ -50,6 +59,15 @@ while read -r op path owner data body; do
   remove)
     marked "$path" "$owner" || { fail "$path is not tsnet's to remove: its first line is not tsnet's marker for it"; continue; }
     if [ -e "$path" ]; then rm -f -- "$path" || { fail "cannot remove $path"; continue; }; fi ;;
+  link)
+    linked "$path" "$owner" || { fail "$path is not tsnet's to replace: it is not a link into tsnet's directory nor a file with tsnet's marker for it"; continue; }
+    dir=\${path%/*}
+    [ -d "$dir" ] || mkdir -p -- "$dir" || { fail "cannot make $dir"; continue; }
+    tmp="$dir/.tsnet.$$.$n"
+    if ln -s -- "$data" "$tmp" && mv -f -T -- "$tmp" "$path"; then :; else rm -f -- "$tmp"; fail "cannot link $path"; continue; fi ;;
+  unlink)
+    linked "$path" "$owner" || { fail "$path is not tsnet's to remove: it is not a link into tsnet's directory nor a file with tsnet's marker for it"; continue; }
+    if [ -e "$path" ] || [ -L "$path" ]; then rm -f -- "$path" || { fail "cannot remove $path"; continue; }; fi ;;
   rmdir) rmdir -- "$path" 2>/dev/null || : ;;
   *) fail "unknown operation $op"; continue ;;
   esac
@@ -62,7 +80,10 @@ const FILE_ARGV0 = 'tsnet-files';
 export const fileScriptArgv = (mode: 'stop' | 'go-on'): string[] => ['sh', '-c', FILE_SCRIPT, FILE_ARGV0, mode];
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const DIR_RE = /^\/etc\/netns\/[A-Za-z0-9_.:@+=,%-]+$/;
+const DIR_RE = /^\/etc\/netns\/([A-Za-z0-9_.:@+=,%-]+|\.tsnet\/[A-Za-z0-9_.@%+=,-]+)$/;
+/** A hosts link's target: into a topology's shared directory (tools/file.ts and the script check it names the owner's). */
+const TARGET_RE = /^\.\.\/\.tsnet\/([A-Za-z0-9_.@%+=,-]+)\/[0-9a-f]{8}\.hosts$/;
+const LINK_OWNER_RE = /^[A-Za-z0-9_.@%+=,-]+:hosts\.[A-Za-z0-9_.@%+=,-]+$/;
 
 export const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 
@@ -85,14 +106,27 @@ function isBase64Body(data: string): boolean {
   return true;
 }
 
-/** One operation from an argv; anything but the three operations on names files, each tsnet's, is a bug, never run. */
+/** A link or unlink operation, checked: a hosts path, the owner's link, a target in the owner's topology's directory. */
+function linkOp(argv: readonly string[], bad: () => Error): FileOp {
+  const [op, path = ''] = argv;
+  const owner = argv[argv.length - 1] ?? '';
+  const ok = op === 'link' ? argv.length === 4 : argv.length === 3;
+  if (!ok || !LINK_OWNER_RE.test(owner) || !path.endsWith('/hosts')) throw bad();
+  if (op === 'unlink') return { op, path: checkNamesPath(path), owner };
+  const target = argv[2] ?? '';
+  if (TARGET_RE.exec(target)?.[1] !== owner.slice(0, owner.indexOf(':'))) throw bad();
+  return { op: 'link', path: checkNamesPath(path), owner, target };
+}
+
+/** One operation from an argv; anything but the operations on names files, each tsnet's, is a bug, never run. */
 export function fileOp(argv: readonly string[]): FileOp {
   const [op, path = '', data, body = ''] = argv;
   const bad = () => new Error(`internal: refusing file operation ${JSON.stringify(argv.map((a) => (a.length > 80 ? `${a.slice(0, 80)}...` : a)))}`);
   if (op === 'rmdir') {
-    if (argv.length !== 2 || !DIR_RE.test(path) || path === `${ETC_NETNS}/..` || path === `${ETC_NETNS}/.`) throw bad();
+    if (argv.length !== 2 || !DIR_RE.test(path) || path.split('/').some((p) => p === '..' || p === '.')) throw bad();
     return { op, path };
   }
+  if (op === 'link' || op === 'unlink') return linkOp(argv, bad);
   const arity = op === 'write' ? argv.length === 3 || argv.length === 4 : op === 'remove' && argv.length === 3;
   if (!arity || data === undefined || !BASE64.test(data) || !isBase64Body(body)) throw bad();
   const owner = ownerOf(data);
@@ -100,13 +134,14 @@ export function fileOp(argv: readonly string[]): FileOp {
   return op === 'write' ? { op: 'write', path: checkNamesPath(path), owner, head: data, body } : { op: 'remove', path: checkNamesPath(path), owner };
 }
 
-/** The script's line for an operation. */
-export const opLine = (o: FileOp): string => [o.op, o.path, o.owner, o.head, o.body].filter((x) => x).join(' ');
+/** The script's line for an operation (a link's target where a write's head is). */
+export const opLine = (o: FileOp): string => [o.op, o.path, o.owner, o.target ?? o.head, o.body].filter((x) => x).join(' ');
 
 /** An operation from a script line (the inverse of opLine). */
 export function parseOpLine(line: string): FileOp {
   const [op = '', path = '', owner, head, body] = line.split(' ');
-  return { op, path, ...(owner ? { owner } : {}), ...(head ? { head } : {}), ...(body ? { body } : {}) };
+  const data = head ? (op === 'link' ? { target: head } : { head }) : {};
+  return { op, path, ...(owner ? { owner } : {}), ...data, ...(body ? { body } : {}) };
 }
 
 /** One operation line from an argv (what an ssh host's script reads). */
