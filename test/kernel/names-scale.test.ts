@@ -8,7 +8,7 @@ import { existsSync, lstatSync, mkdirSync, readlinkSync, readFileSync, readdirSy
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { markerLine } from '../../src/appliers/names.js';
 import { b64, fileLine, fileOp, fileScriptArgv } from '../../src/executor/tools/file.js';
-import { splitText } from '../../src/state/files.js';
+import { readFiles, splitText } from '../../src/state/files.js';
 import { LOCAL_FILES } from '../../src/state/local-files.js';
 import { TOOLS } from '../../src/executor/tools/index.js';
 import type { Batch } from '../../src/executor/tools/types.js';
@@ -133,21 +133,41 @@ describeInLab('names file operations: in-process and the ssh hosts\' script agre
         ['remove', p('c'), b64(markerLine('knq', 'hosts.c'))],
         ['rmdir', `/etc/netns/${ns('c')}`],
         ['rmdir', `/etc/netns/${ns('full')}`],
+        // Links (the sandboxes' hosts): made, re-pointed, over a file of tsnet's for it; never over a foreign file or link.
+        ['link', p('l1'), '../.tsnet/knq/00000001.hosts', 'knq:hosts.l1'],
+        ['link', p('l1'), '../.tsnet/knq/00000002.hosts', 'knq:hosts.l1'],
+        ['link', p('a'), '../.tsnet/knq/00000001.hosts', 'knq:hosts.a'],
+        ['link', p('foreign'), '../.tsnet/knq/00000001.hosts', 'knq:hosts.foreign'],
+        ['link', p('link'), '../.tsnet/knq/00000001.hosts', 'knq:hosts.link'],
+        ['unlink', p('link'), 'knq:hosts.link'],
+        ['link', p('l2'), '../.tsnet/knq/00000001.hosts', 'knq:hosts.l2'],
+        ['unlink', p('l2'), 'knq:hosts.l2'],
+        ['unlink', p('l2'), 'knq:hosts.l2'],
+        ['rmdir', `/etc/netns/${ns('l2')}`],
       ];
       const lines = argvs.map(fileLine);
       const ops = argvs.map(fileOp);
       const res = side === 'script' ? await runner.run(fileScriptArgv('go-on'), { input: `${lines.join('\n')}\n` }) : LOCAL_FILES.apply(ops, 'go-on');
       const stop = side === 'script' ? await runner.run(fileScriptArgv('stop'), { input: `${lines.slice(2).join('\n')}\n` }) : LOCAL_FILES.apply(ops.slice(2), 'stop');
-      results[side] = { res: { ...res, stderr: res.stderr.replaceAll(ns(''), 'NS-') }, stop: { ...stop, stderr: stop.stderr.replaceAll(ns(''), 'NS-') }, files: tree(ns('')), read: [...LOCAL_FILES.read([p('a'), p('b'), p('c'), p('none')]).values()].map((f) => ({ ...f, path: f.path.replace(ns(''), 'NS-') })) };
+      // Read back in-process and by the ssh hosts' read script: the same answers (a link as its target).
+      const paths = [p('a'), p('b'), p('c'), p('none'), p('l1'), p('link')];
+      const script = await readFiles({ host: 'local', machine: 'local', describe: 'script', run: (argv, o) => runner.run(argv, o), listNetns: () => runner.listNetns(), close: () => runner.close() }, paths);
+      const read = [...LOCAL_FILES.read(paths).values()];
+      expect(read).toEqual([...script.values()]);
+      results[side] = { res: { ...res, stderr: res.stderr.replaceAll(ns(''), 'NS-') }, stop: { ...stop, stderr: stop.stderr.replaceAll(ns(''), 'NS-') }, files: tree(ns('')), read: read.map((f) => ({ ...f, path: f.path.replace(ns(''), 'NS-') })) };
     }
     expect(results.local).toEqual(results.script);
     const local = results.local as { res: { stdout: string; exitCode: number }; files: Record<string, string> };
     expect(local.res.exitCode).toBe(1);
-    expect(local.res.stdout.trim().split('\n')).toEqual(['ok 1', 'ok 2', 'ok 7', 'ok 8', 'ok 9', 'ok 10', 'ok 11', 'ok 12']);
+    expect(local.res.stdout.trim().split('\n')).toEqual(['ok 1', 'ok 2', 'ok 7', 'ok 8', 'ok 9', 'ok 10', 'ok 11', 'ok 12', 'ok 13', 'ok 14', 'ok 15', 'ok 19', 'ok 20', 'ok 21', 'ok 22']);
+    expect(local.files['l1/hosts']).toBe('-> ../.tsnet/knq/00000002.hosts');
+    expect(local.files['a/hosts']).toBe('-> ../.tsnet/knq/00000001.hosts'); // over tsnet's own file for hosts.a
+    expect(local.files['link/hosts']).toBe('-> /etc/netns/nowhere');
+    expect(local.files['l2/']).toBeUndefined();
     expect(local.files['foreign/hosts']).toBe('198.18.96.7 mine\n');
-    expect(local.files['a/hosts']).toBe(`${markerLine('knq', 'hosts.a')}\n2\n`);
     expect(local.files['b/hosts']).toBe(`${markerLine('knq', 'hosts.b')}\n# tsnet made /etc/netns/knq-b for this file: it is removed with it when empty\nno newline at the end`);
     // Read back as head (marker and directory lines) and body.
+    expect((results.local as { read: unknown[] }).read[4]).toEqual({ path: '/etc/netns/NS-l1/hosts', link: '../.tsnet/knq/00000002.hosts', dirExists: true });
     expect((results.local as { read: unknown[] }).read[1]).toEqual({
       path: '/etc/netns/NS-b/hosts',
       content: { head: `${markerLine('knq', 'hosts.b')}\n# tsnet made /etc/netns/knq-b for this file: it is removed with it when empty\n`, body: 'no newline at the end' },

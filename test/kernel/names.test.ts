@@ -1,13 +1,14 @@
-// Names between sandboxes against the real kernel: tsnet writes /etc/netns/<ns>/hosts (and
-// resolv.conf from dns:), which `ip netns exec` and `tsnet exec` mount over /etc. Per-network
-// visibility, a container: sandbox's name, drift repaired, a foreign file refused, a failed
-// apply's rollback restoring the files exactly, destroy leaving /etc/netns as it was. One apply
-// serves them all. What the files say is unit-tested (src/appliers/names.test.ts); the files
+// Names between sandboxes against the real kernel: tsnet writes a hosts file per set of networks
+// under /etc/netns/.tsnet/knm/, links /etc/netns/<ns>/hosts to it (and writes resolv.conf from
+// dns:), which `ip netns exec` and `tsnet exec` mount over /etc (the mount follows the link).
+// Per-network visibility, a container: sandbox's name, drift (an edited shared file, a re-pointed
+// link) repaired, a foreign file refused, a failed apply's rollback restoring the files and links
+// exactly, destroy leaving /etc/netns as it was. One apply serves them all. What the files say is unit-tested (src/appliers/names.test.ts); the files
 // written over ssh and on netns hosts by ssh.test.ts and overlay.test.ts (their plans and
 // re-plans include the hosts files; ssh.test resolves a name there).
 // /etc/netns is the lab's private tmpfs (scripts/lab).
 // Fixtures: fixtures/names.yaml (knm), names-more.yaml, names-foreign.yaml (knf).
-import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync, appendFileSync, mkdirSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { applySession, closeRunners, planSession } from '../../src/engine/index.js';
@@ -24,17 +25,26 @@ const MORE = join(FIXTURES, 'names-more.yaml');
 const FOREIGN = join(FIXTURES, 'names-foreign.yaml');
 
 /**
- * Every file under /etc/netns of this file's namespaces (knm-, knf-) with its content: other
- * kernel test files running at the same time write their own there.
+ * Every file under /etc/netns of this file's namespaces (knm-, knf-) and of its topologies'
+ * shared directories with its content (a link as "-> target"): other kernel test files running
+ * at the same time write their own there.
  */
 function etcNetns(): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const dir of readdirSync('/etc/netns').filter((d) => /^kn[mf]-/.test(d))) {
+  const dirs = readdirSync('/etc/netns').filter((d) => /^kn[mf]-/.test(d));
+  for (const t of ['knm', 'knf']) if (existsSync(`/etc/netns/.tsnet/${t}`)) dirs.push(`.tsnet/${t}`);
+  for (const dir of dirs) {
     out[`${dir}/`] = '';
-    for (const f of readdirSync(`/etc/netns/${dir}`)) out[`${dir}/${f}`] = readFileSync(`/etc/netns/${dir}/${f}`, 'utf8');
+    for (const f of readdirSync(`/etc/netns/${dir}`)) {
+      const at = `/etc/netns/${dir}/${f}`;
+      out[`${dir}/${f}`] = lstatSync(at).isSymbolicLink() ? `-> ${readlinkSync(at)}` : readFileSync(at, 'utf8');
+    }
   }
   return out;
 }
+
+/** The key of the shared file a sandbox's hosts link points to. */
+const keyOf = (ns: string): string => readlinkSync(`/etc/netns/${ns}/hosts`).replace(/^.*\//, '').replace('.hosts', '');
 
 /**
  * `getent ahostsv4 NAME` in a namespace through ip netns exec, from the hosts file only (a's
@@ -95,9 +105,13 @@ describeInLab('names files (/etc/netns/<ns>/hosts, resolv.conf)', () => {
     const resolv = readFileSync('/etc/netns/knm-a/resolv.conf', 'utf8').split('\n');
     expect(resolv[0]).toBe('# tsnet:knm:resolv.a - managed by tsnet, edits are replaced');
     expect(resolv.filter((l) => l && !l.startsWith('#'))).toEqual(['nameserver 198.18.94.53', 'search lab.example']);
-    // No file for the host sandbox, none for side: only the three namespaces tsnet made.
+    // No file for the host sandbox, none for side: only the three namespaces tsnet made, each
+    // hosts a link to its set of networks' shared file (a, b, c: each on other networks).
     expect(readdirSync('/etc/netns').filter((d) => d.startsWith('knm-')).sort()).toEqual(['knm-a', 'knm-b', 'knm-c']);
     expect(readdirSync('/etc/netns/knm-b').sort()).toEqual(['hosts']);
+    for (const ns of ['knm-a', 'knm-b', 'knm-c']) expect(readlinkSync(`/etc/netns/${ns}/hosts`)).toMatch(/^\.\.\/\.tsnet\/knm\/[0-9a-f]{8}\.hosts$/);
+    expect(readdirSync('/etc/netns/.tsnet/knm').sort()).toEqual(['knm-a', 'knm-b', 'knm-c'].map((ns) => `${keyOf(ns)}.hosts`).sort());
+    expect(readFileSync(`/etc/netns/.tsnet/knm/${keyOf('knm-a')}.hosts`, 'utf8').split('\n')[0]).toBe(`# tsnet:knm:hostsfile.${keyOf('knm-a')} - managed by tsnet, edits are replaced`);
   });
 
   it('through tsnet exec too: each sandbox its own files, a container: sandbox its target\'s', async () => {
@@ -108,21 +122,25 @@ describeInLab('names files (/etc/netns/<ns>/hosts, resolv.conf)', () => {
     expect(first).toEqual({ a: '198.18.94.3', c: '198.18.95.3', side: '198.18.94.3' });
   });
 
-  it('a hand edit is drift: planned as ~ hosts.a and repaired', async () => {
-    const good = readFileSync('/etc/netns/knm-a/hosts', 'utf8');
-    appendFileSync('/etc/netns/knm-a/hosts', '198.18.94.99\tb\n');
+  it('drift: an edited shared file and a link re-pointed to another of tsnet\'s files, planned as ~ hostsfile.<key> and ~ hosts.<sandbox> and repaired', async () => {
+    const good = etcNetns();
+    const [a, b] = [keyOf('knm-a'), keyOf('knm-b')];
+    appendFileSync('/etc/netns/knm-a/hosts', '198.18.94.99\tb\n'); // through the link: a's shared file
+    unlinkSync('/etc/netns/knm-c/hosts');
+    symlinkSync(`../.tsnet/knm/${b}.hosts`, '/etc/netns/knm-c/hosts');
     const apply = await tsnet('apply', '--auto-approve', FILE);
     ok(apply);
-    expect(planChanges(apply.stdout)).toEqual(['~ hosts.a']);
-    expect(readFileSync('/etc/netns/knm-a/hosts', 'utf8')).toBe(good);
+    expect(planChanges(apply.stdout)).toEqual([`~ hostsfile.${a}`, '~ hosts.c']);
+    expect(etcNetns()).toEqual(good);
   });
 
   it('a failed apply writes back exactly what was there (and the namespaces it made go)', async () => {
     const files = etcNetns();
     const s = await planSession(MORE, 'apply', { runnerFactory: (h: Host) => new FailingFiles(runnerFor(h)) });
     try {
-      expect(planChanges(s.plan.changes.map((c) => `  ${c.action === 'create' ? '+' : '~'} ${c.address}`).join('\n'))).toEqual(
-        expect.arrayContaining(['~ hosts.a', '~ hosts.b', '+ hosts.d', '+ sandbox.d']),
+      // d joins n1: a's shared file (d shares it) and b's change, d's link is made; c's stays.
+      expect(planChanges(s.plan.changes.filter((c) => c.kind !== 'endpoint' && c.kind !== 'route').map((c) => `  ${c.action === 'create' ? '+' : '~'} ${c.address}`).join('\n')).sort()).toEqual(
+        ['+ hosts.d', '+ sandbox.d', `~ hostsfile.${keyOf('knm-a')}`, `~ hostsfile.${keyOf('knm-b')}`].sort(),
       );
       const out = await applySession(s, { journal: false });
       expect(out.result.ok).toBe(false);
@@ -140,18 +158,19 @@ describeInLab('names files (/etc/netns/<ns>/hosts, resolv.conf)', () => {
     writeFileSync('/etc/netns/knf-x/hosts', '198.18.96.7 mine\n');
     const apply = await tsnet('apply', '--auto-approve', FOREIGN);
     expect(apply.code).toBe(1);
-    expect(apply.all).toContain('cannot write /etc/netns/knf-x/hosts: a file tsnet did not write is there');
+    expect(apply.all).toContain('cannot link /etc/netns/knf-x/hosts: a file tsnet did not write is there');
     expect(readFileSync('/etc/netns/knf-x/hosts', 'utf8')).toBe('198.18.96.7 mine\n');
     expect(existsSync('/run/netns/knf-x')).toBe(false);
     rmSync('/etc/netns/knf-x', { recursive: true });
   });
 
-  it('destroy removes the files and the directories tsnet made: /etc/netns is as before', async () => {
+  it('destroy removes the links, the shared files and the directories tsnet made: /etc/netns is as before', async () => {
     mkdirSync('/etc/netns/knm-c', { recursive: true }); // there already: made by hand, not by tsnet
     writeFileSync('/etc/netns/knm-c/keep', 'mine\n');
     ok(await tsnet('destroy', '--auto-approve', '-q', FILE));
     expect(etcNetns()).toEqual({ ...before, 'knm-c/': '', 'knm-c/keep': 'mine\n' });
     rmSync('/etc/netns/knm-c', { recursive: true });
     expect(etcNetns()).toEqual(before);
+    expect(existsSync('/etc/netns/.tsnet/knm')).toBe(false);
   });
 });
