@@ -6,7 +6,8 @@
 // Two plans: building engine-three.yaml from nothing, and changing it in place into
 // engine-three-update.yaml (gateway, addresses, mtu, route, sysctl). The sandboxes' names files
 // under /etc/netns (the lab's own) must be as before too, byte for byte.
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { sharedKey } from '../../src/appliers/names-content.js';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { applySession, closeRunners, planSession, type Mode } from '../../src/engine/index.js';
@@ -44,12 +45,16 @@ async function converge(file: string, mode: Mode = 'apply'): Promise<Plan> {
   return r.plan;
 }
 
-/** Everything under the lab's /etc/netns: each directory (as "") and file with its content. */
-function etcNetns(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const d of readdirSync('/etc/netns').sort()) {
-    out[`${d}/`] = '';
-    if (lstatSync(`/etc/netns/${d}`).isDirectory()) for (const f of readdirSync(`/etc/netns/${d}`).sort()) out[`${d}/${f}`] = readFileSync(`/etc/netns/${d}/${f}`, 'utf8');
+/** Everything under the lab's /etc/netns (tsnet's shared directory too): each directory (as ""), file with its content, link as "-> target". */
+function etcNetns(dir = '', out: Record<string, string> = {}): Record<string, string> {
+  for (const d of readdirSync(`/etc/netns${dir}`).sort()) {
+    const at = `/etc/netns${dir}/${d}`;
+    const key = `${dir.slice(1)}${dir ? '/' : ''}${d}`;
+    const st = lstatSync(at);
+    if (st.isDirectory()) {
+      out[`${key}/`] = '';
+      etcNetns(`${dir}/${d}`, out);
+    } else out[key] = st.isSymbolicLink() ? `-> ${readlinkSync(at)}` : readFileSync(at, 'utf8');
   }
   return out;
 }
@@ -170,8 +175,10 @@ describeInLab('engine: failure injection at every step', () => {
     expect(r.result.ok).toBe(true);
     expect(r.plan.steps.length).toBeGreaterThan(10);
     expect(fault.count).toBe(planLines(r.plan));
-    // The hosts files are written (their lines counted above) and destroy takes them away.
-    expect(Object.keys(etcNetns()).filter((k) => k.endsWith('/hosts')).sort()).toEqual(['kt3-a/hosts', 'kt3-b/hosts', 'kt3-c/hosts']);
+    // The hosts links and their shared file are made (their lines counted above) and destroy takes them away.
+    const made = etcNetns();
+    expect(Object.keys(made).filter((k) => k.endsWith('/hosts')).sort()).toEqual(['kt3-a/hosts', 'kt3-b/hosts', 'kt3-c/hosts']);
+    expect(Object.keys(made).filter((k) => k.startsWith('.tsnet/kt3/') && k.endsWith('.hosts')).length).toBeGreaterThan(0);
     await converge(BASE, 'destroy');
     expect(await settledDump(before)).toEqual(before);
     expect(etcNetns()).toEqual(files);
@@ -223,9 +230,8 @@ describeInLab('engine: failure injection at every step', () => {
         'update route.c.default',
         'update sandbox.c',
         'delete nat.net',
-        'update hosts.a',
-        'update hosts.b',
-        'update hosts.c',
+        // a, b and c share one hosts file (their hosts links stay as they are).
+        `update hostsfile.${sharedKey('local', ['net'])}`,
       ].sort(),
     );
     const at = stepEnds(s.plan, await cleanLines(UPDATE));
@@ -250,8 +256,7 @@ describeInLab('engine: failure injection at every step', () => {
     expect(s.plan.changes.map((c) => `${c.action} ${c.address}`).sort()).toEqual([
       'replace endpoint.a.eth0',
       'replace endpoint.b.eth0',
-      'replace hosts.a',
-      'replace hosts.b',
+      // The hosts links stay: both namespaces' links point to the one file of the sandboxes on web.
       'replace route.a.default',
       'replace route.b.default',
       'replace sandbox.a',
