@@ -232,6 +232,12 @@ describe('planning names files', () => {
     expect(fileSteps(planWith([...upToDate, theirs]))).toEqual([]);
   });
 
+  it('destroy without the hosts\' names (destroy --name, no record): a shared file a link of this host points to is this host\'s, whatever its host line says', () => {
+    const named: KFile = { ...sharedFile(), content: { head: `${markerLine('t', shared.address)}\n${hostLine('here')}\n`, body: shared.body } };
+    const p = planWith([named, linked(), resolvFile], { destroy: true, namespaces: [ownedNs('t-a')] });
+    expect(changes(p)).toEqual([`delete ${shared.address}`, 'delete hosts.a', 'delete resolv.a']);
+  });
+
   it('a hosts file of an earlier tsnet (a file with the marker for hosts.a) is replaced by the link; the undo writes it back', () => {
     const old = { head: `${markerLine('t', 'hosts.a')}\n`, body: shared.body };
     const p = planWith([sharedFile(), { path: link.path, dirExists: true, content: old }, resolvFile]);

@@ -320,6 +320,17 @@ function planLink(ctx: PlanContext, r: ResourcePlan, want: LinkSpec | undefined)
   r.setChange(have ? 'replace' : 'create', summaryLine, have ? [`${have.path} -> ${want.path} (the namespace is renamed)`] : []);
 }
 
+/**
+ * The names of the shared files this host's links point to: a shared file is this host's by its
+ * host line, or when a link of this host points to it (destroy --name without the record of the
+ * last apply does not know the hosts' names, only their namespaces).
+ */
+function linkedHere(ctx: PlanContext): Set<string> {
+  const out = new Set<string>();
+  for (const f of heldLinks(ctx).values()) if (f.link !== undefined) out.add(f.link.slice(f.link.lastIndexOf('/') + 1));
+  return out;
+}
+
 /** The addresses of the files of this kind the host holds: ours, in namespaces this host owns or names (shared files: those for this host). */
 function observed(ctx: PlanContext, kind: 'hostsfile' | 'resolv'): string[] {
   const out: string[] = [];
@@ -329,7 +340,7 @@ function observed(ctx: PlanContext, kind: 'hostsfile' | 'resolv'): string[] {
   for (const [key, f] of ownedFiles(files)) {
     if (!key.startsWith(prefix)) continue;
     const address = key.slice(ctx.topology.length + 1);
-    const mine = kind === 'hostsfile' ? lineAt(f.content.head, 1) === hostLine(ctx.host) : ctx.view.nsAddress.has(nsOf(f.path));
+    const mine = kind === 'hostsfile' ? lineAt(f.content.head, 1) === hostLine(ctx.host) || linkedHere(ctx).has(f.path.slice(f.path.lastIndexOf('/') + 1)) : ctx.view.nsAddress.has(nsOf(f.path));
     if (mine || ctx.desired.has(address)) out.push(address);
   }
   return out;
