@@ -12,7 +12,7 @@ import { sharedPath, sharedTarget, splitText, type KFile } from '../state/files.
 import type { ContentSpec, LinkSpec } from '../planner/desired.js';
 import { emptyNamespace, type KNamespace, type LiveState } from '../state/types.js';
 import { b64 } from '../executor/tools/file.js';
-import { fileContent, fileOwner, fileText, hostLine, markerLine } from './names.js';
+import { fileOwner, fileText, hostLine, markerLine } from './names.js';
 import { hostLines, LOCALHOST_LINES, namesFiles, sharedKey } from './names-content.js';
 
 type Spec = Record<string, unknown>;

@@ -41,11 +41,6 @@ export function fileText(topology: string, spec: ContentPart, opts: { madeDir: b
   return { head: fileHead(topology, spec, opts), body: spec.body };
 }
 
-/** The full content tsnet writes, as one string (for people and tests). */
-export function fileContent(topology: string, spec: ContentPart, opts: { madeDir: boolean }): string {
-  return joinText(fileText(topology, spec, opts));
-}
-
 /** Line `i` (0 or 1) of a head. */
 function lineAt(head: string, i: 0 | 1): string {
   let start = 0;
