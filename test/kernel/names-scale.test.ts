@@ -84,6 +84,21 @@ describeInLab('names files at scale', () => {
     expect(errors).toEqual([]);
     for (const i of idx) expect(readFileSync(path(i), 'utf8')).toBe(drifted[i]);
   });
+
+  it(`links ${N} hosts paths to one shared file in one batch (what an apply of ${N} sandboxes on a network does), and undoes them, within the same limit`, async () => {
+    for (const d of dirs()) rmSync(`/etc/netns/${d}`, { recursive: true });
+    const runner = new LocalRunner('local');
+    const idx = Array.from({ length: N }, (_, i) => i);
+    const target = `../.tsnet/${TOPOLOGY}/0123abcd.hosts`;
+    const step = (i: number): Step => ({ ...writeStep(i, content(i), undefined), do: [['link', path(i), target, `${TOPOLOGY}:hosts.s${i}`]], undo: [] });
+    const made = await TOOLS.file.run(runner, batch(idx.map(step)), { readBack: false });
+    expect(made.failure).toBeUndefined();
+    expect(made.done.length).toBe(N);
+    for (const i of idx) expect(readlinkSync(path(i))).toBe(target);
+    const errors = await TOOLS.file.undo(runner, 'local', null, idx.flatMap((i) => [['unlink', path(i), `${TOPOLOGY}:hosts.s${i}`], ['rmdir', `/etc/netns/${TOPOLOGY}-s${i}`]]));
+    expect(errors).toEqual([]);
+    expect(dirs()).toEqual([]);
+  });
 });
 
 /** Every file under /etc/netns/<prefix>* with its content (directories as ""), keyed without the prefix. */
