@@ -29,10 +29,9 @@ export const isSharedTarget = (target: string, topology: string): boolean => tar
 export const targetTopology = (target: string): string | undefined => /^\.\.\/\.tsnet\/([^/]+)\//.exec(target)?.[1];
 
 /**
- * A file's text in two parts: the head (tsnet's marker line and its directory line, when it
- * starts with them; else empty) and the body (the rest). At a thousand sandboxes on a network
- * the thousand hosts bodies are one text: a reader makes one string of it (interned), and a
- * write sends the head and the body apart, the body's data made once.
+ * A file's text in two parts: the head (tsnet's marker line and its directory or host line,
+ * when it starts with them; else empty) and the body (the rest). Equal bodies read in one go
+ * are one string (interned), and a write sends the head and the body apart.
  */
 export interface FileText {
   head: string;

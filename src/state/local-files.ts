@@ -1,9 +1,9 @@
-// Names files on this machine, read and written in-process (no process per file: a hosts file
-// per sandbox, each listing the sandboxes of its networks, is hundreds of files of hundreds of
-// lines at a few hundred sandboxes). The operations and their answers are the file tool's
-// script's (src/executor/tools/file.ts), line for line: a write goes to a temp file in the same
-// directory, then is renamed over the file (a reader sees the old file or the new one), and
-// only over a file whose first line is tsnet's marker for that file's owner.
+// Names files on this machine, read and written in-process (no process per file: a hosts link
+// and maybe a resolv.conf per sandbox, hundreds at a few hundred sandboxes). The operations and
+// their answers are the file tool's script's (src/executor/tools/file.ts), line for line: a
+// write goes to a temp file (a link to a temp link) in the same directory, then is renamed over
+// the path (a reader sees the old one or the new one), and only over a file whose first line is
+// tsnet's marker for that file's owner (a link: one into the owner's topology's directory).
 import { closeSync, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, rmdirSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { fileDecoder, isMarkerOf, isSharedTarget, type FileAccess, type FileOp, type FileText, type KFile } from './files.js';
 
@@ -174,24 +174,14 @@ function writeWhole(path: string, parts: readonly Buffer[], n: number): void {
   }
 }
 
-/** Decodes base64 bodies, each distinct one once per batch (the hosts files of a network share theirs). */
-function bodyDecoder(): (data: string) => Buffer {
-  const done = new Map<string, Buffer>();
-  return (data) => {
-    let buf = done.get(data);
-    if (!buf) done.set(data, (buf = Buffer.from(data, 'base64')));
-    return buf;
-  };
-}
-
 /** One operation of the file tool's protocol; a message when it fails. */
-function applyOp(o: FileOp, n: number, body: (data: string) => Buffer): string | undefined {
+function applyOp(o: FileOp, n: number): string | undefined {
   const { op, path, owner = '' } = o;
   try {
     switch (op) {
       case 'write':
         if (!mayReplace(path, owner)) return `${path} is not tsnet's to overwrite: its first line is not tsnet's marker for it`;
-        writeWhole(path, [Buffer.from(o.head ?? '', 'base64'), body(o.body ?? '')], n);
+        writeWhole(path, [Buffer.from(o.head ?? '', 'base64'), Buffer.from(o.body ?? '', 'base64')], n);
         return undefined;
       case 'remove':
         if (!mayReplace(path, owner)) return `${path} is not tsnet's to remove: its first line is not tsnet's marker for it`;
@@ -235,10 +225,9 @@ export const LOCAL_FILES: FileAccess = {
   apply(ops, mode) {
     const out: string[] = [];
     const err: string[] = [];
-    const body = bodyDecoder();
     let exitCode = 0;
     for (let i = 0; i < ops.length; i++) {
-      const why = applyOp(ops[i]!, i + 1, body);
+      const why = applyOp(ops[i]!, i + 1);
       if (why === undefined) {
         out.push(`ok ${i + 1}`);
         continue;

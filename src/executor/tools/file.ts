@@ -16,8 +16,7 @@
 // A link replaces only nothing, a link into the owner's topology's shared directory, or a file
 // with the owner's marker; anything else at the path is foreign.
 // OWNER is `<topology>:<address>`, read from the head's (or the marker's) first line. The head
-// (marker and directory lines) and the body (the rest) travel apart: the hosts files of the
-// sandboxes of one network share their body, and its base64 is one string in all their steps.
+// (marker and directory or host lines) and the body (the rest) travel apart.
 import { checkNamesPath, fileOwner, OWNER_RE, type FileOp } from '../../state/files.js';
 
 export type { FileOp };
@@ -94,18 +93,6 @@ function ownerOf(data: string): string | undefined {
   return owner && OWNER_RE.test(owner) ? owner : undefined;
 }
 
-/**
- * The last body found to be base64: the steps of a thousand files carry one body string, checked
- * once (a 40 KB regular expression test per step otherwise).
- */
-let lastBody = '';
-function isBase64Body(data: string): boolean {
-  if (data === lastBody) return true;
-  if (!BASE64.test(data)) return false;
-  lastBody = data;
-  return true;
-}
-
 /** A link or unlink operation, checked: a hosts path, the owner's link, a target in the owner's topology's directory. */
 function linkOp(argv: readonly string[], bad: () => Error): FileOp {
   const [op, path = ''] = argv;
@@ -128,7 +115,7 @@ export function fileOp(argv: readonly string[]): FileOp {
   }
   if (op === 'link' || op === 'unlink') return linkOp(argv, bad);
   const arity = op === 'write' ? argv.length === 3 || argv.length === 4 : op === 'remove' && argv.length === 3;
-  if (!arity || data === undefined || !BASE64.test(data) || !isBase64Body(body)) throw bad();
+  if (!arity || data === undefined || !BASE64.test(data) || !BASE64.test(body)) throw bad();
   const owner = ownerOf(data);
   if (!owner) throw bad();
   return op === 'write' ? { op: 'write', path: checkNamesPath(path), owner, head: data, body } : { op: 'remove', path: checkNamesPath(path), owner };
