@@ -24,6 +24,7 @@ import { natTableName } from '../state/nft.js';
 import { firewallHostSysctls } from '../model/firewall.js';
 import { parseMark } from '../state/ownership.js';
 import { phase } from '../timing.js';
+import { ETC_NETNS, namesPaths, readFiles, SHARED_DIR, sharedDir } from '../state/files.js';
 import { defaultConcurrency, readNamespace, readNamesFiles, readNatOf, readQdiscs, readState, readSysctls, StateReadError, type QdiscJob, type ReadOptions } from '../state/read.js';
 import { runnerFor, type Runner } from '../state/runner.js';
 import type { HostState, KNamespace, LiveState } from '../state/types.js';
@@ -483,12 +484,30 @@ async function natAfter(m: Merging, host: string, runner: Runner, state: HostSta
   if (before.natUnavailable !== undefined) state.natUnavailable = before.natUnavailable;
 }
 
-/** The names files after the apply: read again where this apply wrote or removed some. */
+/**
+ * The names files after the apply: those of the namespaces whose files this apply wrote or
+ * removed, and the topology's shared directory, read again; the rest as before (adding a
+ * sandbox to a thousand reads two paths and one file again, not two thousand paths).
+ */
 async function filesAfter(m: Merging, host: string, runner: Runner, state: HostState): Promise<void> {
   const before = m.s.live.hosts.get(host)!.files;
   const names = m.s.readOptions.names;
-  if (names && m.result.completed.some((st) => st.host === host && st.tool === 'file')) state.files = await readNamesFiles(runner, names, state.namespaces);
-  else if (before) state.files = before;
+  const steps = m.result.completed.filter((st) => st.host === host && st.tool === 'file');
+  if (!names || !steps.length) {
+    if (before) state.files = before;
+    return;
+  }
+  if (!before) {
+    state.files = await readNamesFiles(runner, names, state.namespaces);
+    return;
+  }
+  const namespaces = new Set<string>();
+  for (const st of steps) for (const line of st.do) if (line[1]?.startsWith(`${ETC_NETNS}/`) && !line[1].startsWith(`${SHARED_DIR}/`) && line[1] !== SHARED_DIR) namespaces.add(line[1].split('/')[3]!);
+  const fresh = await readFiles(runner, namesPaths(namespaces, names.topology));
+  const shared = `${sharedDir(names.topology)}/`;
+  const files = new Map([...before].filter(([path]) => !path.startsWith(shared)));
+  for (const [path, f] of fresh) files.set(path, f);
+  state.files = files;
 }
 
 /** The state after an apply: what the batches read back, the rest from before, new ones read now. */
