@@ -40,6 +40,27 @@ export function checkLab(): LabCheck {
     compared++;
   }
   if (!compared) return { inLab: false, reason: `cannot compare this process's network namespace with the machine's (${errors.join('; ') || 'PID 2 is not kthreadd'})` };
+  if (!privateEtcNetns()) return { inLab: false, reason: "/etc/netns is not the lab's private tmpfs (tsnet-lab-etc-netns): hosts files would be written to this machine's /etc; run it with scripts/lab" };
   return { inLab: true };
+}
+
+/** True when /etc/netns is the tmpfs scripts/lab mounts, so names files never reach the machine's /etc. */
+export function privateEtcNetns(mountinfo = '/proc/self/mountinfo'): boolean {
+  let text: string;
+  try {
+    text = readFileSync(mountinfo, 'utf8');
+  } catch {
+    return false;
+  }
+  // Fields: id parent major:minor root mountpoint options ... - fstype source superoptions.
+  // The last mount on a path is the one seen.
+  const last = text
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[4] === '/etc/netns')
+    .pop();
+  if (!last) return false;
+  const dash = last.indexOf('-');
+  return last[dash + 1] === 'tmpfs' && last[dash + 2] === 'tsnet-lab-etc-netns';
 }
 

@@ -150,10 +150,34 @@ function update(ctx: PlanContext, r: ResourcePlan, want: SandboxSpec, have: Obse
   if (reasons.length) r.setChange('update', `namespace ${want.netns}`, reasons);
 }
 
+/**
+ * An external sandbox: a namespace tsnet did not make. It must be there and must not be one
+ * tsnet made; nothing is planned for the namespace itself (no lo mark, no sysctls, never deleted).
+ */
+function planExternal(ctx: PlanContext, r: ResourcePlan, want: SandboxSpec & { external: NonNullable<SandboxSpec['external']> }): void {
+  const ns = ctx.view.state.namespaces.get(want.netns);
+  const what = 'pid' in want.external ? `the network namespace of process ${want.external.pid} (as "${want.netns}")` : `namespace "${want.netns}"`;
+  if (!ns) {
+    r.error(
+      'pid' in want.external
+        ? `external sandbox: process ${want.external.pid} is gone (no /proc/${want.external.pid}/ns/net on host "${ctx.host}"): an external sandbox's process must be running`
+        : `external sandbox: ${what} does not exist on host "${ctx.host}"; tsnet attaches to a namespace, it does not make one for an external sandbox`,
+    );
+    return;
+  }
+  const mark = parseMark(ns.links.find((l) => l.ifname === 'lo')?.alias);
+  if (mark) {
+    r.error(`external sandbox: ${what} was made by tsnet (topology "${mark.topology}", ${mark.address}), so it is not external`);
+    return;
+  }
+  r.have = want;
+}
+
 export const sandboxes = perResource<SandboxSpec>({
   kind: 'sandbox',
   observed: (ctx) => ctx.view.ownedNs.keys(),
   plan(ctx, r, want) {
+    if (want?.external) return planExternal(ctx, r, { ...want, external: want.external });
     const have = observeSandbox(ctx, r.address);
     if (have) r.have = have.spec;
     if (!want && have) return remove(ctx, r, have, 'delete');

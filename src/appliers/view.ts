@@ -108,8 +108,14 @@ export class HostView {
   readonly ownedLinks = new Map<string, KLink[]>();
   /** Routes owned by this topology, by namespace name. */
   readonly ownedRoutes = new Map<string, KRoute[]>();
-  /** Sandbox address of each owned namespace name. */
+  /** Sandbox address of each owned or attached namespace name. */
   readonly nsAddress = new Map<string, string>();
+  /**
+   * Namespaces tsnet did not make that hold (or are to hold) this topology's endpoints: external
+   * sandboxes, by resource address. Read like owned ones (marked links, tsnet's routes), but the
+   * namespace itself is never the topology's: no lo mark, never deleted.
+   */
+  readonly attachedNs = new Map<string, KNamespace>();
 
   /**
    * Unmarked objects taken as this topology's because an interrupted apply was making them
@@ -128,6 +134,8 @@ export class HostView {
     /** Whether an owned namespace for `sandbox.X` belongs to this host (several netns hosts share a machine). */
     belongs: (sandboxAddress: string) => boolean,
     adopt?: Adoption,
+    /** External sandboxes the file names on this host: namespace name -> sandbox address. */
+    attached?: ReadonlyMap<string, string>,
   ) {
     for (const ns of state.namespaces.values()) {
       if (ns.leftover) {
@@ -157,7 +165,8 @@ export class HostView {
       this.nsAddress.set(ns.name!, mark.address);
       this.ownedRoutes.set(ns.name!, ns.routes.filter((r) => r.protocol === ROUTE_PROTO));
     }
-    for (const ns of [state.root, ...this.ownedNs.values()]) {
+    this.attach(attached, belongs);
+    for (const ns of [state.root, ...this.ownedNs.values(), ...this.attachedNs.values()]) {
       for (const link of ns.links) {
         if (link.ifname === 'lo') continue;
         let mark = parseMark(link.alias);
@@ -182,6 +191,33 @@ export class HostView {
 
   get host(): string {
     return this.state.host;
+  }
+
+  /**
+   * External sandboxes: those the file names, and namespaces without this topology's lo mark
+   * that still hold an endpoint it marked (an external sandbox taken out of the file: detached).
+   */
+  private attach(attached: ReadonlyMap<string, string> | undefined, belongs: (sandboxAddress: string) => boolean): void {
+    const add = (ns: KNamespace, address: string) => {
+      if (this.ownedNs.has(address) || this.nsAddress.has(ns.name!)) return;
+      this.attachedNs.set(address, ns);
+      this.nsAddress.set(ns.name!, address);
+      this.ownedRoutes.set(ns.name!, ns.routes.filter((r) => r.protocol === ROUTE_PROTO));
+    };
+    for (const [name, address] of attached ?? []) {
+      const ns = this.state.namespaces.get(name);
+      if (ns && !parseMark(ns.links.find((l) => l.ifname === 'lo')?.alias)) add(ns, address);
+    }
+    for (const ns of this.state.namespaces.values()) {
+      if (this.nsAddress.has(ns.name!) || parseMark(ns.links.find((l) => l.ifname === 'lo')?.alias)) continue;
+      for (const link of ns.links) {
+        const mark = parseMark(link.alias);
+        if (mark?.topology !== this.topology || !mark.address.startsWith('endpoint.')) continue;
+        const address = `sandbox.${mark.address.split('.')[1]}`;
+        if (belongs(address)) add(ns, address);
+        break;
+      }
+    }
   }
 
   private parts = new Map<string, Map<string, string[]>>();

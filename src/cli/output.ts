@@ -2,7 +2,7 @@
 import type { Diagnostic } from '../model/diagnostics.js';
 import { count, formatDiagnostic, SourceLines } from '../model/diagnostics.js';
 
-export const JSON_FORMAT_VERSION = '1.4';
+export const JSON_FORMAT_VERSION = '1.5';
 
 export function useColor(stream: NodeJS.WriteStream = process.stdout): boolean {
   if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') return false;

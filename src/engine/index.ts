@@ -15,6 +15,7 @@ import { execute, type ExecEvent, type ExecuteResult } from '../executor/execute
 import { Journal, type JournalRecord, journalClosed, journalDone, journalRolledBack, journalRollingBack, journalStarted, journalUndoBegun } from '../executor/journal.js';
 import { isAlive } from '../executor/proc.js';
 import { legacyObjects } from '../executor/tools/ip.js';
+import { attachPids, type Attached } from '../state/attach.js';
 import { snapshot } from '../state/fingerprint.js';
 import { relevantUndoErrors, rollbackReport } from './rollback-report.js';
 import { loadCache, saveCache } from '../state/cache.js';
@@ -23,7 +24,8 @@ import { natTableName } from '../state/nft.js';
 import { firewallHostSysctls } from '../model/firewall.js';
 import { parseMark } from '../state/ownership.js';
 import { phase } from '../timing.js';
-import { defaultConcurrency, readNamespace, readNatOf, readQdiscs, readState, readSysctls, StateReadError, type QdiscJob, type ReadOptions } from '../state/read.js';
+import { ETC_NETNS, namesPaths, readFiles, SHARED_DIR, sharedDir } from '../state/files.js';
+import { defaultConcurrency, readNamespace, readNamesFiles, readNatOf, readQdiscs, readState, readSysctls, StateReadError, type QdiscJob, type ReadOptions } from '../state/read.js';
 import { runnerFor, type Runner } from '../state/runner.js';
 import type { HostState, KNamespace, LiveState } from '../state/types.js';
 
@@ -94,7 +96,14 @@ export function readOptionsFor(topology: Topology, concurrency?: number): ReadOp
   if (hostSysctls.size) sysctls.set('', [...hostSysctls].sort());
   const listenersOn = new Set(topology.firewall?.ports.map((p) => p.host) ?? []);
   // tsnet's nftables table is read on every host, so that NAT taken out of the file is removed.
-  return { sysctls, overlayHosts, natTable: natTableName(topology.name), qdiscsOf: topology.name, ...(listenersOn.size ? { listenersOn } : {}), ...(concurrency ? { concurrency } : {}) };
+  return { sysctls, overlayHosts, natTable: natTableName(topology.name), qdiscsOf: topology.name, ...(listenersOn.size ? { listenersOn } : {}), names: namesToRead(topology), ...(concurrency ? { concurrency } : {}) };
+}
+
+/** The names files to read: those of the namespaces tsnet makes, by host (and those of the namespaces it owns: see ReadOptions). */
+function namesToRead(topology: Topology): NonNullable<ReadOptions['names']> {
+  const namespaces = new Map<string, string[]>();
+  for (const sb of topology.sandboxes.values()) if (sb.ownsNetns && sb.netns) namespaces.set(sb.host, [...(namespaces.get(sb.host) ?? []), sb.netns]);
+  return { topology: topology.name, namespaces };
 }
 
 export const machinesOf = (runners: ReadonlyMap<string, Runner>): Map<string, string> =>
@@ -112,7 +121,9 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
   if (cached?.size) readOptions.cached = cached;
   let live: LiveState;
   let load: LoadResult;
+  let attached: Attached = { errors: [] };
   try {
+    attached = await attachPids(first.topology, runners);
     live = await readState([...runners.values()], readOptions);
     phase('read');
     load = renormalize(first, heldFrom(live, first.topology.name));
@@ -134,6 +145,7 @@ export async function planSession(file: string, mode: Mode, opts: EngineOptions 
     plan = planFor(topology, desired, live, runners, { interrupted, destroy: mode === 'destroy' });
   } else if (journal.damage) (plan.notes ??= []).unshift(damagedJournalNote(journal.damage, file));
   if (mode === 'apply') plan.errors.push(...unknownSysctls(topology, runners), ...(await qdiscPlanErrors(qdiscNeeds(desired), runners)));
+  plan.errors.push(...attached.errors);
   phase('plan');
   if (cached?.size) {
     const used = [...live.hosts.values()].reduce((n, h) => n + [...h.namespaces.keys()].filter((k) => cached.has(k)).length, 0);
@@ -472,6 +484,32 @@ async function natAfter(m: Merging, host: string, runner: Runner, state: HostSta
   if (before.natUnavailable !== undefined) state.natUnavailable = before.natUnavailable;
 }
 
+/**
+ * The names files after the apply: those of the namespaces whose files this apply wrote or
+ * removed, and the topology's shared directory, read again; the rest as before (adding a
+ * sandbox to a thousand reads two paths and one file again, not two thousand paths).
+ */
+async function filesAfter(m: Merging, host: string, runner: Runner, state: HostState): Promise<void> {
+  const before = m.s.live.hosts.get(host)!.files;
+  const names = m.s.readOptions.names;
+  const steps = m.result.completed.filter((st) => st.host === host && st.tool === 'file');
+  if (!names || !steps.length) {
+    if (before) state.files = before;
+    return;
+  }
+  if (!before) {
+    state.files = await readNamesFiles(runner, names, state.namespaces);
+    return;
+  }
+  const namespaces = new Set<string>();
+  for (const st of steps) for (const line of st.do) if (line[1]?.startsWith(`${ETC_NETNS}/`) && !line[1].startsWith(`${SHARED_DIR}/`) && line[1] !== SHARED_DIR) namespaces.add(line[1].split('/')[3]!);
+  const fresh = await readFiles(runner, namesPaths(namespaces, names.topology));
+  const shared = `${sharedDir(names.topology)}/`;
+  const files = new Map([...before].filter(([path]) => !path.startsWith(shared)));
+  for (const [path, f] of fresh) files.set(path, f);
+  state.files = files;
+}
+
 /** The state after an apply: what the batches read back, the rest from before, new ones read now. */
 async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState> {
   const m: Merging = { s, result, byMachine: readBackByMachine(s, result), sysctlsNow: await sysctlsWritten(s, result), listed: new Map() };
@@ -479,6 +517,7 @@ async function mergeReads(s: Session, result: ExecuteResult): Promise<LiveState>
   for (const [host, runner] of s.runners) {
     const state: HostState = { host, root: await rootAfter(m, host, runner), namespaces: await namespacesAfter(m, host, runner) };
     await natAfter(m, host, runner, state);
+    await filesAfter(m, host, runner, state);
     hosts.set(host, state);
   }
   await qdiscsAfter(m, hosts);

@@ -73,7 +73,7 @@ export async function orphanSession(name: string, opts: OrphanOptions = {}): Pro
   const runners = runnersFor(topology, opts);
   // Every host's forwarding and neighbour entries are read: a VXLAN device's deletion must be
   // able to put them back on rollback, and which hosts had overlays is not known here.
-  const readOptions = { sysctls: new Map<string, string[]>(), overlayHosts: new Set(hosts.map((h) => h.name)), natTable: natTableName(name), ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) };
+  const readOptions = { sysctls: new Map<string, string[]>(), overlayHosts: new Set(hosts.map((h) => h.name)), natTable: natTableName(name), names: { topology: name, namespaces: new Map<string, string[]>() }, ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) };
   let live;
   try {
     live = await readState([...runners.values()], readOptions);

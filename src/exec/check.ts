@@ -19,6 +19,14 @@ export function targetProblem(
   const apply = `run "tsnet apply ${topology.file}" to make it`;
   if (target.ns === null) return undefined;
   const ns = `namespace "${target.ns}" on host ${where}`;
+  if (target.external) {
+    // Not tsnet's: there is no mark to check, only that it is there.
+    if (listed.has(target.ns) && !(read && !read.ok && read.gone)) return undefined;
+    const pid = target.external.pid;
+    return pid !== undefined
+      ? `sandbox "${target.sandbox}": process ${pid} is gone (no /proc/${pid}/ns/net on host ${where})`
+      : `sandbox "${target.sandbox}" is external, but there is no ${ns}: tsnet does not make external namespaces`;
+  }
   if (!listed.has(target.ns) || (read && !read.ok && read.gone)) return `sandbox "${target.sandbox}" does not exist: there is no ${ns}; ${apply}`;
   if (!read) return undefined;
   if (!read.ok) return `sandbox "${target.sandbox}": cannot read ${ns}: ${read.error}`;

@@ -12,6 +12,8 @@ export interface ExecTarget {
    * for a `container:` sandbox the one that owns the namespace it shares. Unset when ns is null.
    */
   owner?: string;
+  /** An external sandbox: its namespace is not tsnet's (no mark to check); a pid's is named while tsnet runs (src/state/attach.ts). */
+  external?: { pid?: number };
 }
 
 export interface Selection {
@@ -33,6 +35,7 @@ function ownerOf(topology: Topology, sb: Sandbox): string | undefined {
 
 export function targetOf(topology: Topology, sb: Sandbox): ExecTarget {
   if (sb.netns === null) return { sandbox: sb.name, host: sb.host, ns: null };
+  if (sb.external) return { sandbox: sb.name, host: sb.host, ns: sb.netns, external: 'pid' in sb.external ? { pid: sb.external.pid } : {} };
   const owner = ownerOf(topology, sb);
   return { sandbox: sb.name, host: sb.host, ns: sb.netns, ...(owner ? { owner } : {}) };
 }

@@ -1,10 +1,15 @@
 // Rollback of a step that failed part way, with a fake runner standing in for ip: only what
 // ran is undone, plus what the planner's passes added to the step's undo (what the kernel
 // removes along with its lines).
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Plan, Step } from '../planner/types.js';
 import type { Runner, RunOptions, RunResult } from '../state/runner.js';
 import { execute } from './execute.js';
+import { Journal } from './journal.js';
+import { b64, type FileOp } from './tools/file.js';
 
 /** Records every batch; fails the first batch whose input holds `failOn`, as ip reports it. */
 class FakeRunner implements Runner {
@@ -215,5 +220,42 @@ describe('execute: several batches failing at once', () => {
     const undone = (runner.batches as unknown as { argv: string[]; lines: string[]; ns: string | null }[]).filter((b) => b.argv.includes('-force'));
     expect(undone.map((b) => b.ns).sort()).toEqual(['n1', 'n2']);
     for (const b of undone) expect(b.lines).toEqual(['addr del 198.18.0.2/24 dev eth0']);
+  });
+});
+
+describe('execute: the journal of a names file step', () => {
+  it('keeps the paths a file step touches but not the content it writes (it is never read back from the journal)', async () => {
+    const head = '# tsnet:t:hosts.a - managed by tsnet, edits are replaced\n';
+    const body = '198.18.0.2\tb b.t\n'.repeat(2000);
+    const previous = `198.18.0.9\tc c.t\n`;
+    const write: Step = {
+      ...stepOf('local', 'hosts.a', 'write'),
+      tool: 'file',
+      action: 'update',
+      description: 'write /etc/netns/t-a/hosts',
+      do: [['write', '/etc/netns/t-a/hosts', b64(head), b64(body)]],
+      undo: [{ host: 'local', ns: null, tool: 'file', argv: ['write', '/etc/netns/t-a/hosts', b64(head), b64(previous)] }],
+      after: [],
+    };
+    const files: FileOp[][] = [];
+    const runner: Runner = {
+      host: 'local',
+      machine: 'local',
+      describe: 'fake',
+      files: { read: () => new Map(), apply: (ops) => (files.push([...ops]), { stdout: ops.map((_, i) => `ok ${i + 1}`).join('\n'), stderr: '', exitCode: 0 }) },
+      run: async () => ({ stdout: '', stderr: '', exitCode: 0 }),
+      listNetns: async () => [],
+      close: async () => {},
+    };
+    const journal = new Journal('t', mkdtempSync(join(tmpdir(), 'tsnet-journal-')));
+    const res = await execute({ ...plan, steps: [write] }, { runners: new Map([['local', runner]]), concurrency: 1, journal });
+    expect(res.ok).toBe(true);
+    expect(files[0]![0]).toEqual({ op: 'write', path: '/etc/netns/t-a/hosts', owner: 't:hosts.a', head: b64(head), body: b64(body) }); // the content is written
+    const text = readFileSync(journal.path, 'utf8');
+    expect(text.length).toBeLessThan(2000);
+    const journaled = journal.read()!.header.steps[0]!;
+    expect(journaled.do).toEqual([['write', '/etc/netns/t-a/hosts']]);
+    expect(journaled.undo.map((c) => c.argv)).toEqual([['write', '/etc/netns/t-a/hosts']]);
+    expect(write.do[0]![3]).toBe(b64(body)); // the plan's own step keeps it (rollback runs from it)
   });
 });

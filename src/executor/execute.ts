@@ -181,6 +181,17 @@ export async function execute(plan: Plan, opts: ExecuteOptions): Promise<Execute
   return { ok: false, ...(failure ? { failure } : {}), ...(stopped ? { stopped } : {}), rollbackErrors, completed, reads: new Map() };
 }
 
+/** A step as the journal keeps it: its tool's journal form of each argv (file contents left out). */
+function journalStep(s: Step): JournalHeader['steps'][number] {
+  const form = toolFor(s.tool).journalArgv;
+  const doArgvs = form ? s.do.map((argv) => form(argv)) : s.do;
+  const undo = s.undo.map((c) => {
+    const f = toolFor(c.tool).journalArgv;
+    return f ? { ...c, argv: f(c.argv) } : c;
+  });
+  return { id: s.id, host: s.host, ns: s.ns, tool: s.tool, address: s.address, description: s.description, do: doArgvs, undo, creates: s.creates, marks: s.marks };
+}
+
 function journalHeader(plan: Plan, opts: ExecuteOptions): JournalHeader {
   return {
     version: JOURNAL_VERSION,
@@ -189,7 +200,7 @@ function journalHeader(plan: Plan, opts: ExecuteOptions): JournalHeader {
     pid: process.pid,
     startTime: processStartTime(process.pid) ?? '',
     started: now(),
-    steps: plan.steps.map((s) => ({ id: s.id, host: s.host, ns: s.ns, tool: s.tool, address: s.address, description: s.description, do: s.do, undo: s.undo, creates: s.creates, marks: s.marks })),
+    steps: plan.steps.map(journalStep),
     ...(opts.adopted?.length ? { adopted: opts.adopted } : {}),
     ...(opts.ifindexes ? { ifindexes: opts.ifindexes } : {}),
   };

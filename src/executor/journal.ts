@@ -8,12 +8,13 @@ import type { AdoptedObject, Step } from '../planner/types.js';
 export const stateDir = (): string => process.env.TSNET_STATE_DIR ?? '/run/tsnet';
 
 /**
- * 4: the rollback is journaled (rollback, undo-started, undo-done lines), and the header keeps
+ * 5: a file step's write is kept without the content (its tool's journalArgv: the next run
+ * recognises tsnet's files by their marker line, never from the journal). 4: the rollback is journaled (rollback, undo-started, undo-done lines), and the header keeps
  * what the plan adopted from an earlier run's journal. 3: each step says what it makes and marks (creates, marks). 2: the progress holds a
  * "started" line before each batch. A journal without a version is older: every step of it
  * may have begun.
  */
-export const JOURNAL_VERSION = 4;
+export const JOURNAL_VERSION = 5;
 
 export interface JournalHeader {
   version?: number;

@@ -11,6 +11,7 @@ import {
   overlaps,
   parseCidr,
   parseIp,
+  canonicalIp,
   firstHost,
   networkAddress,
   broadcastAddress,
@@ -133,7 +134,20 @@ function normalizeSandboxes(p: Prepared, networks: ReadonlyMap<string, Network>)
     });
     const sysctls: Record<string, string> = {};
     for (const [k, v] of Object.entries(sb.raw.sysctls ?? {})) sysctls[k] = typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
-    sandboxes.set(sb.name, { name: sb.name, host: sb.host, mode: sb.mode, netns: sb.netns ?? null, ownsNetns: sb.netns !== undefined, endpoints, routes: [], sysctls });
+    const dns = sb.raw.dns ? { servers: (sb.raw.dns.servers ?? []).map((a) => canonicalIp(a) ?? a), search: [...(sb.raw.dns.search ?? [])] } : undefined;
+    const external = !sb.raw.external || sb.netns === undefined ? undefined : sb.raw.pid !== undefined ? { pid: sb.raw.pid } : { netns: sb.netns };
+    sandboxes.set(sb.name, {
+      name: sb.name,
+      host: sb.host,
+      mode: sb.mode,
+      netns: sb.netns ?? null,
+      ownsNetns: sb.netns !== undefined && !external,
+      endpoints,
+      routes: [],
+      sysctls,
+      ...(dns ? { dns } : {}),
+      ...(external ? { external } : {}),
+    });
   }
   // container:<x> shares x's namespace (following chains; rules refused cycles).
   for (const sb of sandboxes.values()) {
@@ -190,7 +204,8 @@ function routesOf(p: Prepared, sb: Sandbox, networks: ReadonlyMap<string, Networ
       routes.push({ address: `route.${sb.name}.${formatCidr(cidr)}`, to: formatCidr(cidr), via: formatIp(via.family, via.value), family, automatic: false });
     }
   }
-  for (const family of [4, 6] as const) {
+  // An external namespace keeps its own routing: tsnet adds only the routes the file writes.
+  for (const family of sb.external ? [] : ([4, 6] as const)) {
     if (routes.some((r) => r.to === 'default' && r.family === family)) continue;
     for (const ep of sb.endpoints) {
       const net = networks.get(ep.network)!;

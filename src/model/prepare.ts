@@ -227,7 +227,9 @@ function prepareSandboxes(file: TopologyFile, topology: string, hosts: ReadonlyM
     // With one host, a sandbox need not name it; a host left out as broken still counts.
     const host = raw.host ?? (hosts.size === 1 && broken.hosts.size === 0 ? defaultHost : '');
     const ownsNetns = mode.kind === 'own' || mode.kind === 'none';
-    sandboxes.set(s, { name: s, raw, path: ['sandboxes', s], mode, host, endpoints: prepareEndpoints(s, raw), ...(ownsNetns ? { netns: raw.netns ?? netnsName(topology, s) } : {}) });
+    // An external sandbox's namespace is the one it names; a pid's is reached under the default name while tsnet runs.
+    const netns = raw.external ? (raw.pid !== undefined ? netnsName(topology, s) : raw.netns) : ownsNetns ? (raw.netns ?? netnsName(topology, s)) : undefined;
+    sandboxes.set(s, { name: s, raw, path: ['sandboxes', s], mode, host, endpoints: prepareEndpoints(s, raw), ...(netns !== undefined ? { netns } : {}) });
   }
   return sandboxes;
 }

@@ -1,6 +1,7 @@
 // Each rule on its own: a small topology is built as data, written as YAML (so that positions
 // exist), checked against the schema (which must pass, so only the rule speaks), prepared, and
 // given to one rule.
+import { dnsSettings, externalSandboxes } from './sandbox-rules.js';
 import { allowRules, portRules } from './firewall.js';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -578,7 +579,7 @@ describe('RULES', () => {
       hostAddresses, sandboxHost, networkSubnets, mtuRange,
       localScope, subnetOverlap, endpointNetwork, endpointAddresses, duplicateInterface, modeContents, containerTarget,
       routeVia, kernelNames, macAddresses, sysctlConflicts,
-      sysctlKeys, sysctlValues, shapingValues, allowRules, portRules,
+      sysctlKeys, sysctlValues, shapingValues, allowRules, portRules, dnsSettings, externalSandboxes,
       checkReferences,
     ];
     expect(new Set(RULES).size).toBe(RULES.length);

@@ -21,6 +21,7 @@ import { kernelNameProblem } from './names.js';
 import { asList, networkHosts, type Prepared, type PreparedNetwork, type PreparedSandbox } from './prepare.js';
 import { pathToPointer, type PathSegment, type SourceFile } from './source.js';
 import { sysctlKeys, sysctlValues } from './sysctls.js';
+import { dnsSettings, externalSandboxes } from './sandbox-rules.js';
 import type { Family } from './types.js';
 import { checkReferences } from '../check/rules.js';
 import { shapingValues } from './shaping-rule.js';
@@ -659,6 +660,8 @@ export const RULES: readonly Rule[] = [
   shapingValues,
   allowRules,
   portRules,
+  dnsSettings,
+  externalSandboxes,
   // checks: (src/check/rules.ts) come last: they name what the rules above checked.
   checkReferences,
 ];

@@ -80,6 +80,12 @@ export const topologySchema = {
             pattern: '^(none|host|container:[A-Za-z0-9][A-Za-z0-9_-]*)$',
           },
           host: { description: 'The host the sandbox lives on.', type: 'string' },
+          external: {
+            description:
+              'The namespace exists already and is not tsnet\'s (a container\'s): with netns: (a name in /run/netns) or pid: (a process\'s namespace). tsnet adds and removes only its own endpoints and routes in it.',
+            type: 'boolean',
+          },
+          pid: { description: 'With external: true, the process whose network namespace the sandbox is (e.g. docker inspect -f \'{{.State.Pid}}\').', type: 'integer', minimum: 1 },
           netns: {
             description: 'Kernel name of the namespace. Default: "<topology>-<sandbox>".',
             type: 'string',
@@ -137,6 +143,21 @@ export const topologySchema = {
             type: 'object',
             propertyNames: { pattern: '^net\\.[A-Za-z0-9_.-]+$' },
             additionalProperties: { type: ['string', 'number', 'boolean'], pattern: '^[^\\n\\r]*$' },
+          },
+          dns: {
+            description:
+              'Name servers and search domains written to /etc/netns/<namespace>/resolv.conf, which `tsnet exec` and `ip netns exec` mount over /etc/resolv.conf.',
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              servers: { description: 'Name server addresses (IPv4 or IPv6), at most 3.', type: 'array', maxItems: 3, items: { type: 'string', pattern: '^[0-9A-Fa-f.:]+$' } },
+              search: {
+                description: 'Search domains, e.g. lab.example.',
+                type: 'array',
+                maxItems: 6,
+                items: { type: 'string', maxLength: 253, pattern: '^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\\.?$' },
+              },
+            },
           },
         },
       },

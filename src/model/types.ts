@@ -111,7 +111,14 @@ export interface Sandbox {
   endpoints: Endpoint[];
   routes: Route[];
   /** Sysctls as strings, as `sysctl -n` prints them. */
-  sysctls: Record<string, string>;
+  sysctls: Record<string, string>;  /**
+   * A namespace tsnet did not make (external: true): a named one, or a process's (reached while
+   * tsnet runs under `netns`, attached with `ip netns attach`). tsnet never marks, changes or
+   * deletes it; only its own endpoints and routes in it.
+   */
+  external?: { netns: string } | { pid: number };
+  /** Name servers (canonical addresses) and search domains for the sandbox's resolv.conf. */
+  dns?: { servers: string[]; search: string[] };
 }
 
 /** Where a check's probe goes: a sandbox (all its addresses), one of its endpoints, or an address. */

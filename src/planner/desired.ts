@@ -1,6 +1,7 @@
 // expand(): a normalized Topology becomes the flat set of resources tsnet manages, per host,
 // keyed by resource address. Observed state is read into the same shapes (src/appliers), so the
 // planner compares like with like. Networks and endpoints are expanded by their driver.
+import { namesFiles } from '../appliers/names-content.js';
 import { driverFor } from '../appliers/registry.js';
 import { desiredQdisc, type Qdisc } from '../model/shaping.js';
 import type { Endpoint, Network, Topology } from '../model/types.js';
@@ -13,6 +14,8 @@ export interface SandboxSpec {
   netns: string;
   /** Sysctls set in the namespace, as `sysctl` prints values. */
   sysctls: Record<string, string>;
+  /** A namespace tsnet did not make and never changes: only its endpoints and routes are planned. */
+  external?: { netns: string } | { pid: number };
 }
 
 /** A network's kernel objects on one host; its driver's module says what else it holds. */
@@ -96,7 +99,36 @@ export interface NatSpec {
   rules: NatRuleSpec[];
 }
 
-export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec | NatSpec | FirewallSpec;
+/**
+ * A names file (src/appliers/names.ts): a sandbox's `resolv.conf` under /etc/netns/<netns>/ (its
+ * body: what follows tsnet's marker line), a shared hosts file (`hostsfile`, under
+ * /etc/netns/.tsnet/<topology>/: one per host and set of networks), or a sandbox's `hosts`: a
+ * symbolic link at /etc/netns/<netns>/hosts to its shared file (`target`, relative).
+ */
+export type FileSpec = ContentSpec | LinkSpec;
+
+export interface ContentSpec {
+  kind: 'resolv' | 'hostsfile';
+  host: string;
+  address: string;
+  path: string;
+  body: string;
+  /** hostsfile: the sandboxes whose hosts link to it, in name order. */
+  sandboxes?: string[];
+}
+
+export interface LinkSpec {
+  kind: 'hosts';
+  host: string;
+  address: string;
+  path: string;
+  /** The link's target, relative to its directory: ../.tsnet/<topology>/<key>.hosts. */
+  target: string;
+  /** The address of the shared file it links to. */
+  shared: string;
+}
+
+export type Spec = SandboxSpec | NetworkSpec | EndpointSpec | RouteSpec | NatSpec | FirewallSpec | FileSpec;
 
 /** Desired resources per host, each host's map keyed by resource address. */
 export type Desired = Map<string, Map<string, Spec>>;
@@ -108,8 +140,8 @@ export function expand(t: Topology): Desired {
   for (const net of t.networks.values()) for (const spec of driverFor(net.driver).expand.network(t, net)) put(spec);
 
   for (const sb of t.sandboxes.values()) {
-    if (!sb.ownsNetns || sb.netns === null) continue;
-    put({ kind: 'sandbox', host: sb.host, address: `sandbox.${sb.name}`, netns: sb.netns, sysctls: { ...sb.sysctls } });
+    if (sb.netns === null || (!sb.ownsNetns && !sb.external)) continue;
+    put({ kind: 'sandbox', host: sb.host, address: `sandbox.${sb.name}`, netns: sb.netns, sysctls: { ...sb.sysctls }, ...(sb.external ? { external: sb.external } : {}) });
     const at = { host: sb.host, netns: sb.netns };
     for (const ep of sb.endpoints) {
       const net = t.networks.get(ep.network)!;
@@ -120,6 +152,7 @@ export function expand(t: Topology): Desired {
     }
   }
   for (const spec of expandFirewall(t)) put(spec);
+  for (const spec of namesFiles(t)) put(spec);
   return desired;
 }
 

@@ -56,7 +56,7 @@ export interface Clash {
 }
 
 /** Order of the resource kinds in a plan: how steps are listed where dependencies leave it free. */
-export const KIND_RANK: Record<ResourceKind, number> = { sandbox: 0, network: 1, endpoint: 2, route: 3, nat: 4, qdisc: 5, firewall: 6 };
+export const KIND_RANK: Record<ResourceKind, number> = { sandbox: 0, network: 1, endpoint: 2, route: 3, nat: 4, qdisc: 5, firewall: 6, hostsfile: 7, hosts: 8, resolv: 9 };
 
 /** Lists that stay empty for most resources share one frozen array until the first item comes. */
 const EMPTY: never[] = Object.freeze([]) as unknown as never[];

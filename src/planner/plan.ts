@@ -29,7 +29,7 @@ export interface PlanInput {
   appliers?: readonly ResourceApplier[];
 }
 
-const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, nat: 2, endpoint: 3, route: 4, qdisc: 5, firewall: 6 };
+const KIND_ORDER: Record<ResourceKind, number> = { sandbox: 0, network: 1, nat: 2, endpoint: 3, route: 4, qdisc: 5, firewall: 6, hostsfile: 7, hosts: 8, resolv: 9 };
 
 export function plan(input: PlanInput): Plan {
   const appliers = input.appliers ?? APPLIERS;
@@ -49,7 +49,7 @@ export function plan(input: PlanInput): Plan {
     const ctx: PlanContext = {
       topology: input.topology,
       host,
-      view: new HostView(input.topology, state, belongsOn(host), adoptions.get(host)),
+      view: new HostView(input.topology, state, belongsOn(host), adoptions.get(host), externalOf(input.desired.get(host))),
       desired: input.desired.get(host) ?? new Map<string, Spec>(),
     };
     views.push(ctx.view);
@@ -86,6 +86,13 @@ export function plan(input: PlanInput): Plan {
     hosts: [...input.hosts],
     implicitHost: input.implicitHost,
   };
+}
+
+/** The external sandboxes the file names on a host: namespace name -> sandbox address. */
+function externalOf(specs: ReadonlyMap<string, Spec> | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of specs?.values() ?? []) if (s.kind === 'sandbox' && s.external) out.set(s.netns, s.address);
+  return out;
 }
 
 function interruptedNote(input: PlanInput): string[] {

@@ -8,7 +8,7 @@ export type Action = 'create' | 'update' | 'delete' | 'replace';
 
 export const SYMBOL: Record<Action, string> = { create: '+', update: '~', delete: '-', replace: '-/+' };
 
-export type ResourceKind = 'sandbox' | 'network' | 'nat' | 'endpoint' | 'route' | 'qdisc' | 'firewall';
+export type ResourceKind = 'sandbox' | 'network' | 'nat' | 'endpoint' | 'route' | 'qdisc' | 'firewall' | 'hostsfile' | 'hosts' | 'resolv';
 
 /**
  * One resource's change (terraform's contract): for create, `before` is null; for delete,
@@ -29,7 +29,7 @@ export interface Change {
 }
 
 /** The kinds of kernel objects steps make, delete and mark. */
-export type ObjectKind = 'netns' | 'link' | 'addr' | 'route' | 'neigh' | 'fdb' | 'nft-table' | 'nft-chain';
+export type ObjectKind = 'netns' | 'link' | 'addr' | 'route' | 'neigh' | 'fdb' | 'nft-table' | 'nft-chain' | 'file';
 
 /**
  * A kernel object a step (or an undo command) makes, deletes or marks, as data: rollback,

@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { canonicalIp, formatCidr, parseCidr } from '../model/addresses.js';
 import { linkDetails } from '../appliers/registry.js';
 import { runInNamespaces } from './fanout.js';
+import { readFiles, namesPaths, type KFile } from './files.js';
 import { readNat, type NatRead } from './nft.js';
 import { readListeners } from './listeners.js';
 import { parseMark } from './ownership.js';
@@ -51,6 +52,12 @@ export interface ReadOptions {
   natTable?: string;
   /** Hosts whose listening sockets are read (the topology publishes ports there). */
   listenersOn?: ReadonlySet<string>;
+  /**
+   * The names files (/etc/netns/<namespace>/hosts, resolv.conf) to read: those of the
+   * namespaces the topology names on each host, and of every namespace the topology owns on
+   * the host's machine (its files go when it does). Unset: none read.
+   */
+  names?: { topology: string; namespaces: ReadonlyMap<string, readonly string[]> };
   /**
    * The topology whose links' qdiscs are read with tc: only in namespaces where one of its
    * links holds a qdisc other than the default (readQdiscs); unset: none are read.
@@ -120,20 +127,31 @@ export async function readState(runners: readonly Runner[], opts: ReadOptions = 
     for (const [machine, runner] of byMachine) for (const ns of machineNamespaces.get(machine)!.values()) if (!opts.cached?.has(ns.name!)) jobs.push({ runner, ns });
     await readQdiscs(jobs, opts.qdiscsOf, concurrency);
   }
+  const files = opts.names ? await Promise.all(runners.map((r) => readNamesFiles(r, opts.names!, machineNamespaces.get(r.machine)))) : [];
   // Keep the runners' order.
   return {
     hosts: new Map(
-      runners.map((r) => {
+      runners.map((r, i) => {
         const { root, nat, listeners } = rootOf.get(r.host)!;
         const state: HostState = { host: r.host, root, namespaces: machineNamespaces.get(r.machine) ?? new Map(), ...(listeners ? { listeners } : {}) };
         if (nat) {
           state.nat = nat.table;
           if (nat.unavailable) state.natUnavailable = nat.unavailable;
         }
+        if (files[i]) state.files = files[i];
         return [r.host, state];
       }),
     ),
   };
+}
+
+/** The names files of a host: of the namespaces the topology names there, and of those it owns on the machine. */
+export function readNamesFiles(runner: Runner, names: NonNullable<ReadOptions['names']>, namespaces: ReadonlyMap<string, KNamespace> | undefined): Promise<Map<string, KFile>> {
+  const wanted = [...(names.namespaces.get(runner.host) ?? [])];
+  for (const ns of namespaces?.values() ?? []) {
+    if (parseMark(ns.links.find((l) => l.ifname === 'lo')?.alias)?.topology === names.topology) wanted.push(ns.name!);
+  }
+  return readFiles(runner, namesPaths(wanted, names.topology));
 }
 
 async function readListenersOf(runner: Runner) {

@@ -5,6 +5,8 @@ import { readdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { execa } from 'execa';
 import type { Host } from '../model/types.js';
+import type { FileAccess } from './files.js';
+import { LOCAL_FILES } from './local-files.js';
 import { commandText, commandTimeoutMs, timedOutMessage, UNKNOWN_PROGRESS, withTimeout } from './timeout.js';
 
 export interface RunResult {
@@ -36,6 +38,11 @@ export interface Runner {
    * rewrite commands (tests' failure injection, ssh) leave it out.
    */
   readonly fanOut?: boolean;
+  /**
+   * The names files under /etc/netns of the runner's machine, read and written in-process
+   * (runners of this machine: no process per file). Absent: through a script run with run() (ssh).
+   */
+  readonly files?: FileAccess;
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
   /**
    * Runs a person's command (`tsnet exec`) with its standard streams attached rather than
@@ -173,6 +180,7 @@ async function listLocalNetns(): Promise<string[]> {
 export class LocalRunner implements Runner {
   readonly machine = 'local';
   readonly fanOut = true;
+  readonly files = LOCAL_FILES;
   readonly describe = 'this machine';
   constructor(readonly host: string) {}
   run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -195,6 +203,7 @@ export class LocalRunner implements Runner {
 export class NetnsRunner implements Runner {
   readonly machine = 'local';
   readonly fanOut = true;
+  readonly files = LOCAL_FILES;
   readonly describe: string;
   constructor(
     readonly host: string,

@@ -1,5 +1,8 @@
 // The live kernel state as tsnet reads it: links, addresses and routes per namespace, per host.
+import type { KFile } from './files.js';
 import type { DeviceQdiscs } from './tc.js';
+
+export type { KFile };
 
 export type Family = 4 | 6;
 
@@ -151,6 +154,8 @@ export interface HostState {
   listeners?: KListener[];
   /** Every named namespace of the host's machine that was read, by name. */
   namespaces: Map<string, KNamespace>;
+  /** The names files read (/etc/netns/<namespace>/hosts, resolv.conf), by path; undefined when not read. */
+  files?: Map<string, KFile>;
 }
 
 export interface LiveState {

@@ -117,7 +117,7 @@ describeInLab('tsnet check', () => {
     expect(res.code, res.all).toBe(0);
     const doc = JSON.parse(res.stdout) as { format_version: string; ok: boolean; drift: unknown[]; results: { check: number; ok: boolean; listener: string | null }[]; listeners: unknown[] };
     expect(checkSchemaErrors(doc)).toEqual([]);
-    expect(doc).toMatchObject({ format_version: '1.4', topology: 'kck', file: FILE, ok: true, drift: [], all_pairs: null, summary: { passed: 10, failed: 0, pairs: null } });
+    expect(doc).toMatchObject({ format_version: '1.5', topology: 'kck', file: FILE, ok: true, drift: [], all_pairs: null, summary: { passed: 10, failed: 0, pairs: null } });
     expect(doc.results.map((r) => r.check)).toEqual([1, 2, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 10]);
     expect(doc.listeners).toHaveLength(7); // tcp/5432, udp/53, tcp/8080 and tcp/22 on both of a's addresses, tcp/9000
   });
@@ -177,7 +177,7 @@ describeInLab('tsnet check', () => {
   it('apply --check of x moved next to a: the blocked checks fail, exit 1 with the table, and the change stays', async () => {
     const res = await tsnet('apply', '--auto-approve', '--check', MOVED);
     expect(res.code, res.all).toBe(1);
-    expect(res.stdout).toMatch(/Apply complete! Resources: 1 added, 2 changed, 0 destroyed\./); // x's endpoint moves, re-addressed
+    expect(res.stdout).toMatch(/Apply complete! Resources: 1 added, 6 changed, 0 destroyed\./); // x's endpoint moves, re-addressed
     expect(rows(res.stdout).filter((r) => r.status === 'FAIL').map(brief)).toEqual([
       'FAIL x -> a (198.18.140.10) icmp blocked: reply',
       'FAIL x -> a (2001:db8:140::10) icmp blocked: reply',
@@ -218,7 +218,7 @@ describeInLab('tsnet check', () => {
     expect(lines.at(-3)).toMatchObject({ ok: true });
     expect(checkSchemaErrors(lines.at(-2))).toEqual([]);
     expect(lines.at(-2)).toMatchObject({ ok: false, summary: { passed: 8, failed: 2, pairs: null } });
-    expect(lines.at(-1)).toEqual({ format_version: '1.4', type: 'confirm_rolled_back', topology: 'kck', reason: 'checks failed', errors: [] });
+    expect(lines.at(-1)).toEqual({ format_version: '1.5', type: 'confirm_rolled_back', topology: 'kck', reason: 'checks failed', errors: [] });
     expect(await settledDump(before)).toEqual(before);
   });
 

@@ -66,7 +66,7 @@ describeInLab('tsnet destroy --name', () => {
     const res = await tsnet('destroy', '--name', 'kdn', '--auto-approve');
     expect(res.code, res.all).toBe(0);
     expect(res.stdout).toMatch(/Host h1 \(netns kdn-h1\):\n(.*\n)*\s+- sandbox\.db /);
-    expect(res.stdout).toContain('Destroy complete! Resources: 13 destroyed.');
+    expect(res.stdout).toContain('Destroy complete! Resources: 20 destroyed.');
     expect(await settledDump(before)).toEqual(before);
     expect(existsSync(RECORD), 'the record goes with the topology').toBe(false);
   });
@@ -78,7 +78,7 @@ describeInLab('tsnet destroy --name', () => {
     expect(res.code, res.all).toBe(0);
     expect(res.stdout).toContain(`Note: No record of the last apply of "kdn" (${RECORD}).`);
     expect(res.stdout).toContain('Note: Only this machine was read: its own stack and the namespace standing for hosts that hold the topology\'s objects (kdn-h1).');
-    expect(res.stdout).toContain('Destroy complete! Resources: 13 destroyed.');
+    expect(res.stdout).toContain('Destroy complete! Resources: 20 destroyed.');
     expect(await settledDump(before)).toEqual(before);
   });
 
@@ -98,7 +98,7 @@ describeInLab('tsnet destroy --name', () => {
     const ok = await tsnet('destroy', '--name', 'kdn', '--auto-approve', '--json');
     expect(ok.code, ok.all).toBe(0);
     const result = JSON.parse(ok.stdout.trim().split('\n').at(-1)!) as { type: string; ok: boolean; summary: { destroy: number } };
-    expect(result).toMatchObject({ type: 'result', ok: true, summary: { destroy: 13 } });
+    expect(result).toMatchObject({ type: 'result', ok: true, summary: { destroy: 20 } });
     expect(await settledDump(before)).toEqual(before);
   });
 

@@ -4,14 +4,18 @@
 // text and roll back so that the kernel is exactly as before (full dumps compared, see
 // test/support/dump.ts).
 // Two plans: building engine-three.yaml from nothing, and changing it in place into
-// engine-three-update.yaml (gateway, addresses, mtu, route, sysctl).
+// engine-three-update.yaml (gateway, addresses, mtu, route, sysctl). The sandboxes' names files
+// under /etc/netns (the lab's own) must be as before too, byte for byte.
+import { sharedKey } from '../../src/appliers/names-content.js';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { applySession, closeRunners, planSession, type Mode, type Session } from '../../src/engine/index.js';
-import type { Plan } from '../../src/planner/types.js';
+import { TOOLS } from '../../src/executor/tools/index.js';
+import type { Plan, Step } from '../../src/planner/types.js';
 import { runnerFor } from '../../src/state/runner.js';
 import { dumpDiff, quietDump, settledDump, type KernelDump } from '../support/dump.js';
-import { Fault, FAULT_IP_ERROR, FAULT_IP_EXIT255_ERROR, FAULT_NFT_ERROR, FAULT_SYSCTL, FaultyRunner, type Counted } from '../support/faulty-runner.js';
+import { Fault, FAULT_FILE_ERROR, FAULT_IP_ERROR, FAULT_IP_EXIT255_ERROR, FAULT_NFT_ERROR, FAULT_SYSCTL, FaultyRunner, type Counted } from '../support/faulty-runner.js';
 import { FIXTURES, describeInLab, must, removeAll } from '../support/lab.js';
 
 const BASE = join(FIXTURES, 'engine-three.yaml');
@@ -49,9 +53,9 @@ async function planOnce(file: string): Promise<Planned> {
   return { s, fault };
 }
 
-/** Applies `planned` once more (no journal), failing its line `at`. */
-async function applyPlanned(planned: Planned, at: number, kind: Fault['kind'], concurrency?: number) {
-  planned.fault.reset(at, kind);
+/** Applies `planned` once more (no journal), failing its line `at` (or the line `target`). */
+async function applyPlanned(planned: Planned, at: number, kind: Fault['kind'], concurrency?: number, target?: Counted) {
+  planned.fault.reset(at, kind, target);
   const out = await applySession(planned.s, { journal: false, ...(concurrency ? { concurrency } : {}) });
   return { plan: planned.s.plan, ...out };
 }
@@ -65,8 +69,29 @@ async function converge(file: string, mode: Mode = 'apply'): Promise<Plan> {
   return r.plan;
 }
 
-/** A step's line as the runner sees it: an ip/bridge batch line, or sysctl's k=v argument. */
-const lineText = (l: string[]) => l.join(' ');
+/** Everything under the lab's /etc/netns (tsnet's shared directory too): each directory (as ""), file with its content, link as "-> target". */
+function etcNetns(dir = '', out: Record<string, string> = {}): Record<string, string> {
+  for (const d of readdirSync(`/etc/netns${dir}`).sort()) {
+    const at = `/etc/netns${dir}/${d}`;
+    const key = `${dir.slice(1)}${dir ? '/' : ''}${d}`;
+    const st = lstatSync(at);
+    if (st.isDirectory()) {
+      out[`${key}/`] = '';
+      etcNetns(`${dir}/${d}`, out);
+    } else out[key] = st.isSymbolicLink() ? `-> ${readlinkSync(at)}` : readFileSync(at, 'utf8');
+  }
+  return out;
+}
+
+/** Which entries of two etcNetns() trees differ. */
+const filesDiff = (a: Record<string, string>, b: Record<string, string>): string[] =>
+  [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]).map((k) => `/etc/netns/${k}: ${k in a ? (k in b ? 'content differs' : 'gone') : 'left behind'}`);
+
+/**
+ * A step's line as the runner sees it, made by the step's tool: an ip/bridge batch line,
+ * sysctl's k=v argument, a file-tool line (which names the owner besides the argv).
+ */
+const lineText = (st: Step, l: string[]) => TOOLS[st.tool].line(l);
 
 /** Lines the executor runs for a plan: one per do-line of every step. */
 const planLines = (p: Plan) => p.steps.reduce((n, s) => n + s.do.length, 0);
@@ -84,19 +109,21 @@ function positions(total: number, stride: number): number[] {
 }
 
 /**
- * The position of each step's last line as a clean run (one batch at a time) executes them, from
- * the lines that run saw: every step of the plan is then the failing one once, and a step of
+ * Each step's last line as a clean run (one batch at a time) executes them, from the lines that
+ * run saw: failing each in turn makes every step of the plan the failing one once, and a step of
  * several lines fails after its others have run, so its own partial work must be undone along
- * with the steps before it.
+ * with the steps before it. Lines, not positions: the host's batches (nft, the names files) run
+ * beside the group of namespace batches, so a line's position varies from run to run (by
+ * position, some steps were never the failing one and others twice).
  */
-function stepEnds(p: Plan, seen: readonly Counted[]): number[] {
-  const last = new Map<string, number>();
-  seen.forEach((c, i) => {
-    const step = p.steps.find((st) => st.host === c.host && st.ns === c.ns && st.do.some((l) => lineText(l) === c.line));
-    if (step) last.set(step.id, i + 1);
-  });
+function stepEnds(p: Plan, seen: readonly Counted[]): Counted[] {
+  const last = new Map<string, Counted>();
+  for (const c of seen) {
+    const step = p.steps.find((st) => st.host === c.host && st.ns === c.ns && st.do.some((l) => lineText(st, l) === c.line));
+    if (step) last.set(step.id, c);
+  }
   expect([...last.keys()].sort(), 'every step has a line the clean run executed').toEqual(p.steps.map((st) => st.id).sort());
-  return [...new Set(last.values())].sort((a, b) => a - b);
+  return [...last.values()];
 }
 
 /** The lines a clean run of `file` executes, in order (the kernel is changed: the caller puts it back). */
@@ -111,9 +138,10 @@ async function cleanLines(file: string): Promise<Counted[]> {
  * Runs the plan from `file` once per line position K in `at`, failing line K, and
  * checks each run. Returns the problems found (empty: all positions behaved), and the steps hit.
  */
-async function everyPosition(file: string, at: readonly number[], before: KernelDump, opts: { concurrency?: number; restore?: string; kind?: Fault['kind'] }) {
+async function everyPosition(file: string, at: readonly (number | Counted)[], before: KernelDump, opts: { concurrency?: number; restore?: string; kind?: Fault['kind'] }) {
   const problems: string[] = [];
   const hit = new Set<string>();
+  const files = etcNetns();
   const planned = await planOnce(file);
   try {
     for (const k of at) await onePosition(k);
@@ -122,10 +150,10 @@ async function everyPosition(file: string, at: readonly number[], before: Kernel
   }
   return { problems, hit };
 
-  async function onePosition(k: number) {
-    const r = await applyPlanned(planned, k, opts.kind ?? 'refused', opts.concurrency);
+  async function onePosition(k: number | Counted) {
+    const r = await applyPlanned(planned, typeof k === 'number' ? k : 0, opts.kind ?? 'refused', opts.concurrency, typeof k === 'number' ? undefined : k);
     const fired: Counted | undefined = planned.fault.fired;
-    const where = `K=${k}${fired ? ` (${fired.ns ?? 'lab stack'}: ${fired.line})` : ''}`;
+    const where = `${typeof k === 'number' ? `K=${k}` : `line ${k.line.slice(0, 60)}`}${fired ? ` (${fired.ns ?? 'lab stack'}: ${fired.line.slice(0, 120)})` : ''}`;
     const f = r.result.failure;
     if (r.result.ok || !f || !fired) {
       problems.push(`${where}: expected a failure, got ok=${r.result.ok}, fired=${Boolean(fired)}`);
@@ -134,19 +162,24 @@ async function everyPosition(file: string, at: readonly number[], before: Kernel
       const exit255 = fired.tool === 'ip' && opts.kind === 'exit255';
       // ip exiting 255 names no line: the executor names the step from its progress markers
       // (the host's batches), or the first step of the namespace's batch (fanned-out batches).
-      const named = f.step.host === fired.host && f.step.ns === fired.ns && (exit255 || f.step.do.some((l) => lineText(l) === fired.line));
+      const named = f.step.host === fired.host && f.step.ns === fired.ns && (exit255 || f.step.do.some((l) => lineText(f.step, l) === fired.line));
       if (!named) problems.push(`${where}: the failure names step ${f.step.id}, which does not hold the failed line`);
-      const expected = fired.tool === 'sysctl' ? FAULT_SYSCTL.replace(/\./g, '/') : fired.tool === 'nft' ? FAULT_NFT_ERROR : exit255 ? FAULT_IP_EXIT255_ERROR : FAULT_IP_ERROR;
+      const expected =
+        fired.tool === 'sysctl' ? FAULT_SYSCTL.replace(/\./g, '/') : fired.tool === 'nft' ? FAULT_NFT_ERROR : fired.tool === 'file' ? FAULT_FILE_ERROR : exit255 ? FAULT_IP_EXIT255_ERROR : FAULT_IP_ERROR;
       if (!f.error.includes(expected)) problems.push(`${where}: the error does not carry the tool's own text (${expected}): ${f.error}`);
       // The executor reports the line it wrote (the runner swapped it for the refused one).
-      const command = fired.tool === 'sysctl' ? `sysctl -w` : `${fired.tool} ${fired.line}`;
+      // (the file tool names a line by its operation and path, not its content)
+      const command = fired.tool === 'sysctl' ? `sysctl -w` : fired.tool === 'file' ? `file ${fired.line.split(' ').slice(0, 2).join(' ')}` : `${fired.tool} ${fired.line}`;
       if (!exit255 && !f.command.startsWith(command)) problems.push(`${where}: the failure's command is not the failed line: ${f.command}`);
       if (r.result.rollbackErrors.length) problems.push(`${where}: rollback errors: ${r.result.rollbackErrors.join('; ')}`);
       // The engine's own check of the rollback (owned state before and after) must agree.
       if (r.rollbackDiff?.length) problems.push(`${where}: the engine reports a difference after the rollback: ${r.rollbackDiff.join('; ')}`);
     }
+    const filesAfter = etcNetns();
+    const changed = filesDiff(files, filesAfter);
+    if (changed.length) problems.push(`${where}: /etc/netns differs after the rollback: ${changed.join('; ')}`);
     const after = await settledDump(before);
-    if (JSON.stringify(after) !== JSON.stringify(before)) {
+    if (JSON.stringify(after) !== JSON.stringify(before) || changed.length) {
       problems.push(`${where}: the kernel differs after the rollback:\n  ${dumpDiff(before, after).slice(0, 20).join('\n  ')}`);
       // Put the kernel back so that the next positions start from the same state.
       if (opts.restore) await converge(opts.restore);
@@ -166,13 +199,19 @@ describeInLab('engine: failure injection at every step', () => {
 
   it('the faulty runner counts exactly the lines of the plan, and a clean apply converges', async () => {
     const before = await quietDump();
+    const files = etcNetns();
     const fault = new Fault(0);
     const r = await engineRun(BASE, 'apply', fault);
     expect(r.result.ok).toBe(true);
     expect(r.plan.steps.length).toBeGreaterThan(10);
     expect(fault.count).toBe(planLines(r.plan));
+    // The hosts links and their shared file are made (their lines counted above) and destroy takes them away.
+    const made = etcNetns();
+    expect(Object.keys(made).filter((k) => k.endsWith('/hosts')).sort()).toEqual(['kt3-a/hosts', 'kt3-b/hosts', 'kt3-c/hosts']);
+    expect(Object.keys(made).filter((k) => k.startsWith('.tsnet/kt3/') && k.endsWith('.hosts')).length).toBeGreaterThan(0);
     await converge(BASE, 'destroy');
     expect(await settledDump(before)).toEqual(before);
+    expect(etcNetns()).toEqual(files);
   });
 
   for (const concurrency of [1, 2]) {
@@ -180,7 +219,7 @@ describeInLab('engine: failure injection at every step', () => {
       const before = await quietDump();
       const s = await planSession(BASE, 'apply');
       await closeRunners(s.runners);
-      let at = positions(planLines(s.plan), 4);
+      let at: (number | Counted)[] = positions(planLines(s.plan), 4);
       if (concurrency === 1) {
         at = stepEnds(s.plan, await cleanLines(BASE));
         await converge(BASE, 'destroy');
@@ -221,6 +260,8 @@ describeInLab('engine: failure injection at every step', () => {
         'update route.c.default',
         'update sandbox.c',
         'delete nat.net',
+        // a, b and c share one hosts file (their hosts links stay as they are).
+        `update hostsfile.${sharedKey('local', ['net'])}`,
       ].sort(),
     );
     const at = stepEnds(s.plan, await cleanLines(UPDATE));
@@ -242,11 +283,22 @@ describeInLab('engine: failure injection at every step', () => {
     const before = await quietDump();
     const s = await planSession(SWAP2, 'apply');
     await closeRunners(s.runners);
-    expect(s.plan.changes.map((c) => `${c.action} ${c.address}`).sort()).toEqual(['replace endpoint.a.eth0', 'replace endpoint.b.eth0', 'replace route.a.default', 'replace route.b.default', 'replace sandbox.a', 'replace sandbox.b']);
+    expect(s.plan.changes.map((c) => `${c.action} ${c.address}`).sort()).toEqual([
+      'replace endpoint.a.eth0',
+      'replace endpoint.b.eth0',
+      // The hosts links stay: both namespaces' links point to the one file of the sandboxes on web.
+      'replace route.a.default',
+      'replace route.b.default',
+      'replace sandbox.a',
+      'replace sandbox.b',
+    ]);
     const problems: string[] = [];
+    const files = etcNetns();
     for (const k of positions(planLines(s.plan), 2)) {
       const r = await engineRun(SWAP2, 'apply', new Fault(k), 1);
       if (r.result.ok) problems.push(`K=${k}: expected a failure`);
+      const changed = filesDiff(files, etcNetns());
+      if (changed.length) problems.push(`K=${k}: /etc/netns differs after the rollback: ${changed.join('; ')}`);
       if (r.result.rollbackErrors.length) problems.push(`K=${k}: rollback errors: ${r.result.rollbackErrors.join('; ')}`);
       if (r.rollbackDiff?.length) problems.push(`K=${k}: the owned state differs after the rollback: ${r.rollbackDiff.join('; ')}`);
       // Deleted objects come back as new ones (new ifindexes, MACs), so the check is tsnet's own:

@@ -7,6 +7,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { quietDump, settledDump, type KernelDump } from '../support/dump.js';
 import { FIXTURES, describeInLab, must, netnsNames, pings, planChanges, removeAll, tsnet, tsnetOk } from '../support/lab.js';
+import { sharedKey } from '../../src/appliers/names-content.js';
+
+/** The hosts file the sandboxes on "net" share (their hosts are links to it). */
+const SHARED = `hostsfile.${sharedKey('local', ['net'])}`;
 
 const THREE = join(FIXTURES, 'engine-three.yaml');
 const FOUR = join(FIXTURES, 'engine-four.yaml');
@@ -64,7 +68,10 @@ describeInLab('engine: adding or removing a sandbox touches only that sandbox', 
     const bridge = await must(['ip', '-d', '-json', 'link', 'show', 'dev', 'tsn-net']);
     const plan = await tsnet('plan', FOUR);
     expect(plan.code, plan.all).toBe(0);
-    expect(planChanges(plan.stdout).sort()).toEqual(['+ endpoint.new.eth0', '+ route.new.default', '+ route.new.default-ipv6', '+ sandbox.new']);
+    expect(planChanges(plan.stdout).sort()).toEqual(
+      // The hosts file a, b and c share gains new's names, new links to it (the kernel objects of a, b and c stay as they are).
+      ['+ endpoint.new.eth0', '+ hosts.new', '+ route.new.default', '+ route.new.default-ipv6', '+ sandbox.new', `~ ${SHARED}`],
+    );
     const apply = await tsnet('apply', '--auto-approve', FOUR);
     expect(apply.code, apply.all).toBe(0);
     expect(await identities(['a', 'b', 'c'])).toEqual(before);
@@ -85,7 +92,14 @@ describeInLab('engine: adding or removing a sandbox touches only that sandbox', 
     const before = await identities(['a', 'c', 'new']);
     const plan = await tsnet('plan', FOUR_WITHOUT_B);
     expect(plan.code, plan.all).toBe(0);
-    expect(planChanges(plan.stdout).sort()).toEqual(['- endpoint.b.eth0', '- route.b.default', '- route.b.default-ipv6', '- sandbox.b']);
+    expect(planChanges(plan.stdout).sort()).toEqual([
+      '- endpoint.b.eth0',
+      '- hosts.b',
+      '- route.b.default',
+      '- route.b.default-ipv6',
+      '- sandbox.b',
+      `~ ${SHARED}`,
+    ]);
     const apply = await tsnet('apply', '--auto-approve', FOUR_WITHOUT_B);
     expect(apply.code, apply.all).toBe(0);
     expect(await identities(['a', 'c', 'new'])).toEqual(before);
@@ -104,7 +118,7 @@ describeInLab('engine: adding or removing a sandbox touches only that sandbox', 
     const before = await identities(['b', 'c']);
     try {
       const plan = await tsnet('plan', READDRESS);
-      expect(planChanges(plan.stdout).sort(), plan.stdout).toEqual(['~ endpoint.a.eth0', '~ route.a.default']);
+      expect(planChanges(plan.stdout).sort(), plan.stdout).toEqual(['~ endpoint.a.eth0', `~ ${SHARED}`, '~ route.a.default']);
       const apply = await tsnet('apply', '--auto-approve', READDRESS);
       expect(apply.code, apply.all).toBe(0);
       expect(await must(['ip', 'route', 'show'], { ns: 'kt3-a' })).toContain('default via 198.18.80.1');

@@ -313,6 +313,13 @@ describeInLab('tsnet exec', () => {
       expect(res.code, res.all).toBe(0);
       expect(res.stdout.split('\n')).toContain('tsn-n1');
     });
+
+    it('names through the hosts link tsnet made (ip netns exec of the netns host mounts its target): side answers as b\'s namespace', async () => {
+      const res = await tx(w, ['exec', NETNS, 'a', 'side', '--json', '--', 'getent', '-s', 'files', 'ahostsv4', 'side.kexn']);
+      const results = (JSON.parse(res.stdout) as { results: { sandbox: string; exit_code: number; stdout: string }[] }).results;
+      // a (on n1) does not see side (on n2 with b); b's namespace does, through its link.
+      expect(Object.fromEntries(results.map((r) => [r.sandbox, r.exit_code === 0 ? r.stdout.split(/\s+/)[0] : null]))).toEqual({ a: null, side: '198.18.92.2' });
+    });
   });
 
   describe('on an ssh host', () => {

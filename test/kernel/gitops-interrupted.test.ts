@@ -49,9 +49,14 @@ describeInLab('gitops: an apply killed with -9, then plan, repair and destroy', 
     killed = a;
     let exited = false;
     void a.done.then(() => (exited = true));
-    // The first "batch" line of the journal is written when the batch that creates the
-    // namespaces is done ("started" lines come before each batch).
-    const batchDone = () => existsSync(STATE('progress')) && readFileSync(STATE('progress'), 'utf8').includes('"type":"batch"');
+    // A "batch" line naming sandbox steps is written when the batch that creates the namespaces
+    // is done ("started" lines come before each batch; the names files' batch runs beside it and
+    // may be done first).
+    const batchDone = () =>
+      existsSync(STATE('progress')) &&
+      readFileSync(STATE('progress'), 'utf8')
+        .split('\n')
+        .some((l) => l.startsWith('{"type":"batch"') && l.includes('|sandbox.'));
     while (!batchDone()) {
       if (exited) throw new Error(`the apply ended before it was killed: ${(await a.done).all}`);
       await new Promise((r) => setTimeout(r, 1));
@@ -94,7 +99,7 @@ describeInLab('gitops: an apply killed with -9, then plan, repair and destroy', 
 
     const destroy = await tsnet('destroy', '--auto-approve', '-q', file);
     expect(destroy.code, destroy.all).toBe(0);
-    expect(destroy.stdout).toMatch(new RegExp(`^Destroy complete! Resources: ${3 * SANDBOXES + 1} destroyed`)); // each sandbox, endpoint, route; the bridge
+    expect(destroy.stdout).toMatch(new RegExp(`^Destroy complete! Resources: ${4 * SANDBOXES + 1} destroyed`)); // each sandbox, endpoint, route, hosts file; the bridge
     expect(await settledDump(before, 10_000)).toEqual(before);
   });
 });

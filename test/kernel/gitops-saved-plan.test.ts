@@ -59,7 +59,7 @@ describeInLab('gitops: saved plans', () => {
     expect(plan.stdout).toContain(`Saved the plan to ${saved('create.json')}. Run "tsnet apply ${saved('create.json')}"`);
     const p = readSaved(saved('create.json'));
     expect(p).toMatchObject({ kind: 'tsnet-plan', topology: 'kgo', file, format_version: expect.stringMatching(FORMAT_1X) });
-    expect(p.plan.summary).toEqual({ add: 7, change: 0, destroy: 0 });
+    expect(p.plan.summary).toEqual({ add: 10, change: 0, destroy: 0 });
     expect(planSchemaErrors(p.plan)).toEqual([]);
 
     // stdin is an empty pipe, not a terminal: a topology file would be refused without
@@ -73,7 +73,7 @@ describeInLab('gitops: saved plans', () => {
     const planned = p.plan.steps.map((s) => s.id).sort();
     expect(ids('step_started')).toEqual(planned);
     expect(ids('step_finished')).toEqual(planned);
-    expect(lines.at(-1)).toMatchObject({ type: 'result', ok: true, summary: { add: 7, change: 0, destroy: 0 } });
+    expect(lines.at(-1)).toMatchObject({ type: 'result', ok: true, summary: { add: 10, change: 0, destroy: 0 } });
     expect((await tsnet('plan', '--detailed-exitcode', file)).code).toBe(0);
 
     // The kernel is no longer what the plan was made from.
@@ -224,7 +224,7 @@ describeInLab('gitops: JSON output', () => {
     const doc = JSON.parse(res.stdout) as { format_version: string; summary: unknown; changes: unknown[] };
     expect(doc.format_version).toMatch(FORMAT_1X);
     expect(planSchemaErrors(doc)).toEqual([]);
-    expect(doc.summary).toEqual({ add: 7, change: 0, destroy: 0 });
+    expect(doc.summary).toEqual({ add: 10, change: 0, destroy: 0 });
   });
 
   it('apply, show and destroy --json: one object per line (one document for show), each format 1.x, ending in a result line', async () => {
@@ -238,9 +238,9 @@ describeInLab('gitops: JSON output', () => {
     const types = new Set(lines.slice(1, -1).map((l) => l.type));
     expect([...types].sort()).toEqual(['step_finished', 'step_started']);
     const started = lines.filter((l) => l.type === 'step_started');
-    expect(started).toHaveLength(11);
+    expect(started).toHaveLength(14);
     for (const s of started) expect(s).toMatchObject({ step: expect.any(String), host: 'local', address: expect.any(String), description: expect.any(String), at: expect.any(String) });
-    expect(lines.at(-1)).toMatchObject({ type: 'result', ok: true, summary: { add: 7, change: 0, destroy: 0 } });
+    expect(lines.at(-1)).toMatchObject({ type: 'result', ok: true, summary: { add: 10, change: 0, destroy: 0 } });
 
     const show = await tsnet('show', '--json', FIXTURE);
     expect(show.code, show.all).toBe(0);
@@ -255,7 +255,7 @@ describeInLab('gitops: JSON output', () => {
     for (const l of dlines) expect(l.format_version).toMatch(FORMAT_1X);
     expect(dlines[0]!.type).toBe('plan');
     expect(planSchemaErrors(dlines[0])).toEqual([]);
-    expect(dlines.at(-1)).toMatchObject({ type: 'result', ok: true, summary: { add: 0, change: 0, destroy: 7 } });
+    expect(dlines.at(-1)).toMatchObject({ type: 'result', ok: true, summary: { add: 0, change: 0, destroy: 10 } });
     expect(await settledDump(empty)).toEqual(empty);
 
     // Nothing to do: still a plan line and a result line.

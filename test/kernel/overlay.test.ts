@@ -1,5 +1,6 @@
 // Overlay (VXLAN) networks across hosts simulated by namespaces on one underlay (see
 // test/support/hosts.ts). Fixtures: test/kernel/fixtures/overlay-*.yaml, topology "ovk".
+import { sharedKey } from '../../src/appliers/names-content.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,8 @@ import { quietDump, settledDump, type KernelDump } from '../support/dump.js';
 import { Fault, FaultyRunner } from '../support/faulty-runner.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
+/** The shared hosts file of the sandboxes on red on a host (one per host: netns hosts share this machine's /etc/netns). */
+const red = (host: string): string => `hostsfile.${sharedKey(host, ['red'])}`;
 const TWO = join(FIXTURES, 'overlay-2hosts.yaml');
 const THREE = join(FIXTURES, 'overlay-3hosts.yaml');
 /** THREE with h3's sandbox removed again (h3 still declared). */
@@ -177,8 +180,9 @@ describeInLab('overlay networks across simulated hosts', () => {
     const plan = await tsnet(['plan', PLUS]);
     expect(plan.code, plan.all).toBe(0);
     const changes = planChanges(plan.stdout);
-    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red']);
-    expect(changes.get('h2')?.sort(), plan.stdout).toEqual(['+ endpoint.r4.eth0', '+ sandbox.r4']);
+    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red', `~ ${red('h1')}`]); // r1 now sees r4 by name
+    // r4 links to the file r2 already has (both on red, on h2).
+    expect(changes.get('h2')?.sort(), plan.stdout).toEqual(['+ endpoint.r4.eth0', '+ hosts.r4', '+ sandbox.r4', `~ ${red('h2')}`]);
     const added = await tsnet(['apply', '--auto-approve', '-q', PLUS]);
     expect(added.code, added.all).toBe(0);
     await expectEntriesOf(PLUS);
@@ -245,9 +249,9 @@ describeInLab('overlay networks across simulated hosts', () => {
     const plan = await tsnet(['plan', THREE]);
     expect(plan.code, plan.all).toBe(0);
     const changes = planChanges(plan.stdout);
-    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red']);
-    expect(changes.get('h2'), plan.stdout).toEqual(['~ network.red']);
-    expect(changes.get('h3')?.sort(), plan.stdout).toEqual(['+ endpoint.r3.eth0', '+ network.red', '+ sandbox.r3']);
+    expect(changes.get('h1'), plan.stdout).toEqual(['~ network.red', `~ ${red('h1')}`]);
+    expect(changes.get('h2'), plan.stdout).toEqual(['~ network.red', `~ ${red('h2')}`]);
+    expect(changes.get('h3')?.sort(), plan.stdout).toEqual(['+ endpoint.r3.eth0', '+ hosts.r3', `+ ${red('h3')}`, '+ network.red', '+ sandbox.r3']);
     expectOnlyEntryUpdates(plan.stdout);
 
     const res = await tsnet(['apply', '--auto-approve', '-q', THREE]);
@@ -260,14 +264,14 @@ describeInLab('overlay networks across simulated hosts', () => {
 
   // A sandbox that leaves the topology is deleted by the host that held it (its namespace is
   // one of the machine's, shared by all netns hosts), not by the first host of the machine.
-  it('removing the third host: the plan for h1 and h2 is only "~ network.red", and the apply touches only the entries of the other hosts', async () => {
+  it('removing the third host: the plan for h1 and h2 is only "~ network.red" and their hosts files, and the apply touches only the entries of the other hosts', async () => {
     const before = await identities(['h1', 'h2'], ['r1', 'r2', 'b1', 'b2']);
     const plan = await tsnet(['plan', IDLE]);
     expect(plan.code, plan.all).toBe(0);
     const changes = planChanges(plan.stdout);
     // Under h1 and h2 only an update of red's entries: nothing of r1, r2, b1, b2 or blue.
-    for (const h of ['h1', 'h2']) expect(changes.get(h), plan.stdout).toEqual(['~ network.red']);
-    expect(changes.get('h3')?.sort(), plan.stdout).toEqual(['- endpoint.r3.eth0', '- network.red', '- sandbox.r3']);
+    for (const h of ['h1', 'h2']) expect(changes.get(h), plan.stdout).toEqual(['~ network.red', `~ ${red(h)}`]); // and the hosts files of red on each host
+    expect(changes.get('h3')?.sort(), plan.stdout).toEqual(['- endpoint.r3.eth0', '- hosts.r3', `- ${red('h3')}`, '- network.red', '- sandbox.r3']);
     expectOnlyEntryUpdates(plan.stdout);
 
     const res = await tsnet(['apply', '--auto-approve', '-q', IDLE]);

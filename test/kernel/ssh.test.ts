@@ -4,7 +4,7 @@
 // test. sshd is entered with nsenter --net (not `ip netns exec`, which would give it a mount
 // namespace of its own): the namespaces it makes are then visible to the test.
 // Fixtures: test/kernel/fixtures/ssh-*.yaml, topology "sshk".
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { deleteNetns, eventually, ipBatch, link, linkNames, must, netnsList, pin
 import { ROOT, describeInLab, start } from '../support/lab.js';
 import { SshRunner } from '../../src/state/ssh.js';
 import { UNKNOWN_PROGRESS } from '../../src/state/timeout.js';
+import { sharedKey } from '../../src/appliers/names-content.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const REMOTE = join(FIXTURES, 'ssh-remote.yaml');
@@ -123,6 +124,9 @@ describeInLab('ssh runner against a real sshd', () => {
     expect(planChanges(res.stdout).get('far')?.sort()).toEqual([
       '+ endpoint.s1.eth0',
       '+ endpoint.s2.eth0',
+      '+ hosts.s1',
+      '+ hosts.s2',
+      `+ hostsfile.${sharedKey('far', ['n'])}`,
       '+ network.n',
       '+ route.s1.default',
       '+ route.s2.default',
@@ -140,6 +144,14 @@ describeInLab('ssh runner against a real sshd', () => {
     expect(await linkNames()).not.toContain('tsn-n');
     expect((await netnsList()).filter((n) => n.startsWith('sshk-'))).toEqual([REMOTE_NS, ...SANDBOXES].sort());
     expect(await pings('sshk-s1', '198.18.70.3')).toBe(true);
+    // The names files, written by the file tool's script over ssh (the same machine: the lab's /etc/netns).
+    // s1's hosts is a link to the shared file of the sandboxes on n, made by the script too.
+    expect(readlinkSync('/etc/netns/sshk-s1/hosts')).toBe(`../.tsnet/sshk/${sharedKey('far', ['n'])}.hosts`);
+    const s2 = await run(['ip', 'netns', 'exec', 'sshk-s1', 'getent', '-s', 'files', 'ahostsv4', 's2.sshk']);
+    expect(s2.stdout.split(/\s+/)[0], s2.stderr).toBe('198.18.70.3');
+    // And through tsnet exec on the ssh host (ip netns exec there: the mount follows the link).
+    const viaExec = await tsnet(['exec', REMOTE, 's1', '--', 'getent', '-s', 'files', 'ahostsv4', 's2'], env);
+    expect(viaExec.stdout.split(/\s+/)[0], viaExec.all).toBe('198.18.70.3');
     const again = await tsnet(['plan', '--detailed-exitcode', REMOTE], env);
     expect(again.code, again.all).toBe(0);
     expect(controlDirs()).toEqual([]);
@@ -169,6 +181,8 @@ describeInLab('ssh runner against a real sshd', () => {
     const res = await tsnet(['destroy', '--auto-approve', '-q', REMOTE], env);
     expect(res.code, res.all).toBe(0);
     expect((await netnsList()).filter((n) => n.startsWith('sshk-'))).toEqual([REMOTE_NS]);
+    expect(readdirSync('/etc/netns').filter((d) => d.startsWith('sshk-'))).toEqual([]);
+    expect(existsSync('/etc/netns/.tsnet/sshk')).toBe(false); // the shared file and its directory too
     await eventually(async () => expect(await linkNames(REMOTE_NS)).toEqual(['lo', 'up1']));
   });
 

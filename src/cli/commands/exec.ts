@@ -1,6 +1,7 @@
 // tsnet exec FILE SANDBOX [-- COMMAND ARGS...]: run a command inside a sandbox's network
 // namespace, wherever the sandbox lives (this machine, a netns host, an ssh host); several
 // sandboxes (or --all) at once with output prefixed by sandbox, or as JSON.
+import { attachPids } from '../../state/attach.js';
 import { closeRunners, loadChecked, runnersFor } from '../../engine/index.js';
 import { checkTargets } from '../../exec/check.js';
 import { linePrefixes } from '../../exec/prefix.js';
@@ -57,7 +58,9 @@ export async function execCommand(file: string, names: readonly string[], comman
   if (targets.some((t) => topology.hosts.get(t.host)!.via.kind === 'ssh')) await import('../../state/ssh.js');
   const runners = new Map([...runnersFor(topology)].filter(([h]) => used.has(h)));
   try {
-    const problems = await withEngineErrors(opts.json, () => checkTargets(topology, targets, runners));
+    // A pid sandbox's namespace gets its name for as long as the runners are open.
+    const attached = await withEngineErrors(opts.json, () => attachPids(topology, runners));
+    const problems = [...attached.errors.map((e) => e.message), ...(await withEngineErrors(opts.json, () => checkTargets(topology, targets, runners)))];
     if (problems.length) throw new ExitError(problems.join('\ntsnet: '));
     await withEngineErrors(opts.json, () => run(topology, targets, runners, command, { json: Boolean(opts.json), all: Boolean(opts.all), tty: Boolean(opts.tty), parallel }));
   } finally {

@@ -51,6 +51,12 @@ export interface ToolModule {
    * program.
    */
   line(argv: readonly string[]): string;
+  /**
+   * The argv as the journal keeps it (default: as it is). The journal serves a later run, which
+   * plans from the kernel and only needs to know what a killed run touched: a tool whose argvs
+   * carry bulk data (file contents) leaves the data out.
+   */
+  journalArgv?(argv: readonly string[]): string[];
   /** The last batch in a namespace can read it back (so verifying costs no extra process). */
   readonly readsBack?: boolean;
   /** Large batches in a host's own stack may be cut into chunks of whole steps. */
