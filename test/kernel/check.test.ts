@@ -177,7 +177,7 @@ describeInLab('tsnet check', () => {
   it('apply --check of x moved next to a: the blocked checks fail, exit 1 with the table, and the change stays', async () => {
     const res = await tsnet('apply', '--auto-approve', '--check', MOVED);
     expect(res.code, res.all).toBe(1);
-    expect(res.stdout).toMatch(/Apply complete! Resources: 1 added, 6 changed, 0 destroyed\./); // x's endpoint moves, re-addressed
+    expect(res.stdout).toMatch(/Apply complete! Resources: 1 added, 5 changed, 1 destroyed\./); // x's endpoint moves, re-addressed; its hosts link, its old and new networks' shared files
     expect(rows(res.stdout).filter((r) => r.status === 'FAIL').map(brief)).toEqual([
       'FAIL x -> a (198.18.140.10) icmp blocked: reply',
       'FAIL x -> a (2001:db8:140::10) icmp blocked: reply',

@@ -99,7 +99,7 @@ const planLines = (p: Plan) => p.steps.reduce((n, s) => n + s.do.length, 0);
 /**
  * The line positions a run fails: 1, 1+stride, ... and the last. The namespace swap takes every
  * second position, and the variants that exercise another mechanism (batches fanned out at once,
- * ip naming no line) every fourth, so the suite stays within its time.
+ * ip naming no line) every seventh, so the suite stays within its time.
  */
 function positions(total: number, stride: number): number[] {
   const out: number[] = [];
@@ -215,11 +215,11 @@ describeInLab('engine: failure injection at every step', () => {
   });
 
   for (const concurrency of [1, 2]) {
-    it(`apply from nothing: ${concurrency === 1 ? 'every step fails at its last line' : 'every fourth line position fails'} cleanly (concurrency ${concurrency})`, async () => {
+    it(`apply from nothing: ${concurrency === 1 ? 'every step fails at its last line' : 'every seventh line position fails'} cleanly (concurrency ${concurrency})`, async () => {
       const before = await quietDump();
       const s = await planSession(BASE, 'apply');
       await closeRunners(s.runners);
-      let at: (number | Counted)[] = positions(planLines(s.plan), 4);
+      let at: (number | Counted)[] = positions(planLines(s.plan), 7);
       if (concurrency === 1) {
         at = stepEnds(s.plan, await cleanLines(BASE));
         await converge(BASE, 'destroy');
@@ -233,11 +233,11 @@ describeInLab('engine: failure injection at every step', () => {
     }, LOOP_TIMEOUT);
   }
 
-  it('apply from nothing with ip exiting 255 mid-batch (no line named): every fourth line position rolls back cleanly', async () => {
+  it('apply from nothing with ip exiting 255 mid-batch (no line named): every seventh line position rolls back cleanly', async () => {
     const before = await quietDump();
     const s = await planSession(BASE, 'apply');
     await closeRunners(s.runners);
-    const { problems } = await everyPosition(BASE, positions(planLines(s.plan), 4), before, { concurrency: 1, kind: 'exit255' });
+    const { problems } = await everyPosition(BASE, positions(planLines(s.plan), 7), before, { concurrency: 1, kind: 'exit255' });
     expect(problems).toEqual([]);
     expect(await settledDump(before)).toEqual(before);
   }, LOOP_TIMEOUT);

@@ -105,7 +105,7 @@ describeInLab('gitops: terminal manners, errors on stderr, --quiet, exit codes',
     const apply = await tsnetEnv({}, 'apply', '--auto-approve', FILE);
     expect(apply.code, apply.all).toBe(0);
     expect(apply.all).not.toContain(ESC);
-    expect(apply.stdout).toMatch(/^\[\d+\/13\] create namespace kcli-a$/m);
+    expect(apply.stdout).toMatch(/^\[\d+\/14\] create namespace kcli-a$/m);
     const destroy = await tsnetEnv({}, 'destroy', '--auto-approve', FILE);
     expect(destroy.code, destroy.all).toBe(0);
     expect(destroy.all).not.toContain(ESC);
@@ -123,7 +123,7 @@ describeInLab('gitops: terminal manners, errors on stderr, --quiet, exit codes',
     const apply = await onTerminal(100, { NO_COLOR: '1' }, 'apply', '--auto-approve', FILE);
     expect(apply.code, apply.all).toBe(0);
     expect(apply.stdout).toContain('create sandbox.a');
-    expect(apply.stdout).toContain('Apply complete! Resources: 9 added');
+    expect(apply.stdout).toContain('Apply complete! Resources: 10 added');
     expect(apply.stdout).not.toMatch(SGR);
 
     // No width (a pty nobody sized): listr2 would wrap at 0 columns, one character per line.
@@ -149,7 +149,7 @@ describeInLab('gitops: terminal manners, errors on stderr, --quiet, exit codes',
     expect(await settledDump(empty)).toEqual(empty);
     const yes = await answered('yes', 'apply', FILE);
     expect(yes.code, yes.all).toBe(0);
-    expect(yes.all).toContain('Apply complete! Resources: 9 added');
+    expect(yes.all).toContain('Apply complete! Resources: 10 added');
     const keep = await answered('nope', 'destroy', FILE);
     expect(keep.code, keep.all).toBe(1);
     expect(keep.all).toContain('destroy cancelled; nothing was changed');
@@ -230,15 +230,15 @@ describeInLab('gitops: terminal manners, errors on stderr, --quiet, exit codes',
     const lines = (r: Ran) => r.stdout.split('\n');
     const plan = await tsnet('plan', '-q', FILE);
     expect(plan.code, plan.all).toBe(0);
-    expect(lines(plan)).toEqual(['Plan: 9 to add, 0 to change, 0 to destroy.']);
+    expect(lines(plan)).toEqual(['Plan: 10 to add, 0 to change, 0 to destroy.']);
     const apply = await tsnet('apply', '--auto-approve', '-q', FILE);
     expect(apply.code, apply.all).toBe(0);
-    expect(lines(apply)).toEqual([expect.stringMatching(/^Apply complete! Resources: 9 added, 0 changed, 0 destroyed\. \(\d+\.\ds\)$/)]);
+    expect(lines(apply)).toEqual([expect.stringMatching(/^Apply complete! Resources: 10 added, 0 changed, 0 destroyed\. \(\d+\.\ds\)$/)]);
     expect(lines(await tsnet('plan', '-q', FILE))).toEqual([`No changes. The kernel matches ${FILE}.`]);
     expect(lines(await tsnet('apply', '--auto-approve', '-q', FILE))).toEqual([`No changes. The kernel matches ${FILE}.`]);
     const destroy = await tsnet('destroy', '--auto-approve', '-q', FILE);
     expect(destroy.code, destroy.all).toBe(0);
-    expect(lines(destroy)).toEqual([expect.stringMatching(/^Destroy complete! Resources: 9 destroyed\. \(\d+\.\ds\)$/)]);
+    expect(lines(destroy)).toEqual([expect.stringMatching(/^Destroy complete! Resources: 10 destroyed\. \(\d+\.\ds\)$/)]);
     expect(lines(await tsnet('destroy', '--auto-approve', '-q', FILE))).toEqual([`Nothing to destroy: ${FILE} owns nothing on the kernel.`]);
     for (const r of [plan, apply, destroy]) expect(r.stderr).toBe('');
   });

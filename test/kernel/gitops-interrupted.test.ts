@@ -99,7 +99,7 @@ describeInLab('gitops: an apply killed with -9, then plan, repair and destroy', 
 
     const destroy = await tsnet('destroy', '--auto-approve', '-q', file);
     expect(destroy.code, destroy.all).toBe(0);
-    expect(destroy.stdout).toMatch(new RegExp(`^Destroy complete! Resources: ${4 * SANDBOXES + 1} destroyed`)); // each sandbox, endpoint, route, hosts file; the bridge
+    expect(destroy.stdout).toMatch(new RegExp(`^Destroy complete! Resources: ${4 * SANDBOXES + 2} destroyed`)); // each sandbox, endpoint, route, hosts link; the bridge and the shared hosts file
     expect(await settledDump(before, 10_000)).toEqual(before);
   });
 });

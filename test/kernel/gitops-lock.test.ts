@@ -103,7 +103,7 @@ describeInLab('gitops: one apply or destroy per topology at a time', () => {
     }
     const first = await a.done;
     expect(first.code, first.all).toBe(0);
-    expect(first.stdout).toMatch(/^Apply complete! Resources: 241 added, 0 changed, 0 destroyed/);
+    expect(first.stdout).toMatch(/^Apply complete! Resources: 242 added, 0 changed, 0 destroyed/);
     const after = await waiting.done;
     expect(after.code, after.all).toBe(0);
     expect(after.stdout).toBe(`No changes. The kernel matches ${file}.`);
@@ -120,7 +120,7 @@ describeInLab('gitops: one apply or destroy per topology at a time', () => {
     }
     const outputs = results.map((r) => r.stdout.replace(/\(\d+\.\d+s\)/, '(Ts)')).sort();
     expect(outputs).toEqual([
-      'Apply complete! Resources: 241 added, 0 changed, 0 destroyed. (Ts)',
+      'Apply complete! Resources: 242 added, 0 changed, 0 destroyed. (Ts)',
       ...Array(3).fill(`No changes. The kernel matches ${file}.`),
     ]);
     expect((await tsnet('plan', '--detailed-exitcode', file)).code).toBe(0);

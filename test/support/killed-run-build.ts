@@ -37,9 +37,18 @@ export interface KilledRun extends Ran {
   result?: { ok: boolean; lines: number; failed: string | null; rollbackErrors: string[]; rollbackDiff: string[] };
 }
 
-/** Runs the bundle: `file` applied (or destroyed), killed after journal line `killAfter` (0: never), line `fault` failing (0: none). */
-export async function runKilled(bundle: string, file: string, o: { mode?: 'apply' | 'destroy'; killAfter: number; fault: number; env: Record<string, string> }): Promise<KilledRun> {
-  const r = await run(['node', bundle, file, o.mode ?? 'apply', String(o.killAfter), String(o.fault)], { env: o.env });
+/**
+ * Runs the bundle: `file` applied (or destroyed), killed after journal line `killAfter` (0: never)
+ * or after the first finished batch holding a step whose id contains `killAfterBatchOf` (batches
+ * of different kinds may run side by side, so a line number does not always name the same one),
+ * line `fault` failing (0: none).
+ */
+export async function runKilled(
+  bundle: string,
+  file: string,
+  o: { mode?: 'apply' | 'destroy'; killAfter: number; killAfterBatchOf?: string; fault: number; env: Record<string, string> },
+): Promise<KilledRun> {
+  const r = await run(['node', bundle, file, o.mode ?? 'apply', String(o.killAfter), String(o.fault), ...(o.killAfterBatchOf ? [o.killAfterBatchOf] : [])], { env: o.env });
   const killed = r.code === 137 || (r as { signal?: string }).signal === 'SIGKILL';
   const line = r.stdout.trim().split('\n').pop();
   return { ...r, killed, ...(!killed && r.code === 0 && line ? { result: JSON.parse(line) as KilledRun['result'] } : {}) };

@@ -13,12 +13,13 @@ import type { JournalEntry } from '../../src/executor/journal.js';
 import { runnerFor } from '../../src/state/runner.js';
 import { Fault, FaultyRunner } from './faulty-runner.js';
 
-const [file, mode, killAfter, faultAt] = process.argv.slice(2);
+const [file, mode, killAfter, faultAt, batchOf] = process.argv.slice(2);
 let lines = 0;
 const record = Journal.prototype.record;
 Journal.prototype.record = function (this: Journal, entry: JournalEntry): void {
   record.call(this, entry);
-  if (++lines === Number(killAfter)) process.kill(process.pid, 'SIGKILL');
+  const batchDone = Boolean(batchOf) && entry.type === 'batch' && entry.done.some((id) => id.includes(batchOf!));
+  if (++lines === Number(killAfter) || batchDone) process.kill(process.pid, 'SIGKILL');
 };
 const fault = new Fault(Number(faultAt));
 const s = await planSession(file!, mode as Mode, { runnerFactory: (h) => new FaultyRunner(runnerFor(h), fault) });
