@@ -96,18 +96,23 @@ function removeLines(ctx: PlanContext, path: string, text: FileText): string[][]
 }
 
 function remove(ctx: PlanContext, r: ResourcePlan, have: Owned, action: 'delete' | 'replace'): void {
+  removalStep(ctx, r, { path: have.path, action, lines: removeLines(ctx, have.path, have.content), undo: write(ctx, have.path, have.content) });
+}
+
+/** The step that removes a names file or link at `path` (its lines, and what puts it back). */
+function removalStep(ctx: PlanContext, r: ResourcePlan, o: { path: string; action: 'delete' | 'replace'; lines: string[][]; undo: Command }): void {
   r.step({
     phase: 'remove',
     ns: null,
     tool: 'file',
-    action,
+    action: o.action,
     deletion: true,
-    description: `remove ${have.path}`,
-    do: removeLines(ctx, have.path, have.content),
-    undo: [write(ctx, have.path, have.content)],
-    deletes: [fileRef(ctx.host, have.path, r.address)],
+    description: `remove ${o.path}`,
+    do: o.lines,
+    undo: [o.undo],
+    deletes: [fileRef(ctx.host, o.path, r.address)],
   });
-  if (action === 'delete') r.setChange('delete', have.path, ['not in the topology any more']);
+  if (o.action === 'delete') r.setChange('delete', o.path, ['not in the topology any more']);
 }
 
 const linesOf = (text: string) => (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
@@ -264,18 +269,8 @@ function restoreLink(ctx: PlanContext, r: ResourcePlan, have: HeldLink): Command
  * all a namespace's directory holds when tsnet made it; a directory with anything else stays).
  */
 function removeLink(ctx: PlanContext, r: ResourcePlan, have: HeldLink, action: 'delete' | 'replace'): void {
-  r.step({
-    phase: 'remove',
-    ns: null,
-    tool: 'file',
-    action,
-    deletion: true,
-    description: `remove ${have.path}`,
-    do: [['unlink', have.path, owner(ctx, r.address)], ['rmdir', dirOf(have.path)]],
-    undo: [restoreLink(ctx, r, have)],
-    deletes: [fileRef(ctx.host, have.path, r.address)],
-  });
-  if (action === 'delete') r.setChange('delete', have.path, ['not in the topology any more']);
+  const lines = [['unlink', have.path, owner(ctx, r.address)], ['rmdir', dirOf(have.path)]];
+  removalStep(ctx, r, { path: have.path, action, lines, undo: restoreLink(ctx, r, have) });
 }
 
 /** A sandbox's hosts: a link to its shared file, compared by target. */

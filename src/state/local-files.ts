@@ -129,13 +129,16 @@ function mayLink(path: string, owner: string): boolean {
   return isSharedTarget(readlinkSync(path), owner.slice(0, owner.indexOf(':')));
 }
 
-/** A link made beside the path, then renamed over it (a reader sees the old link or the new one). */
-function linkWhole(path: string, target: string, n: number): void {
+/**
+ * Makes `path` anew through a temp name beside it, renamed over it: a reader sees the old file
+ * or link, or the new one, never half of one. The temp name goes if anything fails.
+ */
+function replaceWhole(path: string, n: number, make: (tmp: string) => void): void {
   const dir = dirOf(path);
   if (!isDir(dir)) mkdirSync(dir, { recursive: true, mode: 0o755 });
   const tmp = `${dir}/.tsnet.${process.pid}.${n}`;
   try {
-    symlinkSync(target, tmp);
+    make(tmp);
     renameSync(tmp, path);
   } catch (err) {
     try {
@@ -145,6 +148,11 @@ function linkWhole(path: string, target: string, n: number): void {
     }
     throw err;
   }
+}
+
+/** A link made beside the path, then renamed over it. */
+function linkWhole(path: string, target: string, n: number): void {
+  replaceWhole(path, n, (tmp) => symlinkSync(target, tmp));
 }
 
 /** Whether something (a link too, even one to nothing) is at the path. */
@@ -159,10 +167,7 @@ function present(path: string): boolean {
 }
 
 function writeWhole(path: string, parts: readonly Buffer[], n: number): void {
-  const dir = dirOf(path);
-  if (!isDir(dir)) mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const tmp = `${dir}/.tsnet.${process.pid}.${n}`;
-  try {
+  replaceWhole(path, n, (tmp) => {
     const fd = openSync(tmp, 'w', 0o644);
     try {
       for (const data of parts) writeSync(fd, data);
@@ -170,15 +175,7 @@ function writeWhole(path: string, parts: readonly Buffer[], n: number): void {
     } finally {
       closeSync(fd);
     }
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Never made, or already renamed.
-    }
-    throw err;
-  }
+  });
 }
 
 /** One operation of the file tool's protocol; a message when it fails. */
